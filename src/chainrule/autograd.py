@@ -1,0 +1,793 @@
+"""Floor 2: the tape. Primitives record nodes; ``backward`` walks them in reverse.
+
+An op is a :class:`Primitive`: a forward written in backend array calls plus one gradient rule
+(a vector-Jacobian product) per positional input. Calling it on tensors that require gradients
+records a :class:`Node` holding the rule, the node or leaf each input came from, and whatever the
+rule reads (found once, when the rule is registered, by looking at which arguments its code
+loads). ``backward`` then
+
+1. sorts the nodes reachable from the output in reverse topological order, iteratively (no
+   recursion, so a chain of 100,000 ops is fine);
+2. visits each node once, after every path into it has added its gradient (the seeds' chain rule
+   along multiple paths: the sum over paths);
+3. calls each rule on the summed output gradient, undoes broadcasting *here and only here* (by
+   summing the input gradient down to the input's shape), and passes the result to the node that
+   made the input, or adds it into the leaf's ``.grad``;
+4. frees each gradient once consumed, and the node's saved buffers unless ``retain_graph``.
+
+Rules are written with chainrule's own differentiable ops, so with ``create_graph=True`` the
+backward pass is itself recorded and can be differentiated again; otherwise it runs with
+recording off.
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.errors import (
+    AnomalyError,
+    BackwardError,
+    DTypeError,
+    GraphFreedError,
+    InplaceError,
+    ShapeError,
+)
+
+_grad_enabled = True
+_anomaly = False
+
+
+# ---------------------------------------------------------------------------- grad mode
+def is_grad_enabled() -> bool:
+    """Whether ops record the graph right now."""
+    return _grad_enabled
+
+
+class set_grad_enabled:  # noqa: N801 - PyTorch's name
+    """Turn graph recording on or off: as a call, a ``with`` block or a decorator."""
+
+    def __init__(self, mode: bool) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        self.mode = bool(mode)
+        _grad_enabled = self.mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self.mode
+        self.__exit__()
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class _GradMode:
+    mode = True
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Context manager / decorator: ops inside record nothing (inference, parameter updates).
+
+    >>> import chainrule as cr
+    >>> w = cr.ones(2, requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    mode = False
+
+
+class enable_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Context manager / decorator: record the graph again inside a ``no_grad`` block."""
+
+    mode = True
+
+
+class detect_anomaly:  # noqa: N801 - PyTorch's name
+    """Context manager: raise :class:`~chainrule.errors.AnomalyError` naming the op as soon
+    as any forward result or backward gradient contains NaN or Inf. Slower; for debugging.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        global _anomaly
+        self.prev = _anomaly
+        _anomaly = self.enabled
+
+    def __exit__(self, *exc: Any) -> None:
+        global _anomaly
+        _anomaly = self.prev
+
+
+# ---------------------------------------------------------------------------- primitives
+class Primitive:
+    """A differentiable op: a forward on arrays and one gradient rule per positional input.
+
+    Use it as a decorator on the forward, then give the rules with :meth:`defvjp`:
+
+    >>> import chainrule as cr
+    >>> @cr.primitive
+    ... def cube(x):
+    ...     return x ** 3
+    >>> cube.defvjp(lambda g, out, x: g * 3 * x * x)
+    >>> x = cr.tensor([2.0], requires_grad=True)
+    >>> cube(x).sum().backward()
+    >>> x.grad
+    tensor([12.], dtype=float32)
+
+    The forward receives arrays (tensors unwrapped) and keyword parameters, and returns an
+    array. A rule receives ``g`` (the gradient w.r.t. the output, a Tensor), ``out`` (the
+    output) and the op's arguments as Tensors, plus the keyword parameters; it returns the
+    gradient w.r.t. its input, shaped like the output or broadcastable to the input (the engine
+    sums broadcasting away). Write rules with chainrule ops so higher derivatives work.
+    Arguments that are not tensors are constants and get no gradient.
+    """
+
+    def __init__(self, forward: Callable, name: str | None = None, view: bool = False) -> None:
+        self.forward = forward
+        self.name = name or forward.__name__
+        self.view = view
+        self.vjps: tuple[Callable | None, ...] = ()
+        self.vjp_argnum: Callable | None = None
+        self.reads: dict[int, bool] | None = None  # what the rules read; None: everything
+        self.reads_out = True
+        functools.update_wrapper(self, forward)
+
+    def defvjp(self, *rules: Callable | None) -> None:
+        """Register one gradient rule per positional input (``None``: not differentiable)."""
+        self.vjps = rules
+        reads: dict[int, bool] = {}  # position -> True if the data is read, False: shape only
+        reads_out = False
+        for rule in rules:
+            if rule is None:
+                continue
+            params = _positional_params(rule)
+            uses = _param_uses(rule)
+            if uses is None or params is None or _has_varargs(rule):
+                self.reads, self.reads_out = None, True
+                return
+            reads_out |= params[1] in uses
+            for i, p in enumerate(params[2:]):
+                if p in uses:
+                    reads[i] = reads.get(i, False) or uses[p]
+        self.reads, self.reads_out = reads, reads_out
+
+    def defvjp_argnum(self, rule: Callable) -> None:
+        """Register one rule for all inputs: ``rule(argnum, g, out, *args, **kwargs)``.
+
+        For ops with a variable number of tensor inputs (``concatenate``, ``stack``).
+        """
+        self.vjp_argnum = rule
+        self.reads, self.reads_out = None, True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        raw = []
+        needs_grad = False
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a.data)
+                needs_grad = needs_grad or a._requires_grad
+            else:
+                raw.append(a)
+        try:
+            out = self.forward(*raw, **kwargs)
+        except ShapeError:
+            raise
+        except ValueError as exc:
+            shapes = " and ".join(str(np.shape(r)) for r in raw if hasattr(r, "shape"))
+            raise ShapeError(f"{self.name}: cannot apply to shapes {shapes}: {exc}") from exc
+        t = Tensor._make(out)
+        if self.view and isinstance(args[0], Tensor):
+            t._version = args[0]._version
+        if needs_grad and _grad_enabled:
+            if t.data.dtype.kind == "f":
+                t._node = Node(self, args, kwargs, t)
+                t._requires_grad = True
+        if _anomaly:
+            _check_finite(t.data, f"{self.name} (forward)")
+        return t
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def primitive(forward: Callable | None = None, *, name: str | None = None, view: bool = False):
+    """Decorator turning an array function into a :class:`Primitive` (see its docstring)."""
+    if forward is None:
+        return lambda f: Primitive(f, name=name, view=view)
+    return Primitive(forward, name=name, view=view)
+
+
+class Node:
+    """One recorded op application: what backward needs to apply its rule.
+
+    ``parents[i]`` is the node that produced input ``i``, the leaf tensor itself, or ``None``
+    when the input needs no gradient. ``args`` holds the inputs the rule reads (others
+    ``None``), ``out`` the output array if read; both are dropped after backward unless the
+    graph is retained.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "args",
+        "hooks",
+        "kwargs",
+        "out",
+        "out_version",
+        "parents",
+        "prim",
+        "retained",
+        "saves",
+        "shapes",
+        "versions",
+    )
+
+    def __init__(self, prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> None:
+        self.prim = prim
+        self.kwargs = kwargs
+        self.hooks: list[Callable] | None = None
+        self.retained: weakref.ref | None = None
+        reads = prim.reads
+        parents = []
+        saved = []
+        shapes = []
+        versions = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                shapes.append(a.data.shape)
+                if a._requires_grad:
+                    parents.append(a._node if a._node is not None else a)
+                else:
+                    parents.append(None)
+                if reads is None or reads.get(i):
+                    saved.append(a)
+                    versions.append((a._version, a._version[0]))
+                elif i in reads:
+                    saved.append(_Meta(a.data.shape, a.data.dtype))
+                else:
+                    saved.append(None)
+            else:
+                shapes.append(None)
+                parents.append(None)
+                saved.append(a)
+        self.parents = tuple(parents)
+        self.args = tuple(saved)
+        self.shapes = tuple(shapes)
+        self.versions = versions
+        if prim.reads_out:
+            self.out = out.data
+            self.out_version = out._version
+        else:
+            self.out = None
+            self.out_version = None
+        self.saves = bool(versions) or prim.reads_out
+
+    @property
+    def name(self) -> str:
+        """The op's name, with a ``Backward`` suffix as PyTorch prints it."""
+        return f"{self.prim.name}Backward"
+
+    @property
+    def next_nodes(self) -> tuple:
+        """The nodes (or leaf tensors) this node passes gradients to."""
+        return tuple(p for p in self.parents if p is not None)
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+    def _output(self) -> Tensor | None:
+        if self.out is None:
+            return None
+        t = Tensor._make(self.out)
+        t._node = self
+        t._requires_grad = True
+        t._version = self.out_version
+        return t
+
+    def _check_saved(self) -> None:
+        if self.args is None:
+            raise GraphFreedError(
+                f"backward through {self.prim.name} a second time: its saved tensors were "
+                "freed after the first backward; pass retain_graph=True to the first one"
+            )
+        for counter, version in self.versions:
+            if counter[0] != version:
+                raise InplaceError(
+                    f"an input saved by {self.prim.name} for backward was modified in place "
+                    f"(version {counter[0]}, saved at version {version}); "
+                    "clone it before modifying, or recompute the forward"
+                )
+        if self.out_version is not None and self.out_version[0] != 0:
+            raise InplaceError(
+                f"the output of {self.prim.name}, saved for backward, was modified in place"
+            )
+
+    def _free(self) -> None:
+        if self.saves:
+            self.args = None
+            self.out = None
+            self.versions = []
+
+
+_META_ATTRS = frozenset({"shape", "ndim", "dtype"})
+
+
+def _param_uses(fn: Callable) -> dict[str, bool] | None:
+    """How a rule's code uses each local name: True if it reads the value, False if it only
+    reads ``.shape``/``.ndim``/``.dtype`` (then only those are kept). None if unreadable.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    uses: dict[str, bool] = {name: True for name in code.co_cellvars}
+    instructions = list(dis.get_instructions(code))
+    for k, ins in enumerate(instructions):
+        if not (ins.opname.startswith("LOAD_FAST") or ins.opname == "LOAD_DEREF"):
+            continue
+        names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+        nxt = instructions[k + 1] if k + 1 < len(instructions) else None
+        meta_only = (
+            len(names) == 1
+            and nxt is not None
+            and nxt.opname == "LOAD_ATTR"
+            and nxt.argval in _META_ATTRS
+        )
+        for name in names:
+            uses[name] = uses.get(name, False) or not meta_only
+    return uses
+
+
+class _Meta:
+    """Stands in for an input whose rule reads only its shape, ndim and dtype."""
+
+    __slots__ = ("dtype", "shape")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def _positional_params(fn: Callable) -> tuple[str, ...] | None:
+    code = getattr(fn, "__code__", None)
+    if code is None or code.co_argcount < 2:
+        return None
+    return code.co_varnames[: code.co_argcount]
+
+
+def _has_varargs(fn: Callable) -> bool:
+    return bool(fn.__code__.co_flags & 0x04)
+
+
+def _check_finite(arr: Any, where: str) -> None:
+    if arr.dtype.kind == "f" and not bool(backend.xp.isfinite(arr).all()):
+        what = "NaN" if bool(backend.xp.isnan(arr).any()) else "Inf"
+        raise AnomalyError(f"{where} produced {what} (output shape {arr.shape})")
+
+
+# ---------------------------------------------------------------------------- backward
+def backward(
+    tensor: Tensor,
+    grad: Any = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+) -> None:
+    """Backpropagate from ``tensor`` into the ``.grad`` of every leaf it depends on.
+
+    See :meth:`Tensor.backward`.
+    """
+    _run(
+        [tensor], [grad], retain_graph or create_graph, create_graph, capture=None
+    )
+
+
+def gradients(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` w.r.t. ``inputs``, returned rather than stored in ``.grad``.
+
+    The same as PyTorch's ``torch.autograd.grad`` (TensorFlow calls it ``gradients``).
+    ``grad_outputs`` defaults to ones for one-element outputs. Inputs that the outputs do not
+    depend on give ``None`` with ``allow_unused=True`` and raise
+    :class:`~chainrule.errors.BackwardError` otherwise.
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        gouts = [grad_outputs] * len(outs) if len(outs) == 1 or grad_outputs is None else None
+        if gouts is None:
+            raise BackwardError("give one grad_output per output")
+    else:
+        gouts = list(grad_outputs)
+    for t in ins:
+        if not t._requires_grad:
+            raise BackwardError("an input to gradients() does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    capture: dict[Any, Any] = {}
+    for t in ins:
+        capture[t._node if t._node is not None else t] = None
+    _run(outs, gouts, retain_graph, create_graph, capture=capture)
+    result = []
+    for i, t in enumerate(ins):
+        g = capture[t._node if t._node is not None else t]
+        if g is None and not allow_unused:
+            raise BackwardError(
+                f"input {i} of gradients() was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(g)
+    return tuple(result)
+
+
+def _seed(t: Tensor, grad: Any) -> Tensor:
+    if grad is None:
+        if t.data.size != 1:
+            raise BackwardError(
+                f"backward() on a tensor of shape {t.shape} needs a grad argument of that "
+                "shape (only one-element outputs get the implicit gradient 1)"
+            )
+        return Tensor._make(backend.xp.ones_like(t.data))
+    g = grad if isinstance(grad, Tensor) else Tensor._make(backend.xp.asarray(grad, t.dtype))
+    if g.shape != t.shape:
+        raise ShapeError(f"backward: grad has shape {g.shape} but the output has {t.shape}")
+    return g
+
+
+def _topological_order(roots: list[Node]) -> list[Node]:
+    """Nodes reachable from ``roots``, each after all the nodes it depends on (iterative)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in node.parents:
+            if type(p) is Node and id(p) not in seen:
+                stack.append((p, False))
+    return order
+
+
+def _run(
+    outputs: list[Tensor],
+    grads: list[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: dict | None,
+) -> None:
+    global _grad_enabled
+    pending: dict[Node, Tensor] = {}
+    roots: list[Node] = []
+    prev_mode = _grad_enabled
+    _grad_enabled = create_graph
+    try:
+        for t, g in zip(outputs, grads):
+            if not t._requires_grad:
+                raise BackwardError(
+                    "backward() on a tensor that does not require grad: no input of the "
+                    "computation had requires_grad=True (or it ran under no_grad())"
+                )
+            g = _seed(t, g)
+            if t._node is None:
+                _deliver_leaf(t, g, None, create_graph, capture)
+                continue
+            node = t._node
+            pending[node] = pending[node] + g if node in pending else g
+            roots.append(node)
+        for node in reversed(_topological_order(roots)):
+            g = pending.pop(node, None)
+            if g is None:
+                continue
+            _visit(node, g, pending, retain_graph, create_graph, capture)
+    finally:
+        _grad_enabled = prev_mode
+
+
+def _visit(
+    node: Node,
+    g: Tensor,
+    pending: dict,
+    retain_graph: bool,
+    create_graph: bool,
+    capture: dict | None,
+) -> None:
+    if node.hooks:
+        for hook in node.hooks:
+            r = hook(g)
+            if r is not None:
+                g = r
+    if node.retained is not None:
+        t = node.retained()
+        if t is not None:
+            t.grad = g if create_graph else Tensor._make(g.data)
+    if capture is not None and node in capture:
+        capture[node] = g if capture[node] is None else capture[node] + g
+    node._check_saved()
+    prim = node.prim
+    out = node._output() if prim.reads_out else None
+    args = node.args
+    kwargs = node.kwargs
+    for i, parent in enumerate(node.parents):
+        if parent is None:
+            continue
+        if prim.vjp_argnum is not None:
+            gi = prim.vjp_argnum(i, g, out, *args, **kwargs)
+        else:
+            rule = prim.vjps[i] if i < len(prim.vjps) else None
+            if rule is None:
+                raise BackwardError(f"{prim.name} has no gradient rule for input {i}")
+            gi = rule(g, out, *args, **kwargs)
+        if gi is None:
+            continue
+        if not isinstance(gi, Tensor):
+            gi = Tensor._make(backend.xp.asarray(gi))
+        shape = node.shapes[i]
+        if gi.data.shape != shape:
+            gi = _unbroadcast(gi, shape, prim.name)
+        if _anomaly:
+            _check_finite(gi.data, f"{prim.name} (backward, gradient for input {i})")
+        if type(parent) is Node:
+            prev = pending.get(parent)
+            pending[parent] = gi if prev is None else prev + gi
+        else:
+            _deliver_leaf(parent, gi, g, create_graph, capture)
+    if not retain_graph:
+        node._free()
+
+
+def _deliver_leaf(
+    leaf: Tensor, g: Tensor, g_in: Tensor | None, create_graph: bool, capture: dict | None
+) -> None:
+    if leaf._hooks:
+        for hook in leaf._hooks:
+            r = hook(g)
+            if r is not None:
+                g = r
+    if capture is not None:
+        if leaf in capture:
+            capture[leaf] = g if capture[leaf] is None else capture[leaf] + g
+        return
+    if g.data.dtype != leaf.data.dtype:
+        g = Tensor._make(g.data.astype(leaf.data.dtype))
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    arr = g.data
+    if leaf.grad is None:
+        # Own the array before later steps add into it in place: a rule may have passed the
+        # incoming gradient through unchanged, or returned a view of another buffer.
+        if (g_in is not None and arr is g_in.data) or arr.base is not None or g_in is None:
+            arr = arr.copy()
+        leaf.grad = Tensor._make(arr)
+    else:
+        leaf.grad.data += arr
+
+
+def _unbroadcast(g: Tensor, shape: tuple[int, ...], name: str) -> Tensor:
+    """Sum ``g`` down to ``shape``: the one place where broadcasting is undone."""
+    gshape = g.data.shape
+    lead = len(gshape) - len(shape)
+    if lead < 0:
+        raise ShapeError(f"gradient rule of {name} returned shape {gshape} for input {shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1
+    )
+    for i, s in enumerate(shape):
+        if s != 1 and gshape[lead + i] != s:
+            raise ShapeError(
+                f"gradient rule of {name} returned shape {gshape} for input of shape {shape}"
+            )
+    if not axes:
+        return g
+    r = _ops.sum(g, axis=axes, keepdims=True)
+    return _ops.reshape(r, shape) if lead else r
+
+
+# ---------------------------------------------------------------------------- functional
+def _as_leaf(x: Any) -> tuple[Tensor, bool]:
+    """A tensor to differentiate w.r.t.; True when it already carried a graph (nesting)."""
+    if isinstance(x, Tensor):
+        if x._requires_grad:
+            return x, True
+        t = x.detach()
+    else:
+        t = Tensor(x)
+    if t.dtype.kind != "f":
+        t = Tensor._make(t.data.astype(backend.get_default_dtype()))
+    t.requires_grad = True
+    return t, False
+
+
+def _argnums_tuple(argnums: int | Sequence[int]) -> tuple[int, ...]:
+    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` turned into a function returning ``(f(*args), d f / d args[argnums])``.
+
+    ``f`` must return a one-element tensor. With a tuple ``argnums`` the gradient is a tuple.
+    Arguments may be arrays, numbers or tensors; gradients come back as tensors, themselves
+    differentiable when an argument already required grad (so ``grad(grad(f))`` works).
+
+    >>> import chainrule as cr
+    >>> cr.value_and_grad(lambda x: (x ** 3).sum())(cr.tensor([2.0]))
+    (tensor(8., dtype=float32), tensor([12.], dtype=float32))
+    """
+    nums = _argnums_tuple(argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> tuple[Tensor, Any]:
+        args = list(args)
+        nested = False
+        for n in nums:
+            args[n], was = _as_leaf(args[n])
+            nested |= was
+        with enable_grad():
+            out = f(*args, **kwargs)
+        if not isinstance(out, Tensor) or out.data.size != 1:
+            raise BackwardError(
+                "grad/value_and_grad need f to return a one-element tensor, got "
+                f"{getattr(out, 'shape', type(out).__name__)}"
+            )
+        targets = [args[n] for n in nums]
+        if not out._requires_grad:
+            gs = tuple(Tensor._make(backend.xp.zeros_like(t.data)) for t in targets)
+        else:
+            gs = gradients(out, targets, create_graph=nested, allow_unused=True)
+            gs = tuple(
+                Tensor._make(backend.xp.zeros_like(t.data)) if g is None else g
+                for g, t in zip(gs, targets)
+            )
+        value = out if nested else out.detach()
+        return value, (gs[0] if isinstance(argnums, int) else gs)
+
+    return wrapped
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` turned into a function returning its gradient (JAX's ``grad``).
+
+    >>> import chainrule as cr
+    >>> cr.grad(cr.grad(lambda x: (x ** 3).sum()))(cr.tensor(2.0))
+    tensor(12., dtype=float32)
+    """
+    vg = value_and_grad(f, argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return vg(*args, **kwargs)[1]
+
+    return wrapped
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Tensor, Callable]:
+    """``(f(*primals), vjp_fn)`` where ``vjp_fn(v)`` gives ``v^T J`` for each primal (JAX).
+
+    ``vjp_fn`` may be called several times (the graph is retained).
+    """
+    leaves = []
+    nested = False
+    for p in primals:
+        t, was = _as_leaf(p)
+        leaves.append(t)
+        nested |= was
+    with enable_grad():
+        out = f(*leaves)
+
+    def vjp_fn(v: Any) -> tuple[Tensor, ...]:
+        vt = v if isinstance(v, Tensor) else Tensor._make(backend.xp.asarray(v, out.dtype))
+        if vt.shape != out.shape:
+            raise ShapeError(f"vjp: cotangent has shape {vt.shape}, output has {out.shape}")
+        if not out._requires_grad:
+            return tuple(Tensor._make(backend.xp.zeros_like(t.data)) for t in leaves)
+        gs = gradients(out, leaves, vt, retain_graph=True, create_graph=nested, allow_unused=True)
+        return tuple(
+            Tensor._make(backend.xp.zeros_like(t.data)) if g is None else g
+            for g, t in zip(gs, leaves)
+        )
+
+    return (out if nested else out.detach()), vjp_fn
+
+
+def jacobian(f: Callable, argnums: int = 0) -> Callable:
+    """``f`` turned into a function returning its Jacobian, shape ``out.shape + x.shape``.
+
+    Computed one output element at a time by reverse mode: meant for small outputs.
+    """
+
+    @functools.wraps(f)
+    def wrapped(*args: Any) -> Tensor:
+        args = list(args)
+        x, nested = _as_leaf(args[argnums])
+        args[argnums] = x
+        with enable_grad():
+            out = f(*args)
+        rows = []
+        xp = backend.xp
+        for k in range(out.data.size):
+            e = xp.zeros(out.data.size, dtype=out.dtype)
+            e[k] = 1
+            if out._requires_grad:
+                (g,) = gradients(
+                    out,
+                    [x],
+                    Tensor._make(e.reshape(out.shape)),
+                    retain_graph=True,
+                    create_graph=nested,
+                    allow_unused=True,
+                )
+            else:
+                g = None
+            rows.append(g if g is not None else Tensor._make(xp.zeros_like(x.data)))
+        if not rows:
+            return Tensor._make(xp.zeros(out.shape + x.shape, dtype=x.dtype))
+        return _ops.reshape(_ops.stack(rows), out.shape + x.shape)
+
+    return wrapped
+
+
+def hessian(f: Callable, argnums: int = 0) -> Callable:
+    """The Jacobian of the gradient: shape ``x.shape + x.shape`` (small inputs only)."""
+    return jacobian(grad(f, argnums), argnums)
+
+
+def _require_float(t: Tensor, what: str) -> None:
+    if t.dtype.kind != "f":
+        raise DTypeError(f"{what} needs floating-point tensors, got {t.dtype}")
+
+
+# tensor and ops import this module (for ``primitive``), so they are imported last.
+from chainrule import ops as _ops  # noqa: E402
+from chainrule.tensor import Tensor  # noqa: E402

@@ -1,0 +1,63 @@
+"""One exception class per kind of mistake, all under :class:`ChainruleError`.
+
+Each also derives from the built-in exception a Python user would catch for that mistake
+(``ValueError`` for a bad shape, ``TypeError`` for a bad dtype, ``RuntimeError`` for misuse of
+the graph), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ChainruleError(Exception):
+    """Base class of every error chainrule raises on purpose."""
+
+
+class ShapeError(ChainruleError, ValueError):
+    """Shapes that do not fit an op: the message names the op and the shapes."""
+
+
+class DTypeError(ChainruleError, TypeError):
+    """A dtype an op cannot take, e.g. an integer tensor asked to require gradients."""
+
+
+class BackwardError(ChainruleError, RuntimeError):
+    """``backward()`` cannot run as asked, e.g. on a non-scalar without a ``grad``."""
+
+
+class GraphFreedError(BackwardError):
+    """A second backward pass through a graph whose saved buffers were already freed."""
+
+
+class InplaceError(ChainruleError, RuntimeError):
+    """A tensor saved for backward was modified in place after it was saved."""
+
+
+class AnomalyError(ChainruleError, FloatingPointError):
+    """Under ``detect_anomaly()``, an op produced NaN or Inf; the message names the op."""
+
+
+class GradcheckError(ChainruleError, AssertionError):
+    """``gradcheck`` found an analytical gradient that disagrees with finite differences."""
+
+
+class StateDictError(ChainruleError, KeyError):
+    """``load_state_dict`` found missing, unexpected or mis-shaped entries."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class TargetError(ChainruleError, ValueError):
+    """Loss targets that do not fit: out-of-range class indices, wrong dtype, bad probabilities."""
+
+
+class NonFiniteError(ChainruleError, FloatingPointError):
+    """A loss input, gradient or update that is NaN or infinite."""
+
+
+class DataError(ChainruleError, ValueError):
+    """Data that cannot be used: a missing column, non-numeric features, empty cells, bad files."""
+
+
+class CheckpointError(ChainruleError, ValueError):
+    """A checkpoint that is missing, corrupt, truncated or does not match the model."""

@@ -1,0 +1,88 @@
+"""Matrix products: ``matmul`` with NumPy's rules (batched, 1-D promotion) and the fused
+``linear`` of a layer, a_k = b_k + W_k h_{k-1} (seeds, module 4.7), for row-major batches.
+"""
+
+from __future__ import annotations
+
+from chainrule import backend
+from chainrule.autograd import primitive
+from chainrule.errors import ShapeError
+from chainrule.ops.elementwise import multiply
+from chainrule.ops.shape import expand_dims, getitem, reshape, swapaxes
+
+
+@primitive
+def matmul(x, y):
+    if x.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"matmul: needs at least 1-D operands, got shapes {x.shape} and {y.shape}")
+    kx = x.shape[-1]
+    ky = y.shape[-2] if y.ndim > 1 else y.shape[0]
+    if kx != ky:
+        raise ShapeError(
+            f"matmul: shapes {x.shape} and {y.shape} do not fit "
+            f"(inner dimensions {kx} != {ky})"
+        )
+    return backend.xp.matmul(x, y)
+
+
+def _mm(a, b):
+    """a @ b, as a broadcast product when the inner dimension is 1 (an outer product, which
+    NumPy's matmul computes several times slower)."""
+    if a.shape[-1] == 1:
+        return multiply(a, b)
+    return matmul(a, b)
+
+
+def _matmul_grad_x(g, out, x, y):
+    if x.ndim == 1 and y.ndim == 1:
+        return g * y
+    if y.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+        return multiply(expand_dims(g, -1), y)
+    if x.ndim == 1:  # (k,) @ (..., k, m) -> (..., m); the engine sums the batch axes
+        return getitem(matmul(y, expand_dims(g, -1)), (Ellipsis, 0))
+    return _mm(g, swapaxes(y, -1, -2))
+
+
+def _matmul_grad_y(g, out, x, y):
+    if x.ndim == 1 and y.ndim == 1:
+        return g * x
+    if y.ndim == 1:
+        return getitem(matmul(expand_dims(g, -2), x), (Ellipsis, 0, slice(None)))
+    if x.ndim == 1:
+        return multiply(expand_dims(x, -1), expand_dims(g, -2))
+    return _mm(swapaxes(x, -1, -2), g)
+
+
+matmul.defvjp(_matmul_grad_x, _matmul_grad_y)
+
+
+@primitive
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias``: x (..., in), weight (out, in), bias (out,) -> (..., out).
+
+    The seeds' pre-activation a = b + W h for a batch of rows h. Raises
+    :class:`~chainrule.errors.ShapeError` when ``x``'s last axis is not ``in``.
+    """
+    if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+        raise ShapeError(
+            f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
+            f"(expected last dimension {weight.shape[-1]})"
+        )
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    return out
+
+
+def _linear_grad_weight(g, out, x, weight, bias=None):
+    # ∇W = ∇a h^T (seeds), summed over the batch: g^T x with the batch axes flattened.
+    g2 = reshape(g, (-1, g.shape[-1]))
+    x2 = reshape(x, (-1, x.shape[-1]))
+    return _mm(swapaxes(g2, 0, 1), x2)
+
+
+linear.defvjp(
+    lambda g, out, x, weight, bias=None: _mm(g, weight),  # ∇h = W^T ∇a (seeds)
+    _linear_grad_weight,
+    lambda g, out, x, weight, bias=None: g,  # ∇b = ∇a; the engine sums the batch axes
+)

@@ -1,0 +1,547 @@
+"""Floor 2: the Tensor: an array, its gradient, and the node of the graph that made it.
+
+A ``Tensor`` wraps one backend array (``.data``). When it takes part in a computation that
+needs gradients, the op that produced it leaves a :class:`~chainrule.autograd.Node` in
+``._node``; ``backward()`` walks those nodes. Leaves (tensors no op produced) that require
+gradients receive them in ``.grad``.
+
+Operators and methods below only forward to the functions in :mod:`chainrule.ops`, where each
+op and its gradient rule live.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.errors import DTypeError, InplaceError, ShapeError
+
+ArrayLike = Any
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    ``Tensor(data, dtype=None, requires_grad=False)`` is the same as :func:`tensor`.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4., 6.], dtype=float32)
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_hooks",
+        "_node",
+        "_requires_grad",
+        "_version",
+        "data",
+        "grad",
+    )
+    __array_priority__ = 1000  # so that ndarray (op) Tensor defers to Tensor's reflected op
+
+    def __init__(self, data: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> None:
+        self.data = _to_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._node = None
+        self._version = [0]
+        self._hooks: list[Callable] | None = None
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _make(cls, data: Any) -> Tensor:
+        """Wrap an array an op produced, skipping the checks of ``__init__`` (hot path)."""
+        t = object.__new__(cls)
+        if type(data) is not np.ndarray:
+            data = backend.xp.asarray(data)
+        t.data = data
+        t.grad = None
+        t._node = None
+        t._version = [0]
+        t._hooks = None
+        t._requires_grad = False
+        return t
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to (leaf) or through (non-leaf) this tensor."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self._node is not None:
+            raise InplaceError(
+                "requires_grad can only be changed on leaf tensors; use .detach() to get a leaf"
+            )
+        if value and self.data.dtype.kind != "f":
+            raise DTypeError(
+                f"only floating-point tensors can require gradients, this one is {self.dtype}; "
+                "make it with dtype='float32' or 'float64'"
+            )
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return ``self``."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op."""
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The graph node that produced this tensor (``None`` for leaves)."""
+        return self._node
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements (NumPy's ``size``)."""
+        return self.data.size
+
+    def numel(self) -> int:
+        """Number of elements (PyTorch's name)."""
+        return self.data.size
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - NumPy's name
+        """All axes reversed, as NumPy's ``.T``."""
+        return _ops.transpose(self)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch/NumPy name
+        """The last two axes swapped (a batch of matrices transposed)."""
+        return _ops.swapaxes(self, -1, -2)
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shares memory on the CPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def detach(self) -> Tensor:
+        """A leaf sharing this tensor's data, cut from the graph."""
+        t = Tensor._make(self.data)
+        t._version = self._version
+        return t
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph (gradients flow back)."""
+        return _ops.copy(self)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """This tensor cast to ``dtype`` (differentiable between floating dtypes)."""
+        return _ops.astype(self, backend.as_dtype(dtype))
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous"
+            )
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu":
+            raise TypeError("only integer tensors can be used as an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        body = np.array2string(
+            self.numpy(), separator=", ", prefix="tensor(", precision=4, threshold=200
+        )
+        extra = ""
+        if self.dtype != np.int64 and self.dtype != np.bool_:
+            extra += f", dtype={self.dtype}"
+        if self._node is not None:
+            extra += f", grad_fn=<{self._node.name}>"
+        elif self._requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # ------------------------------------------------------------------ autograd
+    def backward(
+        self, grad: ArrayLike | None = None, retain_graph: bool = False, create_graph: bool = False
+    ) -> None:
+        """Backpropagate from this tensor, adding d(self)/d(leaf) into each leaf's ``.grad``.
+
+        ``grad`` is the gradient of the final objective w.r.t. this tensor (same shape); it may
+        be omitted only for a one-element tensor. Raises
+        :class:`~chainrule.errors.BackwardError` when it is missing for a non-scalar or when
+        this tensor does not require grad, :class:`~chainrule.errors.GraphFreedError` on a
+        second pass through a freed graph, :class:`~chainrule.errors.InplaceError` when a
+        saved tensor was modified in place.
+        """
+        _autograd.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one.
+
+        Returns a function that removes the hook.
+        """
+        if not self._requires_grad:
+            raise InplaceError("cannot register a hook on a tensor that does not require grad")
+        hooks = self._node.hooks if self._node is not None else None
+        if self._node is not None:
+            if hooks is None:
+                hooks = self._node.hooks = []
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        hooks.append(hook)
+        return lambda: hooks.remove(hook) if hook in hooks else None
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after ``backward()`` (leaves always do)."""
+        if self._node is None:
+            return
+        self._node.retained = weakref.ref(self)
+
+    # ------------------------------------------------------------------ in place
+    def _check_inplace(self, what: str) -> None:
+        if self._requires_grad and _autograd.is_grad_enabled():
+            kind = "a leaf tensor that requires grad" if self._node is None else "a graph tensor"
+            raise InplaceError(
+                f"{what}: cannot modify {kind} in place while gradients are recorded; "
+                "use cr.no_grad() or an out-of-place op"
+            )
+
+    def _bump(self) -> None:
+        self._version[0] += 1
+
+    def _inplace(self, what: str, value: Any) -> Tensor:
+        self._check_inplace(what)
+        v = value.data if isinstance(value, Tensor) else value
+        try:
+            self.data[...] = v
+        except ValueError as exc:
+            raise ShapeError(
+                f"{what}: cannot write shape {np.shape(v)} into a tensor of shape {self.shape}"
+            ) from exc
+        self._bump()
+        return self
+
+    def add_(self, other: ArrayLike, alpha: float = 1.0) -> Tensor:
+        """``self += alpha * other`` in place."""
+        o = other.data if isinstance(other, Tensor) else other
+        return self._inplace("add_", self.data + (o if alpha == 1.0 else alpha * o))
+
+    def sub_(self, other: ArrayLike, alpha: float = 1.0) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return self._inplace("sub_", self.data - (o if alpha == 1.0 else alpha * o))
+
+    def mul_(self, other: ArrayLike) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return self._inplace("mul_", self.data * o)
+
+    def div_(self, other: ArrayLike) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return self._inplace("div_", self.data / o)
+
+    def copy_(self, src: ArrayLike) -> Tensor:
+        return self._inplace("copy_", src)
+
+    def fill_(self, value: float) -> Tensor:
+        return self._inplace("fill_", value)
+
+    def zero_(self) -> Tensor:
+        return self._inplace("zero_", 0)
+
+    def __setitem__(self, index: Any, value: ArrayLike) -> None:
+        self._check_inplace("__setitem__")
+        idx = _ops.index_data(index)
+        self.data[idx] = value.data if isinstance(value, Tensor) else value
+        self._bump()
+
+    def _iop(self, op: Callable, other: ArrayLike, name: str) -> Tensor:
+        # ``x += y`` is in place like PyTorch's, except on graph tensors, where it rebinds
+        # the name to the out-of-place result (same values and gradients).
+        if self._requires_grad and _autograd.is_grad_enabled():
+            if self._node is None:
+                self._check_inplace(name)
+            return op(self, other)
+        return self._inplace(name, op(self, other).data)
+
+    def __iadd__(self, other: ArrayLike) -> Tensor:
+        return self._iop(_ops.add, other, "+=")
+
+    def __isub__(self, other: ArrayLike) -> Tensor:
+        return self._iop(_ops.subtract, other, "-=")
+
+    def __imul__(self, other: ArrayLike) -> Tensor:
+        return self._iop(_ops.multiply, other, "*=")
+
+    def __itruediv__(self, other: ArrayLike) -> Tensor:
+        return self._iop(_ops.divide, other, "/=")
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.subtract(self, other)
+
+    def __rsub__(self, other):
+        return _ops.subtract(other, self)
+
+    def __mul__(self, other):
+        return _ops.multiply(self, other)
+
+    def __rmul__(self, other):
+        return _ops.multiply(other, self)
+
+    def __truediv__(self, other):
+        return _ops.divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.divide(other, self)
+
+    def __pow__(self, other):
+        return _ops.power(self, other)
+
+    def __rpow__(self, other):
+        return _ops.power(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __neg__(self):
+        return _ops.negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    def __lt__(self, other):
+        return _ops.less(self, other)
+
+    def __le__(self, other):
+        return _ops.less_equal(self, other)
+
+    def __gt__(self, other):
+        return _ops.greater(self, other)
+
+    def __ge__(self, other):
+        return _ops.greater_equal(self, other)
+
+    def __eq__(self, other):  # type: ignore[override]
+        return _ops.equal(self, other)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return _ops.not_equal(self, other)
+
+    def __invert__(self):
+        return _ops.logical_not(self)
+
+    def __and__(self, other):
+        return _ops.logical_and(self, other)
+
+    def __or__(self, other):
+        return _ops.logical_or(self, other)
+
+    # ------------------------------------------------------------------ methods
+    def sum(self, axis=None, keepdims=False):
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return _ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _ops.min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return _ops.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return _ops.argmin(self, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis=-1):
+        return _ops.softmax(self, axis=axis)
+
+    def log_softmax(self, axis=-1):
+        return _ops.log_softmax(self, axis=axis)
+
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def sin(self):
+        return _ops.sin(self)
+
+    def cos(self):
+        return _ops.cos(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def clip(self, a_min=None, a_max=None):
+        return _ops.clip(self, a_min, a_max)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.reshape(self, shape)
+
+    def flatten(self):
+        """A 1-D view of all elements (NumPy's ``flatten``)."""
+        return _ops.reshape(self, (-1,))
+
+    def transpose(self, *axes):
+        """Axes permuted as NumPy's ``transpose`` (reversed when none are given)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes or None)
+
+    def swapaxes(self, axis1, axis2):
+        return _ops.swapaxes(self, axis1, axis2)
+
+    def expand_dims(self, axis):
+        return _ops.expand_dims(self, axis)
+
+    def squeeze(self, axis=None):
+        return _ops.squeeze(self, axis)
+
+    def broadcast_to(self, shape):
+        return _ops.broadcast_to(self, shape)
+
+
+def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data``.
+
+    Python floats become the default dtype (float32 unless :func:`set_default_dtype` changed
+    it); NumPy arrays keep their dtype; ``dtype`` (a NumPy dtype or its name) overrides both.
+    Raises :class:`~chainrule.errors.DTypeError` for non-numeric data or when an integer
+    tensor is asked to require gradients.
+
+    >>> tensor([1, 2]).dtype, tensor([1.0, 2.0]).dtype, tensor([1, 2], dtype="float64").dtype
+    (dtype('int64'), dtype('float32'), dtype('float64'))
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    t = Tensor(data, dtype=dtype, requires_grad=requires_grad)
+    if hasattr(data, "dtype") and backend.xp.may_share_memory(t.data, data):
+        t.data = t.data.copy()
+    return t
+
+
+def _to_array(data: ArrayLike, dtype: Any) -> Any:
+    xp = backend.xp
+    if isinstance(data, Tensor):
+        data = data.data
+    typed = isinstance(data, (np.ndarray, np.generic)) or (
+        xp is not np and isinstance(data, xp.ndarray)
+    )
+    try:
+        arr = xp.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise DTypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from exc
+    if dtype is not None:
+        return arr.astype(backend.as_dtype(dtype), copy=False)
+    kind = arr.dtype.kind
+    if kind == "f":
+        return arr if typed else arr.astype(backend.get_default_dtype(), copy=False)
+    if kind in "iub":
+        return arr
+    raise DTypeError(f"cannot make a tensor from data of dtype {arr.dtype}; use numbers")
+
+
+# The ops module imports Tensor from here, so it is imported last.
+from chainrule import autograd as _autograd  # noqa: E402
+from chainrule import ops as _ops  # noqa: E402

@@ -1,0 +1,38 @@
+"""Shared test configuration: hypothesis profile, a fixed seed per test, torch on 1 thread."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import chainrule as cr
+
+settings.register_profile(
+    "default",
+    max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("default")
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_dtype():
+    """Every test starts from the same seed and the float32 default dtype."""
+    cr.manual_seed(0)
+    np.random.seed(0)
+    prev = cr.get_default_dtype()
+    yield
+    cr.set_default_dtype(prev)
+
+
+def pytest_configure(config):
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # torch is a test dependency; tests that need it import it directly
+        pass
