@@ -61,3 +61,8 @@ class DataError(ChainruleError, ValueError):
 
 class CheckpointError(ChainruleError, ValueError):
     """A checkpoint that is missing, corrupt, truncated or does not match the model."""
+
+
+class OptimizerError(ChainruleError, ValueError):
+    """An optimiser, scheduler or gradient clipper set up wrongly: no parameters, a setting out
+    of range (negative learning rate, betas outside [0, 1)), or options that do not fit."""
