@@ -24,7 +24,7 @@ def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < (ndim or 1):  # not max(): this module's max is the reduction
             raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
         out.append(a % ndim if ndim else 0)
     return tuple(out)
