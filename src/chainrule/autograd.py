@@ -167,14 +167,14 @@ class Primitive:
         self.view = view
         self.vjps: tuple[Callable | None, ...] = ()
         self.vjp_argnum: Callable | None = None
-        self.reads: dict[int, bool] | None = None  # what the rules read; None: everything
+        self.reads: dict[int, int] | None = None  # what the rules read; None: everything
         self.reads_out = True
         functools.update_wrapper(self, forward)
 
     def defvjp(self, *rules: Callable | None) -> None:
         """Register one gradient rule per positional input (``None``: not differentiable)."""
         self.vjps = rules
-        reads: dict[int, bool] = {}  # position -> True if the data is read, False: shape only
+        reads: dict[int, int] = {}  # position -> 2 if the data is read, 1 if only its shape
         reads_out = False
         for rule in rules:
             if rule is None:
@@ -187,7 +187,7 @@ class Primitive:
             reads_out |= params[1] in uses
             for i, p in enumerate(params[2:]):
                 if p in uses:
-                    reads[i] = reads.get(i, False) or uses[p]
+                    reads[i] = max(reads.get(i, 0), 2 if uses[p] else 1)
         self.reads, self.reads_out = reads, reads_out
 
     def defvjp_argnum(self, rule: Callable) -> None:
@@ -271,23 +271,20 @@ class Node:
         shapes = []
         versions = []
         for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                shapes.append(a.data.shape)
-                if a._requires_grad:
-                    parents.append(a._node if a._node is not None else a)
-                else:
-                    parents.append(None)
-                if reads is None or reads.get(i):
-                    saved.append(a)
-                    versions.append((a._version, a._version[0]))
-                elif i in reads:
-                    saved.append(_Meta(a.data.shape, a.data.dtype))
-                else:
-                    saved.append(None)
-            else:
+            if not isinstance(a, Tensor):
                 shapes.append(None)
                 parents.append(None)
                 saved.append(a)
+                continue
+            data = a.data
+            shapes.append(data.shape)
+            parents.append((a._node or a) if a._requires_grad else None)
+            kind = 2 if reads is None else reads.get(i, 0)
+            if kind == 2:
+                saved.append(a)
+                versions.append((a._version, a._version[0]))
+            else:
+                saved.append(_Meta(data.shape, data.dtype) if kind else None)
         self.parents = tuple(parents)
         self.args = tuple(saved)
         self.shapes = tuple(shapes)
@@ -619,20 +616,16 @@ def _unbroadcast(g: Tensor, shape: tuple[int, ...], name: str) -> Tensor:
     """Sum ``g`` down to ``shape``: the one place where broadcasting is undone."""
     gshape = g.data.shape
     lead = len(gshape) - len(shape)
-    if lead < 0:
-        raise ShapeError(f"gradient rule of {name} returned shape {gshape} for input {shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1
-    )
-    for i, s in enumerate(shape):
-        if s != 1 and gshape[lead + i] != s:
-            raise ShapeError(
-                f"gradient rule of {name} returned shape {gshape} for input of shape {shape}"
-            )
-    if not axes:
-        return g
-    r = _ops.sum(g, axis=axes, keepdims=True)
-    return _ops.reshape(r, shape) if lead else r
+    if lead < 0 or any(s != 1 and gshape[lead + i] != s for i, s in enumerate(shape)):
+        raise ShapeError(
+            f"gradient rule of {name} returned shape {gshape} for an input of shape {shape}"
+        )
+    if lead:
+        g = _ops.sum(g, axis=tuple(range(lead)))
+    ones = tuple(i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+    if ones:
+        g = _ops.sum(g, axis=ones, keepdims=True)
+    return g
 
 
 # ---------------------------------------------------------------------------- functional

@@ -111,8 +111,8 @@ softplus.defvjp(
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis`` (the seeds' softmax output function)."""
     xp = backend.xp
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 softmax.defvjp(lambda g, out, x, axis=-1: out * (g - _sum(g * out, axis=axis, keepdims=True)))
@@ -122,8 +122,8 @@ softmax.defvjp(lambda g, out, x, axis=-1: out * (g - _sum(g * out, axis=axis, ke
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along ``axis``: log-probabilities, stable for large logits."""
     xp = backend.xp
-    s = x - xp.max(x, axis=axis, keepdims=True)
-    return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+    s = x - x.max(axis=axis, keepdims=True)
+    return s - xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
 
 
 log_softmax.defvjp(

@@ -26,11 +26,24 @@ def matmul(x, y):
 
 
 def _mm(a, b):
-    """a @ b, as a broadcast product when the inner dimension is 1 (an outer product, which
-    NumPy's matmul computes several times slower)."""
+    """a @ b, computed as an outer product when the inner dimension is 1 (batch size 1 in a
+    weight gradient), which NumPy's matmul does several times slower."""
     if a.shape[-1] == 1:
+        if a.ndim == 2 and b.ndim == 2:
+            return outer(a, b)
         return multiply(a, b)
     return matmul(a, b)
+
+
+@primitive
+def outer(x, y):
+    """(m, 1) x (1, n) -> (m, n): the product of a column and a row."""
+    # einsum's loop beats the broadcast multiply (and matmul) here by about 1.5x.
+    return backend.xp.einsum("ik,kj->ij", x, y)
+
+
+outer.defvjp(lambda g, out, x, y: matmul(g, swapaxes(y, 0, 1)),
+             lambda g, out, x, y: matmul(swapaxes(x, 0, 1), g))  # fmt: skip
 
 
 def _matmul_grad_x(g, out, x, y):
@@ -76,9 +89,10 @@ def linear(x, weight, bias=None):
 
 def _linear_grad_weight(g, out, x, weight, bias=None):
     # ∇W = ∇a h^T (seeds), summed over the batch: g^T x with the batch axes flattened.
-    g2 = reshape(g, (-1, g.shape[-1]))
-    x2 = reshape(x, (-1, x.shape[-1]))
-    return _mm(swapaxes(g2, 0, 1), x2)
+    if g.ndim != 2:
+        g = reshape(g, (-1, g.shape[-1]))
+        x = reshape(x, (-1, x.shape[-1]))
+    return _mm(swapaxes(g, 0, 1), x)
 
 
 linear.defvjp(

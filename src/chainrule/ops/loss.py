@@ -7,6 +7,7 @@ softmax Jacobian and 1/ŷ, which overflows for confident wrong predictions.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,22 +24,29 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 @primitive
-def softmax_cross_entropy(x, q):
-    """Row-wise ``-sum_c q[i, c] log softmax(x)[i, c]`` for logits x (M, C), targets q (M, C).
+def softmax_cross_entropy(x, q, scale=None):
+    """Cross-entropy ``-sum_c q[i, c] log softmax(x)[i, c]`` of logits x (M, C), targets q (M, C).
 
     ``q`` is a target distribution per row (one-hot for a class label, possibly weighted or
-    smoothed). The result has shape (M,).
+    smoothed). With ``scale=None`` the result is the (M,) row losses; otherwise the scalar
+    ``scale * sum(row losses)`` (so a mean is one op, not three).
     """
-    xp = backend.xp
-    s = x - xp.max(x, axis=-1, keepdims=True)
-    logp = s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
-    return -xp.sum(q * logp, axis=-1)
+    s = x - x.max(axis=-1, keepdims=True)
+    neg_logp = backend.xp.log(backend.xp.exp(s).sum(axis=-1, keepdims=True)) - s
+    if scale is None:
+        return (q * neg_logp).sum(axis=-1)
+    return (q * neg_logp).sum() * scale
+
+
+def _per_row(g, scale):
+    return expand_dims(g, -1) if scale is None else g * scale
 
 
 softmax_cross_entropy.defvjp(
-    # seeds, module 4.5: ∇_{a_L} L = -(e(y) - ŷ), here with a general target q
-    lambda g, out, x, q: expand_dims(g, -1) * (_sum(q, axis=-1, keepdims=True) * softmax(x) - q),
-    lambda g, out, x, q: -expand_dims(g, -1) * log_softmax(x),
+    # seeds, module 4.5: ∇_{a_L} L = -(e(y) - ŷ), here for a general target q
+    lambda g, out, x, q, scale=None: _per_row(g, scale)
+    * (_sum(q, axis=-1, keepdims=True) * softmax(x) - q),
+    lambda g, out, x, q, scale=None: -_per_row(g, scale) * log_softmax(x),
 )
 
 
@@ -109,16 +117,13 @@ def cross_entropy(
         )
     else:
         raise TargetError(f"cross_entropy: targets of dtype {t.dtype} are not supported")
-    losses = softmax_cross_entropy(x2, q)
     if reduction == "none":
-        out = reshape(losses, out_shape)
+        out = reshape(softmax_cross_entropy(x2, q), out_shape)
         if unbatched:
             out = reshape(out, ())
-    elif reduction == "sum":
-        out = _sum(losses)
     else:
-        out = _sum(losses) / denom
-    if not bool(backend.xp.isfinite(out.data).all()):
+        out = softmax_cross_entropy(x2, q, 1.0 if reduction == "sum" else 1.0 / denom)
+    if not (math.isfinite(out.data) if out.ndim == 0 else backend.xp.isfinite(out.data).all()):
         bad = "NaN" if bool(backend.xp.isnan(x.data).any()) else "Inf"
         if bool(backend.xp.isfinite(x.data).all()):
             bad = "values that overflow"
@@ -137,24 +142,29 @@ def _class_targets(
             f"(class indices need shape {expected})"
         )
     y = t.data.reshape(-1)
-    valid = y != ignore_index
-    bad = valid & ((y < 0) | (y >= c))
-    if bool(bad.any()):
-        raise TargetError(
-            f"cross_entropy: class index {int(y[bad][0])} is out of range for {c} classes "
-            f"(valid: 0..{c - 1}, or ignore_index={ignore_index})"
-        )
     m = y.shape[0]
-    yc = xp.where(valid, y, 0)
+    valid = None  # None: every row counts (the common case, checked with two reductions)
+    if 0 <= ignore_index < c or y.min() < 0 or y.max() >= c:  # the rare path
+        valid = y != ignore_index
+        bad = valid & ((y < 0) | (y >= c))
+        if bool(bad.any()):
+            raise TargetError(
+                f"cross_entropy: class index {int(y[bad][0])} is out of range for {c} classes "
+                f"(valid: 0..{c - 1}, or ignore_index={ignore_index})"
+            )
+        y = xp.where(valid, y, 0)
     q = xp.zeros((m, c), dtype=x.dtype)
-    q[xp.arange(m), yc] = 1.0 - smoothing
+    q[xp.arange(m), y] = 1.0 - smoothing
     if smoothing:
         q += smoothing / c
     if w is not None:
         q *= w
-    q *= valid[:, None]
-    wy = w[yc] if w is not None else xp.ones(m, dtype=x.dtype)
-    denom = float((wy * valid).sum())
+    if valid is not None:
+        q *= valid[:, None]
+    if w is None and valid is None:
+        return q, float(m), expected
+    wy = w[y] if w is not None else xp.ones(m, dtype=x.dtype)
+    denom = float((wy * valid).sum()) if valid is not None else float(wy.sum())
     if denom == 0:
         raise TargetError("cross_entropy: every target equals ignore_index (or has weight 0)")
     return q, denom, expected

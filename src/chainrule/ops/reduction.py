@@ -53,7 +53,7 @@ def _count(shape: tuple[int, ...], axis: Axis) -> int:
 
 @primitive
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
-    return backend.xp.sum(x, axis=axis, keepdims=keepdims)
+    return backend.xp.asarray(x).sum(axis=axis, keepdims=keepdims)
 
 
 sum.defvjp(lambda g, out, x, axis=None, keepdims=False: _spread(g, x.shape, axis, keepdims))
@@ -63,7 +63,7 @@ sum.defvjp(lambda g, out, x, axis=None, keepdims=False: _spread(g, x.shape, axis
 def mean(x, axis=None, keepdims=False):
     if x.size == 0:
         raise ShapeError(f"mean of an empty tensor of shape {x.shape}")
-    return backend.xp.mean(x, axis=axis, keepdims=keepdims)
+    return x.mean(axis=axis, keepdims=keepdims)
 
 
 mean.defvjp(
@@ -92,19 +92,19 @@ def std(x: Tensor, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> 
 @primitive
 def max(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
     _nonempty("max", x, axis)
-    return backend.xp.max(x, axis=axis, keepdims=keepdims)
+    return x.max(axis=axis, keepdims=keepdims)
 
 
 @primitive
 def min(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
     _nonempty("min", x, axis)
-    return backend.xp.min(x, axis=axis, keepdims=keepdims)
+    return x.min(axis=axis, keepdims=keepdims)
 
 
 def _extremum_grad(g, out, x, axis=None, keepdims=False):
     # Ties share the gradient equally (like PyTorch's amax/amin and full max()).
     hit = x.data == _keep(out, x.shape, axis, keepdims).data
-    share = hit / backend.xp.sum(hit, axis=axis, keepdims=True)
+    share = hit / hit.sum(axis=axis, keepdims=True)
     return _spread(g, x.shape, axis, keepdims) * Tensor._make(share.astype(x.dtype))
 
 
@@ -132,9 +132,9 @@ def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) over ``axis``, computed stably by shifting by the maximum."""
     xp = backend.xp
     _nonempty("logsumexp", x, axis)
-    m = xp.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
-    s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    s = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return s if keepdims else s.reshape(_reduced_shape(x.shape, axis))
 
 
