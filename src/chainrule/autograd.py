@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dis
 import functools
+import inspect
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -199,6 +200,8 @@ class Primitive:
         self.reads, self.reads_out = None, True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        if kwargs and any(isinstance(v, Tensor) for v in kwargs.values()):
+            args, kwargs = _bind_tensor_kwargs(self.forward, args, kwargs)
         raw = []
         needs_grad = False
         for a in args:
@@ -395,6 +398,25 @@ def _positional_params(fn: Callable) -> tuple[str, ...] | None:
 
 def _has_varargs(fn: Callable) -> bool:
     return bool(fn.__code__.co_flags & 0x04)
+
+
+def _bind_tensor_kwargs(fn: Callable, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Move tensors given by keyword for positional parameters (``linear(x, w, bias=b)``)
+    into ``args``, the parameters before them filled with their defaults, so that they are
+    inputs of the node (and get gradients) exactly as when given by position."""
+    params = [
+        p
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+    names = [p.name for p in params]
+    wanted = [names.index(k) for k, v in kwargs.items() if isinstance(v, Tensor) and k in names]
+    if not wanted:
+        return args, kwargs
+    args, kwargs = list(args), dict(kwargs)
+    for p in params[len(args) : max(wanted) + 1]:
+        args.append(kwargs.pop(p.name) if p.name in kwargs else p.default)
+    return tuple(args), kwargs
 
 
 def _check_finite(arr: Any, where: str) -> None:
