@@ -66,3 +66,13 @@ class CheckpointError(ChainruleError, ValueError):
 class OptimizerError(ChainruleError, ValueError):
     """An optimiser, scheduler or gradient clipper set up wrongly: no parameters, a setting out
     of range (negative learning rate, betas outside [0, 1)), or options that do not fit."""
+
+
+class DomainError(ChainruleError, ValueError):
+    """Input values outside the range an op accepts, e.g. probabilities outside [0, 1] given
+    to ``binary_cross_entropy`` (usually logits passed by mistake)."""
+
+
+class IndexRangeError(ChainruleError, IndexError):
+    """An index outside a table, e.g. an ``Embedding`` lookup with an index not in
+    [0, num_embeddings)."""
