@@ -1,0 +1,247 @@
+"""Element-wise ops and activations: finite differences and PyTorch, on random shapes.
+
+Unary ops run on hypothesis shapes (0-d to 3-d, size-1 axes); binary ops on pairs of shapes
+that broadcast (different ranks, size-1 axes on either side), ``where`` on three. Inputs stay
+a fixed gap away from kinks; the behaviour *at* kinks is in ``test_kinks.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import chainrule as cr
+from strategies import broadcast_shapes, offgrid, seeds, shapes, uniform
+from torch_ref import check_against_torch
+
+
+@dataclass(frozen=True)
+class Unary:
+    """A unary op, its PyTorch twin, and where to draw its inputs."""
+
+    name: str
+    fn: Callable
+    ref: Callable
+    low: float = -2.0
+    high: float = 2.0
+    avoid: tuple[float, ...] = ()
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+UNARY = [
+    Unary("negative", cr.negative, torch.neg),
+    Unary("neg_operator", lambda x: -x, lambda x: -x),
+    Unary("abs", cr.abs, torch.abs, avoid=(0.0,)),
+    Unary("exp", cr.exp, torch.exp),
+    Unary("log", cr.log, torch.log, 0.1, 3.0),
+    Unary("sqrt", cr.sqrt, torch.sqrt, 0.1, 3.0),
+    Unary("sin", cr.sin, torch.sin, -4.0, 4.0),
+    Unary("cos", cr.cos, torch.cos, -4.0, 4.0),
+    Unary("tanh", cr.tanh, torch.tanh, -3.0, 3.0),
+    Unary("sigmoid", cr.sigmoid, torch.sigmoid, -6.0, 6.0),
+    Unary("relu", cr.relu, torch.relu, avoid=(0.0,)),
+    Unary("leaky_relu", cr.leaky_relu, F.leaky_relu, avoid=(0.0,)),
+    Unary(
+        "leaky_relu_0.3",
+        lambda x: cr.leaky_relu(x, negative_slope=0.3),
+        lambda x: F.leaky_relu(x, negative_slope=0.3),
+        avoid=(0.0,),
+    ),
+    Unary("elu", cr.elu, F.elu, avoid=(0.0,)),
+    Unary("elu_0.5", lambda x: cr.elu(x, alpha=0.5), lambda x: F.elu(x, alpha=0.5), avoid=(0.0,)),
+    Unary("gelu", cr.gelu, F.gelu, -4.0, 4.0),
+    Unary(
+        "gelu_tanh",
+        lambda x: cr.gelu(x, approximate="tanh"),
+        lambda x: F.gelu(x, approximate="tanh"),
+        -4.0,
+        4.0,
+    ),
+    Unary("softplus", cr.softplus, F.softplus, -5.0, 5.0),
+    Unary(
+        "softplus_beta_threshold",  # beta * x = threshold at x = 1.5: PyTorch's switch point
+        lambda x: cr.softplus(x, beta=2.0, threshold=3.0),
+        lambda x: F.softplus(x, beta=2.0, threshold=3.0),
+        -3.0,
+        3.0,
+        avoid=(1.5,),
+    ),
+    Unary("erf", cr.erf, torch.erf, -3.0, 3.0),
+    Unary("normal_cdf", cr.normal_cdf, torch.special.ndtr, -4.0, 4.0),
+    Unary("copy", cr.copy, torch.clone),
+    Unary("clone", lambda x: x.clone(), torch.clone),
+    Unary("astype_float64", lambda x: cr.astype(x, np.float64), lambda x: x.to(torch.float64)),
+    Unary("square", lambda x: x**2, lambda x: x**2),
+    Unary("cube", lambda x: x**3, lambda x: x**3),
+    Unary("power_2.5", lambda x: x**2.5, lambda x: x**2.5, 0.1, 3.0),
+    Unary("power_-1.5", lambda x: x**-1.5, lambda x: x**-1.5, 0.3, 3.0),
+    Unary("power_0", lambda x: x**0, lambda x: x**0),
+    Unary("rpow", lambda x: 1.7**x, lambda x: 1.7**x),
+    Unary("rsub", lambda x: 3.0 - x, lambda x: 3.0 - x),
+    Unary("rdiv", lambda x: 2.0 / x, lambda x: 2.0 / x, 0.3, 3.0),
+    Unary("scalar_mul", lambda x: x * 1.5 + 0.5, lambda x: x * 1.5 + 0.5),
+    Unary(
+        "clip",
+        lambda x: cr.clip(x, -0.5, 0.7),
+        lambda x: torch.clamp(x, -0.5, 0.7),
+        avoid=(-0.5, 0.7),
+    ),
+    Unary(
+        "clip_upper_only",
+        lambda x: cr.clip(x, None, 0.3),
+        lambda x: torch.clamp(x, None, 0.3),
+        avoid=(0.3,),
+    ),
+    Unary(
+        "clip_lower_only",
+        lambda x: x.clip(a_min=-0.2),
+        lambda x: torch.clamp(x, min=-0.2),
+        avoid=(-0.2,),
+    ),
+    Unary(
+        "maximum_scalar",
+        lambda x: cr.maximum(x, 0.25),
+        lambda x: torch.clamp(x, min=0.25),
+        avoid=(0.25,),
+    ),
+    Unary(
+        "minimum_scalar",
+        lambda x: cr.minimum(x, 0.25),
+        lambda x: torch.clamp(x, max=0.25),
+        avoid=(0.25,),
+    ),
+]
+
+
+@pytest.mark.parametrize("op", UNARY, ids=repr)
+@settings(max_examples=12)
+@given(shape=shapes(), seed=seeds)
+def test_unary_gradcheck(op: Unary, shape, seed):
+    x = uniform(seed, shape, op.low, op.high, op.avoid)
+    assert cr.gradcheck(op.fn, [x])
+
+
+@pytest.mark.parametrize("op", UNARY, ids=repr)
+@settings(max_examples=12)
+@given(shape=shapes(), seed=seeds)
+def test_unary_matches_torch(op: Unary, shape, seed):
+    x = uniform(seed, shape, op.low, op.high, op.avoid)
+    check_against_torch(op.fn, op.ref, [x])
+
+
+# ----------------------------------------------------------------------------- binary
+@dataclass(frozen=True)
+class Binary:
+    """A binary op and its PyTorch twin; ``draw(seed, shape, side)`` makes input ``side``."""
+
+    name: str
+    fn: Callable
+    ref: Callable
+    draw: Callable[[int, tuple, int], np.ndarray]
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _any(seed: int, shape: tuple, side: int) -> np.ndarray:
+    return uniform(seed + side, shape)
+
+
+def _denominator(seed: int, shape: tuple, side: int) -> np.ndarray:
+    x = uniform(seed + side, shape, 0.5, 2.0)
+    return x if side == 0 else x * np.where(uniform(seed + 7, shape) > 0, 1, -1)
+
+
+def _power_args(seed: int, shape: tuple, side: int) -> np.ndarray:
+    return uniform(seed + side, shape, 0.3, 2.0) if side == 0 else uniform(seed + side, shape)
+
+
+def _no_ties(seed: int, shape: tuple, side: int) -> np.ndarray:
+    return offgrid(seed + side, shape, half=bool(side))
+
+
+BINARY = [
+    Binary("add", cr.add, torch.add, _any),
+    Binary("add_operator", lambda x, y: x + y, lambda x, y: x + y, _any),
+    Binary("subtract", cr.subtract, torch.subtract, _any),
+    Binary("sub_operator", lambda x, y: x - y, lambda x, y: x - y, _any),
+    Binary("multiply", cr.multiply, torch.multiply, _any),
+    Binary("mul_operator", lambda x, y: x * y, lambda x, y: x * y, _any),
+    Binary("divide", cr.divide, torch.divide, _denominator),
+    Binary("div_operator", lambda x, y: x / y, lambda x, y: x / y, _denominator),
+    Binary("power", cr.power, torch.pow, _power_args),
+    Binary("pow_operator", lambda x, y: x**y, lambda x, y: x**y, _power_args),
+    Binary("maximum", cr.maximum, torch.maximum, _no_ties),
+    Binary("minimum", cr.minimum, torch.minimum, _no_ties),
+]
+
+
+@pytest.mark.parametrize("op", BINARY, ids=repr)
+@settings(max_examples=15)
+@given(shapes=broadcast_shapes(2), seed=seeds)
+def test_binary_gradcheck(op: Binary, shapes, seed):
+    x, y = (op.draw(seed, s, i) for i, s in enumerate(shapes))
+    assert cr.gradcheck(op.fn, [x, y])
+
+
+@pytest.mark.parametrize("op", BINARY, ids=repr)
+@settings(max_examples=15)
+@given(shapes=broadcast_shapes(2), seed=seeds)
+def test_binary_matches_torch(op: Binary, shapes, seed):
+    x, y = (op.draw(seed, s, i) for i, s in enumerate(shapes))
+    check_against_torch(op.fn, op.ref, [x, y])
+
+
+@pytest.mark.parametrize("op", BINARY, ids=repr)
+@given(shapes=broadcast_shapes(2), seed=seeds, which=st.sampled_from([0, 1]))
+@settings(max_examples=8)
+def test_binary_with_one_constant_input(op: Binary, shapes, seed, which):
+    """Only one side requires grad: the other gets none and the first gets the right one."""
+    arrays = [op.draw(seed, s, i) for i, s in enumerate(shapes)]
+    differentiable = [i == which for i in range(2)]
+    check_against_torch(op.fn, op.ref, arrays, differentiable)
+
+
+# ----------------------------------------------------------------------------- where
+@settings(max_examples=20)
+@given(shapes=broadcast_shapes(3), seed=seeds)
+def test_where_gradcheck_and_torch(shapes, seed):
+    cond = np.random.default_rng(seed).random(shapes[0]) > 0.5
+    x, y = uniform(seed + 1, shapes[1]), uniform(seed + 2, shapes[2])
+    assert cr.gradcheck(lambda a, b: cr.where(cond, a, b), [x, y])
+    check_against_torch(
+        lambda a, b: cr.where(cr.tensor(cond), a, b),
+        lambda a, b: torch.where(torch.tensor(cond), a, b),
+        [x, y],
+    )
+
+
+def test_where_condition_from_comparison_gets_no_gradient():
+    x = cr.tensor([-1.0, 2.0, -3.0], requires_grad=True)
+    mask = x > 0
+    assert not mask.requires_grad and mask.dtype == np.bool_
+    cr.where(mask, x * 2, x * -1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [-1.0, 2.0, -1.0])
+
+
+# ----------------------------------------------------------------------------- astype
+@pytest.mark.parametrize(("src", "dst"), [("float32", "float64"), ("float64", "float32")])
+def test_astype_gradient_comes_back_in_the_input_dtype(src, dst):
+    x = cr.tensor([0.5, -1.25, 2.0], dtype=src, requires_grad=True)
+    y = x.astype(dst)
+    assert y.dtype == np.dtype(dst)
+    w = np.array([1.0, 2.0, 3.0])
+    (y * cr.tensor(w, dtype=dst)).sum().backward()
+    assert x.grad.dtype == np.dtype(src)
+    xt = torch.tensor(x.numpy(), requires_grad=True)
+    (xt.to(getattr(torch, dst)) * torch.tensor(w, dtype=getattr(torch, dst))).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
