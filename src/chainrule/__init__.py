@@ -71,3 +71,6 @@ __all__ = [
     "set_backend", "set_default_dtype", "set_grad_enabled", "tensor", "value_and_grad",
     "vjp", "zeros", "zeros_like", *_ops_all,
 ]  # fmt: skip
+
+from chainrule import data as data  # re-exported: cr.data
+from chainrule import optim as optim  # re-exported: cr.optim

@@ -1,0 +1,403 @@
+"""Floor 4: what every optimiser shares, with PyTorch's names and semantics.
+
+An optimiser holds ``param_groups`` (a list of dicts: ``"params"``, a list of tensors, plus that
+group's hyper-parameters, defaults filled in) and ``state`` (per parameter: step counts and
+running averages). ``step()`` reads each parameter's ``.grad`` and updates ``.data`` in place; a
+subclass only writes the update rule for one parameter (``_update``), as the seeds write
+θ ← θ + αΔ with Δ = -∇l - λ∇Ω(θ).
+
+Before anything is modified, ``step()`` checks that every gradient is finite: by default a NaN or
+Inf raises :class:`~chainrule.errors.NonFiniteError` naming the parameter; with
+``skip_nonfinite=True`` the whole step is skipped and counted in ``skipped_steps`` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import enable_grad
+from chainrule.errors import (
+    DTypeError,
+    NonFiniteError,
+    OptimizerError,
+    ShapeError,
+    StateDictError,
+)
+from chainrule.tensor import Tensor
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
+"""What an optimiser is built from: tensors, ``(name, tensor)`` pairs, or parameter groups."""
+
+
+class Optimizer:
+    """Base class of the optimisers: parameter groups, state, ``zero_grad``, ``step``.
+
+    ``params`` is an iterable of tensors (one group), of ``(name, tensor)`` pairs (as
+    ``named_parameters()`` yields; the names are kept in ``"param_names"``), or of dicts, each a
+    parameter group ``{"params": [...], "lr": ..., ...}`` whose missing hyper-parameters are
+    taken from ``defaults``. With ``skip_nonfinite=True`` a step whose gradients hold NaN or Inf
+    is skipped (nothing changes, ``skipped_steps`` goes up by one) instead of raising.
+
+    Raises :class:`~chainrule.errors.OptimizerError` (a ``ValueError``) for an empty parameter
+    list, a parameter given twice, a non-leaf tensor or a hyper-parameter out of range (the
+    message names it), ``TypeError`` for a single tensor, a set, or something not a tensor,
+    :class:`~chainrule.errors.DTypeError` for an integer tensor.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = cr.optim.SGD([w], lr=0.5)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> w
+    tensor([0., 0.], dtype=float32, requires_grad=True)
+    """
+
+    def __init__(
+        self, params: ParamsT, defaults: dict[str, Any], *, skip_nonfinite: bool = False
+    ) -> None:
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{name}: params must be an iterable of tensors or of parameter-group dicts, "
+                "got a single Tensor; wrap it in a list: [t]"
+            )
+        if isinstance(params, dict):
+            raise TypeError(
+                f"{name}: params must be an iterable of tensors or of parameter-group dicts, "
+                "got a single dict; wrap it in a list: [group]"
+            )
+        self.defaults: dict[str, Any] = dict(defaults)
+        self.skip_nonfinite: bool = bool(skip_nonfinite)
+        self.skipped_steps: int = 0
+        """Steps skipped because a gradient was NaN or Inf (with ``skip_nonfinite=True``)."""
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        self._workspace: dict[tuple, Any] = {}
+        groups = list(params)
+        if not groups:
+            raise OptimizerError(
+                f"{name} got an empty parameter list: pass model.parameters() or a list of "
+                "tensors made with requires_grad=True (a generator can be consumed only once)"
+            )
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group ``{"params": [...], hyper-parameter: value, ...}``; missing
+        hyper-parameters take the optimiser's defaults.
+
+        Useful to start training layers that were frozen. Raises as the constructor does, and
+        :class:`~chainrule.errors.OptimizerError` when a parameter is already in another group.
+        """
+        name = type(self).__name__
+        k = len(self.param_groups)
+        if not isinstance(param_group, dict):
+            raise TypeError(
+                f"{name}: parameter group {k} must be a dict, got {type(param_group).__name__}"
+            )
+        if "params" not in param_group:
+            raise OptimizerError(f"{name}: parameter group {k} has no 'params' entry")
+        group = dict(param_group)
+        params = group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(
+                f"{name}: the parameters of group {k} are a set, whose order changes from run "
+                "to run; give a list (state_dict() indexes parameters by position)"
+            )
+        else:
+            params = list(params)
+        if params and all(isinstance(p, tuple) for p in params):
+            group["param_names"] = [str(p[0]) for p in params]
+            params = [p[1] for p in params]
+        seen: set[int] = set()
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(
+                    f"{name}: parameter {i} of group {k} is a {type(p).__name__}, not a Tensor"
+                )
+            if not p.is_leaf:
+                raise OptimizerError(
+                    f"{name}: parameter {i} of group {k} (shape {p.shape}) is not a leaf: it "
+                    f"was computed by {p.grad_fn}; optimise the tensors it was computed from"
+                )
+            if p.dtype.kind != "f":
+                raise DTypeError(
+                    f"{name}: parameter {i} of group {k} has dtype {p.dtype}; only "
+                    "floating-point tensors can be optimised"
+                )
+            if id(p) in seen:
+                raise OptimizerError(
+                    f"{name}: parameter {i} of group {k} (shape {p.shape}) is given twice; "
+                    "it would be updated twice per step"
+                )
+            seen.add(id(p))
+        for other in self.param_groups:
+            if any(id(q) in seen for q in other["params"]):
+                raise OptimizerError(
+                    f"{name}: some parameters appear in more than one parameter group"
+                )
+        group["params"] = params
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._check_group(group, k)
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict[str, Any], k: int) -> None:
+        """Raise :class:`~chainrule.errors.OptimizerError` for a hyper-parameter out of range;
+        subclasses extend this with their own rules (``_require``)."""
+        self._require(group, k, "lr", _nonnegative(group["lr"]), "a finite number >= 0")
+
+    def _require(self, group: dict[str, Any], k: int, key: str, ok: bool, rule: str) -> None:
+        if not ok:
+            raise OptimizerError(
+                f"{type(self).__name__}: invalid {key}={group[key]!r} in parameter group {k}; "
+                f"{key} must be {rule}"
+            )
+
+    # ------------------------------------------------------------------ stepping
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient: ``.grad = None`` (default, frees the memory) or,
+        with ``set_to_none=False``, fill it with zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                elif p.grad.grad_fn is not None:  # a gradient built with create_graph=True
+                    p.grad = Tensor._make(backend.xp.zeros_like(p.grad.data))
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a ``.grad``, in place; return ``closure()``'s loss.
+
+        ``closure``, if given, re-evaluates the model and returns the loss (run with gradients
+        recorded). Raises :class:`~chainrule.errors.NonFiniteError` naming the parameter when
+        a gradient holds NaN or Inf (nothing is modified), unless the optimiser was made with
+        ``skip_nonfinite=True``; :class:`~chainrule.errors.ShapeError` when a gradient's shape
+        differs from its parameter's.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        if not self._gradients_finite():
+            return loss
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                self._update(p.data, p.grad.data, self.state[p], group)
+                p._bump()  # a graph that saved p now sees it was modified
+        return loss
+
+    def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Update parameter array ``p`` in place from its gradient array ``g``."""
+        raise NotImplementedError
+
+    def _gradients_finite(self) -> bool:
+        # One pass per gradient: the sum is NaN/Inf whenever an element is; a finite gradient
+        # whose sum overflows is told apart by the full (rarely needed) isfinite check.
+        xp = backend.xp
+        index = 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k, group in enumerate(self.param_groups):
+                for j, p in enumerate(group["params"]):
+                    g = p.grad
+                    if g is not None:
+                        if g.data.shape != p.data.shape:
+                            raise ShapeError(
+                                f"{type(self).__name__}.step: the gradient of parameter "
+                                f"{index} (group {k}) has shape {g.data.shape} but the "
+                                f"parameter has shape {p.data.shape}"
+                            )
+                        if not bool(xp.isfinite(xp.sum(g.data))) and not bool(
+                            xp.isfinite(g.data).all()
+                        ):
+                            if self.skip_nonfinite:
+                                self.skipped_steps += 1
+                                return False
+                            raise NonFiniteError(self._nonfinite_message(index, k, j, p))
+                    index += 1
+        return True
+
+    def _nonfinite_message(self, index: int, k: int, j: int, p: Tensor) -> str:
+        xp = backend.xp
+        g = p.grad.data
+        n_nan = int(xp.isnan(g).sum())
+        n_inf = int(xp.isinf(g).sum())
+        names = self.param_groups[k].get("param_names")
+        label = ""
+        if names is not None:
+            label = f" {names[j]!r}"
+        return (
+            f"{type(self).__name__}.step: the gradient of parameter {index}{label} (group {k}, "
+            f"shape {p.shape}) holds {n_nan} NaN and {n_inf} Inf values; no parameter was "
+            "updated. Lower the learning rate, clip gradients (cr.nn.utils.clip_grad_norm_), "
+            "or make the optimiser with skip_nonfinite=True to skip such steps"
+        )
+
+    def _tmp(self, p: Any, k: int) -> Any:
+        """Scratch array ``k`` (0 or 1) shaped like ``p``, reused across steps and parameters
+        so that updates allocate nothing."""
+        key = (p.shape, p.dtype, k)
+        buf = self._workspace.get(key)
+        if buf is None:
+            buf = self._workspace[key] = backend.xp.empty(p.shape, dtype=p.dtype)
+        return buf
+
+    def _decayed_grad(self, p: Any, g: Any, weight_decay: float, maximize: bool) -> Any:
+        """``±g + weight_decay * p`` (the seeds' ∇l + λ∇Ω for Ω = ½‖θ‖²); ``g`` itself when
+        there is nothing to add, else written into scratch array 0."""
+        if weight_decay == 0 and not maximize:
+            return g
+        xp = backend.xp
+        d = self._tmp(p, 0)
+        if weight_decay != 0:
+            xp.multiply(p, weight_decay, out=d)
+            (xp.subtract if maximize else xp.add)(d, g, out=d)
+        else:
+            xp.negative(g, out=d)
+        return d
+
+    def _add_scaled(self, p: Any, alpha: float, x: Any) -> None:
+        """``p += alpha * x`` in place, through scratch array 1 (which ``x`` may be)."""
+        t = self._tmp(p, 1)
+        backend.xp.multiply(x, alpha, out=t)
+        p += t
+
+    # ------------------------------------------------------------------ saving
+    def state_dict(self) -> dict[str, Any]:
+        """The optimiser's state as plain data: ``{"state": {index: {name: value}},
+        "param_groups": [{hyper-parameter: value, "params": [index, ...]}]}``.
+
+        Parameters are numbered by position across the groups (as PyTorch does); values are
+        NumPy arrays (copies) and Python numbers, ready for JSON or safetensors.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: _copy_value(v) for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {
+            index[id(p)]: {k: _copy_value(v) for k, v in s.items()}
+            for p, s in self.state.items()
+            if id(p) in index and s
+        }
+        return {"state": dict(sorted(state.items())), "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (ours, one read back from JSON, or PyTorch's converted
+        to NumPy) into this optimiser, whose parameters are matched by position.
+
+        Arrays are copied and cast to each parameter's dtype; hyper-parameters are taken from
+        the saved groups. Raises :class:`~chainrule.errors.StateDictError` listing every
+        mismatch (group count, group sizes, unknown indices, array shapes) before changing
+        anything, and :class:`~chainrule.errors.OptimizerError` for a saved hyper-parameter
+        out of range.
+        """
+        name = type(self).__name__
+        problems = []
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise StateDictError(
+                f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'"
+            )
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise StateDictError(
+                f"{name}.load_state_dict: the saved state has {len(saved_groups)} parameter "
+                f"groups, this optimiser has {len(self.param_groups)}"
+            )
+        by_index: dict[int, Tensor] = {}
+        for k, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            ids = list(saved.get("params", []))
+            if len(ids) != len(group["params"]):
+                problems.append(
+                    f"group {k} has {len(ids)} parameters saved but {len(group['params'])} here"
+                )
+                continue
+            for i, p in zip(ids, group["params"]):
+                by_index[int(i)] = p
+        sizes_fit = not problems
+        new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for key, saved_state in state_dict["state"].items():
+            i = int(key)
+            p = by_index.get(i)
+            if p is None:
+                if sizes_fit:
+                    problems.append(f"state for parameter {i}, which no group lists")
+                continue
+            entry = {}
+            for field, value in saved_state.items():
+                arr = np.asarray(backend.to_numpy(value))
+                if field == "step" or (arr.ndim == 0 and p.data.ndim != 0):
+                    if arr.size != 1:
+                        problems.append(f"state[{i}][{field!r}] is not a single number")
+                    else:
+                        entry[field] = int(arr.item()) if field == "step" else arr.item()
+                elif arr.shape != p.data.shape:
+                    problems.append(
+                        f"state[{i}][{field!r}] has shape {arr.shape}, parameter {i} has "
+                        f"shape {p.data.shape}"
+                    )
+                else:
+                    entry[field] = backend.xp.array(arr, dtype=p.data.dtype, copy=True)
+            new_state[p] = entry
+        if problems:
+            raise StateDictError(
+                f"{name}.load_state_dict: the saved state does not fit: " + "; ".join(problems)
+            )
+        new_groups = []
+        for k, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            g = {key: _copy_value(v) for key, v in saved.items() if key != "params"}
+            if isinstance(g.get("betas"), list):
+                g["betas"] = tuple(g["betas"])
+            g["params"] = group["params"]
+            for key, value in self.defaults.items():
+                g.setdefault(key, value)
+            self._check_group(g, k)
+            new_groups.append(g)
+        self.param_groups[:] = new_groups
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for k, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {k}")
+            for key in sorted(group):
+                if key not in ("params", "param_names"):
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _nonnegative(x: Any) -> bool:
+    return _finite(x) and float(x) >= 0
+
+
+def _copy_value(v: Any) -> Any:
+    if isinstance(v, list):
+        return list(v)
+    if hasattr(v, "copy") and hasattr(v, "shape"):
+        return backend.to_numpy(v).copy()
+    return v
