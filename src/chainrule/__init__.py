@@ -72,5 +72,4 @@ __all__ = [
     "vjp", "zeros", "zeros_like", *_ops_all,
 ]  # fmt: skip
 
-from chainrule import data as data  # re-exported: cr.data
 from chainrule import optim as optim  # re-exported: cr.optim
