@@ -122,6 +122,11 @@ def cross_entropy(
         if unbatched:
             out = reshape(out, ())
     else:
+        if reduction == "mean" and denom == 0:  # "sum" and "none" are 0 then, as in PyTorch
+            raise TargetError(
+                "cross_entropy: reduction='mean' over no targets: every target equals "
+                "ignore_index (or has weight 0)"
+            )
         out = softmax_cross_entropy(x2, q, 1.0 if reduction == "sum" else 1.0 / denom)
     if not (math.isfinite(out.data) if out.ndim == 0 else backend.xp.isfinite(out.data).all()):
         bad = "NaN" if bool(backend.xp.isnan(x.data).any()) else "Inf"
@@ -165,8 +170,6 @@ def _class_targets(
         return q, float(m), expected
     wy = w[y] if w is not None else xp.ones(m, dtype=x.dtype)
     denom = float((wy * valid).sum()) if valid is not None else float(wy.sum())
-    if denom == 0:
-        raise TargetError("cross_entropy: every target equals ignore_index (or has weight 0)")
     return q, denom, expected
 
 
