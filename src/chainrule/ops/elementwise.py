@@ -66,6 +66,8 @@ def _power_grad_x(g, out, x, y):
 
 def _power_grad_y(g, out, x, y):
     # d/dy x^y = x^y log x; taken as 0 where x == 0 (the limit for y > 0), as PyTorch does.
+    if not isinstance(x, Tensor):  # a constant base (2 ** y): take its log in out's dtype
+        x = Tensor._make(backend.xp.asarray(x, dtype=out.dtype))
     safe = where(x == 0, 1, x)
     return where(x == 0, 0, g * out * log(safe))
 
@@ -157,10 +159,12 @@ minimum.defvjp(lambda g, out, x, y: g * _share(y, x),
 
 
 def _share(x: Any, y: Any) -> Tensor:
-    """1 where x > y, 1/2 where x == y, 0 elsewhere (not differentiable)."""
+    """1 where x > y, 1/2 where x == y, 0 elsewhere (not differentiable), in the dtype of
+    ``maximum(x, y)`` (a float64 mask would turn float32 gradients into float64)."""
     xd = x.data if isinstance(x, Tensor) else x
     yd = y.data if isinstance(y, Tensor) else y
-    return Tensor._make((xd > yd) + 0.5 * (xd == yd))
+    share = (xd > yd) + 0.5 * (xd == yd)
+    return Tensor._make(share.astype(backend.xp.result_type(xd, yd), copy=False))
 
 
 @primitive
