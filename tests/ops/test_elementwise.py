@@ -245,3 +245,29 @@ def test_astype_gradient_comes_back_in_the_input_dtype(src, dst):
     xt = torch.tensor(x.numpy(), requires_grad=True)
     (xt.to(getattr(torch, dst)) * torch.tensor(w, dtype=getattr(torch, dst))).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- float32
+_TORCH_DTYPE = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def _assert_float32_kept(fn, ref, arrays) -> None:
+    """Float32 inputs: the output has PyTorch's dtype and every gradient, as the engine
+    hands it over (before ``.grad`` would cast it), is float32 too."""
+    xs = [cr.tensor(a, dtype="float32", requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    expected = ref(*[torch.tensor(a, dtype=torch.float32) for a in arrays]).dtype
+    assert _TORCH_DTYPE[out.dtype] == expected, f"output dtype {out.dtype}, torch {expected}"
+    grads = cr.gradients((out * 1.5).sum(), xs)
+    for i, g in enumerate(grads):
+        assert g.dtype == np.float32, f"gradient {i} has dtype {g.dtype}"
+
+
+@pytest.mark.parametrize("op", UNARY, ids=repr)
+def test_unary_keeps_float32(op: Unary):
+    _assert_float32_kept(op.fn, op.ref, [uniform(0, (2, 3), op.low, op.high, op.avoid)])
+
+
+@pytest.mark.parametrize("op", BINARY, ids=repr)
+def test_binary_keeps_float32(op: Binary):
+    _assert_float32_kept(op.fn, op.ref, [op.draw(0, (2, 3), 0), op.draw(0, (3,), 1)])
