@@ -1,8 +1,10 @@
-"""Softmax and cross-entropy fused into one op, with the seeds' gradient -(e(y) - ŷ).
+"""Losses fused into single ops, with the seeds' gradient -(e(y) - ŷ).
 
-Fusing matters twice: the forward uses log-softmax (never log of a rounded-to-zero
-probability), and the backward is the closed form ``ŷ - q`` instead of the product of the
-softmax Jacobian and 1/ŷ, which overflows for confident wrong predictions.
+Softmax and cross-entropy are one op, and so are the sigmoid and binary cross-entropy.
+Fusing matters twice: the forward uses log-softmax / softplus (never the log of a
+rounded-to-zero probability), and the backward is the closed form ``ŷ - q`` instead of the
+product of the activation's Jacobian and 1/ŷ, which overflows for confident wrong predictions.
+The other losses (``cr.nn.functional``) are compositions of ops and need no rule of their own.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import primitive
 from chainrule.errors import DTypeError, NonFiniteError, ShapeError, TargetError
-from chainrule.ops.activation import log_softmax, softmax
+from chainrule.ops.activation import log_softmax, sigmoid, softmax, softplus
+from chainrule.ops.elementwise import log, maximum
 from chainrule.ops.reduction import sum as _sum
 from chainrule.ops.shape import expand_dims, reshape, transpose
 from chainrule.tensor import Tensor
@@ -44,8 +47,9 @@ def _per_row(g, scale):
 
 softmax_cross_entropy.defvjp(
     # seeds, module 4.5: ∇_{a_L} L = -(e(y) - ŷ), here for a general target q
-    lambda g, out, x, q, scale=None: _per_row(g, scale)
-    * (_sum(q, axis=-1, keepdims=True) * softmax(x) - q),
+    lambda g, out, x, q, scale=None: (
+        _per_row(g, scale) * (_sum(q, axis=-1, keepdims=True) * softmax(x) - q)
+    ),
     lambda g, out, x, q, scale=None: -_per_row(g, scale) * log_softmax(x),
 )
 
@@ -80,7 +84,9 @@ def cross_entropy(
     """
     x = input if isinstance(input, Tensor) else Tensor(input)
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise ValueError(
+            f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}"
+        )
     if x.dtype.kind != "f":
         raise DTypeError(f"cross_entropy: logits must be floating point, got {x.dtype}")
     if not 0.0 <= label_smoothing <= 1.0:
@@ -177,6 +183,8 @@ def _prob_targets(
     t: Tensor, x: Tensor, c: int, w: Any, smoothing: float
 ) -> tuple[Any, float, tuple[int, ...]]:
     p = t.data
+    if not bool(backend.xp.isfinite(p).all()):
+        raise NonFiniteError("cross_entropy: the probability targets contain NaN or Inf")
     if bool((p < 0).any()):
         raise TargetError("cross_entropy: probability targets must be non-negative")
     sums = p.sum(axis=1)
@@ -196,3 +204,53 @@ def _prob_targets(
     if w is not None:
         q = q * Tensor._make(w)
     return q, float(n_rows), (x.shape[0], *x.shape[2:])
+
+
+# ---------------------------------------------------------------------------- binary
+@primitive
+def sigmoid_binary_cross_entropy(x, y, pos_weight=None):
+    """Element-wise binary cross-entropy of sigmoid(x) against y, from the logits x.
+
+    With log s(x) = -softplus(-x) and log(1 - s(x)) = -x - softplus(-x), the loss
+    -(p y log s(x) + (1 - y) log(1 - s(x))) is (1 - y) x + (1 + (p - 1) y) softplus(-x),
+    finite for every finite x (``p`` is ``pos_weight``, 1 when None).
+    """
+    sp = backend.xp.logaddexp(0, -x)  # softplus(-x), never overflows
+    if pos_weight is None:
+        return (1 - y) * x + sp
+    return (1 - y) * x + (1 + (pos_weight - 1) * y) * sp
+
+
+def _sigmoid_bce_grad_x(g, out, x, y, pos_weight=None):
+    if pos_weight is None:
+        return g * (sigmoid(x) - y)  # the seeds' ŷ - y
+    return g * ((1 - y) - (1 + (pos_weight - 1) * y) * sigmoid(-x))
+
+
+def _sigmoid_bce_grad_y(g, out, x, y, pos_weight=None):
+    if pos_weight is None:
+        return -g * x
+    return g * ((pos_weight - 1) * softplus(-x, 1.0, math.inf) - x)
+
+
+sigmoid_binary_cross_entropy.defvjp(_sigmoid_bce_grad_x, _sigmoid_bce_grad_y)
+
+
+@primitive
+def clamped_binary_cross_entropy(p, y):
+    """Element-wise -(y log p + (1 - y) log(1 - p)) for probabilities p, each log clamped
+    at -100 as PyTorch's, so p = 0 or 1 gives a large finite loss instead of Inf."""
+    xp = backend.xp
+    with np.errstate(divide="ignore"):
+        log_p = xp.maximum(xp.log(p), -100.0)
+        log_q = xp.maximum(xp.log1p(-p), -100.0)
+    return -(y * log_p + (1 - y) * log_q)
+
+
+clamped_binary_cross_entropy.defvjp(
+    # d/dp = (p - y) / (p (1 - p)), the denominator kept off zero as PyTorch does
+    lambda g, out, p, y: g * (p - y) / maximum(p * (1 - p), 1e-12),
+    lambda g, out, p, y: g * (log(maximum(1 - p, _E100)) - log(maximum(p, _E100))),
+)
+
+_E100 = math.exp(-100.0)  # log(max(p, e^-100)) = max(log p, -100)
