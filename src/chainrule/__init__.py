@@ -72,4 +72,7 @@ __all__ = [
     "vjp", "zeros", "zeros_like", *_ops_all,
 ]  # fmt: skip
 
+from chainrule import data as data  # re-exported: cr.data
 from chainrule import optim as optim  # re-exported: cr.optim
+from chainrule import nn as nn  # re-exported: cr.nn
+from chainrule import train as train  # re-exported: cr.train

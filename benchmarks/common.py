@@ -1,0 +1,46 @@
+"""Timing helpers shared by the benchmarks: interleaved runs, medians, same-run ratios.
+
+This machine's speed drifts 20-50% between runs, so a benchmark times chainrule and its peer
+alternately, round after round, in one process, and only reports medians and their ratios.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def time_per_call(fn: Callable[[], object], number: int) -> float:
+    """Seconds per call of ``fn``, over ``number`` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def calls_for(fn: Callable[[], object], budget_s: float = 0.05) -> int:
+    """How many calls of ``fn`` fill about ``budget_s`` seconds (at least 1)."""
+    fn()
+    t = time_per_call(fn, 1)
+    return max(1, int(budget_s / max(t, 1e-7)))
+
+
+def interleaved(
+    cases: dict[str, Callable[[], object]], rounds: int = 7, budget_s: float = 0.05
+) -> dict[str, float]:
+    """Median seconds per call of each case, timing the cases in turn, ``rounds`` times."""
+    numbers = {name: calls_for(fn, budget_s) for name, fn in cases.items()}
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            samples[name].append(time_per_call(fn, numbers[name]))
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain Markdown table (also readable in a terminal)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), sep, *(line(r) for r in rows)])

@@ -1,0 +1,280 @@
+"""Callbacks: code that runs at fixed points of :meth:`Trainer.fit`.
+
+Hooks, each optional: ``on_train_begin(trainer)``, ``on_epoch_begin(trainer, epoch)``,
+``on_after_backward(trainer)`` (gradients are in ``.grad``, the optimiser has not stepped),
+``on_batch_end(trainer, batch, logs)``, ``on_epoch_end(trainer, epoch, logs)``,
+``on_train_end(trainer)``. A callback with state that must survive a resume implements
+``state_dict()`` / ``load_state_dict()``; the trainer stores it in checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+
+class Callback:
+    """Base class; override the hooks you need."""
+
+    def on_train_begin(self, trainer: Any) -> None:
+        """Before the first epoch (also after a resume)."""
+
+    def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
+        """Before the first batch of ``epoch`` (1-based)."""
+
+    def on_after_backward(self, trainer: Any) -> None:
+        """After ``loss.backward()``, before the optimiser step."""
+
+    def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, float]) -> None:
+        """After the optimiser step of batch ``batch`` (0-based); ``logs["loss"]``."""
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        """After validation; ``logs`` holds the epoch's metrics. May set
+        ``trainer.stop_training = True``."""
+
+    def on_train_end(self, trainer: Any) -> None:
+        """After the last epoch, or when training stopped or was interrupted."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+def _mode_for(monitor: str, mode: str) -> str:
+    if mode in ("min", "max"):
+        return mode
+    if mode != "auto":
+        raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+    name = monitor.removeprefix("val_")
+    return "max" if name in ("accuracy", "r2") or name.endswith("accuracy") else "min"
+
+
+class _Monitor:
+    """Tracks the best value of a logged quantity."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
+        self.monitor = monitor
+        self.mode = _mode_for(monitor, mode)
+        self.min_delta = abs(min_delta)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def value(self, logs: dict[str, float]) -> float:
+        if self.monitor not in logs:
+            raise KeyError(
+                f"cannot monitor {self.monitor!r}: the logs hold {sorted(logs)} "
+                "(val_* names need validation data)"
+            )
+        return float(logs[self.monitor])
+
+    def improved(self, v: float) -> bool:
+        if math.isnan(v):
+            return False
+        if self.mode == "min":
+            return v < self.best - self.min_delta
+        return v > self.best + self.min_delta
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    ``mode="auto"`` maximises accuracies and R², minimises the rest. With
+    ``restore_best_weights`` the model gets back the weights of its best epoch at the end.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = True,
+    ) -> None:
+        self._m = _Monitor(monitor, mode, min_delta)
+        self.patience = int(patience)
+        self.restore_best_weights = restore_best_weights
+        self.wait = 0
+        self.best_epoch = 0
+        self.stopped_epoch = 0
+        self._best_weights: dict[str, Any] | None = None
+
+    @property
+    def monitor(self) -> str:
+        return self._m.monitor
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        v = self._m.value(logs)
+        if self._m.improved(v):
+            self._m.best = v
+            self.best_epoch = epoch
+            self.wait = 0
+            if self.restore_best_weights:
+                self._best_weights = {k: a.copy() for k, a in trainer.model.state_dict().items()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                trainer.stop_training = True
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self.restore_best_weights and self._best_weights is not None and self.stopped_epoch:
+            trainer.model.load_state_dict(self._best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"wait": self.wait, "best": self._m.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.wait = int(state["wait"])
+        self._m.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+
+
+class ModelCheckpoint(Callback):
+    """Save checkpoints into ``folder`` at the end of each epoch: ``last`` always (when
+    ``save_last``) and ``best`` whenever ``monitor`` improves (when ``save_best``).
+
+    Checkpoints hold everything needed to resume (see :mod:`chainrule.train.checkpoint`) and
+    are written atomically, so an interrupted run keeps its previous checkpoint.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        save_best: bool = True,
+        save_last: bool = True,
+    ) -> None:
+        self.folder = Path(folder)
+        self._m = _Monitor(monitor, mode, 0.0)
+        self.save_best = save_best
+        self.save_last = save_last
+        self.best_epoch = 0
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self.save_best and self._m.monitor not in logs and self._m.monitor.startswith("val_"):
+            self._m.monitor = self._m.monitor.removeprefix("val_")  # no validation data
+        improved = False
+        if self.save_best:
+            v = self._m.value(logs)
+            improved = self._m.improved(v)
+            if improved:
+                self._m.best = v
+                self.best_epoch = epoch
+        # ``last`` goes after ``best`` so that it records this callback's updated state.
+        if improved:
+            trainer.save_checkpoint(self.folder, "best")
+        if self.save_last:
+            trainer.save_checkpoint(self.folder, "last")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self._m.best, "best_epoch": self.best_epoch, "monitor": self._m.monitor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._m.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self._m.monitor = str(state.get("monitor", self._m.monitor))
+
+
+class HistoryLogger(Callback):
+    """Rewrite the run's history to ``path`` after every epoch: CSV (``.csv``) or JSON."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.suffix not in (".csv", ".json"):
+            raise ValueError(f"history file must end in .csv or .json, got {self.path.name}")
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self.path.suffix == ".csv":
+            trainer.history.to_csv(self.path)
+        else:
+            trainer.history.to_json(self.path)
+
+
+class ProgressBar(Callback):
+    """A progress bar per epoch with the running loss, then one line of metrics.
+
+    On a terminal it uses rich; elsewhere (a CI log, a pipe) it writes one plain line per
+    epoch, nothing per batch.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, force_plain: bool = False) -> None:
+        self.stream = stream
+        self.force_plain = force_plain
+        self._progress: Any = None
+        self._task: Any = None
+        self._t0 = 0.0
+
+    def _out(self) -> IO[str]:
+        return self.stream if self.stream is not None else sys.stdout
+
+    def _rich(self) -> bool:
+        if self.force_plain:
+            return False
+        isatty = getattr(self._out(), "isatty", None)
+        if not (isatty and isatty()):
+            return False
+        try:
+            import rich  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
+        self._t0 = time.perf_counter()
+        if not self._rich():
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn(f"epoch {epoch}/{trainer.epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[loss]}"),
+            TimeRemainingColumn(),
+            console=Console(file=self._out()),
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=trainer.batches_per_epoch, loss="")
+
+    def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, float]) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, loss=f"loss {logs['loss']:.4f}")
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        self._out().write(format_epoch(epoch, trainer.epochs, logs) + "\n")
+        self._out().flush()
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def format_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> str:
+    """One line: ``epoch 3/20  loss 0.1234  accuracy 0.9650 ...  1.2s``."""
+    parts = [f"epoch {epoch}/{epochs}"]
+    for k, v in logs.items():
+        if k in ("time", "samples_per_s"):
+            continue
+        parts.append(f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}")
+    if "time" in logs:
+        parts.append(f"{logs['time']:.1f}s")
+    if "samples_per_s" in logs:
+        parts.append(f"{logs['samples_per_s']:,.0f} samples/s")
+    return "  ".join(parts)

@@ -1,0 +1,131 @@
+"""Checkpoints that survive being killed: safetensors for arrays, a JSON sidecar for the rest.
+
+A checkpoint named ``last`` in folder ``d`` is two files:
+
+- ``d/last-<k>.safetensors``: every array (model weights and buffers, optimiser state), under
+  keys ``model/<name>`` and ``optim/<index>/<key>``;
+- ``d/last.json``: the commit record: which tensor file, its SHA-256, and everything that is
+  not an array (epoch, history, scheduler state, optimiser hyper-parameters, RNG states,
+  configuration).
+
+Saving writes the new tensor file under a fresh name, then replaces the sidecar atomically,
+then deletes the previous tensor file. Whenever the process dies, the sidecar names a complete
+tensor file whose hash it holds, so the previous checkpoint stays loadable. Loading reads JSON
+and safetensors only: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule._atomic import atomic_write_bytes, atomic_write_json
+from chainrule.errors import CheckpointError
+
+FORMAT = "chainrule-checkpoint/1"
+
+
+def save_checkpoint(
+    folder: str | Path, name: str, arrays: dict[str, Any], meta: dict[str, Any]
+) -> Path:
+    """Write checkpoint ``name`` into ``folder`` atomically; returns the sidecar's path.
+
+    ``arrays`` maps keys to NumPy arrays; ``meta`` must be JSON-serialisable.
+    """
+    from safetensors.numpy import save as st_save
+
+    folder = Path(folder)
+    sidecar = folder / f"{name}.json"
+    previous = _tensor_file(sidecar) if sidecar.exists() else None
+    payload = st_save(
+        {k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata={"format": FORMAT}
+    )
+    tensor_name = f"{name}-{uuid.uuid4().hex[:12]}.safetensors"
+    atomic_write_bytes(folder / tensor_name, payload)
+    record = {
+        "format": FORMAT,
+        "tensors": tensor_name,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "meta": _json_safe(meta),
+    }
+    atomic_write_json(sidecar, record)
+    if previous is not None and previous.name != tensor_name:
+        previous.unlink(missing_ok=True)
+    return sidecar
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``(arrays, meta)`` of a checkpoint, given its sidecar (``.json``) or its folder+name.
+
+    Raises :class:`~chainrule.errors.CheckpointError` when a file is missing, truncated,
+    corrupt or does not match its recorded hash.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+
+    sidecar = Path(path)
+    if sidecar.suffix != ".json":
+        sidecar = sidecar.with_suffix(".json") if sidecar.suffix else sidecar / "last.json"
+    if not sidecar.exists():
+        raise CheckpointError(f"no checkpoint at {sidecar}")
+    try:
+        record = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {sidecar} is corrupt (not JSON): {exc}") from exc
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise CheckpointError(f"{sidecar} is not a chainrule checkpoint (format {FORMAT})")
+    tensor_path = _tensor_file(sidecar, record)
+    if not tensor_path.exists():
+        raise CheckpointError(f"checkpoint {sidecar} names {tensor_path.name}, which is missing")
+    payload = tensor_path.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != record.get("sha256"):
+        raise CheckpointError(
+            f"checkpoint file {tensor_path} is truncated or corrupt (SHA-256 does not match "
+            "its sidecar)"
+        )
+    try:
+        arrays = st_load(payload)
+    except (SafetensorError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint file {tensor_path} is corrupt: {exc}") from exc
+    return arrays, record.get("meta", {})
+
+
+def _tensor_file(sidecar: Path, record: dict | None = None) -> Path:
+    if record is None:
+        try:
+            record = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            return sidecar.with_suffix(".safetensors")
+    name = str(record.get("tensors", ""))
+    if not name or Path(name).name != name:  # a bare file name beside the sidecar, no paths
+        raise CheckpointError(f"checkpoint {sidecar} names an invalid tensor file {name!r}")
+    return sidecar.parent / name
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"__float__": repr(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def json_restore(obj: Any) -> Any:
+    """Undo the encoding of non-finite floats done when saving."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__float__"}:
+            return float(obj["__float__"])
+        return {k: json_restore(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_restore(v) for v in obj]
+    return obj

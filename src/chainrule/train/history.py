@@ -1,0 +1,106 @@
+"""What a training run returns: one value per epoch for every logged quantity."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from chainrule._atomic import atomic_write_json, atomic_write_text
+
+
+class History:
+    """Per-epoch logs of a run, as Keras's ``History``: ``history["val_loss"][-1]``.
+
+    ``epochs`` lists the epoch numbers (1-based); ``history`` maps each name (``loss``,
+    ``accuracy``, ``val_loss``, ``lr``, ``time``, ...) to a list aligned with it.
+    """
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+        self.history: dict[str, list[float]] = {}
+        self.stopped_early = False
+        self.interrupted = False
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        """Record the logs of ``epoch``; a name first seen late is padded with NaN."""
+        for name in logs:
+            if name not in self.history:
+                self.history[name] = [math.nan] * len(self.epochs)
+        self.epochs.append(int(epoch))
+        for name, values in self.history.items():
+            values.append(float(logs.get(name, math.nan)))
+
+    def __getitem__(self, name: str) -> list[float]:
+        return self.history[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.history
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def last(self) -> dict[str, float]:
+        """The logs of the last epoch."""
+        return {k: v[-1] for k, v in self.history.items()} if self.epochs else {}
+
+    def best(self, monitor: str, mode: str = "min") -> tuple[int, float]:
+        """``(epoch, value)`` where ``monitor`` was best (``mode`` ``"min"`` or ``"max"``)."""
+        values = self.history[monitor]
+        pairs = [(v, e) for e, v in zip(self.epochs, values) if not math.isnan(v)]
+        if not pairs:
+            raise ValueError(f"no value of {monitor!r} was logged")
+        v, e = min(pairs) if mode == "min" else max(pairs, key=lambda p: (p[0], -p[1]))
+        return e, v
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs": list(self.epochs),
+            "history": {k: list(v) for k, v in self.history.items()},
+            "stopped_early": self.stopped_early,
+            "interrupted": self.interrupted,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        h = cls()
+        h.epochs = [int(e) for e in d.get("epochs", [])]
+        h.history = {k: [float(x) for x in v] for k, v in d.get("history", {}).items()}
+        h.stopped_early = bool(d.get("stopped_early", False))
+        h.interrupted = bool(d.get("interrupted", False))
+        return h
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write the history as JSON (atomically)."""
+        return atomic_write_json(path, _json_safe(self.to_dict()))
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write one row per epoch (atomically)."""
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        names = list(self.history)
+        w.writerow(["epoch", *names])
+        for i, e in enumerate(self.epochs):
+            w.writerow([e, *(repr(self.history[n][i]) for n in names)])
+        return atomic_write_text(path, buf.getvalue())
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> History:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs: {', '.join(self.history)})"
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN and infinities as null, so the file is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj

@@ -1,0 +1,213 @@
+"""Metrics accumulated batch by batch over an epoch: accuracy, top-k, MSE, MAE, R².
+
+Each metric keeps running sums (no per-sample lists), so an epoch's value is exact whatever
+the batch size: ``reset()``, then ``update(y_pred, y_true)`` per batch, then ``compute()``.
+Predictions are model outputs (logits or scores for classifiers); targets are class indices
+or values.
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import to_numpy
+from chainrule.errors import ShapeError
+from chainrule.tensor import Tensor
+
+
+def _host(a: Any) -> np.ndarray:
+    return to_numpy(a.data if isinstance(a, Tensor) else a)
+
+
+class Metric(abc.ABC):
+    """Base class: a named quantity computed from running sums over batches."""
+
+    name = "metric"
+    higher_is_better = True
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Forget every batch seen."""
+
+    @abc.abstractmethod
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        """Add one batch of predictions and targets."""
+
+    @abc.abstractmethod
+    def compute(self) -> float:
+        """The metric over every batch since ``reset()`` (NaN before any)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Accuracy(Metric):
+    """Fraction of samples whose arg-max prediction equals the class index.
+
+    A single output column is read as a binary classifier's logit (positive: class 1).
+
+    >>> m = Accuracy(); m.update(np.array([[2.0, 1.0], [0.0, 3.0]]), np.array([0, 0]))
+    >>> m.compute()
+    0.5
+    """
+
+    name = "accuracy"
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.correct = 0
+        self.total = 0
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        p, t = _host(y_pred), _host(y_true)
+        if p.ndim == t.ndim + 1 and p.shape[-1] > 1:
+            labels = p.argmax(axis=-1)
+        else:
+            labels = (p.reshape(t.shape) > 0).astype(np.int64)
+        if labels.shape != t.shape:
+            raise ShapeError(f"accuracy: predictions {p.shape} do not fit targets {t.shape}")
+        self.correct += int((labels == t).sum())
+        self.total += int(t.size)
+
+    def compute(self) -> float:
+        return self.correct / self.total if self.total else float("nan")
+
+
+class TopKAccuracy(Metric):
+    """Fraction of samples whose class is among the ``k`` highest-scored."""
+
+    def __init__(self, k: int = 5) -> None:
+        if k < 1:
+            raise ValueError(f"top-k accuracy needs k >= 1, got {k}")
+        self.k = k
+        self.name = f"top{k}_accuracy"
+        self.reset()
+
+    def reset(self) -> None:
+        self.correct = 0
+        self.total = 0
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        p, t = _host(y_pred), _host(y_true)
+        k = min(self.k, p.shape[-1])
+        top = np.argpartition(-p, k - 1, axis=-1)[..., :k]
+        self.correct += int((top == t[..., None]).any(axis=-1).sum())
+        self.total += int(t.size)
+
+    def compute(self) -> float:
+        return self.correct / self.total if self.total else float("nan")
+
+    def __repr__(self) -> str:
+        return f"TopKAccuracy(k={self.k})"
+
+
+class _Regression(Metric):
+    higher_is_better = False
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.n = 0
+        self.sum_abs = 0.0
+        self.sum_sq = 0.0
+        self.sum_y = 0.0
+        self.sum_y2 = 0.0
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        p, t = _host(y_pred).astype(np.float64), _host(y_true).astype(np.float64)
+        if p.shape != t.shape and p.size == t.size:
+            p = p.reshape(t.shape)
+        if p.shape != t.shape:
+            raise ShapeError(f"{self.name}: predictions {p.shape} do not fit targets {t.shape}")
+        d = p - t
+        self.n += t.size
+        self.sum_abs += float(np.abs(d).sum())
+        self.sum_sq += float((d * d).sum())
+        self.sum_y += float(t.sum())
+        self.sum_y2 += float((t * t).sum())
+
+
+class MeanSquaredError(_Regression):
+    """Mean of (prediction - target)²."""
+
+    name = "mse"
+
+    def compute(self) -> float:
+        return self.sum_sq / self.n if self.n else float("nan")
+
+
+class MeanAbsoluteError(_Regression):
+    """Mean of |prediction - target|."""
+
+    name = "mae"
+
+    def compute(self) -> float:
+        return self.sum_abs / self.n if self.n else float("nan")
+
+
+class R2Score(_Regression):
+    """Coefficient of determination 1 - SS_res / SS_tot (over all outputs together)."""
+
+    name = "r2"
+    higher_is_better = True
+
+    def compute(self) -> float:
+        if not self.n:
+            return float("nan")
+        ss_tot = self.sum_y2 - self.sum_y * self.sum_y / self.n
+        return 1.0 - self.sum_sq / ss_tot if ss_tot > 0 else float("nan")
+
+
+_NAMED = {
+    "accuracy": Accuracy,
+    "acc": Accuracy,
+    "mse": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "r2": R2Score,
+}
+
+
+def get_metric(metric: str | Metric) -> Metric:
+    """A metric from its name (``"accuracy"``, ``"top5_accuracy"``, ``"mse"``, ``"mae"``,
+    ``"r2"``) or the metric itself. Raises ``ValueError`` suggesting the closest name.
+
+    >>> get_metric("top3_accuracy")
+    TopKAccuracy(k=3)
+    """
+    if isinstance(metric, Metric):
+        return metric
+    name = str(metric).lower()
+    if name in _NAMED:
+        return _NAMED[name]()
+    if name.startswith("top") and name.endswith("_accuracy") and name[3:-9].isdigit():
+        return TopKAccuracy(int(name[3:-9]))
+    close = difflib.get_close_matches(name, [*_NAMED, "top5_accuracy"], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown metric {metric!r}{hint} (known: {', '.join(_NAMED)}, topK_accuracy)")
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
+    """Counts ``C[i, j]`` of samples of class ``i`` predicted as ``j`` (int64, n x n).
+
+    ``y_pred`` may be class indices or scores (arg-max taken over the last axis).
+
+    >>> confusion_matrix([0, 1, 1], [0, 1, 0])
+    array([[1, 0],
+           [1, 1]])
+    """
+    t = np.asarray(_host(y_true)).reshape(-1).astype(np.int64)
+    p = np.asarray(_host(y_pred))
+    if p.ndim == 2:
+        p = p.argmax(axis=1)
+    p = p.reshape(-1).astype(np.int64)
+    if t.shape != p.shape:
+        raise ShapeError(f"confusion_matrix: {t.shape[0]} targets but {p.shape[0]} predictions")
+    n = n_classes or int(max(t.max(initial=0), p.max(initial=0)) + 1)
+    return np.bincount(t * n + p, minlength=n * n).reshape(n, n)

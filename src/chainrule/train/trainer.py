@@ -1,0 +1,433 @@
+"""The fit loop: the seeds' gradient descent, batch by batch, with everything around it.
+
+Per batch: forward, loss, ``zero_grad``, ``backward``, (clip), ``step`` — the seeds'
+θ ← θ − η ∇θ L on a mini-batch whose gradients add up (seed 002). Per epoch: metrics,
+validation, scheduler, history, callbacks (checkpoints, early stopping, logs, progress).
+
+A run resumed from a checkpoint continues exactly as the uninterrupted run would have: the
+checkpoint holds the weights, the optimiser's and scheduler's state, the epoch, the history,
+the state of chainrule's random generator (dropout) and of the data order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import no_grad
+from chainrule.data import DataLoader, Dataset, TensorDataset
+from chainrule.errors import CheckpointError, DataError, NonFiniteError, StateDictError
+from chainrule.nn import Module
+from chainrule.nn.utils import clip_grad_norm_
+from chainrule.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+from chainrule.tensor import Tensor
+from chainrule.train.callbacks import Callback, ProgressBar
+from chainrule.train.checkpoint import json_restore, load_checkpoint, save_checkpoint
+from chainrule.train.history import History
+from chainrule.train.metrics import Metric, get_metric
+
+DataLike = Any  # a Dataset, a DataLoader, or a tuple (X, y) of arrays/tensors
+
+
+class Trainer:
+    """Trains ``model`` by minimising ``loss_fn(model(x), y)`` with ``optimizer``.
+
+    Args:
+        model: a :class:`~chainrule.nn.Module`.
+        loss_fn: ``loss_fn(output, target) -> one-element Tensor`` (e.g. ``nn.CrossEntropyLoss()``).
+        optimizer: a :class:`~chainrule.optim.Optimizer` over the model's parameters.
+        metrics: names (``"accuracy"``, ``"top5_accuracy"``, ``"mse"``, ``"mae"``, ``"r2"``) or
+            :class:`~chainrule.train.metrics.Metric` objects, logged for training and validation.
+        scheduler: a learning-rate scheduler; stepped once per epoch (per batch for
+            ``OneCycleLR``; ``ReduceLROnPlateau`` gets ``val_loss``, or ``loss`` without
+            validation data).
+        callbacks: :class:`~chainrule.train.callbacks.Callback` objects.
+        progress: add a :class:`~chainrule.train.callbacks.ProgressBar` (rich on a terminal,
+            one plain line per epoch elsewhere); or pass a ``ProgressBar`` to configure it.
+        grad_clip: clip the gradients' global 2-norm to this value before each step.
+        config: JSON-serialisable description of the run, stored in checkpoints.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        loss_fn: Callable[[Tensor, Tensor], Tensor],
+        optimizer: Any,
+        *,
+        metrics: Iterable[str | Metric] = (),
+        scheduler: Any = None,
+        callbacks: Iterable[Callback] = (),
+        progress: bool | ProgressBar = True,
+        grad_clip: float | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.metrics = [get_metric(m) for m in metrics]
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names) or "loss" in names:
+            raise ValueError(f"metric names must be distinct and not 'loss': {names}")
+        self.scheduler = scheduler
+        self.callbacks = list(callbacks)
+        if isinstance(progress, ProgressBar):
+            self.callbacks.append(progress)
+        elif progress:
+            self.callbacks.append(ProgressBar())
+        self.grad_clip = grad_clip
+        self.config = dict(config or {})
+        self.history = History()
+        self.epoch = 0  # epochs completed
+        self.epochs = 0  # the target of the current fit
+        self.stop_training = False
+        self.loader: DataLoader | None = None
+        self.batches_per_epoch = 0
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        train: DataLike,
+        val: DataLike | None = None,
+        *,
+        epochs: int = 10,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        seed: int = 0,
+        resume: str | Path | None = None,
+    ) -> History:
+        """Train for ``epochs`` epochs (in total, counting those before a resume).
+
+        ``train`` and ``val`` are datasets, data loaders, or ``(X, y)`` pairs of arrays.
+        ``seed`` fixes the order of the batches. ``resume`` names a checkpoint (its ``.json``
+        sidecar or a folder holding ``last.json``) to continue from.
+
+        Returns the :class:`~chainrule.train.history.History`. Raises
+        :class:`~chainrule.errors.DataError` for unusable data (empty, or fewer samples than
+        ``batch_size``), :class:`~chainrule.errors.NonFiniteError` when the loss stops being
+        finite, :class:`~chainrule.errors.CheckpointError` for a checkpoint that is corrupt or
+        does not match the model. On ``KeyboardInterrupt`` the last checkpoint is left intact
+        and the interrupt propagates (``history.interrupted`` is set).
+        """
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        self.loader = self._loader(train, batch_size, shuffle, seed)
+        val_loader = None if val is None else self._loader(val, max(batch_size, 256), False, 0)
+        self.batches_per_epoch = len(self.loader)
+        if resume is not None:
+            self.load_checkpoint(resume)
+        self.epochs = int(epochs)
+        self.stop_training = False
+        self._call("on_train_begin")
+        try:
+            while self.epoch < self.epochs and not self.stop_training:
+                epoch = self.epoch + 1
+                logs = self._train_epoch(epoch)
+                if val_loader is not None:
+                    logs.update({f"val_{k}": v for k, v in self._evaluate(val_loader).items()})
+                logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+                self._step_scheduler_epoch(logs)
+                self.epoch = epoch
+                self.history.append(epoch, logs)
+                self._call("on_epoch_end", epoch, logs)
+            self.history.stopped_early = self.stop_training and self.epoch < self.epochs
+        except KeyboardInterrupt:
+            self.history.interrupted = True
+            raise
+        finally:
+            self._call("on_train_end")
+        return self.history
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        model, opt, loss_fn = self.model, self.optimizer, self.loss_fn
+        model.train()
+        for m in self.metrics:
+            m.reset()
+        self._call("on_epoch_begin", epoch)
+        per_batch_scheduler = isinstance(self.scheduler, OneCycleLR)
+        total, seen = 0.0, 0
+        start = time.perf_counter()
+        for b, batch in enumerate(self.loader):
+            x, y = _split_batch(batch)
+            out = model(x)
+            loss = loss_fn(out, y)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteError(
+                    f"the loss became {value} at epoch {epoch}, batch {b}; lower the learning "
+                    "rate, standardise the inputs, or clip gradients (grad_clip)"
+                )
+            opt.zero_grad()
+            loss.backward()
+            self._call("on_after_backward")
+            if self.grad_clip is not None:
+                clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            opt.step()
+            if per_batch_scheduler:
+                self.scheduler.step()
+            n = len(y)
+            total += value * n
+            seen += n
+            for m in self.metrics:
+                m.update(out.data, y.data)
+            self._call("on_batch_end", b, {"loss": value})
+        elapsed = time.perf_counter() - start
+        logs = {"loss": total / seen}
+        logs.update({m.name: m.compute() for m in self.metrics})
+        logs["time"] = elapsed
+        logs["samples_per_s"] = seen / elapsed if elapsed > 0 else math.inf
+        return logs
+
+    def _step_scheduler_epoch(self, logs: dict[str, float]) -> None:
+        s = self.scheduler
+        if s is None or isinstance(s, OneCycleLR):
+            return
+        if isinstance(s, ReduceLROnPlateau):
+            s.step(logs.get("val_loss", logs["loss"]))
+        else:
+            s.step()
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, data: DataLike, batch_size: int = 256) -> dict[str, float]:
+        """Loss and metrics of the model on ``data`` (eval mode, no gradients)."""
+        return self._evaluate(self._loader(data, batch_size, False, 0, check_size=False))
+
+    def _evaluate(self, loader: DataLoader) -> dict[str, float]:
+        was_training = self.model.training
+        self.model.eval()
+        metrics = self.metrics  # the training values were already computed from them
+        for m in metrics:
+            m.reset()
+        total, seen = 0.0, 0
+        try:
+            with no_grad():
+                for batch in loader:
+                    x, y = _split_batch(batch)
+                    out = self.model(x)
+                    n = len(y)
+                    total += self.loss_fn(out, y).item() * n
+                    seen += n
+                    for m in metrics:
+                        m.update(out.data, y.data)
+        finally:
+            self.model.train(was_training)
+        logs = {"loss": total / seen}
+        logs.update({m.name: m.compute() for m in metrics})
+        return logs
+
+    def predict(self, X: Any, batch_size: int = 256) -> np.ndarray:
+        """Model outputs for ``X`` (rows), as a NumPy array; eval mode, no gradients."""
+        return predict(self.model, X, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """``(arrays, meta)``: everything a checkpoint holds."""
+        arrays: dict[str, np.ndarray] = {}
+        for k, v in self.model.state_dict().items():
+            arrays[f"model/{k}"] = np.asarray(v)
+        meta = {
+            "epoch": self.epoch,
+            "optimizer": _encode(self.optimizer.state_dict(), arrays, "optim"),
+            "scheduler": None
+            if self.scheduler is None
+            else _encode(self.scheduler.state_dict(), arrays, "sched"),
+            "history": self.history.to_dict(),
+            "rng": backend.get_rng_state(),
+            "loader": None if self.loader is None else self.loader.state_dict(),
+            "callbacks": [
+                {"type": type(cb).__name__, "state": _encode(cb.state_dict(), arrays, f"cb{i}")}
+                for i, cb in enumerate(self.callbacks)
+            ],
+            "config": self.config,
+        }
+        return arrays, meta
+
+    def save_checkpoint(self, folder: str | Path, name: str = "last") -> Path:
+        """Write checkpoint ``name`` into ``folder`` atomically; returns its sidecar path."""
+        arrays, meta = self.state_dict()
+        return save_checkpoint(folder, name, arrays, meta)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore the state saved by :meth:`save_checkpoint` (model, optimiser, scheduler,
+        epoch, history, random state, data order, callbacks).
+
+        Raises :class:`~chainrule.errors.CheckpointError` for a missing, corrupt or
+        truncated checkpoint, or one saved from a different architecture.
+        """
+        arrays, meta = load_checkpoint(path)
+        meta = json_restore(meta)
+        weights = {k[len("model/") :]: v for k, v in arrays.items() if k.startswith("model/")}
+        try:
+            self.model.load_state_dict(weights, strict=True)
+        except StateDictError as exc:
+            raise CheckpointError(f"checkpoint {path} does not match the model: {exc}") from exc
+        try:
+            self.optimizer.load_state_dict(_decode(meta["optimizer"], arrays))
+            if self.scheduler is not None and meta.get("scheduler") is not None:
+                self.scheduler.load_state_dict(_decode(meta["scheduler"], arrays))
+            if self.loader is not None and meta.get("loader") is not None:
+                self.loader.load_state_dict(meta["loader"])
+            saved_cbs = {
+                (c["type"], i): c["state"] for i, c in enumerate(meta.get("callbacks", []))
+            }
+            for i, cb in enumerate(self.callbacks):
+                state = saved_cbs.get((type(cb).__name__, i))
+                if state:
+                    cb.load_state_dict(_decode(state, arrays))
+            backend.set_rng_state(meta["rng"])
+            self.epoch = int(meta["epoch"])
+            self.history = History.from_dict(meta["history"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path} cannot be restored: {exc!r}") from exc
+
+    # ------------------------------------------------------------------ helpers
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    def _loader(
+        self, data: DataLike, batch_size: int, shuffle: bool, seed: int, check_size: bool = True
+    ) -> DataLoader:
+        if isinstance(data, DataLoader):
+            return data
+        dataset = _as_dataset(data)
+        n = len(dataset)
+        if n == 0:
+            raise DataError("the dataset is empty")
+        if check_size and n < batch_size:
+            raise DataError(
+                f"the training data has {n} samples, fewer than the batch size {batch_size}; "
+                "use a smaller batch size"
+            )
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=seed,
+            dtype=_model_dtype(self.model),
+        )
+
+
+def fit(
+    model: Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    optimizer: Any,
+    train: DataLike,
+    val: DataLike | None = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    metrics: Iterable[str | Metric] = (),
+    scheduler: Any = None,
+    callbacks: Iterable[Callback] = (),
+    progress: bool | ProgressBar = True,
+    seed: int = 0,
+    resume: str | Path | None = None,
+    grad_clip: float | None = None,
+) -> History:
+    """Train ``model``: a one-call form of :class:`Trainer` (see it for the arguments).
+
+    >>> import numpy as np, chainrule as cr
+    >>> from chainrule import nn
+    >>> X = np.random.default_rng(0).normal(size=(64, 2)); y = (X[:, 0] > 0).astype(np.int64)
+    >>> model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+    >>> h = fit(model, nn.CrossEntropyLoss(), cr.optim.SGD(model.parameters(), lr=0.5),
+    ...         (X, y), epochs=20, batch_size=16, metrics=["accuracy"], progress=False)
+    >>> h["accuracy"][-1] > 0.9
+    True
+    """
+    trainer = Trainer(
+        model,
+        loss_fn,
+        optimizer,
+        metrics=metrics,
+        scheduler=scheduler,
+        callbacks=callbacks,
+        progress=progress,
+        grad_clip=grad_clip,
+    )
+    return trainer.fit(train, val, epochs=epochs, batch_size=batch_size, seed=seed, resume=resume)
+
+
+def predict(model: Module, X: Any, batch_size: int = 256) -> np.ndarray:
+    """``model(X)`` batch by batch in eval mode without gradients, as a NumPy array."""
+    data = X.data if isinstance(X, Tensor) else X
+    if isinstance(data, Dataset):
+        dataset = data
+    else:
+        data = np.asarray(data)
+        if data.shape[0] == 0:
+            raise DataError("nothing to predict: X has no rows")
+        dataset = TensorDataset(data)
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        with no_grad():
+            loader = DataLoader(dataset, batch_size=batch_size, dtype=_model_dtype(model))
+            for batch in loader:
+                x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                outs.append(backend.to_numpy(model(x).data))
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs, axis=0)
+
+
+def _model_dtype(model: Module) -> Any:
+    for p in model.parameters():
+        return p.dtype
+    return backend.get_default_dtype()
+
+
+def _as_dataset(data: DataLike) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = (d.data if isinstance(d, Tensor) else d for d in data)
+        return TensorDataset(X, y)
+    raise DataError(
+        f"training data must be a Dataset, a DataLoader or an (X, y) pair, got {type(data).__name__}"
+    )
+
+
+def _split_batch(batch: Any) -> tuple[Tensor, Tensor]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise DataError("each batch must be an (inputs, targets) pair; the data has no targets")
+    return batch[0], batch[1]
+
+
+def _encode(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
+    """A JSON tree of ``obj`` with every array moved into ``arrays`` (replaced by its key)."""
+    if isinstance(obj, Tensor):
+        obj = backend.to_numpy(obj.data)
+    if isinstance(obj, np.ndarray):
+        key = f"{prefix}"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: _encode(v, arrays, f"{prefix}/{k}") for k, v in obj.items()}
+        return {"__items__": [[k, _encode(v, arrays, f"{prefix}/{k}")] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Inverse of :func:`_encode`."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return arrays[obj["__array__"]]
+        if set(obj) == {"__items__"}:
+            return {k: _decode(v, arrays) for k, v in obj["__items__"]}
+        return {k: _decode(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    return obj
