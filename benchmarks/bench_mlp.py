@@ -10,6 +10,7 @@ Ratios are PyTorch time / chainrule time: above 1 means chainrule is faster.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def make_pair(sizes: tuple[int, ...], batch: int, seed: int = 0):
     y = rng.integers(0, sizes[-1], batch)
     ws = [
         (rng.standard_normal((o, i)) / np.sqrt(i)).astype(np.float32)
-        for i, o in zip(sizes[:-1], sizes[1:])
+        for i, o in itertools.pairwise(sizes)
     ]
     bs = [np.zeros(o, np.float32) for o in sizes[1:]]
     c_params = [cr.tensor(a, requires_grad=True) for pair in zip(ws, bs) for a in pair]

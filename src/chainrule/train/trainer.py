@@ -391,7 +391,8 @@ def _as_dataset(data: DataLike) -> Dataset:
         X, y = (d.data if isinstance(d, Tensor) else d for d in data)
         return TensorDataset(X, y)
     raise DataError(
-        f"training data must be a Dataset, a DataLoader or an (X, y) pair, got {type(data).__name__}"
+        "training data must be a Dataset, a DataLoader or an (X, y) pair, "
+        f"got {type(data).__name__}"
     )
 
 
