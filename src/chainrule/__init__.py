@@ -64,15 +64,18 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError", "BackwardError", "ChainruleError", "DTypeError", "GradcheckError",
     "GraphFreedError", "InplaceError", "Node", "Primitive", "ShapeError", "Tensor",
-    "arange", "detect_anomaly", "enable_grad", "errors", "eye", "full", "full_like",
+    "arange", "data", "detect_anomaly", "enable_grad", "errors", "eye", "full", "full_like",
     "get_backend", "get_default_dtype", "grad", "gradcheck", "gradients", "hessian",
-    "is_grad_enabled", "jacobian", "linspace", "manual_seed", "no_grad", "numerical_grad",
-    "ones", "ones_like", "primitive", "rand", "rand_like", "randint", "randn", "randn_like",
-    "set_backend", "set_default_dtype", "set_grad_enabled", "tensor", "value_and_grad",
-    "vjp", "zeros", "zeros_like", *_ops_all,
+    "is_grad_enabled", "jacobian", "linspace", "load", "manual_seed", "nn", "no_grad",
+    "numerical_grad", "ones", "ones_like", "optim", "primitive", "rand", "rand_like",
+    "randint", "randn", "randn_like", "save", "set_backend", "set_default_dtype",
+    "set_grad_enabled", "tensor", "train", "value_and_grad", "vjp", "zeros", "zeros_like",
+    *_ops_all,
 ]  # fmt: skip
 
-from chainrule import data as data  # re-exported: cr.data
-from chainrule import optim as optim  # re-exported: cr.optim
-from chainrule import nn as nn  # re-exported: cr.nn
-from chainrule import train as train  # re-exported: cr.train
+# The floors above the engine, in the order they build on each other.
+from chainrule import data as data
+from chainrule import nn as nn
+from chainrule import optim as optim
+from chainrule import train as train
+from chainrule.io import load, save

@@ -96,6 +96,49 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     return arrays, record.get("meta", {})
 
 
+def save_arrays(
+    path: str | Path, arrays: dict[str, Any], metadata: dict[str, str] | None = None
+) -> Path:
+    """Write ``{name: array}`` to one safetensors file, atomically; returns the path."""
+    from safetensors.numpy import save as st_save
+
+    payload = st_save(
+        {k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata or None
+    )
+    return atomic_write_bytes(path, payload)
+
+
+def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``(arrays, metadata)`` of a safetensors file. Never unpickles.
+
+    Raises :class:`~chainrule.errors.CheckpointError` for a missing, truncated or corrupt file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no weights file at {path}")
+    payload = path.read_bytes()
+    try:
+        arrays = st_load(payload)
+        metadata = _safetensors_metadata(payload)
+    except (SafetensorError, ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file (truncated or corrupt): {exc}"
+        ) from exc
+    return arrays, metadata
+
+
+def _safetensors_metadata(payload: bytes) -> dict[str, str]:
+    # The format: 8-byte little-endian header length, then a JSON header whose optional
+    # "__metadata__" entry holds string pairs.
+    n = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8 : 8 + n].decode("utf-8"))
+    meta = header.get("__metadata__") or {}
+    return {str(k): str(v) for k, v in meta.items()}
+
+
 def _tensor_file(sidecar: Path, record: dict | None = None) -> Path:
     if record is None:
         try:

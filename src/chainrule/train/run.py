@@ -1,0 +1,261 @@
+"""A training run on disk: what ``chainrule train`` writes and ``predict``, ``evaluate``,
+``report`` and ``export`` read back.
+
+A run folder holds:
+
+=========================  ===========================================================
+``config.json``            the run's settings, with ``"model"``: the architecture spec
+                           that :func:`build_mlp` takes (see :func:`model_spec`)
+``model.safetensors``      the final weights (the model's ``state_dict``)
+``preprocess.json``        what turns raw feature rows into model inputs, and labels back
+                           into class names (:class:`Preprocess`)
+``history.json/.csv``      per-epoch logs
+``metrics.json``           final train/validation/test metrics, time, samples per second
+``curves.png``             loss and metric curves
+``confusion_matrix.png``   test-set confusion matrix (classifiers)
+``checkpoints/``           ``last`` and ``best`` checkpoints, for ``--resume``
+=========================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule._atomic import atomic_write_json
+from chainrule.errors import CheckpointError, DataError, ShapeError, StateDictError
+from chainrule.nn import (
+    ELU,
+    GELU,
+    Dropout,
+    Identity,
+    LeakyReLU,
+    Linear,
+    Module,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softplus,
+    Tanh,
+)
+from chainrule.train.checkpoint import load_arrays, save_arrays
+from chainrule.train.history import History
+
+ACTIVATIONS: dict[str, type[Module]] = {
+    "relu": ReLU,
+    "tanh": Tanh,
+    "logistic": Sigmoid,
+    "sigmoid": Sigmoid,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "gelu": GELU,
+    "softplus": Softplus,
+    "identity": Identity,
+}
+
+FORMAT = "chainrule-run/1"
+
+
+def build_mlp(
+    input_dim: int,
+    hidden: list[int] | tuple[int, ...],
+    n_outputs: int,
+    activation: str = "tanh",
+    dropout: float = 0.0,
+) -> Sequential:
+    """The seeds' feed-forward network: ``a_k = b_k + W_k h_{k-1}``, ``h_k = g(a_k)`` for each
+    hidden layer, then a last ``Linear`` whose output ``a_L`` is the logits (softmax output,
+    fused into the cross-entropy loss) or the prediction itself (linear output).
+
+    Raises ``ValueError`` for an unknown activation or non-positive sizes.
+
+    >>> build_mlp(64, [32], 10, "relu")
+    Sequential(
+      (0): Linear(in_features=64, out_features=32, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=32, out_features=10, bias=True)
+    )
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+    sizes = [int(input_dim), *(int(h) for h in hidden), int(n_outputs)]
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"layer sizes must be positive, got {sizes}")
+    layers: list[Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+            if dropout:
+                layers.append(Dropout(dropout))
+    return Sequential(*layers)
+
+
+def model_spec(
+    input_dim: int,
+    hidden: list[int],
+    n_outputs: int,
+    activation: str,
+    output: str,
+    dropout: float = 0.0,
+) -> dict[str, Any]:
+    """The ``config["model"]`` entry: what :func:`build_mlp` needs, plus the output function
+    (``"softmax"`` for classifiers, ``"linear"`` for regression)."""
+    return {
+        "type": "mlp",
+        "input_dim": int(input_dim),
+        "hidden": [int(h) for h in hidden],
+        "n_outputs": int(n_outputs),
+        "activation": activation,
+        "output": output,
+        "dropout": float(dropout),
+    }
+
+
+def build_from_spec(spec: dict[str, Any]) -> Sequential:
+    """:func:`build_mlp` from a :func:`model_spec` dict."""
+    return build_mlp(
+        spec["input_dim"],
+        spec["hidden"],
+        spec["n_outputs"],
+        spec["activation"],
+        spec.get("dropout", 0.0),
+    )
+
+
+@dataclass
+class Preprocess:
+    """Turns raw feature rows into model inputs, and class indices back into names.
+
+    ``mean`` / ``scale`` (per flattened feature, or ``None``) standardise as
+    ``(x - mean) / scale``, fitted on the training split only.
+    """
+
+    task: str
+    n_features: int
+    input_shape: list[int]
+    n_classes: int | None = None
+    class_names: list[str] | None = None
+    feature_names: list[str] = field(default_factory=list)
+    mean: list[float] | None = None
+    scale: list[float] | None = None
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Rows of features (n, ...) -> flattened, standardised float32 model inputs (n, d).
+
+        Raises :class:`~chainrule.errors.ShapeError` when a row has the wrong number of
+        features, :class:`~chainrule.errors.DataError` for NaN or infinite values.
+        """
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[None, :]
+        X = X.reshape(len(X), -1).astype(np.float64)
+        if X.shape[1] != self.n_features:
+            raise ShapeError(
+                f"the data has {X.shape[1]} features per row, the model expects {self.n_features}"
+            )
+        if not np.isfinite(X).all():
+            raise DataError("the data holds NaN or infinite values")
+        if self.mean is not None and self.scale is not None:
+            X = (X - np.asarray(self.mean)) / np.asarray(self.scale)
+        return X.astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+        return cls(**d)
+
+
+@dataclass
+class Run:
+    """A run folder, loaded: see the module docstring for the files."""
+
+    folder: Path
+    config: dict[str, Any]
+    model: Sequential
+    preprocess: Preprocess
+    history: History | None
+    metrics: dict[str, Any]
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.config["model"]
+
+
+def save_run(
+    folder: str | Path,
+    *,
+    config: dict[str, Any],
+    model: Module,
+    preprocess: Preprocess,
+    history: History | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write a run's files into ``folder`` (each atomically); returns the folder.
+
+    ``config["model"]`` must be a :func:`model_spec` dict describing ``model``.
+    """
+    folder = Path(folder)
+    if "model" not in config:
+        raise ValueError("config needs a 'model' entry (see model_spec)")
+    atomic_write_json(folder / "config.json", {"format": FORMAT, **config})
+    save_arrays(folder / "model.safetensors", dict(model.state_dict()), {"format": FORMAT})
+    atomic_write_json(folder / "preprocess.json", preprocess.to_dict())
+    if history is not None:
+        history.to_json(folder / "history.json")
+        history.to_csv(folder / "history.csv")
+    if metrics is not None:
+        atomic_write_json(folder / "metrics.json", metrics)
+    return folder
+
+
+def load_run(folder: str | Path) -> Run:
+    """Read a run folder back: the model rebuilt from its spec, with its final weights.
+
+    Raises :class:`~chainrule.errors.CheckpointError` naming the missing or broken file when
+    the folder is not a complete run, or when the weights do not fit the architecture.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"no run folder at {folder}")
+    config = _read_json(folder / "config.json")
+    if config.get("format") != FORMAT or "model" not in config:
+        raise CheckpointError(f"{folder / 'config.json'} is not a chainrule run configuration")
+    try:
+        model = build_from_spec(config["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{folder / 'config.json'} has a bad model spec: {exc}") from exc
+    weights, _ = load_arrays(folder / "model.safetensors")
+    try:
+        model.load_state_dict(weights, strict=True)
+    except StateDictError as exc:
+        raise CheckpointError(
+            f"{folder / 'model.safetensors'} does not match the architecture in config.json: {exc}"
+        ) from exc
+    try:
+        preprocess = Preprocess.from_dict(_read_json(folder / "preprocess.json"))
+    except TypeError as exc:
+        raise CheckpointError(f"{folder / 'preprocess.json'} is malformed: {exc}") from exc
+    history = (
+        History.from_json(folder / "history.json") if (folder / "history.json").exists() else None
+    )
+    metrics = _read_json(folder / "metrics.json") if (folder / "metrics.json").exists() else {}
+    return Run(folder, config, model, preprocess, history, metrics)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path.name} is missing from run folder {path.parent}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is corrupt (not JSON): {exc}") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} is corrupt (expected a JSON object)")
+    return data
