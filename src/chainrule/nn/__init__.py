@@ -5,7 +5,7 @@ forms in :mod:`chainrule.nn.functional` (``F``); initialisers in :mod:`chainrule
 and the seeds' regularisers :func:`l1_penalty` / :func:`l2_penalty`.
 """
 
-from chainrule.nn import functional, init
+from chainrule.nn import functional, init, utils
 from chainrule.nn.activation import (
     ELU,
     GELU,
@@ -37,5 +37,5 @@ __all__ = [
     "Dropout", "Embedding", "Flatten", "HuberLoss", "Identity", "L1Loss", "LayerNorm",
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleDict", "ModuleList",
     "NLLLoss", "Parameter", "ReLU", "RemovableHandle", "Residual", "Sequential", "Sigmoid",
-    "Softmax", "Softplus", "Tanh", "functional", "init", "l1_penalty", "l2_penalty",
+    "Softmax", "Softplus", "Tanh", "functional", "init", "l1_penalty", "l2_penalty", "utils",
 ]  # fmt: skip

@@ -215,7 +215,8 @@ def sigmoid_binary_cross_entropy(x, y, pos_weight=None):
     -(p y log s(x) + (1 - y) log(1 - s(x))) is (1 - y) x + (1 + (p - 1) y) softplus(-x),
     finite for every finite x (``p`` is ``pos_weight``, 1 when None).
     """
-    sp = backend.xp.logaddexp(0, -x)  # softplus(-x), never overflows
+    with np.errstate(invalid="ignore"):  # NaN logits: the caller reports them
+        sp = backend.xp.logaddexp(0, -x)  # softplus(-x), never overflows
     if pos_weight is None:
         return (1 - y) * x + sp
     return (1 - y) * x + (1 + (pos_weight - 1) * y) * sp
