@@ -43,6 +43,7 @@ from chainrule.errors import (
 
 _grad_enabled = True
 _anomaly = False
+_in_backward = False  # rules run: anomaly mode checks what they return, not their insides
 
 
 # ---------------------------------------------------------------------------- grad mode
@@ -224,7 +225,7 @@ class Primitive:
             if t.data.dtype.kind == "f":
                 t._node = Node(self, args, kwargs, t)
                 t._requires_grad = True
-        if _anomaly:
+        if _anomaly and not _in_backward:
             _check_finite(t.data, f"{self.name} (forward)")
         return t
 
@@ -526,11 +527,11 @@ def _run(
     create_graph: bool,
     capture: dict | None,
 ) -> None:
-    global _grad_enabled
-    pending: dict[Node, Tensor] = {}
+    global _grad_enabled, _in_backward
+    pending: dict[Node | Tensor, Tensor] = {}
     roots: list[Node] = []
-    prev_mode = _grad_enabled
-    _grad_enabled = create_graph
+    prev_mode, prev_in_backward = _grad_enabled, _in_backward
+    _grad_enabled, _in_backward = create_graph, True
     try:
         for t, g in zip(outputs, grads):
             if not t._requires_grad:
@@ -550,8 +551,10 @@ def _run(
             if g is None:
                 continue
             _visit(node, g, pending, retain_graph, create_graph, capture)
+        for leaf, g in pending.items():  # leaves with hooks, which see their total gradient
+            _deliver_leaf(leaf, g, None, create_graph, capture)
     finally:
-        _grad_enabled = prev_mode
+        _grad_enabled, _in_backward = prev_mode, prev_in_backward
 
 
 def _visit(
@@ -570,7 +573,8 @@ def _visit(
     if node.retained is not None:
         t = node.retained()
         if t is not None:
-            t.grad = g if create_graph else Tensor._make(g.data)
+            kept = g if create_graph else Tensor._make(g.data)
+            t.grad = kept if t.grad is None else t.grad + kept  # accumulates, as leaves do
     if capture is not None and node in capture:
         capture[node] = g if capture[node] is None else capture[node] + g
     node._check_saved()
@@ -597,7 +601,7 @@ def _visit(
             gi = _unbroadcast(gi, shape, prim.name)
         if _anomaly:
             _check_finite(gi.data, f"{prim.name} (backward, gradient for input {i})")
-        if type(parent) is Node:
+        if type(parent) is Node or parent._hooks:  # a hooked leaf: summed, delivered last
             prev = pending.get(parent)
             pending[parent] = gi if prev is None else prev + gi
         else:
