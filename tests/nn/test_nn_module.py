@@ -205,6 +205,9 @@ def test_repr_matches_torch():
             ns.BatchNorm1d(3, momentum=None, affine=False, track_running_stats=False),
             ns.LayerNorm((3, 4), bias=False),
             ns.Sequential(),
+            ns.Sequential(ns.Flatten(0, 2), ns.Identity(), ns.Dropout()),
+            ns.ModuleDict({"mse": ns.MSELoss(), "ce": ns.CrossEntropyLoss(), "h": ns.HuberLoss()}),
+            ns.ModuleList([ns.BCEWithLogitsLoss(), ns.BCELoss(), ns.NLLLoss(), ns.L1Loss()]),
         ]
 
     for cm, tm in zip(examples(nn), examples(tnn)):
@@ -410,3 +413,24 @@ def test_get_submodule():
     assert c.get_submodule("") is c
     with pytest.raises(AttributeError):
         c.get_submodule("encoder.7")
+
+
+def test_float32_model_keeps_float32_everywhere():
+    net = nn.Sequential(
+        nn.Linear(4, 6),
+        nn.LayerNorm(6),
+        nn.BatchNorm1d(6),
+        nn.GELU(),
+        nn.Dropout(0.1),
+        nn.Residual(nn.Sequential(nn.Linear(6, 6), nn.ELU())),
+        nn.Linear(6, 3),
+    )
+    x = cr.randn(5, 4, requires_grad=True)
+    for mode in (True, False):
+        net.train(mode)
+        out = net(x)
+        assert out.dtype == np.float32
+        nn.CrossEntropyLoss()(out, cr.tensor([0, 1, 2, 0, 1])).backward()
+        assert x.grad.dtype == np.float32
+        assert all(p.grad.dtype == np.float32 for p in net.parameters())
+        assert all(v.dtype in (np.float32, np.int64) for v in net.state_dict().values())
