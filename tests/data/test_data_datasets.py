@@ -92,6 +92,18 @@ def test_generated_options_and_seeds():
     assert not np.array_equal(x1, load_dataset("moons", seed=4).X_train)
 
 
+def test_seed_none_draws_from_chainrule_generator():
+    cr.manual_seed(4)
+    a = load_dataset("moons", seed=None, n_samples=50)
+    cr.manual_seed(4)
+    b = load_dataset("moons", seed=None, n_samples=50)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    cr.manual_seed(5)
+    first = make_xor(20, seed=None)[0]
+    cr.manual_seed(5)
+    np.testing.assert_array_equal(make_xor(20, seed=None)[0], first)
+
+
 def test_make_functions():
     X, y = make_spirals(300, n_classes=3, noise=0.0, seed=1)
     assert X.shape == (300, 2) and np.bincount(y).tolist() == [100, 100, 100]

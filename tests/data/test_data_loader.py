@@ -138,6 +138,15 @@ def test_subset_of_an_array_dataset_stays_on_the_array_path():
     assert ds.calls == 3
 
 
+def test_getitems_returning_a_list_of_samples_is_collated():
+    class TorchStyle(Squares):
+        def __getitems__(self, indices):
+            return [self[int(i)] for i in indices]
+
+    x, y = next(iter(DataLoader(TorchStyle(5), batch_size=3)))
+    assert x.shape == (3, 2) and x.dtype == np.float32 and y.tolist() == [0, 1, 4]
+
+
 def test_per_sample_dataset_uses_default_collate():
     loader = DataLoader(Squares(5), batch_size=2)
     batches = list(loader)

@@ -28,7 +28,8 @@ class Dataset(abc.ABC):
     Subclasses implement ``__getitem__(i)`` (one sample: an array, or a tuple such as
     ``(features, label)``) and ``__len__``. A subclass that can gather many samples at once may
     also implement ``__getitems__(indices)`` returning the batch as a tuple of arrays whose first
-    axis is the batch; :class:`~chainrule.data.DataLoader` then calls it once per batch.
+    axis is the batch (or, as in PyTorch, a list of samples);
+    :class:`~chainrule.data.DataLoader` then calls it once per batch.
     """
 
     @abc.abstractmethod

@@ -1,7 +1,8 @@
 """Small synthetic datasets, generated from a seed: spirals, moons, XOR and a noisy sine.
 
 Each ``make_*`` function draws from ``numpy.random.default_rng(seed)`` only, so the same seed
-gives the same arrays whatever else ran before, and returns ``(X, y)`` with ``X`` float64 of
+gives the same arrays whatever else ran before (``seed=None`` draws a seed from chainrule's
+generator, see :func:`chainrule.manual_seed`), and returns ``(X, y)`` with ``X`` float64 of
 shape ``(n_samples, n_features)``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.data.dataset import _resolve_seed
 from chainrule.errors import DataError
 
 __all__ = ["make_moons", "make_sine", "make_spirals", "make_xor"]
@@ -19,7 +21,7 @@ def make_spirals(
     n_classes: int = 2,
     noise: float = 0.05,
     turns: float = 1.5,
-    seed: int = 0,
+    seed: int | None = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interleaved spirals, one arm per class, centred on the origin (the classic test that a
     linear model fails and an MLP passes).
@@ -39,7 +41,7 @@ def make_spirals(
     _check(n_samples, noise)
     if n_classes < 2:
         raise DataError(f"make_spirals: n_classes must be at least 2, got {n_classes}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_resolve_seed(seed))
     y = rng.permutation(np.arange(n_samples) % n_classes).astype(np.int64)
     r = rng.uniform(0.0, 1.0, n_samples)
     angle = 2 * np.pi * (y / n_classes + turns * r)
@@ -48,7 +50,7 @@ def make_spirals(
 
 
 def make_moons(
-    n_samples: int = 1000, noise: float = 0.1, seed: int = 0
+    n_samples: int = 1000, noise: float = 0.1, seed: int | None = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles: class 0 is the upper arc ``(cos t, sin t)``, class 1 the
     lower arc ``(1 - cos t, 0.5 - sin t)``, ``t ~ U(0, π)``, plus Gaussian noise ``noise``.
@@ -62,7 +64,7 @@ def make_moons(
     ((10, 2), 5)
     """
     _check(n_samples, noise)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_resolve_seed(seed))
     y = rng.permutation(np.arange(n_samples) % 2).astype(np.int64)
     t = rng.uniform(0.0, np.pi, n_samples)
     upper = np.stack([np.cos(t), np.sin(t)], axis=1)
@@ -72,7 +74,7 @@ def make_moons(
 
 
 def make_xor(
-    n_samples: int = 1000, noise: float = 0.05, seed: int = 0
+    n_samples: int = 1000, noise: float = 0.05, seed: int | None = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """The XOR problem: points uniform in ``[-1, 1]²``, labelled 1 when exactly one coordinate
     is positive (``(x0 > 0) != (x1 > 0)``), then moved by Gaussian noise ``noise``.
@@ -85,14 +87,14 @@ def make_xor(
     True
     """
     _check(n_samples, noise)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_resolve_seed(seed))
     X = rng.uniform(-1.0, 1.0, (n_samples, 2))
     y = ((X[:, 0] > 0) != (X[:, 1] > 0)).astype(np.int64)
     return X + noise * rng.standard_normal(X.shape), y
 
 
 def make_sine(
-    n_samples: int = 1000, noise: float = 0.1, seed: int = 0
+    n_samples: int = 1000, noise: float = 0.1, seed: int | None = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Regression on a noisy sine: ``x ~ U(-π, π)``, ``y = sin(x) + noise · N(0, 1)``.
 
@@ -104,7 +106,7 @@ def make_sine(
     ((5, 1), (5,), True)
     """
     _check(n_samples, noise)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_resolve_seed(seed))
     X = rng.uniform(-np.pi, np.pi, (n_samples, 1))
     return X, np.sin(X[:, 0]) + noise * rng.standard_normal(n_samples)
 

@@ -4,7 +4,9 @@ Two ways to build a batch:
 
 * array path: when the dataset has ``__getitems__`` (a :class:`~chainrule.data.TensorDataset`
   or a :class:`~chainrule.data.Subset` of one) and no ``collate_fn`` was given, the loader
-  asks for the whole batch at once, which costs one fancy-index per array;
+  asks for the whole batch at once, which costs one fancy-index per array. A tuple (or a
+  single array) it returns is the batch; a list is taken, as in PyTorch, for a list of
+  samples and goes through :func:`default_collate`;
 * sample path: otherwise it fetches ``dataset[i]`` for each index and hands the list to
   ``collate_fn`` (:func:`default_collate` unless given), which stacks the fields.
 
@@ -126,7 +128,11 @@ class DataLoader:
         for b in range(start, len(self)):
             idx = order[b * bs : (b + 1) * bs]
             if self._use_arrays:
-                batch = _to_tensors(self.dataset.__getitems__(idx), self.dtype)
+                got = self.dataset.__getitems__(idx)
+                if isinstance(got, list):  # PyTorch's convention: a list of samples
+                    batch = default_collate(got, self.dtype)
+                else:
+                    batch = _to_tensors(got, self.dtype)
             elif self.collate_fn is None:
                 batch = default_collate([self.dataset[int(i)] for i in idx], self.dtype)
             else:

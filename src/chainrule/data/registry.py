@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.data.containers import LabeledData, SplitData
+from chainrule.data.dataset import _resolve_seed
 from chainrule.data.files import load_csv, load_npz
 from chainrule.data.generated import make_moons, make_sine, make_spirals, make_xor
 from chainrule.data.idx import load_fashion_mnist
@@ -35,7 +36,11 @@ CACHE_ENV = "CHAINRULE_CACHE_DIR"
 
 
 def load_dataset(
-    name: str | os.PathLike, *, test_size: float | int | None = None, seed: int = 0, **options: Any
+    name: str | os.PathLike,
+    *,
+    test_size: float | int | None = None,
+    seed: int | None = 0,
+    **options: Any,
 ) -> SplitData:
     """Load a dataset by name (see :func:`list_datasets`) or from a ``.csv`` / ``.npz`` path,
     split into training and test parts.
@@ -46,7 +51,8 @@ def load_dataset(
         test_size: the test fraction (or count) for datasets without their own split; default
             0.2. Datasets with a fixed split (``mnist1d``, ``fashion_mnist``) refuse it.
         seed: seeds the split, stratified for classification (:func:`train_test_split`), and
-            the generation of generated datasets. Fixed-split datasets do not depend on it.
+            the generation of generated datasets (``None``: drawn from chainrule's
+            generator). Fixed-split datasets do not depend on it.
         **options: passed to the loader: ``n_samples``/``noise`` (generated datasets),
             ``root`` (``fashion_mnist``), ``cache`` and the generator's arguments
             (``mnist1d``), ``target``/``task``/``features``/... (:func:`load_csv`),
@@ -83,6 +89,7 @@ def load_dataset(
             )
         return entry.loader(**options)
     if entry.generated:
+        seed = _resolve_seed(seed)
         options = {"seed": seed, **options}
     data = entry.loader(**options)
     return data.split(DEFAULT_TEST_SIZE if test_size is None else test_size, seed=seed)
@@ -182,7 +189,9 @@ def _sklearn_loader(fn: str, task: str) -> Callable[[], LabeledData]:
 def _generated_loader(
     name: str, make: Callable[..., tuple[np.ndarray, np.ndarray]], task: str
 ) -> Callable[..., LabeledData]:
-    def load(n_samples: int = 1000, noise: float | None = None, seed: int = 0) -> LabeledData:
+    def load(
+        n_samples: int = 1000, noise: float | None = None, seed: int | None = 0
+    ) -> LabeledData:
         kwargs = {} if noise is None else {"noise": noise}
         X, y = make(n_samples, seed=seed, **kwargs)
         names = [f"x{i}" for i in range(X.shape[1])]
