@@ -307,3 +307,31 @@ def test_binary_errors():
         F.binary_cross_entropy(p, cr.tensor([np.nan, 0.0]))
     # integer 0/1 labels are accepted and cast
     assert F.binary_cross_entropy_with_logits(p, cr.tensor([1, 0])).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("binary_cross_entropy_with_logits", {}),
+        ("binary_cross_entropy_with_logits", {"pos_weight": np.array([2.0, 0.5, 1.5])}),
+        ("binary_cross_entropy", {}),
+        ("cross_entropy", {}),
+    ],
+)
+def test_fused_loss_second_derivatives_match_torch(name, kwargs):
+    """The fused rules are written with differentiable ops, so Hessians come for free."""
+    float64()
+    rng = _rng(0)
+    x = (
+        rng.uniform(0.1, 0.9, (2, 3))
+        if name == "binary_cross_entropy"
+        else rng.standard_normal((2, 3))
+    )
+    y = np.array([0, 2]) if name == "cross_entropy" else rng.uniform(0.0, 1.0, (2, 3))
+    t_kwargs = {k: torch.tensor(v) for k, v in kwargs.items()}
+    ours = cr.hessian(lambda z: getattr(F, name)(z, cr.tensor(y), **kwargs))(cr.tensor(x))
+    theirs = torch.autograd.functional.hessian(
+        lambda z: getattr(torch.nn.functional, name)(z, torch.tensor(y), **t_kwargs),
+        torch.tensor(x),
+    )
+    assert_close(ours, theirs)

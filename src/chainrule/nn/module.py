@@ -170,6 +170,7 @@ class Module:
         # (fast on the hot path), unless the name would hide a method or an internal field:
         # those (a ModuleDict key "train", say) are found through __getattr__ instead.
         if name in _RESERVED or callable(getattr(type(self), name, None)):
+            self.__dict__.pop(name, None)
             return
         object.__setattr__(self, name, value)
 
