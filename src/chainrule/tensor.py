@@ -267,13 +267,14 @@ class Tensor:
         self._version[0] += 1
 
     def _inplace(self, what: str, value: Any) -> Tensor:
+        """Write ``value``, or ``value(self.data)`` when it is a function, into the data."""
         self._check_inplace(what)
-        v = value.data if isinstance(value, Tensor) else value
         try:
-            self.data[...] = v
-        except ValueError as exc:
+            v = value(self.data) if callable(value) else value
+            self.data[...] = v.data if isinstance(v, Tensor) else v
+        except ValueError as exc:  # shapes that do not broadcast to ours
             raise ShapeError(
-                f"{what}: cannot write shape {np.shape(v)} into a tensor of shape {self.shape}"
+                f"{what}: in place into a tensor of shape {self.shape}: {exc}"
             ) from exc
         self._bump()
         return self
@@ -281,19 +282,19 @@ class Tensor:
     def add_(self, other: ArrayLike, alpha: float = 1.0) -> Tensor:
         """``self += alpha * other`` in place."""
         o = other.data if isinstance(other, Tensor) else other
-        return self._inplace("add_", self.data + (o if alpha == 1.0 else alpha * o))
+        return self._inplace("add_", lambda d: d + (o if alpha == 1.0 else alpha * o))
 
     def sub_(self, other: ArrayLike, alpha: float = 1.0) -> Tensor:
         o = other.data if isinstance(other, Tensor) else other
-        return self._inplace("sub_", self.data - (o if alpha == 1.0 else alpha * o))
+        return self._inplace("sub_", lambda d: d - (o if alpha == 1.0 else alpha * o))
 
     def mul_(self, other: ArrayLike) -> Tensor:
         o = other.data if isinstance(other, Tensor) else other
-        return self._inplace("mul_", self.data * o)
+        return self._inplace("mul_", lambda d: d * o)
 
     def div_(self, other: ArrayLike) -> Tensor:
         o = other.data if isinstance(other, Tensor) else other
-        return self._inplace("div_", self.data / o)
+        return self._inplace("div_", lambda d: d / o)
 
     def copy_(self, src: ArrayLike) -> Tensor:
         return self._inplace("copy_", src)
@@ -313,7 +314,8 @@ class Tensor:
     def _iop(self, op: Callable, other: ArrayLike, name: str) -> Tensor:
         # ``x += y`` is in place like PyTorch's, except on graph tensors, where it rebinds
         # the name to the out-of-place result (same values and gradients).
-        if self._requires_grad and _autograd.is_grad_enabled():
+        needs_graph = self._requires_grad or getattr(other, "_requires_grad", False)
+        if needs_graph and _autograd.is_grad_enabled():  # e.g. a += w with w a parameter
             if self._node is None:
                 self._check_inplace(name)
             return op(self, other)
