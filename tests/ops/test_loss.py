@@ -112,3 +112,18 @@ def test_confident_wrong_prediction_stays_finite():
     assert loss.item() == 1600.0
     loss.backward()
     np.testing.assert_allclose(x.grad.numpy(), [[1.0, -1.0]])
+
+
+@settings(max_examples=20)
+@given(seed=seeds, m=st.integers(1, 4), c=st.integers(1, 4))
+def test_softmax_cross_entropy_primitive(seed, m, c):
+    """The fused op itself: row losses -sum_c q log softmax(x), differentiable in x and q."""
+    rng = np.random.default_rng(seed)
+    x = uniform(seed, (m, c), -3.0, 3.0)
+    q = rng.uniform(0.0, 1.0, size=(m, c))  # any non-negative weights, not only distributions
+    assert cr.gradcheck(cr.softmax_cross_entropy, [x, q])
+    check_against_torch(
+        cr.softmax_cross_entropy,
+        lambda x, q: -(q * torch.log_softmax(x, -1)).sum(-1),
+        [x, q],
+    )

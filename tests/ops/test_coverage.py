@@ -1,0 +1,65 @@
+"""Every name in ``chainrule.ops.__all__`` is either a differentiable op with its tests in this
+folder, or one that gives no gradient (checked here). A new op fails this test until it is
+added to one of the two tables, with its tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+DIFFERENTIABLE = {
+    "test_elementwise.py": {
+        "abs", "add", "astype", "clip", "copy", "cos", "divide", "elu", "erf", "exp", "gelu",
+        "leaky_relu", "log", "maximum", "minimum", "multiply", "negative", "normal_cdf",
+        "power", "relu", "sigmoid", "sin", "softplus", "sqrt", "subtract", "tanh", "where",
+    },
+    "test_reduction.py": {
+        "logsumexp", "log_softmax", "max", "mean", "min", "softmax", "std", "sum", "var",
+    },
+    "test_linalg.py": {"linear", "matmul"},
+    "test_shape.py": {
+        "broadcast_to", "concatenate", "expand_dims", "getitem", "pad", "reshape", "split",
+        "squeeze", "stack", "swapaxes", "transpose",
+    },
+    "test_loss.py": {"cross_entropy", "softmax_cross_entropy"},
+}  # fmt: skip
+
+# name -> (call on x = [-1.5, 0.0, 2.5] and y = [0.0, 0.0, 3.0], expected values)
+NOT_DIFFERENTIABLE = {
+    "argmax": (lambda x, y: cr.argmax(x), 2),
+    "argmin": (lambda x, y: cr.argmin(x), 0),
+    "equal": (lambda x, y: cr.equal(x, y), [False, True, False]),
+    "not_equal": (lambda x, y: cr.not_equal(x, y), [True, False, True]),
+    "greater": (lambda x, y: cr.greater(x, y), [False, False, False]),
+    "greater_equal": (lambda x, y: cr.greater_equal(x, y), [False, True, False]),
+    "less": (lambda x, y: cr.less(x, y), [True, False, True]),
+    "less_equal": (lambda x, y: cr.less_equal(x, y), [True, True, True]),
+    "logical_and": (lambda x, y: cr.logical_and(x, y), [False, False, True]),
+    "logical_or": (lambda x, y: cr.logical_or(x, y), [True, False, True]),
+    "logical_not": (lambda x, y: cr.logical_not(x), [False, True, False]),
+    "isfinite": (lambda x, y: cr.isfinite(x), [True, True, True]),
+    "isnan": (lambda x, y: cr.isnan(x), [False, False, False]),
+    "sign": (lambda x, y: cr.sign(x), [-1.0, 0.0, 1.0]),
+    "floor": (lambda x, y: cr.floor(x), [-2.0, 0.0, 2.0]),
+    "round": (lambda x, y: cr.round(x * 1.01, 1), [-1.5, 0.0, 2.5]),
+    "index_data": (lambda x, y: cr.Tensor(cr.index_data(cr.tensor([2, 0]))), [2, 0]),
+}
+
+
+def test_every_op_is_classified():
+    tested = set().union(*DIFFERENTIABLE.values())
+    names = set(cr.ops.__all__)
+    assert names - tested - set(NOT_DIFFERENTIABLE) == set(), "ops without tests"
+    assert (tested | set(NOT_DIFFERENTIABLE)) - names == set(), "tables name missing ops"
+
+
+@pytest.mark.parametrize("name", list(NOT_DIFFERENTIABLE))
+def test_non_differentiable_ops_give_values_without_graph(name):
+    call, expected = NOT_DIFFERENTIABLE[name]
+    x = cr.tensor([-1.5, 0.0, 2.5], requires_grad=True)
+    y = cr.tensor([0.0, 0.0, 3.0], requires_grad=True)
+    out = call(x, y)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert not out.requires_grad and out.grad_fn is None
