@@ -701,6 +701,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                 f"{getattr(out, 'shape', type(out).__name__)}"
             )
         targets = [args[n] for n in nums]
+        nested = nested or _closes_over_graph(out, targets)
         if not out._requires_grad:
             gs = tuple(Tensor._make(backend.xp.zeros_like(t.data)) for t in targets)
         else:
@@ -744,6 +745,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Tensor, Callable]:
         nested |= was
     with enable_grad():
         out = f(*leaves)
+    nested = nested or _closes_over_graph(out, leaves)
 
     def vjp_fn(v: Any) -> tuple[Tensor, ...]:
         vt = v if isinstance(v, Tensor) else Tensor._make(backend.xp.asarray(v, out.dtype))
@@ -773,6 +775,7 @@ def jacobian(f: Callable, argnums: int = 0) -> Callable:
         args[argnums] = x
         with enable_grad():
             out = f(*args)
+        nested = nested or _closes_over_graph(out, [x])
         rows = []
         xp = backend.xp
         for k in range(out.data.size):
@@ -795,6 +798,21 @@ def jacobian(f: Callable, argnums: int = 0) -> Callable:
         return _ops.reshape(_ops.stack(rows), out.shape + x.shape)
 
     return wrapped
+
+
+def _closes_over_graph(out: Tensor, targets: Sequence[Tensor]) -> bool:
+    """Whether ``out`` also depends on tensors that require grad other than ``targets`` (f
+    closes over an outer variable or a parameter), while recording: then the gradient must
+    stay differentiable w.r.t. them (``grad`` of a ``grad`` that uses the outer argument, a
+    gradient penalty on a model's parameters)."""
+    if not _grad_enabled or out._node is None:
+        return False
+    own = {id(t) for t in targets}
+    return any(
+        p is not None and type(p) is not Node and id(p) not in own
+        for node in _topological_order([out._node])
+        for p in node.parents
+    )
 
 
 def hessian(f: Callable, argnums: int = 0) -> Callable:
