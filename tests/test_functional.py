@@ -160,3 +160,61 @@ def test_hessian_matches_torch(n, seed):
     assert hc.shape == (n, n)
     assert_close(hc, ht)
     np.testing.assert_allclose(hc.numpy(), hc.numpy().T, rtol=1e-12, atol=1e-12)
+
+
+def test_grad_of_a_function_that_closes_over_the_outer_argument():
+    """d/dx [x * d/dy (x y)] = d/dx x^2 = 2x: the inner gradient depends on the outer x, so
+    it must stay differentiable (JAX's and torch.func's answer; a detached inner gradient
+    would give x)."""
+
+    one = np.float64(1.0)
+    ours = cr.grad(lambda x: (x * cr.grad(lambda y: (x * y).sum())(one)).sum())(np.float64(3.0))
+    t_one, t_three = torch.tensor(1.0, dtype=torch.float64), torch.tensor(3.0, dtype=torch.float64)
+    theirs = torch.func.grad(lambda x: x * torch.func.grad(lambda y: x * y)(t_one))(t_three)
+    assert ours.item() == theirs.item() == 6.0
+
+
+def test_gradient_penalty_reaches_the_parameters():
+    """A gradient w.r.t. the input of a function with parameters (WGAN-GP's penalty) can be
+    backpropagated into those parameters, as with torch.autograd.grad(create_graph=True)."""
+    rng = np.random.default_rng(0)
+    w1, w2, x = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=(5, 3))
+
+    wc = [cr.tensor(w1, requires_grad=True), cr.tensor(w2, requires_grad=True)]
+    g = cr.grad(lambda t: (cr.tanh(t @ wc[0].T) @ wc[1]).sum())(x)
+    (((g * g).sum(axis=1).sqrt() - 1.0) ** 2).mean().backward()
+
+    wt = [torch.tensor(w1, requires_grad=True), torch.tensor(w2, requires_grad=True)]
+    xt = torch.tensor(x, requires_grad=True)
+    (gt,) = torch.autograd.grad((torch.tanh(xt @ wt[0].T) @ wt[1]).sum(), [xt], create_graph=True)
+    ((gt.norm(dim=1) - 1.0) ** 2).mean().backward()
+    assert_close(g, gt)
+    for a, b in zip(wc, wt):
+        assert_close(a.grad, b.grad)
+
+
+def test_jacobian_and_vjp_that_close_over_a_parameter():
+    w = cr.tensor([0.5, -2.0], dtype="float64", requires_grad=True)
+    j = cr.jacobian(lambda x: cr.tanh(x * w))(np.array([1.0, 0.3]))
+    (j * j).sum().backward()
+    wt = torch.tensor([0.5, -2.0], dtype=torch.float64, requires_grad=True)
+    jt = torch.autograd.functional.jacobian(
+        lambda x: torch.tanh(x * wt),
+        torch.tensor([1.0, 0.3], dtype=torch.float64),
+        create_graph=True,
+    )
+    (jt * jt).sum().backward()
+    assert_close(j, jt)
+    assert_close(w.grad, wt.grad)
+    w.grad = None
+    _, vjp_fn = cr.vjp(lambda x: x * w, np.array([3.0, 4.0]))
+    (gx,) = vjp_fn(np.ones(2))
+    gx.sum().backward()  # d/dw sum(w) = 1
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 1.0])
+
+
+def test_grad_under_no_grad_returns_plain_gradients():
+    w = cr.tensor([2.0], requires_grad=True)
+    with cr.no_grad():
+        g = cr.grad(lambda x: (w * x * x).sum())(np.array([3.0]))
+    assert not g.requires_grad and g.item() == 12.0
