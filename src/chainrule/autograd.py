@@ -624,8 +624,8 @@ def _deliver_leaf(
         return
     if g.data.dtype != leaf.data.dtype:
         g = Tensor._make(g.data.astype(leaf.data.dtype))
-    if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    if create_graph:  # a copy: g may be another leaf's gradient too, or a read-only view
+        leaf.grad = _ops.copy(g) if leaf.grad is None else leaf.grad + g
         return
     arr = g.data
     if leaf.grad is None:
