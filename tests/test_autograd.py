@@ -501,6 +501,23 @@ def test_create_graph_makes_x_grad_differentiable():
     assert_close(results[0], results[1])
 
 
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
+def test_backward_after_create_graph_accumulates_into_separate_grads():
+    """Two leaves that receive the same gradient array under create_graph get their own
+    .grad (not one shared, read-only tensor), so a later backward adds into each, as in
+    PyTorch."""
+    results = []
+    for lib in (cr, torch):
+        x = lib.tensor(np.array([1.0, 2.0]), requires_grad=True)
+        y = lib.tensor(np.array([3.0, 4.0]), requires_grad=True)
+        (x + y).sum().backward(create_graph=True)
+        (x * x).sum().backward()
+        results.append([t.grad for t in (x, y)])
+    assert results[0][0] is not results[0][1]
+    for a, b in zip(*results):
+        assert_close(a, b)
+
+
 SECOND_ORDER = {
     "polynomial": lambda x, y, lib: (x**3 * y + x * y * y).sum(),
     "tanh_mlp": lambda x, y, lib: lib.tanh(lib.tanh(x @ y.T) @ y).sum(),
