@@ -401,9 +401,9 @@ class OneCycleLR(LRScheduler):
     ``base_momentum``.
 
     Raises :class:`~chainrule.errors.OptimizerError` for a missing or non-positive length,
-    pct_start outside [0, 1], an unknown anneal_strategy, a list of the wrong length,
-    cycle_momentum with an optimiser that has neither momentum nor betas, and a ``step()``
-    beyond ``total_steps``.
+    pct_start outside [0, 1] or leaving a phase no steps, an unknown anneal_strategy, a list
+    of the wrong length, cycle_momentum with an optimiser that has neither momentum nor
+    betas, and a ``step()`` beyond ``total_steps``.
 
     >>> import chainrule as cr
     >>> opt = cr.optim.SGD([cr.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
@@ -469,6 +469,15 @@ class OneCycleLR(LRScheduler):
                 _phase(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 _phase(n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
             ]
+        start = 0.0
+        for phase in self._schedule_phases:  # PyTorch would divide by zero mid-schedule
+            if phase["end_step"] == start:
+                raise OptimizerError(
+                    f"OneCycleLR: pct_start={pct_start} with total_steps={n} leaves a phase "
+                    f"of the schedule no steps (pct_start * total_steps == 1, or pct_start "
+                    "== 1); change pct_start"
+                )
+            start = phase["end_step"]
         self._anneal_func_type = anneal_strategy
         groups = optimizer.param_groups
         max_lrs = _per_group(self, "max_lr", max_lr, len(groups))
