@@ -572,9 +572,10 @@ def _visit(
                 g = r
     if node.retained is not None:
         t = node.retained()
-        if t is not None:
-            kept = g if create_graph else Tensor._make(g.data)
-            t.grad = kept if t.grad is None else t.grad + kept  # accumulates, as leaves do
+        if t is not None and t.grad is None:  # its own writable copy, as leaves get
+            t.grad = _ops.copy(g) if create_graph else Tensor._make(g.data.copy())
+        elif t is not None:
+            t.grad = t.grad + g  # accumulates, as leaves do
     if capture is not None and node in capture:
         capture[node] = g if capture[node] is None else capture[node] + g
     node._check_saved()
