@@ -244,6 +244,9 @@ def test_retain_grad_keeps_a_non_leaf_gradient():
     (h * h).sum().backward(retain_graph=True)
     np.testing.assert_array_equal(h.grad.numpy(), [6.0, 12.0])
     assert k.grad is None  # not retained
+    h.grad.zero_()  # its own, writable array (the incoming one was a read-only broadcast)
+    (h * 2).sum().backward()
+    np.testing.assert_array_equal(h.grad.numpy(), [2.0, 2.0])
     x.retain_grad()  # a no-op on leaves, which always keep theirs
     assert x.grad is not None
 
