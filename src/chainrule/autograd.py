@@ -482,6 +482,9 @@ def gradients(
                 f"input {i} of gradients() was not used to compute the outputs; "
                 "pass allow_unused=True to get None for it"
             )
+        if g is not None and (g.data.base is not None or any(g is r for r in result)):
+            # a view (read-only when broadcast) or another input's gradient: give a copy
+            g = _ops.copy(g) if create_graph else Tensor._make(g.data.copy())
         result.append(g)
     return tuple(result)
 
