@@ -468,6 +468,22 @@ def test_gradients_returns_without_touching_grad():
         cr.gradients((x * 2).sum(), [cr.ones(1)])
 
 
+def test_gradients_are_independent_and_writable_like_torch_autograd_grad():
+    """x + y hands both leaves the same (broadcast, read-only) array: each caller still gets
+    its own tensor to modify in place."""
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = cr.tensor([3.0, 4.0], requires_grad=True)
+    gx, gy = cr.gradients((x + y).sum(), [x, y])
+    assert gx is not gy
+    with cr.no_grad():
+        gx.mul_(10.0)
+    np.testing.assert_array_equal(gx.numpy(), [10.0, 10.0])
+    np.testing.assert_array_equal(gy.numpy(), [1.0, 1.0])
+    g = cr.grad(lambda t: t.sum())(cr.ones(3))
+    g.add_(1.0)
+    np.testing.assert_array_equal(g.numpy(), [2.0, 2.0, 2.0])
+
+
 def test_gradients_with_grad_outputs_is_a_vjp():
     x = np.array([[1.0, 2.0], [3.0, 4.0]])
     v = np.array([[0.5, -1.0], [2.0, 1.0]])
