@@ -218,3 +218,16 @@ def test_grad_under_no_grad_returns_plain_gradients():
     with cr.no_grad():
         g = cr.grad(lambda x: (w * x * x).sum())(np.array([3.0]))
     assert not g.requires_grad and g.item() == 12.0
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_hessian_with_argnums():
+    x, y = np.array([0.5, -1.0]), np.array([2.0, 0.3, 1.0])
+
+    def f(a, b, lib):
+        return (lib.tanh(a).sum() * b * b).sum() + (b**3).sum()
+
+    hc = cr.hessian(lambda a, b: f(a, b, cr), argnums=1)(x, y)
+    ht = torch.autograd.functional.hessian(lambda b: f(torch.tensor(x), b, torch), torch.tensor(y))
+    assert hc.shape == (3, 3)
+    assert_close(hc, ht)
