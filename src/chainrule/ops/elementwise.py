@@ -173,7 +173,7 @@ def clip(x, a_min=None, a_max=None):
 
 
 def _clip_grad(g, out, x, a_min=None, a_max=None):
-    inside = backend.xp.ones(x.shape, dtype=bool)
+    inside = backend.xp.ones(g.shape, dtype=bool)  # the output's: bounds may broadcast x
     if a_min is not None:
         inside &= x.data >= (a_min.data if isinstance(a_min, Tensor) else a_min)
     if a_max is not None:
