@@ -271,3 +271,25 @@ def test_unary_keeps_float32(op: Unary):
 @pytest.mark.parametrize("op", BINARY, ids=repr)
 def test_binary_keeps_float32(op: Binary):
     _assert_float32_kept(op.fn, op.ref, [op.draw(0, (2, 3), 0), op.draw(0, (3,), 1)])
+
+
+@settings(max_examples=15)
+@given(shapes=broadcast_shapes(3), seed=seeds)
+def test_clip_with_tensor_bounds_by_position_and_keyword(shapes, seed):
+    """Bounds given as tensors are constants, as in torch.clamp; they may broadcast x to a
+    larger shape (which torch.clamp's backward does not support: gradcheck only then)."""
+    x = uniform(seed, shapes[0], avoid=(-0.5, 0.5))
+    lo, hi = np.full(shapes[1], -0.5), np.full(shapes[2], 0.5)
+
+    def by_position(t):
+        return cr.clip(t, cr.tensor(lo), cr.tensor(hi))
+
+    def by_keyword(t):
+        return cr.clip(t, a_min=cr.tensor(lo), a_max=cr.tensor(hi))
+
+    assert cr.gradcheck(by_position, [x])
+    assert cr.gradcheck(by_keyword, [x])
+    if np.broadcast_shapes(*shapes) == shapes[0]:
+        ref = lambda t: torch.clamp(t, torch.from_numpy(lo), torch.from_numpy(hi))
+        check_against_torch(by_position, ref, [x])
+        check_against_torch(by_keyword, ref, [x])
