@@ -307,6 +307,11 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: ArrayLike) -> None:
         self._check_inplace("__setitem__")
+        if getattr(value, "_requires_grad", False) and _autograd.is_grad_enabled():
+            raise InplaceError(
+                "__setitem__: the value requires grad, and writing it into a tensor would cut "
+                "it from the graph; build the result with cr.where, cr.concatenate or cr.stack"
+            )
         idx = _ops.index_data(index)
         self.data[idx] = value.data if isinstance(value, Tensor) else value
         self._bump()
