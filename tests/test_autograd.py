@@ -412,6 +412,18 @@ def test_inplace_on_a_leaf_that_requires_grad_is_refused_while_recording():
     np.testing.assert_array_equal(x.numpy(), [0.5, 1.5])
 
 
+def test_setitem_of_a_value_that_requires_grad_is_refused_while_recording():
+    """Writing a graph tensor into another tensor's data would silently drop its gradient."""
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    out = cr.zeros(3)
+    with pytest.raises(cr.InplaceError, match=r"value requires grad.*cr.where"):
+        out[:2] = w * 2
+    np.testing.assert_array_equal(out.numpy(), [0.0, 0.0, 0.0])
+    with cr.no_grad():  # as a plain copy of the values it is fine
+        out[:2] = w * 2
+    np.testing.assert_array_equal(out.numpy(), [2.0, 4.0, 0.0])
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "make",
