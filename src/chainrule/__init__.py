@@ -64,8 +64,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError", "BackwardError", "ChainruleError", "DTypeError", "GradcheckError",
     "GraphFreedError", "InplaceError", "Node", "Primitive", "ShapeError", "Tensor",
-    "arange", "data", "detect_anomaly", "enable_grad", "errors", "eye", "full", "full_like",
-    "get_backend", "get_default_dtype", "grad", "gradcheck", "gradients", "hessian",
+    "arange", "data", "detect_anomaly", "enable_grad", "errors", "explain", "eye", "full",
+    "full_like", "get_backend", "get_default_dtype", "grad", "gradcheck", "gradients", "hessian",
     "is_grad_enabled", "jacobian", "linspace", "load", "manual_seed", "nn", "no_grad",
     "numerical_grad", "ones", "ones_like", "optim", "primitive", "rand", "rand_like",
     "randint", "randn", "randn_like", "save", "set_backend", "set_default_dtype",
@@ -75,6 +75,7 @@ __all__ = [
 
 # The floors above the engine, in the order they build on each other.
 from chainrule import data as data
+from chainrule import explain as explain
 from chainrule import nn as nn
 from chainrule import optim as optim
 from chainrule import train as train

@@ -76,3 +76,12 @@ class DomainError(ChainruleError, ValueError):
 class IndexRangeError(ChainruleError, IndexError):
     """An index outside a table, e.g. an ``Embedding`` lookup with an index not in
     [0, num_embeddings)."""
+
+
+class UnsupportedModelError(ChainruleError, ValueError):
+    """A model ``cr.explain.trace`` cannot follow layer by layer in the seeds' notation (not
+    a Sequential of Linear layers and element-wise activations ending with a Linear)."""
+
+
+class GraphvizError(ChainruleError, RuntimeError):
+    """Graphviz's ``dot`` program is missing, or failed to render a graph."""

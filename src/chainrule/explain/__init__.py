@@ -1,0 +1,36 @@
+"""Floor 6: backprop you can see.
+
+* :func:`trace`: one forward and backward pass of a feed-forward network, every quantity of
+  the seeds' backpropagation (h_{k-1}, a_k, h_k, ŷ, ℒ, ∇_{a_k} ℒ, ∇_{h_k} ℒ, ∇_{W_k} ℒ,
+  ∇_{b_k} ℒ) computed by the engine and by the explicit formulas (and by finite
+  differences), rendered for a terminal, in Markdown, LaTeX and a self-contained HTML page;
+* :func:`graph` / :func:`render`: the computation graph behind a tensor as Graphviz DOT, and
+  its drawing;
+* :class:`GradientFlow`: a training callback recording per-layer gradient and weight norms,
+  update/weight ratios and dead ReLU units, warning when gradients vanish or explode;
+* :func:`run_report`: one HTML page for a training run.
+
+Imports the floors below it only; rich and matplotlib are imported when a rendering needs
+them.
+"""
+
+from chainrule.explain.backprop import ACTIVATIONS, LayerTrace, Quantity, Trace, derivative, trace
+from chainrule.explain.compgraph import graph, render
+from chainrule.explain.diagnostics import (
+    ExplodingGradientWarning,
+    GradientFlow,
+    GradientFlowWarning,
+    VanishingGradientWarning,
+    gradient_norms,
+    load_gradient_flow,
+    plot_gradient_flow,
+)
+from chainrule.explain.report import run_report, write_report
+from chainrule.explain.views import rich_view, to_html, to_latex, to_markdown, to_text
+
+__all__ = [
+    "ACTIVATIONS", "ExplodingGradientWarning", "GradientFlow", "GradientFlowWarning",
+    "LayerTrace", "Quantity", "Trace", "VanishingGradientWarning", "derivative", "gradient_norms",
+    "graph", "load_gradient_flow", "plot_gradient_flow", "render", "rich_view", "run_report",
+    "to_html", "to_latex", "to_markdown", "to_text", "trace", "write_report",
+]  # fmt: skip
