@@ -1,0 +1,257 @@
+"""``chainrule explain``: one forward and backward pass, every quantity of the seeds'
+backpropagation printed layer by layer, checked against the explicit formulas.
+
+With no arguments it walks the seeds' small example: a network with two hidden layers of
+logistic units, softmax output and cross-entropy, on one input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_LAYERS = "3,3,3,2"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``explain`` subcommand."""
+    from chainrule.train.run import ACTIVATIONS
+
+    p = subparsers.add_parser(
+        "explain",
+        help="walk through one forward and backward pass in the seeds' notation",
+        description="Run one forward and backward pass and print, layer by layer, every "
+        "quantity of backpropagation: h_{k-1}, a_k = b_k + W_k h_{k-1}, h_k = g(a_k), ŷ, the "
+        "loss, and the gradients ∇_{a_k}, ∇_{h_k}, ∇_{W_k}, ∇_{b_k}, each computed by the "
+        "engine and by the explicit formulas (and optionally by finite differences). Without "
+        "options: the seeds' small example, two hidden layers, softmax output, cross-entropy.",
+    )
+    p.add_argument(
+        "--layers",
+        default=DEFAULT_LAYERS,
+        metavar="N,N,...",
+        help="layer widths: input, hidden..., output (default %(default)s: two hidden layers)",
+    )
+    p.add_argument(
+        "--activation",
+        default="logistic",
+        choices=[*ACTIVATIONS, "linear"],
+        help="hidden units g (default %(default)s)",
+    )
+    p.add_argument(
+        "--loss",
+        default="cross_entropy",
+        choices=["cross_entropy", "squared_error"],
+        help="softmax output + cross-entropy, or linear output + squared error",
+    )
+    p.add_argument(
+        "--input",
+        metavar="X1,X2,...",
+        help="the input values (default: drawn "
+        "from --seed); with --run, raw feature values, preprocessed as in training",
+    )
+    p.add_argument(
+        "--label",
+        metavar="Y",
+        help="the class index (cross-entropy) or the "
+        "comma-separated targets (squared error); default: drawn from --seed",
+    )
+    p.add_argument(
+        "--batch", type=int, metavar="N", help="trace a batch of N random examples instead of one"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights and the example")
+    p.add_argument(
+        "--run",
+        dest="run_folder",
+        metavar="RUN",
+        help="explain a trained model: a run folder written by `chainrule train`",
+    )
+    p.add_argument(
+        "--example",
+        type=int,
+        default=0,
+        metavar="I",
+        help="with --run: which example of the run's test split (default 0)",
+    )
+    p.add_argument(
+        "--fd",
+        action="store_true",
+        help="also compute every gradient by central finite differences",
+    )
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML walk-through")
+    p.add_argument("--latex", metavar="FILE", help="write a LaTeX document")
+    p.add_argument("--markdown", metavar="FILE", help="write Markdown (with LaTeX math)")
+    p.add_argument(
+        "--graph",
+        metavar="FILE",
+        help="draw the computation graph of the loss: "
+        ".svg, .png or .pdf (needs Graphviz's dot), or .dot for the source",
+    )
+    p.add_argument(
+        "--max-entries",
+        type=int,
+        default=30,
+        metavar="N",
+        help="print the values of arrays with at most N entries (default %(default)s)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="width of the printed tables (default: the terminal's, 132 in a pipe)",
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but the files written")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build or load the model, trace it, print the walk-through and write the files."""
+    import chainrule as cr
+    from chainrule.explain import graph, render, rich_view, trace
+    from chainrule.explain.report import example_from_run
+
+    if args.run_folder:
+        from chainrule.train.run import load_run
+
+        loaded = load_run(args.run_folder)
+        model = loaded.model
+        kind = (
+            "cross_entropy"
+            if loaded.spec.get("output", "softmax") == "softmax"
+            else ("squared_error")
+        )
+        class_names = loaded.preprocess.class_names
+        if args.input is not None:
+            x = loaded.preprocess.transform(_floats(args.input, "--input")[None, :])[0]
+            y = (
+                _label(args.label, kind, model, x)
+                if args.label is not None
+                else _predicted(model, x, kind)
+            )
+            note = "the given input"
+        else:
+            x, y, note = example_from_run(loaded, args.example)
+            if args.label is not None:
+                y = _label(args.label, kind, model, x)
+    else:
+        sizes = _ints(args.layers, "--layers")
+        if len(sizes) < 2:
+            raise ValueError("--layers needs at least an input and an output width, e.g. 3,3,3,2")
+        from chainrule.train.run import build_mlp
+
+        cr.manual_seed(args.seed)
+        activation = "identity" if args.activation == "linear" else args.activation
+        model = build_mlp(sizes[0], sizes[1:-1], sizes[-1], activation)
+        kind = args.loss
+        class_names = None
+        rng = np.random.default_rng(args.seed)
+        n = args.batch
+        if n is not None and n < 1:
+            raise ValueError(f"--batch must be at least 1, got {n}")
+        if args.input and n is not None:
+            raise ValueError("give either --input (one example) or --batch (random examples)")
+        shape = (sizes[0],) if n is None else (n, sizes[0])
+        x = _floats(args.input, "--input") if args.input else np.round(rng.normal(size=shape), 2)
+        if args.label is not None:
+            y = _label(args.label, kind, model, x)
+        elif kind == "cross_entropy":
+            y = rng.integers(sizes[-1], size=None if n is None else n)
+        else:
+            y = np.round(rng.normal(size=(sizes[-1],) if n is None else (n, sizes[-1])), 2)
+        note = ""
+    t = trace(model, x, y, kind, check="fd" if args.fd else None, class_names=class_names)
+
+    written = []
+    if args.html:
+        title = "Backprop, layer by layer" + (f": {note}" if note else "")
+        written.append(
+            _write(args.html, t.to_html(max_entries=max(args.max_entries, 64), title=title))
+        )
+    if args.latex:
+        written.append(_write(args.latex, t.to_latex(max_entries=max(args.max_entries, 64))))
+    if args.markdown:
+        written.append(_write(args.markdown, t.to_markdown(max_entries=max(args.max_entries, 64))))
+    if args.graph:
+        dot = _graph_source(model, x, y, kind, graph)
+        path = Path(args.graph)
+        if path.suffix.lower() in (".dot", ".gv"):
+            written.append(_write(path, dot))
+        else:
+            written.append(render(dot, path))
+
+    if not args.quiet:
+        from rich.console import Console
+
+        console = Console(width=args.width or (None if sys.stdout.isatty() else 132))
+        if note:
+            console.print(note, highlight=False)
+        console.print(rich_view(t, max_entries=args.max_entries))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _ints(text: str, opt: str) -> list[int]:
+    try:
+        return [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ValueError(f"{opt} takes comma-separated integers, got {text!r}") from None
+
+
+def _floats(text: str, opt: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in text.replace(" ", "").split(",") if v])
+    except ValueError:
+        raise ValueError(f"{opt} takes comma-separated numbers, got {text!r}") from None
+
+
+def _label(text: str, kind: str, model: Any, x: np.ndarray) -> Any:
+    if kind == "cross_entropy":
+        vals = _ints(text, "--label")
+        if np.ndim(x) == 2 and len(vals) == 1:
+            return np.full(len(x), vals[0])
+        return vals[0] if np.ndim(x) == 1 and len(vals) == 1 else np.array(vals)
+    vals = _floats(text, "--label")
+    if np.ndim(x) == 2:
+        return np.tile(vals, (len(x), 1))
+    return vals
+
+
+def _predicted(model: Any, x: np.ndarray, kind: str) -> Any:
+    from chainrule.train.trainer import predict
+
+    out = predict(model, np.asarray(x, dtype=np.float32)[None, :])[0]
+    return int(np.argmax(out)) if kind == "cross_entropy" else out
+
+
+def _graph_source(model: Any, x: Any, y: Any, kind: str, graph: Any) -> str:
+    import chainrule as cr
+    from chainrule.nn import functional as F
+
+    xt = cr.tensor(np.asarray(x, dtype=np.float32))
+    out = model(xt)
+    names = {**dict(model.named_parameters()), "x": xt}
+    if kind == "cross_entropy":
+        loss = F.cross_entropy(out, cr.tensor(np.asarray(y, dtype=np.int64)), reduction="sum")
+    else:
+        target = cr.tensor(np.asarray(y, dtype=np.float32).reshape(out.shape))
+        names["y"] = target
+        loss = F.mse_loss(out, target, reduction="sum")
+    return graph(loss, names=names, title="the loss's computation graph")
+
+
+def _write(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from chainrule.cli import main
+
+    sys.exit(main(["explain", *sys.argv[1:]]))
