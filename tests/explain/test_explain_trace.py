@@ -246,6 +246,11 @@ def test_dropout_nested_and_single_layer(float64):
     stacked = nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 3))
     st = trace(stacked, x, y)
     assert st.layers[0].activation.name == "linear" and st.max_disagreement <= TOL
+    # Layers without a bias: b_k = 0 and ∇_{b_k} ℒ is still recorded (by the formulas).
+    nobias = nn.Sequential(nn.Linear(4, 5, bias=False), nn.ReLU(), nn.Linear(5, 3))
+    nb = trace(nobias, x, y, check="fd")
+    assert nb.max_disagreement <= TOL and nb.max_fd_disagreement < 1e-6
+    assert np.array_equal(nb.layers[0].bias, np.zeros(5))
 
 
 @pytest.mark.parametrize(

@@ -301,9 +301,10 @@ class LayerTrace:
     output function O belongs to the loss) and its quantities by key:
 
     ``h_prev`` h_{k-1}, ``a`` a_k, ``h`` h_k (hidden layers), ``grad_h`` ∇_{h_k} ℒ (hidden
-    layers), ``grad_a`` ∇_{a_k} ℒ, ``grad_W`` ∇_{W_k} ℒ, ``grad_b`` ∇_{b_k} ℒ, and ``dg``
-    g'(a_k) (hidden layers; engine value = ∇_{a_k} ℒ / ∇_{h_k} ℒ is not defined where
-    ∇_{h_k} ℒ = 0, so both columns hold the formula's value).
+    layers), ``grad_a`` ∇_{a_k} ℒ, ``grad_W`` ∇_{W_k} ℒ, ``grad_b`` ∇_{b_k} ℒ (for a layer
+    without a bias: the gradient a bias at 0 would get, and ``bias`` is zeros), and ``dg``
+    g'(a_k) (hidden layers; the engine's value is the gradient of sum(g(a_k)) by g's own
+    backward rule, the formula's the derivative written out in this module).
     """
 
     k: int
@@ -567,10 +568,6 @@ def trace(
     for i, ((_lin, _act, names), (W, b), g) in enumerate(zip(layers, params, acts)):
         k = i + 1
         lt = LayerTrace(k, W, b, g, module_names=names)
-
-        def pick(key: str, j: int, source: dict[str, Any] | None = fd) -> Any:
-            return None if source is None or key not in source else source[key][j]
-
         rows = [("h_prev", f"h_{k - 1}", "h", i, True), ("a", f"a_{k}", "a", i, True)]
         if k < L:
             rows += [
@@ -585,7 +582,7 @@ def trace(
         ]
         for key, label, src, j, per_example in rows:
             s = squeeze if per_example else np.asarray
-            fdv = pick(src, j)
+            fdv = None if fd is None or src not in fd else fd[src][j]
             lt.quantities[key] = Quantity(
                 key,
                 k,
@@ -822,9 +819,11 @@ def _engine_pass(
     gh = [arr(g, t) for g, t in zip(grads[L : 2 * L], h_t[:-1])]
     gW = [arr(g, t) for g, t in zip(grads[2 * L : 3 * L], weights)]
     gb_iter = iter(grads[3 * L :])
+    # A layer without a bias parameter: record the gradient a bias would get (b_k = 0), the
+    # engine's ∇_{a_k} ℒ summed over the batch, so that every layer reads the same.
     gb = [
-        arr(next(gb_iter), lin.bias) if lin.bias is not None else np.zeros(lin.out_features)
-        for lin, _, _ in layers
+        arr(next(gb_iter), lin.bias) if lin.bias is not None else g.reshape(-1, g.shape[-1]).sum(0)
+        for (lin, _, _), g in zip(layers, ga)
     ]
     with no_grad():
         y_hat = _engine_softmax(out, axis=-1).data if kind == "cross_entropy" else out.data
