@@ -255,20 +255,26 @@ class Tensor:
         self._node.retained = weakref.ref(self)
 
     # ------------------------------------------------------------------ in place
-    def _check_inplace(self, what: str) -> None:
+    def _check_inplace(self, what: str, source: Any = None) -> None:
         if self._requires_grad and _autograd.is_grad_enabled():
             kind = "a leaf tensor that requires grad" if self._node is None else "a graph tensor"
             raise InplaceError(
                 f"{what}: cannot modify {kind} in place while gradients are recorded; "
                 "use cr.no_grad() or an out-of-place op"
             )
+        if getattr(source, "_requires_grad", False) and _autograd.is_grad_enabled():
+            raise InplaceError(
+                f"{what}: the value requires grad, and writing it into a tensor would cut it "
+                "from the graph; use out-of-place ops (cr.where, cr.concatenate, cr.stack)"
+            )
 
     def _bump(self) -> None:
         self._version[0] += 1
 
-    def _inplace(self, what: str, value: Any) -> Tensor:
-        """Write ``value``, or ``value(self.data)`` when it is a function, into the data."""
-        self._check_inplace(what)
+    def _inplace(self, what: str, value: Any, source: Any = None) -> Tensor:
+        """Write ``value``, or ``value(self.data)`` when it is a function, into the data
+        (``source``: the operand it comes from, checked not to be in the graph)."""
+        self._check_inplace(what, source)
         try:
             v = value(self.data) if callable(value) else value
             self.data[...] = v.data if isinstance(v, Tensor) else v
@@ -282,22 +288,22 @@ class Tensor:
     def add_(self, other: ArrayLike, alpha: float = 1.0) -> Tensor:
         """``self += alpha * other`` in place."""
         o = other.data if isinstance(other, Tensor) else other
-        return self._inplace("add_", lambda d: d + (o if alpha == 1.0 else alpha * o))
+        return self._inplace("add_", lambda d: d + (o if alpha == 1.0 else alpha * o), other)
 
     def sub_(self, other: ArrayLike, alpha: float = 1.0) -> Tensor:
         o = other.data if isinstance(other, Tensor) else other
-        return self._inplace("sub_", lambda d: d - (o if alpha == 1.0 else alpha * o))
+        return self._inplace("sub_", lambda d: d - (o if alpha == 1.0 else alpha * o), other)
 
     def mul_(self, other: ArrayLike) -> Tensor:
         o = other.data if isinstance(other, Tensor) else other
-        return self._inplace("mul_", lambda d: d * o)
+        return self._inplace("mul_", lambda d: d * o, other)
 
     def div_(self, other: ArrayLike) -> Tensor:
         o = other.data if isinstance(other, Tensor) else other
-        return self._inplace("div_", lambda d: d / o)
+        return self._inplace("div_", lambda d: d / o, other)
 
     def copy_(self, src: ArrayLike) -> Tensor:
-        return self._inplace("copy_", src)
+        return self._inplace("copy_", src, src)
 
     def fill_(self, value: float) -> Tensor:
         return self._inplace("fill_", value)
@@ -306,12 +312,7 @@ class Tensor:
         return self._inplace("zero_", 0)
 
     def __setitem__(self, index: Any, value: ArrayLike) -> None:
-        self._check_inplace("__setitem__")
-        if getattr(value, "_requires_grad", False) and _autograd.is_grad_enabled():
-            raise InplaceError(
-                "__setitem__: the value requires grad, and writing it into a tensor would cut "
-                "it from the graph; build the result with cr.where, cr.concatenate or cr.stack"
-            )
+        self._check_inplace("__setitem__", value)
         idx = _ops.index_data(index)
         self.data[idx] = value.data if isinstance(value, Tensor) else value
         self._bump()
