@@ -412,12 +412,17 @@ def test_inplace_on_a_leaf_that_requires_grad_is_refused_while_recording():
     np.testing.assert_array_equal(x.numpy(), [0.5, 1.5])
 
 
-def test_setitem_of_a_value_that_requires_grad_is_refused_while_recording():
+def test_writing_a_value_that_requires_grad_is_refused_while_recording():
     """Writing a graph tensor into another tensor's data would silently drop its gradient."""
     w = cr.tensor([1.0, 2.0], requires_grad=True)
     out = cr.zeros(3)
-    with pytest.raises(cr.InplaceError, match=r"value requires grad.*cr.where"):
+    with pytest.raises(cr.InplaceError, match=r"__setitem__: the value requires grad.*cr.where"):
         out[:2] = w * 2
+    for name in ("add_", "sub_", "mul_", "div_"):
+        with pytest.raises(cr.InplaceError, match=rf"{name}: the value requires grad"):
+            getattr(out[:2], name)(w)
+    with pytest.raises(cr.InplaceError, match=r"copy_: the value requires grad"):
+        out[:2].copy_(w)
     np.testing.assert_array_equal(out.numpy(), [0.0, 0.0, 0.0])
     with cr.no_grad():  # as a plain copy of the values it is fine
         out[:2] = w * 2
