@@ -29,7 +29,7 @@ def _can_broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
 def test_broadcast_mismatch_names_op_and_both_shapes(op, a, b):
     assume(not _can_broadcast(a, b))
     x = cr.ones(*a, requires_grad=True)
-    with pytest.raises(cr.ShapeError) as info:
+    with pytest.raises(cr.ShapeError, match=rf"^{op}: cannot apply to shapes") as info:
         getattr(cr, op)(x, cr.ones(*b))
     message = str(info.value)
     assert message.startswith(f"{op}:")
@@ -39,7 +39,9 @@ def test_broadcast_mismatch_names_op_and_both_shapes(op, a, b):
 def test_operator_broadcast_mismatch():
     with pytest.raises(cr.ShapeError, match=r"add: .*\(2, 3\) and \(4,\)"):
         cr.ones(2, 3) + cr.ones(4)
-    with pytest.raises(ValueError):  # ShapeError is a ValueError for plain except clauses
+    with pytest.raises(
+        ValueError, match="multiply"
+    ):  # ShapeError is a ValueError for plain except clauses
         cr.ones(2, 3) * cr.ones(2)
 
 
@@ -74,7 +76,7 @@ def test_reshape_mismatch_names_both_shapes_and_sizes():
 
 def test_shape_errors_are_raised_before_anything_is_recorded():
     x = cr.ones(2, 3, requires_grad=True)
-    with pytest.raises(cr.ShapeError):
+    with pytest.raises(cr.ShapeError, match="matmul"):
         x @ cr.ones(4, 5)
     assert x.grad is None and x.grad_fn is None
 
@@ -184,5 +186,5 @@ def test_every_error_is_a_chainrule_error_and_a_builtin_one():
 
 @given(st.sampled_from([-3, 3]))
 def test_axis_errors_for_softmax(axis):
-    with pytest.raises((cr.ShapeError, np.exceptions.AxisError)):
+    with pytest.raises(cr.ShapeError, match=rf"softmax: .*axis {axis} is out of bounds"):
         cr.softmax(cr.ones(2, 3), axis=axis)

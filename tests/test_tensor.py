@@ -189,7 +189,7 @@ def test_comparisons_are_not_differentiable():
     ):
         assert r.dtype == np.bool_ and not r.requires_grad and r.is_leaf
         np.testing.assert_array_equal(r.numpy(), expected)
-    with pytest.raises(cr.DTypeError):
+    with pytest.raises(cr.DTypeError, match="only floating-point tensors"):
         (x > y).requires_grad = True
 
 
