@@ -80,3 +80,12 @@ from chainrule import nn as nn
 from chainrule import optim as optim
 from chainrule import train as train
 from chainrule.io import load, save
+
+
+def __getattr__(name: str):
+    """``cr.onnx`` and ``cr.sklearn`` load on first use: they import optional packages."""
+    if name in ("onnx", "sklearn"):
+        import importlib
+
+        return importlib.import_module(f"chainrule.{name}")
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

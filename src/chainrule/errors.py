@@ -85,3 +85,7 @@ class UnsupportedModelError(ChainruleError, ValueError):
 
 class GraphvizError(ChainruleError, RuntimeError):
     """Graphviz's ``dot`` program is missing, or failed to render a graph."""
+
+
+class ExportError(ChainruleError, TypeError):
+    """A model that has no exported form (ONNX): the message names the layer and its type."""

@@ -1,0 +1,342 @@
+"""Floor 6: export a chainrule model to ONNX, ``cr.onnx.export(model, example_input, path)``.
+
+The graph is built with the ``onnx`` package's helpers, one ONNX node (or a few) per layer,
+walking the model the way its ``forward`` runs: ``Sequential`` in order, ``Residual`` as
+``x + block(x)``. Layers that have an export:
+
+=====================================  ==================================================
+``Linear``                             ``Gemm`` (2-D input) or ``MatMul`` + ``Add``
+``ReLU``, ``Sigmoid``, ``Tanh``         ``Relu``, ``Sigmoid``, ``Tanh``
+``LeakyReLU``, ``ELU``                 ``LeakyRelu``, ``Elu`` (with their ``alpha``)
+``GELU``                               ``x Φ(x)`` from ``Erf`` (or the tanh formula)
+``Softplus``                           ``Softplus`` of ``beta x`` / ``beta``, and ``x`` past
+                                       ``threshold``, as chainrule computes it
+``Softmax``, ``LogSoftmax``            ``Softmax``, ``LogSoftmax`` on their ``dim``
+``LayerNorm``                          ``LayerNormalization``
+``BatchNorm1d`` (running statistics)   ``BatchNormalization`` (inference form)
+``Flatten``                            ``Flatten`` or ``Reshape``
+``Dropout``, ``Identity``              nothing (the export is of the model in eval mode)
+``Sequential``, ``Residual``           their layers, in order; ``Add`` for the skip
+=====================================  ==================================================
+
+Anything else raises :class:`~chainrule.errors.ExportError` naming the layer (its path in
+the model and its class). A float64 graph spells ``LeakyReLU``, ``ELU`` and ``Softplus`` out
+in elementary ops (their ONNX attributes are float32, and onnxruntime has no double kernels for
+them); its ``GELU`` keeps ``Erf``, valid ONNX that onnxruntime's CPU provider runs in float32
+only. The batch dimension is dynamic (named ``"batch"``); the other
+dimensions are those of ``example_input``. Initializers carry the ``state_dict`` names
+(``"0.weight"``, ...). The default opset, 17, is the first with ``LayerNormalization`` and runs
+on any onnxruntime since 1.12.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from chainrule.autograd import no_grad
+from chainrule.errors import ExportError, ShapeError
+from chainrule.nn import (
+    ELU,
+    GELU,
+    BatchNorm1d,
+    Dropout,
+    Flatten,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    Module,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from chainrule.tensor import Tensor
+
+__all__ = ["DEFAULT_OPSET", "SUPPORTED_LAYERS", "export"]
+
+DEFAULT_OPSET = 17
+"""The opset ``export`` writes unless told otherwise (17 to 21 are all accepted)."""
+
+SUPPORTED_LAYERS: tuple[type[Module], ...] = (
+    Linear, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softplus, Identity, Softmax,
+    LogSoftmax, Dropout, LayerNorm, BatchNorm1d, Flatten, Residual, Sequential,
+)  # fmt: skip
+"""The layer classes :func:`export` knows (subclasses are refused: their forward may differ)."""
+
+_ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
+
+
+def export(
+    model: Module,
+    example_input: Any,
+    path: str | os.PathLike | None,
+    *,
+    input_name: str = "input",
+    output_name: str = "output",
+    opset_version: int = DEFAULT_OPSET,
+    standardize: tuple[Any, Any] | None = None,
+) -> onnx.ModelProto:
+    """Write ``model`` as an ONNX file at ``path`` (``None``: only return it); returns the
+    ``onnx.ModelProto``, checked with ``onnx.checker.check_model(full_check=True)``.
+
+    ``example_input`` (a tensor or array, batch first, float32 or float64) fixes the
+    non-batch dimensions and the element type; the batch dimension is dynamic. The model is
+    run on it in eval mode (its mode is restored after), which also gives the exported
+    graph's output shape. Weights are stored in the example's dtype. ``standardize``
+    ``(mean, scale)``, each broadcasting against one input row, puts ``(x - mean) / scale``
+    in front of the model, so that the graph takes raw features.
+
+    Raises :class:`~chainrule.errors.ExportError` naming the first layer without an export
+    (or with settings that have none: ``Softmax(dim=None)``, ``BatchNorm1d`` without running
+    statistics), ``ValueError`` for an example that is not float32/float64 with a batch
+    axis or an opset outside 17..21, and whatever the model raises on the example.
+
+    >>> import chainrule as cr
+    >>> net = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.ReLU(), cr.nn.Linear(8, 3))
+    >>> proto = export(net, cr.randn(2, 4), None)
+    >>> [n.op_type for n in proto.graph.node]
+    ['Gemm', 'Relu', 'Gemm']
+    >>> proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    'batch'
+    """
+    x = example_input if isinstance(example_input, Tensor) else Tensor(np.asarray(example_input))
+    dtype = np.dtype(x.dtype)
+    if dtype not in _ONNX_TYPES:
+        raise ValueError(f"export: the example input must be float32 or float64, got {dtype}")
+    if x.ndim < 1:
+        raise ValueError("export: the example input needs a batch axis (shape (N, ...))")
+    if not 17 <= opset_version <= 21:
+        raise ValueError(f"export: opset_version must be in 17..21, got {opset_version}")
+    graph = _Graph(dtype)
+    was_training = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with no_grad():
+            name, value = input_name, x
+            if standardize is not None:
+                name, value = graph.standardize(name, value, *standardize)
+            name, value = graph.emit(model, "", name, value)
+    finally:
+        for m, mode in was_training:
+            m.training = mode
+    if name == input_name:  # nothing but Identity / Dropout layers
+        graph.nodes.append(helper.make_node("Identity", [name], [output_name], name="/output"))
+    else:  # the node that computes the result writes the graph's output
+        node = next(n for n in graph.nodes if name in n.output)
+        node.output[list(node.output).index(name)] = output_name
+    elem = _ONNX_TYPES[dtype]
+    inputs = [helper.make_tensor_value_info(input_name, elem, ["batch", *x.shape[1:]])]
+    outputs = [helper.make_tensor_value_info(output_name, elem, ["batch", *value.shape[1:]])]
+    g = helper.make_graph(graph.nodes, "chainrule", inputs, outputs, graph.initializers)
+    opset = [helper.make_opsetid("", opset_version)]
+    proto = helper.make_model(
+        g,
+        opset_imports=opset,
+        producer_name="chainrule",
+        ir_version=helper.find_min_ir_version_for(opset),
+    )
+    onnx.checker.check_model(proto, full_check=True)
+    if path is not None:
+        onnx.save(proto, os.fspath(path))
+    return proto
+
+
+class _Graph:
+    """The nodes and initializers of the graph under construction."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.names: set[str] = set()
+
+    # ------------------------------------------------------------------ building blocks
+    def const(self, name: str, value: Any, dtype: Any = None) -> str:
+        """Add an initializer (in the graph's dtype unless given); returns its name."""
+        name = self._unique(name)
+        arr = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
+        self.initializers.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], where: str, **attrs: Any) -> str:
+        """Add a node with one output; returns the output's name."""
+        name = self._unique(f"{where}/{op}")
+        out = self._unique(f"{name}_output")
+        self.nodes.append(helper.make_node(op, list(inputs), [out], name=name, **attrs))
+        return out
+
+    def _unique(self, name: str) -> str:
+        base, k = name, 1
+        while name in self.names:
+            name, k = f"{base}_{k}", k + 1
+        self.names.add(name)
+        return name
+
+    def standardize(self, x: str, value: Tensor, mean: Any, scale: Any) -> tuple[str, Tensor]:
+        """``(x - mean) / scale`` in front of the model."""
+        m = np.asarray(mean, dtype=self.dtype)
+        s = np.asarray(scale, dtype=self.dtype)
+        out = self.node("Sub", [x, self.const("standardize.mean", m)], "/standardize")
+        out = self.node("Div", [out, self.const("standardize.scale", s)], "/standardize")
+        return out, Tensor((value.data - m) / s)
+
+    # ------------------------------------------------------------------ layers
+    def emit(self, m: Module, path: str, x: str, value: Tensor) -> tuple[str, Tensor]:
+        """Add ``m`` applied to graph value ``x`` (whose chainrule value is ``value``);
+        returns the output's name and chainrule value."""
+        where = "/" + path.replace(".", "/") if path else "/model"
+        prefix = f"{path}." if path else ""
+        kind = type(m)
+        if kind not in SUPPORTED_LAYERS:
+            names = ", ".join(c.__name__ for c in SUPPORTED_LAYERS)
+            raise ExportError(
+                f"cannot export layer {path or '(the model)'!r} of type {kind.__name__}: "
+                f"ONNX export supports {names}"
+            )
+        if kind is Sequential:
+            for name, child in m._modules.items():
+                x, value = self.emit(child, prefix + name, x, value)
+            return x, value
+        if kind is Residual:
+            y, out = self.emit(m.module, prefix + "module", x, value)
+            if tuple(out.shape) != tuple(value.shape):
+                raise ShapeError(
+                    f"cannot export {path or 'the model'}: the residual block maps shape "
+                    f"{tuple(value.shape)} to {tuple(out.shape)}"
+                )
+            return self.node("Add", [x, y], where), value + out
+        if kind in (Dropout, Identity):
+            return x, m(value)
+        y = self._layer(m, kind, prefix, where, x, value)  # refuses settings with no export
+        return y, m(value)
+
+    def _layer(self, m: Any, kind: type, prefix: str, where: str, x: str, value: Tensor) -> str:
+        if kind is Linear:
+            bias = [] if m.bias is None else [self.const(prefix + "bias", m.bias.data)]
+            if value.ndim == 2:
+                w = self.const(prefix + "weight", m.weight.data)
+                return self.node("Gemm", [x, w, *bias], where, transB=1)
+            wt = self.const(prefix + "weight_t", m.weight.data.T)  # (in, out) for MatMul
+            y = self.node("MatMul", [x, wt], where)
+            return self.node("Add", [y, *bias], where) if bias else y
+        if kind is ReLU:
+            return self.node("Relu", [x], where)
+        if kind is Sigmoid:
+            return self.node("Sigmoid", [x], where)
+        if kind is Tanh:
+            return self.node("Tanh", [x], where)
+        if kind is LeakyReLU:
+            if self.dtype == np.float64:  # the alpha attribute is a float32
+                slope = self.const(f"{where[1:]}.negative_slope", m.negative_slope)
+                return self._where_positive(x, self.node("Mul", [x, slope], where), where)
+            return self.node("LeakyRelu", [x], where, alpha=float(m.negative_slope))
+        if kind is ELU:
+            if self.dtype == np.float64:  # onnxruntime has no double Elu; alpha is float32
+                tag = where[1:]
+                e = self.node(
+                    "Exp", [self.node("Min", [x, self.const(f"{tag}.zero", 0)], where)], where
+                )
+                em1 = self.node("Sub", [e, self.const(f"{tag}.one", 1)], where)
+                neg = self.node("Mul", [em1, self.const(f"{tag}.alpha", m.alpha)], where)
+                return self._where_positive(x, neg, where)
+            return self.node("Elu", [x], where, alpha=float(m.alpha))
+        if kind is GELU:
+            return self._gelu(m, where, x)
+        if kind is Softplus:
+            return self._softplus(m, where, x)
+        if kind in (Softmax, LogSoftmax):
+            if m.dim is None:
+                raise ExportError(
+                    f"cannot export {where[1:]!r}: {kind.__name__}(dim=None) picks its axis "
+                    "implicitly; give dim"
+                )
+            return self.node(kind.__name__, [x], where, axis=int(m.dim))
+        if kind is LayerNorm:
+            shape = m.normalized_shape
+            scale = m.weight.data if m.weight is not None else np.ones(shape)
+            inputs = [x, self.const(prefix + "weight", scale)]
+            if m.bias is not None:
+                inputs.append(self.const(prefix + "bias", m.bias.data))
+            return self.node(
+                "LayerNormalization", inputs, where, axis=-len(shape), epsilon=float(m.eps)
+            )
+        if kind is BatchNorm1d:
+            if m.running_mean is None or m.running_var is None:
+                raise ExportError(
+                    f"cannot export {where[1:]!r}: BatchNorm1d(track_running_stats=False) "
+                    "normalises with each batch's statistics even in eval mode"
+                )
+            c = m.num_features
+            scale = m.weight.data if m.weight is not None else np.ones(c)
+            bias = m.bias.data if m.bias is not None else np.zeros(c)
+            inputs = [
+                x,
+                self.const(prefix + "weight", scale),
+                self.const(prefix + "bias", bias),
+                self.const(prefix + "running_mean", m.running_mean.data),
+                self.const(prefix + "running_var", m.running_var.data),
+            ]
+            return self.node("BatchNormalization", inputs, where, epsilon=float(m.eps))
+        # Flatten: ONNX's Flatten when it merges everything after the batch axis; otherwise a
+        # Reshape that copies the axes before start_dim (0), merges up to end_dim (-1) and
+        # keeps the axes after it from the example
+        n = value.ndim
+        s, e = m.start_dim % n, m.end_dim % n
+        if s == 1 and e == n - 1:
+            return self.node("Flatten", [x], where, axis=1)
+        shape = [0] * s + [-1] + list(value.shape[e + 1 :])
+        return self.node("Reshape", [x, self.const(prefix + "shape", shape, np.int64)], where)
+
+    def _gelu(self, m: GELU, where: str, x: str) -> str:
+        tag = where[1:]
+        if m.approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+            cube = self.node("Mul", [x, self.node("Mul", [x, x], where)], where)
+            cubic = self.node("Mul", [cube, self.const(f"{tag}.c", 0.044715)], where)
+            inner = self.node("Add", [x, cubic], where)
+            k = self.const(f"{tag}.k", math.sqrt(2 / math.pi))
+            t = self.node("Tanh", [self.node("Mul", [inner, k], where)], where)
+        else:  # x Φ(x) = 0.5 x (1 + erf(x / sqrt 2))
+            scaled = self.node("Div", [x, self.const(f"{tag}.sqrt2", math.sqrt(2.0))], where)
+            t = self.node("Erf", [scaled], where)
+        hx = self.node("Mul", [x, self.const(f"{tag}.half", 0.5)], where)
+        return self.node(
+            "Mul", [hx, self.node("Add", [t, self.const(f"{tag}.one", 1.0)], where)], where
+        )
+
+    def _where_positive(self, x: str, otherwise: str, where: str) -> str:
+        """x where x > 0, else ``otherwise``."""
+        positive = self.node("Greater", [x, self.const(f"{where[1:]}.zero", 0)], where)
+        return self.node("Where", [positive, x, otherwise], where)
+
+    def _softplus(self, m: Softplus, where: str, x: str) -> str:
+        """chainrule's softplus: log(1 + exp(beta x)) / beta, and x where beta x > threshold."""
+        tag = where[1:]
+        beta = float(m.beta)
+        bx = x if beta == 1.0 else self.node("Mul", [x, self.const(f"{tag}.beta", beta)], where)
+        if self.dtype == np.float64:  # no double Softplus in onnxruntime: relu(z) + log1p(e^-|z|)
+            neg_abs = self.node("Neg", [self.node("Abs", [bx], where)], where)
+            one = self.const(f"{tag}.one", 1.0)
+            log1p = self.node(
+                "Log", [self.node("Add", [self.node("Exp", [neg_abs], where), one], where)], where
+            )
+            sp = self.node("Add", [self.node("Relu", [bx], where), log1p], where)
+        else:
+            sp = self.node("Softplus", [bx], where)
+        if beta != 1.0:
+            sp = self.node("Div", [sp, self.const(f"{tag}.beta", beta)], where)
+        if not math.isfinite(m.threshold):
+            return sp
+        limit = self.const(f"{tag}.threshold", float(m.threshold))
+        return self.node("Where", [self.node("Greater", [bx, limit], where), x, sp], where)
