@@ -19,6 +19,30 @@ from torch_ref import check_against_torch
 
 # ----------------------------------------------------------------------------- user ops
 @cr.primitive
+def softsign(x):
+    """The README's example, as written there."""
+    return x / (1 + abs(x))
+
+
+softsign.defvjp(lambda g, out, x: g / (1 + abs(x)) ** 2)
+
+
+@settings(max_examples=15)
+@given(shape=shapes(), seed=seeds)
+def test_readme_user_op_gradient_and_second_derivative(shape, seed):
+    x = uniform(seed, shape, -3.0, 3.0, avoid=(0.0,))
+    assert cr.gradcheck(softsign, [x])
+    check_against_torch(softsign, torch.nn.functional.softsign, [x])
+    xc = cr.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    (gc_,) = cr.gradients(softsign(xc).sum(), [xc], create_graph=True)
+    (gt,) = torch.autograd.grad(torch.nn.functional.softsign(xt).sum(), [xt], create_graph=True)
+    (hc,) = cr.gradients((gc_ * gc_).sum(), [xc])
+    (ht,) = torch.autograd.grad((gt * gt).sum(), [xt])
+    np.testing.assert_allclose(hc.numpy(), ht.numpy(), rtol=1e-6, atol=1e-12)
+
+
+@cr.primitive
 def logcosh(x):
     """log(cosh(x)), a smooth op NumPy has no single function for."""
     return np.logaddexp(x, -x) - np.log(2.0)
