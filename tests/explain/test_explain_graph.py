@@ -68,7 +68,7 @@ def test_graph_after_backward_and_of_a_leaf():
     assert "buffers freed" in after
     leaf = graph(w, title="just a leaf")
     assert "leaf (3,)\\nrequires grad" in leaf and 'label="just a leaf"' in leaf
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="expected a Tensor, got ndarray"):
         graph(np.ones(3))
 
 

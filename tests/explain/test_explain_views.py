@@ -172,5 +172,5 @@ def test_notation_renderers():
     assert "10×10" in text_of(array_expr(np.ones((10, 10)), 50))
     assert fmt(-1e-20) == "−1e−20" and fmt(0.0) == "0" and fmt(-0.0) == "0"
     assert fmt(float("inf")) == "∞" and fmt(float("-inf")) == "−∞"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not a notation node"):
         text_of(object())
