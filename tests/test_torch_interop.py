@@ -142,6 +142,8 @@ def test_safetensors_files_both_ways(dtype, tmp_path):
     cr.save(ours, tmp_path / "chainrule.safetensors")
     loaded = safetensors.torch.load_file(tmp_path / "chainrule.safetensors")
     assert loaded["1.num_batches_tracked"].dtype == torch.int64
+    assert loaded["1.num_batches_tracked"].shape == ()  # 0-d, as PyTorch keeps it
+    cr.load(tmp_path / "chainrule.safetensors", model=_cr_mlp())  # and back into chainrule
     assert loaded["0.weight"].dtype == getattr(torch, dtype)
     back = _torch_mlp(getattr(torch, dtype))
     back.load_state_dict(loaded)  # strict

@@ -102,8 +102,10 @@ def save_arrays(
     """Write ``{name: array}`` to one safetensors file, atomically; returns the path."""
     from safetensors.numpy import save as st_save
 
+    # np.asarray(order="C") rather than ascontiguousarray, which turns a 0-d array (a
+    # BatchNorm's num_batches_tracked) into shape (1,)
     payload = st_save(
-        {k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata or None
+        {k: np.asarray(v, order="C") for k, v in arrays.items()}, metadata=metadata or None
     )
     return atomic_write_bytes(path, payload)
 
