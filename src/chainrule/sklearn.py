@@ -9,26 +9,26 @@ and pass ``sklearn.utils.estimator_checks.check_estimator``, so one can replace 
 modules (fitted attribute ``module_``), trained by chainrule's engine: one forward, one fused
 loss op and one ``backward`` per mini-batch, then a :mod:`chainrule.optim` step.
 
-What is the same as scikit-learn's
-    Glorot-uniform initialisation drawn from ``random_state`` in the same order (so the same
-    seed gives the same starting weights), mini-batches of ``min(200, n_samples)``, the output
-    unit (softmax for several classes, logistic for two classes and for multi-label targets,
-    identity for regression, exp for the Poisson loss), the objective (mean log-loss or half
-    squared error, weighted by ``sample_weight``, plus ``alpha / 2 * ||W||^2 / sum(weights)``
-    on the weights but not the biases), the stopping rule (``tol`` / ``n_iter_no_change``
-    on the training loss, or on the validation score with ``early_stopping``), the
-    ``learning_rate`` schedules of ``solver="sgd"``, and ``solver="lbfgs"`` through SciPy's
-    L-BFGS-B.
+The same as scikit-learn's, step for step
+    With the same ``random_state`` the two take the same steps and reach the same weights to
+    rounding error: Glorot-uniform initialisation drawn in scikit-learn's order, its
+    mini-batches (``min(200, n_samples)``) and shuffles, its output units (softmax for several
+    classes, logistic for two classes and for multi-label targets, identity for regression,
+    exp for the Poisson loss), its objective (mean log-loss, half squared error or half
+    Poisson deviance, weighted by ``sample_weight``, plus ``alpha / 2 * ||W||^2 /
+    sum(weights)`` on the weights but not the biases), its stopping rule (``tol`` and
+    ``n_iter_no_change`` on the training loss, or on the validation score with
+    ``early_stopping``, the best weights restored), its ``learning_rate`` schedules for
+    ``solver='sgd'``, and L-BFGS-B through SciPy for ``solver='lbfgs'``. The updates are
+    :class:`chainrule.optim.Adam` and :class:`chainrule.optim.SGD` (PyTorch's formulas) set
+    up to take scikit-learn's steps: Adam's ``eps`` is rescaled each step, SGD's momentum
+    buffer whenever the learning rate changes.
 
-What differs, on purpose
-    * Dtype: the computation runs in the input's floating dtype, as scikit-learn's does
+Where it differs
+    * Dtype: the network computes in the input's floating dtype, as scikit-learn's does
       (float32 data trains a float32 network, anything else is converted to float64).
-    * The updates are :class:`chainrule.optim.Adam` and :class:`chainrule.optim.SGD`
-      (PyTorch's formulas), set up to take scikit-learn's steps: Adam's ``eps`` is rescaled
-      each step, and SGD's momentum buffer when the learning rate changes. With the same
-      ``random_state`` the weights match scikit-learn's to rounding error.
     * The logits go straight into fused, stable losses (softmax + cross-entropy, softplus
-      binary cross-entropy) instead of clipping probabilities.
+      binary cross-entropy) instead of clipped probabilities.
     * Multi-output squared error: as scikit-learn, ``loss_curve_`` reports the error
       averaged over the outputs while the gradient is that of their sum; ``solver='lbfgs'``
       minimises (and reports as ``loss_``) the sum, so that L-BFGS sees one objective.
@@ -36,6 +36,7 @@ What differs, on purpose
       level (chainrule prints nothing itself): ``logging.basicConfig(level=logging.INFO)``
       shows them.
     * A mini-batch whose sample weights sum to zero carries no information and is skipped.
+    * Additions: ``decision_function`` (the logits), ``module_`` and :meth:`to_module`.
 
 >>> import numpy as np
 >>> from chainrule.sklearn import MLPClassifier
@@ -120,8 +121,6 @@ def _has_stochastic_solver(est: _BaseMLP) -> bool:
 
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: validation, the network, the solvers."""
-
-    _out_activation: str  # set by _initialize
 
     def __init__(
         self,
@@ -229,7 +228,7 @@ class _BaseMLP(BaseEstimator):
             else:
                 layers.append(type(m)())
         if output_activation:
-            out = self._out_activation
+            out = self.out_activation_
             if out == "softmax":
                 layers.append(Softmax(dim=1))
             elif out == "logistic":
@@ -296,21 +295,17 @@ class _BaseMLP(BaseEstimator):
         self.t_ = 0
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(layer_units)
-        self.out_activation_ = self._out_activation = self._output_unit()
+        self.out_activation_ = self._output_unit()
         # Glorot & Bengio's uniform initialisation, scikit-learn's factor and draw order.
         factor = 2.0 if self.activation == "logistic" else 6.0
         layers: list[Module] = []
-        state = backend.get_rng_state()  # building Linear layers must not move cr's generator
-        try:
-            for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
-                bound = math.sqrt(factor / (fan_in + fan_out))
-                coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
-                intercept = self._random_state.uniform(-bound, bound, fan_out)
-                layers.append(_linear(np.ascontiguousarray(coef.T, dtype), intercept.astype(dtype)))
-                if i < len(layer_units) - 2:
-                    layers.append(ACTIVATIONS[self.activation]())
-        finally:
-            backend.set_rng_state(state)
+        for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+            intercept = self._random_state.uniform(-bound, bound, fan_out)
+            layers.append(_linear(np.ascontiguousarray(coef.T, dtype), intercept.astype(dtype)))
+            if i < len(layer_units) - 2:
+                layers.append(ACTIVATIONS[self.activation]())
         self.module_ = Sequential(*layers)
         self._optimizer: Optimizer | None = None
         self._best_params: list[np.ndarray] | None = None
@@ -419,7 +414,7 @@ class _BaseMLP(BaseEstimator):
             return 0.0
         loss = self._loss(self.module_(Tensor._make(xb)), targets, rows, sw_sum)
         value = float(loss.data)
-        if self._out_activation == "identity":  # scikit-learn reports the mean over outputs
+        if self.out_activation_ == "identity":  # scikit-learn reports the mean over outputs
             value /= self.n_outputs_
         weights = self._optimizer.param_groups[0]
         self._steps += 1
@@ -445,7 +440,7 @@ class _BaseMLP(BaseEstimator):
 
     def _loss(self, out: Tensor, targets: dict[str, Any], idx: Any, sw_sum: float) -> Tensor:
         """The mean (weighted) loss of logits ``out`` for the rows ``idx`` of the targets."""
-        kind = self._out_activation
+        kind = self.out_activation_
         q = targets["q"][idx]
         if kind == "softmax":  # q holds the one-hot targets times the sample weights
             return softmax_cross_entropy(out, q, 1.0 / sw_sum)
@@ -463,10 +458,10 @@ class _BaseMLP(BaseEstimator):
 
     def _loss_targets(self, Y: np.ndarray, sample_weight: np.ndarray | None) -> dict[str, Any]:
         w = None if sample_weight is None else sample_weight[:, None]
-        if self._out_activation == "softmax" and w is not None:
+        if self.out_activation_ == "softmax" and w is not None:
             return {"q": Y * w, "w": None, "sw": sample_weight}
         targets = {"q": Y, "w": w, "sw": sample_weight}
-        if self._out_activation == "exp":  # the deviance's terms that do not involve the model
+        if self.out_activation_ == "exp":  # the deviance's terms that do not involve the model
             targets["c"] = xlogy(Y, Y) - Y
         return targets
 
@@ -635,7 +630,7 @@ class _BaseMLP(BaseEstimator):
         """The network's output units (probabilities or predictions), (n, n_outputs)."""
         out = self._logits(X)
         with no_grad():
-            kind = self._out_activation
+            kind = self.out_activation_
             if kind == "softmax":
                 out = softmax(out, -1)
             elif kind == "logistic":
@@ -765,8 +760,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier(hidden_layer_sizes=(20,), max_iter=300, random_state=0)
-    >>> clf = clf.fit(X / 8, y)  # doctest: +SKIP
+    >>> clf = MLPClassifier(hidden_layer_sizes=(20,), solver="lbfgs", random_state=0)
+    >>> clf = clf.fit(X, y)
+    >>> clf.predict_proba(X[:1]).shape, clf.out_activation_, bool(clf.score(X, y) > 0.95)
+    ((1, 3), 'softmax', True)
     """
 
     def predict(self, X: Any) -> np.ndarray:
@@ -845,12 +842,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        partial_first = incremental and reset and hasattr(self, "_label_binarizer")
-        if (not hasattr(self, "classes_") or reset) and not partial_first:
+        if reset and not incremental:  # a fit from scratch: the labels define the classes
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
-        else:
+        else:  # warm start, or partial_fit (whose first call set the classes)
             seen = unique_labels(y)
             if self.warm_start and not incremental:
                 if set(seen) != set(self.classes_):
