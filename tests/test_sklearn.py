@@ -412,6 +412,7 @@ def test_sparse_input_equals_dense():
 
 def test_string_labels_and_feature_names():
     import pandas as pd
+
     X, y = load_iris(return_X_y=True)
     names = np.array(["setosa", "versicolor", "virginica"])[y]
     frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
