@@ -449,6 +449,10 @@ def plot_gradient_flow(data: dict[str, Any] | GradientFlow, path: str | Path) ->
     ax.set_title("dead ReLU units (fraction)")
     if not any_relu:
         ax.text(0.5, 0.5, "no ReLU layers", ha="center", va="center", transform=ax.transAxes)
+    from matplotlib.ticker import MaxNLocator
+
+    for a in axes[1:]:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     for a in axes:
         a.grid(alpha=0.3)
     fig.tight_layout()

@@ -247,15 +247,23 @@ def _trace_section(run: Run, example: int, max_entries: int) -> str:
 
 # ---------------------------------------------------------------------------- data
 def _dataset_name(config: dict[str, Any]) -> str | None:
-    for key in ("dataset", "data"):
+    """The data set's name or path: ``config["data"]["name"]`` (as ``chainrule train``
+    writes it, a resolved path for files), else ``config["dataset"]``."""
+    for key in ("data", "dataset"):
         v = config.get(key)
-        if isinstance(v, str):
-            return v
         if isinstance(v, dict):
-            name = v.get("name") or v.get("path")
-            if isinstance(name, str):
-                return name
+            v = v.get("name") or v.get("path")
+        if isinstance(v, str) and v:
+            return v
     return None
+
+
+def _dataset_options(config: dict[str, Any]) -> dict[str, Any]:
+    for key in ("data", "dataset"):
+        v = config.get(key)
+        if isinstance(v, dict) and isinstance(v.get("options"), dict):
+            return dict(v["options"])
+    return {}
 
 
 def example_from_run(run: Run, index: int = 0) -> tuple[np.ndarray, Any, str]:
@@ -274,19 +282,18 @@ def example_from_run(run: Run, index: int = 0) -> tuple[np.ndarray, Any, str]:
         try:
             from chainrule.data import load_dataset
 
-            options = {}
-            raw = cfg.get("dataset") if isinstance(cfg.get("dataset"), dict) else cfg.get("data")
-            if isinstance(raw, dict):
-                options = dict(raw.get("options", {}))
-            kwargs: dict[str, Any] = {"seed": int(cfg.get("seed", 0))}
-            if cfg.get("test_size") is not None:
-                kwargs["test_size"] = cfg["test_size"]
-            data = load_dataset(name, **kwargs, **options)
+            settings = cfg.get("settings", cfg)
+            kwargs: dict[str, Any] = {"seed": int(settings.get("seed", cfg.get("seed", 0)))}
+            test_size = settings.get("test_size", cfg.get("test_size"))
+            if test_size is not None:
+                kwargs["test_size"] = test_size
+            data = load_dataset(name, **kwargs, **_dataset_options(cfg)).flattened()
             X, y = (data.X_test, data.y_test) if len(data.X_test) else (data.X_train, data.y_train)
             if not 0 <= index < len(X):
                 raise IndexError(f"example {index} is outside the test split (0..{len(X) - 1})")
             x = run.preprocess.transform(X[index : index + 1])[0]
-            note = f"Example {index} of the test split of {name}"
+            shown = Path(name).name if Path(name).suffix.lower() in (".csv", ".npz") else name
+            note = f"Example {index} of the test split of {shown}"
             if run.preprocess.class_names and data.task == "classification":
                 note += f" (class {run.preprocess.class_names[int(y[index])]})"
             return x, y[index], note + "."
@@ -316,4 +323,15 @@ def trace_run(run: Run, example: int = 0, check: str | None = None) -> tuple[Tra
     x, y, note = example_from_run(run, example)
     loss = "cross_entropy" if run.spec.get("output", "softmax") == "softmax" else "squared_error"
     t = trace(run.model, x, y, loss, check=check, class_names=run.preprocess.class_names)
-    return t, f"{note} {describe_network(t)}."
+    note = f"{note} {describe_network(t)}."
+    settings = run.config.get("settings", run.config)
+    trained = str(settings.get("loss", "") or "")
+    smoothing = settings.get("label_smoothing")
+    if loss == "cross_entropy" and smoothing:
+        note += (
+            f" The trace follows the seeds' plain cross-entropy −log ŷ_y; training used label "
+            f"smoothing {float(smoothing):g}, whose ∇_{{a_L}} ℒ is ŷ − q for the smoothed target q."
+        )
+    elif loss == "squared_error" and trained not in ("", "mse", "squared_error"):
+        note += f" The trace follows the squared error; training used the {trained} loss."
+    return t, note
