@@ -125,12 +125,23 @@ class EarlyStopping(Callback):
             trainer.model.load_state_dict(self._best_weights)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"wait": self.wait, "best": self._m.best, "best_epoch": self.best_epoch}
+        """Patience count, best value and epoch, and the best weights (when kept), so that a
+        resumed run stops and restores exactly as the uninterrupted one would."""
+        state: dict[str, Any] = {
+            "wait": self.wait,
+            "best": self._m.best,
+            "best_epoch": self.best_epoch,
+        }
+        if self._best_weights is not None:
+            state["best_weights"] = dict(self._best_weights)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wait = int(state["wait"])
         self._m.best = float(state["best"])
         self.best_epoch = int(state["best_epoch"])
+        weights = state.get("best_weights")
+        self._best_weights = None if weights is None else {k: v for k, v in weights.items()}
 
 
 class ModelCheckpoint(Callback):

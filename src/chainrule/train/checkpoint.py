@@ -44,7 +44,7 @@ def save_checkpoint(
     sidecar = folder / f"{name}.json"
     previous = _tensor_file(sidecar) if sidecar.exists() else None
     payload = st_save(
-        {k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata={"format": FORMAT}
+        {k: np.asarray(v, order="C") for k, v in arrays.items()}, metadata={"format": FORMAT}
     )
     tensor_name = f"{name}-{uuid.uuid4().hex[:12]}.safetensors"
     atomic_write_bytes(folder / tensor_name, payload)
@@ -57,11 +57,16 @@ def save_checkpoint(
     atomic_write_json(sidecar, record)
     if previous is not None and previous.name != tensor_name:
         previous.unlink(missing_ok=True)
+    # tensor files of saves that died before their sidecar was written
+    for stray in folder.glob(f"{name}-*.safetensors"):
+        if stray.name != tensor_name and len(stray.stem) == len(name) + 13:
+            stray.unlink(missing_ok=True)
     return sidecar
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """``(arrays, meta)`` of a checkpoint, given its sidecar (``.json``) or its folder+name.
+    """``(arrays, meta)`` of a checkpoint, given its sidecar (``d/last.json``), the sidecar
+    without its suffix (``d/last``), or the folder (then its ``last`` checkpoint).
 
     Raises :class:`~chainrule.errors.CheckpointError` when a file is missing, truncated,
     corrupt or does not match its recorded hash.
@@ -70,8 +75,10 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     from safetensors.numpy import load as st_load
 
     sidecar = Path(path)
-    if sidecar.suffix != ".json":
-        sidecar = sidecar.with_suffix(".json") if sidecar.suffix else sidecar / "last.json"
+    if sidecar.is_dir():
+        sidecar = sidecar / "last.json"
+    elif sidecar.suffix != ".json":
+        sidecar = sidecar.with_name(sidecar.name + ".json")
     if not sidecar.exists():
         raise CheckpointError(f"no checkpoint at {sidecar}")
     try:

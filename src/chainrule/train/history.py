@@ -68,7 +68,11 @@ class History:
     def from_dict(cls, d: dict[str, Any]) -> History:
         h = cls()
         h.epochs = [int(e) for e in d.get("epochs", [])]
-        h.history = {k: [float(x) for x in v] for k, v in d.get("history", {}).items()}
+        # to_json writes NaN (and infinities) as null: read null back as NaN
+        h.history = {
+            k: [math.nan if x is None else float(x) for x in v]
+            for k, v in d.get("history", {}).items()
+        }
         h.stopped_early = bool(d.get("stopped_early", False))
         h.interrupted = bool(d.get("interrupted", False))
         return h
@@ -89,6 +93,7 @@ class History:
 
     @classmethod
     def from_json(cls, path: str | Path) -> History:
+        """Read a history written by :meth:`to_json` (``null`` values become NaN)."""
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def __repr__(self) -> str:

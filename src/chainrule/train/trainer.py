@@ -117,7 +117,11 @@ class Trainer:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         self.loader = self._loader(train, batch_size, shuffle, seed)
-        val_loader = None if val is None else self._loader(val, max(batch_size, 256), False, 0)
+        val_loader = (
+            None
+            if val is None
+            else self._loader(val, max(batch_size, 256), False, 0, check_size=False)
+        )
         self.batches_per_epoch = len(self.loader)
         if resume is not None:
             self.load_checkpoint(resume)
@@ -272,11 +276,17 @@ class Trainer:
                 self.scheduler.load_state_dict(_decode(meta["scheduler"], arrays))
             if self.loader is not None and meta.get("loader") is not None:
                 self.loader.load_state_dict(meta["loader"])
+            # callbacks are matched by type and rank among those of their type, so that
+            # adding or removing a callback of another type does not misplace states
             saved_cbs = {
-                (c["type"], i): c["state"] for i, c in enumerate(meta.get("callbacks", []))
+                key: c["state"]
+                for key, c in zip(
+                    _ranked(c["type"] for c in meta.get("callbacks", [])),
+                    meta.get("callbacks", []),
+                )
             }
-            for i, cb in enumerate(self.callbacks):
-                state = saved_cbs.get((type(cb).__name__, i))
+            for key, cb in zip(_ranked(type(cb).__name__ for cb in self.callbacks), self.callbacks):
+                state = saved_cbs.get(key)
                 if state:
                     cb.load_state_dict(_decode(state, arrays))
             backend.set_rng_state(meta["rng"])
@@ -400,6 +410,16 @@ def _split_batch(batch: Any) -> tuple[Tensor, Tensor]:
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise DataError("each batch must be an (inputs, targets) pair; the data has no targets")
     return batch[0], batch[1]
+
+
+def _ranked(names: Iterable[str]) -> list[tuple[str, int]]:
+    """``(name, k)``: the k-th occurrence (from 0) of each name."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        out.append((name, seen.get(name, 0)))
+        seen[name] = seen.get(name, 0) + 1
+    return out
 
 
 def _encode(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
