@@ -3,14 +3,23 @@
 Each subcommand lives in its own module ``chainrule.cli.<name>``, which defines
 ``register(subparsers)``: it adds its parser and sets ``run=`` to a function taking the parsed
 arguments and returning the exit status.
+
+Errors a user can fix (bad options, missing files, unusable data, broken checkpoints) end
+the command with one line ``chainrule CMD: error: ...`` on stderr and a non-zero exit status:
+2 for a command line argparse cannot parse (with "did you mean" for a misspelt option or
+command), 1 for the rest. Set ``CHAINRULE_DEBUG=1`` to get the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.util
+import os
+import re
 import sys
+from typing import NoReturn
 
 from chainrule import __version__
 from chainrule.errors import ChainruleError
@@ -18,37 +27,92 @@ from chainrule.errors import ChainruleError
 COMMANDS = ("train", "predict", "evaluate", "datasets", "explain", "report", "export")
 
 
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, with the closest valid choice."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'([^']*)'", m.group(2))
+            close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            what = "command" if "COMMAND" in message.split(":")[0] else "value"
+            prefix = "" if what == "command" else message.split(": invalid choice")[0] + ": "
+            message = f"{prefix}unknown {what} {m.group(1)!r}{hint}; choose from " + (
+                ", ".join(choices)
+            )
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``chainrule`` argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="chainrule",
         description="Train, inspect and export neural networks built on chainrule's "
         "backpropagation engine.",
+        epilog="Run 'chainrule COMMAND --help' for the options of a command. "
+        "'chainrule train' with no options trains a 2-hidden-layer MLP on the bundled digits.",
     )
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         if importlib.util.find_spec(f"chainrule.cli.{name}") is None:
             continue
         importlib.import_module(f"chainrule.cli.{name}").register(sub)
+    parser.set_defaults(_subparsers=sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``chainrule`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unknown_arguments(args, extras)
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 2
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (ChainruleError, OSError, ValueError) as exc:
-        print(f"chainrule {args.command}: error: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        # the reader went away (e.g. `chainrule predict ... | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except (ChainruleError, OSError, ValueError, ImportError) as exc:
+        if os.environ.get("CHAINRULE_DEBUG"):
+            raise
+        print(f"chainrule {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _unknown_arguments(args: argparse.Namespace, extras: list[str]) -> NoReturn:
+    """Exit with one line naming the first unknown argument and the closest option."""
+    sub = getattr(args, "_subparsers", None)
+    command = getattr(args, "command", None)
+    target = sub.choices[command] if sub is not None and command in sub.choices else None
+    prog = target.prog if target is not None else "chainrule"
+    options = [] if target is None else [o for a in target._actions for o in a.option_strings]
+    first = next((e for e in extras if e.startswith("-")), extras[0])
+    if first.startswith("-"):
+        name = first.split("=", 1)[0]
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        message = f"unknown option {name}{hint}"
+    else:
+        message = f"unexpected argument {first!r}"
+    sys.stderr.write(f"{prog}: error: {message} (see '{prog} --help')\n")
+    sys.exit(2)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}"
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m chainrule.cli

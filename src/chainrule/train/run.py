@@ -201,17 +201,30 @@ def save_run(
 
     ``config["model"]`` must be a :func:`model_spec` dict describing ``model``.
     """
-    folder = Path(folder)
-    if "model" not in config:
-        raise ValueError("config needs a 'model' entry (see model_spec)")
-    atomic_write_json(folder / "config.json", {"format": FORMAT, **config})
+    folder = save_run_settings(folder, config=config, preprocess=preprocess)
     save_arrays(folder / "model.safetensors", dict(model.state_dict()), {"format": FORMAT})
-    atomic_write_json(folder / "preprocess.json", preprocess.to_dict())
     if history is not None:
         history.to_json(folder / "history.json")
         history.to_csv(folder / "history.csv")
     if metrics is not None:
         atomic_write_json(folder / "metrics.json", metrics)
+    return folder
+
+
+def save_run_settings(
+    folder: str | Path, *, config: dict[str, Any], preprocess: Preprocess
+) -> Path:
+    """Write ``config.json`` and ``preprocess.json`` only (each atomically); returns the
+    folder. ``chainrule train`` writes them before the first epoch, so that a run interrupted
+    before it ends can be resumed; :func:`save_run` writes them again with the rest.
+
+    Raises ``ValueError`` when ``config`` has no ``"model"`` entry.
+    """
+    folder = Path(folder)
+    if "model" not in config:
+        raise ValueError("config needs a 'model' entry (see model_spec)")
+    atomic_write_json(folder / "config.json", {"format": FORMAT, **config})
+    atomic_write_json(folder / "preprocess.json", preprocess.to_dict())
     return folder
 
 

@@ -1,0 +1,335 @@
+"""``chainrule train``: train an MLP on a bundled dataset or a CSV/NPZ file, show progress,
+print a final table and write a run folder (see :mod:`chainrule.train.run`)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = """\
+Train the seeds' feed-forward network, an MLP with two hidden layers, and keep the result.
+
+With no options: the bundled digits (8x8 images, 10 classes), standardised with the
+statistics of the training split only, 10% of the training split held out for validation,
+two tanh hidden layers of 128 and 64 units, a softmax output with cross-entropy (label
+smoothing 0.1), SGD with momentum 0.9 and L2 weight decay 5e-4, learning rate 0.1 on a
+cosine schedule, 40 epochs of batches of 32. Regression data get a linear output and squared
+error on standardised targets instead.
+
+Progress is shown per epoch (a bar on a terminal, one line per epoch otherwise); at the end a
+table gives the train/validation/test loss and accuracy, the time and the samples per second.
+The run folder (printed) holds config.json, model.safetensors, preprocess.json,
+history.json/.csv, metrics.json, curves.png, confusion_matrix.png and checkpoints/ (last and
+best, written atomically each epoch): 'chainrule train --resume RUN' continues an interrupted
+run to the same weights it would have reached without the interruption."""
+
+EPILOG = """\
+examples:
+  chainrule train                                   # digits, the defaults above
+  chainrule train --dataset mnist1d --hidden 256,128 --epochs 60
+  chainrule train --dataset examples/fruit.csv --target fruit --batch-size 16
+  chainrule train --config settings.toml --epochs 5 # flags override the file
+  chainrule train --resume runs/digits-20250101-120000
+
+config file (TOML): the same names as the options, e.g.
+  dataset = "wine"
+  hidden = [64, 32]
+  optimizer = "adam"
+  epochs = 30
+  early-stopping = 5
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` subcommand."""
+    from chainrule.train.run import ACTIVATIONS
+    from chainrule.train.settings import DEFAULT_LR, LOSSES, OPTIMIZERS, SCHEDULES
+
+    S = argparse.SUPPRESS  # unset options stay out of the namespace: the config file may set them
+    p = subparsers.add_parser(
+        "train",
+        help="train an MLP and write a run folder",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    data = p.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        default=S,
+        metavar="NAME|FILE",
+        help="a bundled dataset (see 'chainrule datasets'; default digits) or a .csv/.npz file",
+    )
+    data.add_argument(
+        "--target",
+        default=S,
+        metavar="COLUMN",
+        help="the column of a CSV file to predict (required for CSV); the array of an NPZ "
+        "file (default y)",
+    )
+    data.add_argument(
+        "--val-size",
+        default=S,
+        metavar="FRACTION",
+        help="share of the training split held out for validation (default 0.1; 0: none)",
+    )
+    data.add_argument(
+        "--test-size",
+        default=S,
+        metavar="FRACTION",
+        help="test share for datasets without their own test split (default 0.2)",
+    )
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--hidden",
+        default=S,
+        metavar="SIZES",
+        help="hidden layer sizes, comma-separated (default 128,64)",
+    )
+    model.add_argument(
+        "--activation",
+        default=S,
+        metavar="NAME",
+        help=f"hidden units g: {', '.join(ACTIVATIONS)} (default tanh)",
+    )
+    model.add_argument(
+        "--output",
+        default=S,
+        metavar="NAME",
+        help="output function: softmax (classification, the default there) or linear "
+        "(regression, the default there)",
+    )
+    model.add_argument(
+        "--loss",
+        default=S,
+        metavar="NAME",
+        help=f"classification: {', '.join(LOSSES['classification'])} (default); regression: "
+        f"{', '.join(LOSSES['regression'])} (default mse, the squared error)",
+    )
+    model.add_argument(
+        "--dropout",
+        default=S,
+        metavar="P",
+        help="dropout probability after each hidden layer (default 0)",
+    )
+    model.add_argument(
+        "--label-smoothing",
+        default=S,
+        metavar="EPS",
+        help="classification: label smoothing of the cross-entropy (default 0.1; 0: none)",
+    )
+    opt = p.add_argument_group("optimisation")
+    lrs = ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+    opt.add_argument(
+        "--optimizer",
+        default=S,
+        metavar="NAME",
+        help=f"{', '.join(OPTIMIZERS)} (default sgd)",
+    )
+    opt.add_argument("--lr", default=S, metavar="LR", help=f"learning rate (default {lrs})")
+    opt.add_argument(
+        "--momentum",
+        default=S,
+        metavar="M",
+        help="momentum of sgd and rmsprop (default 0.9)",
+    )
+    opt.add_argument(
+        "--weight-decay",
+        default=S,
+        metavar="LAMBDA",
+        help="L2 regularisation λ, added to the gradient as λθ (default 5e-4)",
+    )
+    opt.add_argument(
+        "--schedule",
+        default=S,
+        metavar="NAME",
+        help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default cosine)",
+    )
+    opt.add_argument("--epochs", default=S, metavar="N", help="epochs to train (default 40)")
+    opt.add_argument("--batch-size", default=S, metavar="N", help="samples per batch (default 32)")
+    opt.add_argument(
+        "--seed",
+        default=S,
+        metavar="N",
+        help="seeds the splits, the initial weights, dropout and the batch order (default 0)",
+    )
+    opt.add_argument(
+        "--early-stopping",
+        default=S,
+        nargs="?",
+        const=10,
+        metavar="PATIENCE",
+        help="stop when the validation loss has not improved for PATIENCE epochs (10 when "
+        "given without a number) and keep the best weights",
+    )
+    run_ = p.add_argument_group("run")
+    run_.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="read settings from a TOML file (keys as the options' names); options given on "
+        "the command line override it",
+    )
+    run_.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="where new run folders go (default ./runs): DIR/<dataset>-<date>-<time>",
+    )
+    run_.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the run in folder RUN from its last checkpoint (only --epochs and "
+        "--early-stopping may change)",
+    )
+    run_.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines; print the final table and the run folder only",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, print the final table and the run folder; 130 when interrupted."""
+    from chainrule.train.callbacks import ProgressBar
+    from chainrule.train.experiment import start_run
+    from chainrule.train.settings import TrainSettings, load_settings_file
+
+    keys = TrainSettings.keys()
+    flags = {k: v for k, v in vars(args).items() if k in keys}
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(load_settings_file(args.config))
+    values.update(flags)
+    if args.resume and args.out:
+        raise ValueError("--out cannot be used with --resume: a resumed run stays in its folder")
+    settings = TrainSettings.from_mapping(values)
+    callbacks = [] if args.quiet else [ProgressBar(stream=sys.stdout)]
+    # --- gradient flow (chainrule.explain, for `chainrule report`): per-layer gradient and
+    # weight norms, update ratios, dead ReLUs -> RUN/gradient_flow.json and .png at the end.
+    from chainrule.explain import GradientFlow
+
+    flow = GradientFlow()
+    callbacks.append(flow)
+    # --- end gradient flow
+    training = start_run(
+        settings,
+        args.out or "runs",
+        resume=args.resume,
+        explicit=values,
+        callbacks=callbacks,
+    )
+    flow.folder = training.folder  # gradient flow: written there when training ends
+    _print_start(training, quiet=args.quiet)
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops like Ctrl-C
+    try:
+        training.fit()
+    except KeyboardInterrupt:
+        _print_interrupted(training)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    results = training.finish()
+    _print_results(training, results)
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_start(training: Any, quiet: bool) -> None:
+    d, s = training.data, training.settings
+    pre = d.preprocess
+    parts = [f"{len(d.X_train):,} train"]
+    if d.X_val is not None:
+        parts.append(f"{len(d.X_val):,} validation")
+    parts.append(f"{len(d.X_test):,} test")
+    kind = f"{pre.n_classes} classes" if pre.task == "classification" else "regression"
+    if pre.task == "regression" and d.y_train.shape[1] > 1:
+        kind += f" of {d.y_train.shape[1]} values"
+    sizes = "-".join(str(n) for n in [pre.n_features, *s.hidden, training.spec["n_outputs"]])
+    from chainrule.train.experiment import loss_description
+
+    lines = [
+        f"data:   {d.split.name}: {', '.join(parts)} samples; {pre.n_features} features, {kind}",
+        f"model:  MLP {sizes}, {s.activation} hidden units"
+        + (f", dropout {s.dropout:g}" if s.dropout else "")
+        + f", {s.output} output; loss: {loss_description(s)}",
+        f"train:  {s.optimizer} lr {s.lr:g}"
+        + (f" momentum {s.momentum:g}" if s.optimizer in ("sgd", "rmsprop") else "")
+        + (f" weight decay {s.weight_decay:g}" if s.weight_decay else "")
+        + (f", {s.schedule} schedule" if s.schedule != "none" else "")
+        + f"; {s.epochs} epochs of batches of {s.batch_size}, seed {s.seed}"
+        + (f"; early stopping after {s.early_stopping}" if s.early_stopping else ""),
+    ]
+    if training.resumed_from is not None:
+        done = _checkpoint_epoch(training.resumed_from)
+        lines.append(f"resume: from {training.resumed_from} (epoch {done} of {s.epochs})")
+    lines.append(f"run:    {training.folder}")
+    if not quiet:
+        print("\n".join(lines), flush=True)
+
+
+def _checkpoint_epoch(path: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads(Path(path).read_text())["meta"]["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "?"
+
+
+def _print_interrupted(training: Any) -> None:
+    ckpt = training.checkpoint
+    if ckpt.is_file():
+        done = _checkpoint_epoch(ckpt)
+        msg = (
+            f"chainrule train: interrupted; the last checkpoint (epoch {done}) is intact in "
+            f"{ckpt.parent}. Continue with: chainrule train --resume {training.folder}"
+        )
+    else:
+        msg = "chainrule train: interrupted before the first epoch ended; nothing to resume"
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _print_results(training: Any, results: dict[str, Any]) -> None:
+    from chainrule.cli._output import fmt_number, fmt_rate, fmt_seconds, print_table
+
+    classification = results["task"] == "classification"
+    names = ["loss", "accuracy"] if classification else ["mse", "mae", "r2"]
+    columns = ["split", "samples", *names, "time", "samples/s"]
+    rows = []
+    for split, label in (("train", "train"), ("validation", "validation"), ("test", "test")):
+        r = results.get(split)
+        if r is None:
+            continue
+        rows.append(
+            [
+                label,
+                f"{r['samples']:,}",
+                *(fmt_number(r.get(n)) for n in names),
+                fmt_seconds(r.get("time_s")),
+                fmt_rate(r.get("samples_per_s")),
+            ]
+        )
+    epochs = results["epochs"]
+    print()
+    print_table(columns, rows, title=f"{training.data.split.name}: results after {epochs} epochs")
+    notes = [
+        f"train time is for {epochs} epoch{'s' if epochs != 1 else ''}; "
+        "validation and test time for one pass"
+    ]
+    if classification:
+        notes.append(f"loss: {results['loss']}")
+    else:
+        notes.append("mse, mae, r2 in the target's own units")
+    if results.get("stopped_early"):
+        notes.append(f"stopped early; weights of the best epoch ({results.get('best_epoch')})")
+    print("\n".join(notes))
+    print(f"run folder: {training.folder}")
