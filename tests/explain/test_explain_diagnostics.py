@@ -156,7 +156,8 @@ def test_save_load_plot_and_state(tmp_path):
 
 
 def test_resume_keeps_records(tmp_path):
-    """Records survive a checkpoint/resume through the trainer's callback state."""
+    """Records survive a checkpoint/resume through the trainer's callback state, also when
+    the checkpoint callback runs before GradientFlow (as in ``chainrule train``)."""
     from chainrule.train import ModelCheckpoint, Trainer
 
     def trainer(flow):
@@ -166,7 +167,7 @@ def test_resume_keeps_records(tmp_path):
             model,
             nn.CrossEntropyLoss(),
             cr.optim.SGD(model.parameters(), lr=0.05),
-            callbacks=[flow, ModelCheckpoint(tmp_path / "ck", monitor="loss")],
+            callbacks=[ModelCheckpoint(tmp_path / "ck", monitor="loss"), flow],
             progress=False,
         )
 

@@ -188,17 +188,25 @@ class GradientFlow(Callback):
             self._before[n] = np.array(w.data, dtype=np.float64, copy=True)
 
     def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, float]) -> None:
-        if not self._before:
-            return
-        for n, m in self._modules.items():
-            old = self._before[n]
-            denom = _norm(old)
-            step = _norm(np.asarray(m.weight.data, dtype=np.float64) - old)
-            self._ratio[n].append(step / denom if denom > 0 else math.inf)
-        self._before = None
+        if self._before:
+            for n, m in self._modules.items():
+                old = self._before[n]
+                denom = _norm(old)
+                step = _norm(np.asarray(m.weight.data, dtype=np.float64) - old)
+                self._ratio[n].append(step / denom if denom > 0 else math.inf)
+            self._before = None
+        # The epoch is summed up after its last step rather than in on_epoch_end, so that a
+        # checkpoint written by a callback that runs before this one already holds it.
+        total = int(getattr(trainer, "batches_per_epoch", 0) or 0)
+        if total and batch == total - 1:
+            self._finish_epoch(int(trainer.epoch) + 1)
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
-        self.epochs.append(int(epoch))
+        if not self.epochs or self.epochs[-1] != epoch:
+            self._finish_epoch(int(epoch))
+
+    def _finish_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
         for n, m in self._modules.items():
             r = self.records[n]
             r["grad_norm"].append(_mean(self._grad[n]))
