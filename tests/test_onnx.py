@@ -304,3 +304,21 @@ def test_cli_export_errors_are_one_line(tmp_path):
     assert proc.stderr.strip().startswith("chainrule export: error:")
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_cli_export_of_a_trained_run(tmp_path):
+    """`chainrule train`, then `chainrule export` of the run it wrote: onnxruntime on raw rows
+    gives the probabilities chainrule computes from the reloaded run."""
+    proc = _cli("train", "--dataset", "iris", "--epochs", "2", "--out", tmp_path, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    out = tmp_path / "iris.onnx"
+    proc = _cli("export", folder, out)
+    assert proc.returncode == 0, proc.stderr
+    run = cr.train.run.load_run(folder)
+    raw = cr.data.load_dataset("iris").X_test.astype(np.float32)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (proba,) = sess.run(None, {"input": raw})
+    logits = _ours(run.model, run.preprocess.transform(raw))
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(proba, e / e.sum(axis=1, keepdims=True), atol=1e-5)
