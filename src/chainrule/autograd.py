@@ -52,7 +52,7 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class set_grad_enabled:  # noqa: N801 - PyTorch's name
+class set_grad_enabled:
     """Turn graph recording on or off: as a call, a ``with`` block or a decorator."""
 
     def __init__(self, mode: bool) -> None:
@@ -101,7 +101,7 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+class no_grad(_GradMode):
     """Context manager / decorator: ops inside record nothing (inference, parameter updates).
 
     >>> import chainrule as cr
@@ -115,13 +115,13 @@ class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
     mode = False
 
 
-class enable_grad(_GradMode):  # noqa: N801 - PyTorch's name
+class enable_grad(_GradMode):
     """Context manager / decorator: record the graph again inside a ``no_grad`` block."""
 
     mode = True
 
 
-class detect_anomaly:  # noqa: N801 - PyTorch's name
+class detect_anomaly:
     """Context manager: raise :class:`~chainrule.errors.AnomalyError` naming the op as soon
     as any forward result or backward gradient contains NaN or Inf. Slower; for debugging.
     """
@@ -437,9 +437,7 @@ def backward(
 
     See :meth:`Tensor.backward`.
     """
-    _run(
-        [tensor], [grad], retain_graph or create_graph, create_graph, capture=None
-    )
+    _run([tensor], [grad], retain_graph or create_graph, create_graph, capture=None)
 
 
 def gradients(

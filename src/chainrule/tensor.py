@@ -126,12 +126,12 @@ class Tensor:
         return self.data.size
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - NumPy's name
+    def T(self) -> Tensor:
         """All axes reversed, as NumPy's ``.T``."""
         return _ops.transpose(self)
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802 - PyTorch/NumPy name
+    def mT(self) -> Tensor:
         """The last two axes swapped (a batch of matrices transposed)."""
         return _ops.swapaxes(self, -1, -2)
 

@@ -43,8 +43,8 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 leaky_relu.defvjp(
-    lambda g, out, x, negative_slope=0.01: g * Tensor._make(
-        backend.xp.where(x.data > 0, 1.0, negative_slope).astype(x.dtype)
+    lambda g, out, x, negative_slope=0.01: (
+        g * Tensor._make(backend.xp.where(x.data > 0, 1.0, negative_slope).astype(x.dtype))
     )
 )
 
@@ -126,6 +126,4 @@ def log_softmax(x, axis=-1):
     return s - xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
 
 
-log_softmax.defvjp(
-    lambda g, out, x, axis=-1: g - exp(out) * _sum(g, axis=axis, keepdims=True)
-)
+log_softmax.defvjp(lambda g, out, x, axis=-1: g - exp(out) * _sum(g, axis=axis, keepdims=True))

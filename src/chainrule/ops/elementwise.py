@@ -84,7 +84,7 @@ negative.defvjp(lambda g, out, x: -g)
 
 
 @primitive
-def abs(x):  # noqa: A001 - NumPy's name
+def abs(x):
     return backend.xp.abs(x)
 
 
@@ -276,5 +276,5 @@ def floor(x):
     return _nograd(backend.xp.floor, x)
 
 
-def round(x, decimals=0):  # noqa: A001 - NumPy's name
+def round(x, decimals=0):
     return _nograd(backend.xp.round, x, decimals)

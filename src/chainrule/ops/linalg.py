@@ -19,8 +19,7 @@ def matmul(x, y):
     ky = y.shape[-2] if y.ndim > 1 else y.shape[0]
     if kx != ky:
         raise ShapeError(
-            f"matmul: shapes {x.shape} and {y.shape} do not fit "
-            f"(inner dimensions {kx} != {ky})"
+            f"matmul: shapes {x.shape} and {y.shape} do not fit (inner dimensions {kx} != {ky})"
         )
     return backend.xp.matmul(x, y)
 

@@ -52,7 +52,7 @@ def _count(shape: tuple[int, ...], axis: Axis) -> int:
 
 
 @primitive
-def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+def sum(x, axis=None, keepdims=False):
     return backend.xp.asarray(x).sum(axis=axis, keepdims=keepdims)
 
 
@@ -67,8 +67,9 @@ def mean(x, axis=None, keepdims=False):
 
 
 mean.defvjp(
-    lambda g, out, x, axis=None, keepdims=False: _spread(g, x.shape, axis, keepdims)
-    / _count(x.shape, axis)
+    lambda g, out, x, axis=None, keepdims=False: (
+        _spread(g, x.shape, axis, keepdims) / _count(x.shape, axis)
+    )
 )
 
 
@@ -90,13 +91,13 @@ def std(x: Tensor, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> 
 
 
 @primitive
-def max(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+def max(x, axis=None, keepdims=False):
     _nonempty("max", x, axis)
     return x.max(axis=axis, keepdims=keepdims)
 
 
 @primitive
-def min(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+def min(x, axis=None, keepdims=False):
     _nonempty("min", x, axis)
     return x.min(axis=axis, keepdims=keepdims)
 
@@ -139,8 +140,9 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 logsumexp.defvjp(
-    lambda g, out, x, axis=None, keepdims=False: _spread(g, x.shape, axis, keepdims)
-    * exp(x - _keep(out, x.shape, axis, keepdims))
+    lambda g, out, x, axis=None, keepdims=False: (
+        _spread(g, x.shape, axis, keepdims) * exp(x - _keep(out, x.shape, axis, keepdims))
+    )
 )
 
 
