@@ -180,6 +180,11 @@ def register(subparsers: Any) -> None:
         help="where new run folders go (default ./runs): DIR/<dataset>-<date>-<time>",
     )
     run_.add_argument(
+        "--name",
+        metavar="NAME",
+        help="name the run folder DIR/NAME instead (it must not exist yet)",
+    )
+    run_.add_argument(
         "--resume",
         metavar="RUN",
         help="continue the run in folder RUN from its last checkpoint (only --epochs and "
@@ -205,8 +210,10 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         values.update(load_settings_file(args.config))
     values.update(flags)
-    if args.resume and args.out:
-        raise ValueError("--out cannot be used with --resume: a resumed run stays in its folder")
+    if args.resume and (args.out or args.name):
+        raise ValueError(
+            "--out and --name cannot be used with --resume: a resumed run stays in its folder"
+        )
     settings = TrainSettings.from_mapping(values)
     callbacks = [] if args.quiet else [ProgressBar(stream=sys.stdout)]
     # --- gradient flow (chainrule.explain, for `chainrule report`): per-layer gradient and
@@ -222,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         explicit=values,
         callbacks=callbacks,
+        name=args.name,
     )
     flow.folder = training.folder  # gradient flow: written there when training ends
     _print_start(training, quiet=args.quiet)

@@ -269,6 +269,8 @@ class TrainingRun:
         )
         backend.manual_seed(settings.seed)
         self.model = build_from_spec(self.spec)
+        # dropout draws from here on: fit() starts from this state whatever ran in between
+        self._rng_state = backend.get_rng_state()
         self.loss_fn = make_loss(settings)
         self.optimizer = make_optimizer(settings, self.model)
         self.scheduler = make_scheduler(settings, self.optimizer)
@@ -317,6 +319,8 @@ class TrainingRun:
         """
         d = self.data
         val = None if d.X_val is None else (d.X_val, d.y_val)
+        if self.resumed_from is None and self.trainer.epoch == 0:
+            backend.set_rng_state(self._rng_state)
         return self.trainer.fit(
             (d.X_train, d.y_train),
             val,
@@ -393,10 +397,12 @@ def start_run(
     resume: str | Path | None = None,
     explicit: Mapping[str, Any] | None = None,
     callbacks: list[Callback] | None = None,
+    name: str | None = None,
 ) -> TrainingRun:
     """Load the data, build the model and optimiser, and make the run folder.
 
-    A new run goes into ``out/<dataset>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... if taken);
+    A new run goes into ``out/<dataset>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... if taken), or
+    ``out/<name>`` when ``name`` is given (which must not exist yet, or be empty);
     ``config.json`` and ``preprocess.json`` are written at once, so that an interrupted run
     can be resumed. With ``resume`` (a run folder), the run's own settings are used, with
     those in ``explicit`` applied on top: only ``epochs`` and ``early_stopping`` may differ
@@ -414,7 +420,7 @@ def start_run(
     data = prepare_data(settings)
     settings = settings.resolved(data.task)
     if resume is None:
-        folder = _new_run_folder(Path(out), settings.dataset)
+        folder = _new_run_folder(Path(out), settings.dataset, name)
     run = TrainingRun(folder, settings, data, checkpoint, list(callbacks or []))
     if resume is None:
         save_run_settings(folder, config=run.config, preprocess=data.preprocess)
@@ -490,7 +496,18 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def _new_run_folder(out: Path, dataset: str) -> Path:
+def _new_run_folder(out: Path, dataset: str, name: str | None = None) -> Path:
+    if name is not None:
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise ValueError(f"a run name must be a plain folder name, got {name!r}")
+        folder = out / name
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise ValueError(
+                f"{folder} already exists; choose another name, or continue that run with "
+                f"--resume {folder}"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
     stem = Path(dataset).stem if is_data_file(dataset) else dataset
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "run"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
