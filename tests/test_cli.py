@@ -334,3 +334,67 @@ def test_interrupted_run_resumes_to_the_same_weights(reference, tmp_path, sig):
     h_ref = json.loads((ref / "history.json").read_text())["history"]
     for name in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
         assert h_ours[name] == h_ref[name], name
+
+
+# ---------------------------------------------------------------------------------- README
+README = (ROOT / "README.md").read_text()
+
+
+def _readme_commands(section: str) -> list[str]:
+    """The lines of the first ```bash block of README section ``section``."""
+    body = README.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    block = body.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def _run_shell(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**ENV, "PATH": f"{Path(EXE[0]).parent}{os.pathsep}{ENV.get('PATH', '')}"}
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300, check=False)  # fmt: skip
+
+
+def test_readme_csv_section_commands_run_as_written(tmp_path):
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    commands = _readme_commands("Your own data (CSV)")
+    assert [c.split()[:2] for c in commands] == [["chainrule", "train"],
+                                                 ["chainrule", "evaluate"],
+                                                 ["chainrule", "predict"]]  # fmt: skip
+    for command in commands:
+        result = _run_shell(command, tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+    predictions = (tmp_path / "fruit_predictions.csv").read_text().splitlines()
+    assert predictions[0] == "prediction,p_apple,p_lemon,p_orange,p_pear"
+    assert len(predictions) == 1 + len((EXAMPLES / "fruit_new.csv").read_text().splitlines()) - 1
+    # the output shown in the README is what the command writes
+    shown = README.split("prediction,p_apple,p_lemon,p_orange,p_pear\n", 1)[1].splitlines()[:2]
+    assert predictions[1:3] == shown
+    metrics = json.loads((tmp_path / "runs" / "fruit" / "metrics.json").read_text())
+    assert f"test accuracy {100 * metrics['test']['accuracy']:.1f}%" in README
+
+
+def test_example_csv_is_what_the_script_writes(tmp_path):
+    shutil.copy(EXAMPLES / "make_fruit_csv.py", tmp_path)
+    subprocess.run([sys.executable, tmp_path / "make_fruit_csv.py"], check=True)  # fmt: skip
+    assert (tmp_path / "fruit.csv").read_text() == (EXAMPLES / "fruit.csv").read_text()
+    assert (tmp_path / "fruit_new.csv").read_text() == (EXAMPLES / "fruit_new.csv").read_text()
+
+
+@pytest.mark.slow
+def test_readme_command_line_section_runs_as_written(tmp_path):
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    commands = _readme_commands("Command line")
+    assert commands[0].startswith("chainrule train --name digits")
+    for command in commands:
+        result = _run_shell(command, tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+    lines = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert lines[0].startswith("prediction,p_0,p_1") and len(lines) == 361
+    table = README.split("digits: results after 40 epochs\n", 1)[1].split("```", 1)[0]
+    metrics = json.loads((tmp_path / "runs" / "digits" / "metrics.json").read_text())
+    test_row = next(line for line in table.splitlines() if line.startswith("test"))
+    assert test_row.split()[2:4] == [f"{metrics['test']['loss']:.4f}",
+                                     f"{metrics['test']['accuracy']:.4f}"]  # fmt: skip
+    wine = json.loads((tmp_path / "runs").joinpath(
+        next(p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith("wine")),
+        "config.json").read_text())  # fmt: skip
+    assert wine["settings"]["epochs"] == 30 and wine["settings"]["optimizer"] == "adam"

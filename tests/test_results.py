@@ -27,6 +27,15 @@ from chainrule.train.run import build_mlp
 
 pytestmark = pytest.mark.slow
 
+# the commands of the README's results table
+MNIST1D = (
+    "--dataset mnist1d --hidden 256,256 --activation relu --dropout 0.2 --optimizer adamw "
+    "--lr 0.003 --weight-decay 0.05 --epochs 60 --batch-size 64 --val-size 0"
+).split()
+FASHION = ("--dataset fashion_mnist --hidden 256,128 --activation relu --dropout 0.1 "
+           "--optimizer adamw --lr 0.001 --weight-decay 0.05 --epochs 12 --batch-size 128 "
+           "--val-size 0").split()  # fmt: skip
+
 
 def _chainrule() -> list[str]:
     script = Path(sys.executable).parent / "chainrule"
@@ -63,11 +72,7 @@ def test_mnist1d_mlp_beats_the_paper_baseline(tmp_path):
     72.4%; about 10 s). Like the paper's MLP it trains on all 4,000 training samples (no
     validation split); ReLU units, AdamW with decoupled weight decay 0.05 and dropout 0.2
     keep the 256-256 network from overfitting the small training set."""
-    metrics, _ = train(
-        tmp_path, "--dataset", "mnist1d", "--hidden", "256,256", "--activation", "relu",
-        "--dropout", "0.2", "--optimizer", "adamw", "--lr", "0.003", "--weight-decay", "0.05",
-        "--epochs", "60", "--batch-size", "64", "--val-size", "0",
-    )  # fmt: skip
+    metrics, _ = train(tmp_path, *MNIST1D)
     assert metrics["train"]["samples"] == 4000 and metrics["test"]["samples"] == 1000
     assert metrics["test"]["accuracy"] >= 0.68
 
@@ -76,13 +81,15 @@ def test_fashion_mnist_mlp(tmp_path):
     """Fashion-MNIST, 60,000 / 10,000, from the Debian package's IDX files: a 784-256-128-10
     ReLU MLP reaches 88% (measured: 89.4% after 8 epochs, 90.2% after 15; this run of 12
     takes about 30 s)."""
-    metrics, _ = train(
-        tmp_path, "--dataset", "fashion_mnist", "--hidden", "256,128", "--activation", "relu",
-        "--dropout", "0.1", "--optimizer", "adamw", "--lr", "0.001", "--weight-decay", "0.05",
-        "--epochs", "12", "--batch-size", "128", "--val-size", "0",
-    )  # fmt: skip
+    metrics, _ = train(tmp_path, *FASHION)
     assert metrics["train"]["samples"] == 60000 and metrics["test"]["samples"] == 10000
     assert metrics["test"]["accuracy"] >= 0.88
+
+
+@pytest.mark.parametrize("args", [MNIST1D, FASHION], ids=["mnist1d", "fashion_mnist"])
+def test_the_readme_shows_these_commands(args):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "chainrule train " + " ".join(args) in readme
 
 
 def test_the_seeds_network_by_per_example_sgd(tmp_path):
