@@ -15,6 +15,15 @@ A run folder holds:
 ``confusion_matrix.png``   test-set confusion matrix (classifiers)
 ``checkpoints/``           ``last`` and ``best`` checkpoints, for ``--resume``
 =========================  ===========================================================
+
+``chainrule train`` (:mod:`chainrule.train.experiment`) writes ``config.json`` and
+``preprocess.json`` before the first epoch and the rest at the end. Its ``config.json`` holds,
+besides ``"model"``: ``"settings"`` (every setting of
+:class:`~chainrule.train.settings.TrainSettings`, as in a ``--config`` file; the same keys are
+repeated at the top level: ``"dataset"``, ``"seed"``, ``"test_size"``, ...), ``"task"``, and
+``"data"``: ``{"name": dataset name or absolute file path, "options": loader options such as
+{"target": column}}``, enough to load the same data again with
+:func:`~chainrule.data.load_dataset`.
 """
 
 from __future__ import annotations
