@@ -327,3 +327,13 @@ def test_inference_on_npz_and_bundled(tmp_path):
     np.savez(tmp_path / "w.npz", X=np.zeros((3, 5)))
     with pytest.raises(DataError, match="has 5 features per row; the model expects 2"):
         load_data_for_run(loaded, str(tmp_path / "w.npz"), need_target=False)
+
+
+def test_early_stopping_run_reports_the_best_epoch(tmp_path):
+    s = TrainSettings.from_mapping({**QUICK, "epochs": 60, "early_stopping": 1, "lr": 0.5})
+    run = start_run(s, tmp_path)
+    history = run.fit()
+    results = run.finish()
+    assert results["stopped_early"] and len(history) < 60
+    assert results["best_epoch"] == history.best("val_loss")[0]
+    assert results["epochs"] == len(history) == results["best_epoch"] + 1

@@ -360,7 +360,10 @@ class TrainingRun:
             train_time_s=train_time,
             loss=loss_description(self.settings),
         )
-        if "val_loss" in history and len(history):
+        stopper = [cb for cb in self.trainer.callbacks if isinstance(cb, EarlyStopping)]
+        if stopper and stopper[0].best_epoch:
+            results["best_epoch"] = stopper[0].best_epoch
+        elif "val_loss" in history and len(history):
             results["best_epoch"], _ = history.best("val_loss", "min")
         save_run(
             self.folder,

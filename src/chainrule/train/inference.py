@@ -66,8 +66,8 @@ def load_data_for_run(run: Run, data: str, *, need_target: bool) -> tuple[np.nda
         split = load_dataset(data, **kwargs).flattened()
         if split.task != task or (task == "classification" and split.n_classes != pre.n_classes):
             raise DataError(
-                f"{data} ({split.task}, {split.n_outputs} outputs) does not fit this run's model "
-                f"({task}, {pre.n_classes or 'values'})"
+                f"{data} ({_kind(split.task, split.n_classes)}) does not fit this run's model "
+                f"({_kind(task, pre.n_classes)})"
             )
         X, y = split.X_test, split.y_test
         what = f"the test split of {data} ({len(X)} rows)"
@@ -78,6 +78,10 @@ def load_data_for_run(run: Run, data: str, *, need_target: bool) -> tuple[np.nda
             f"{', ...' if len(pre.feature_names) > 8 else ''})"
         )
     return X.reshape(len(X), -1), y, what
+
+
+def _kind(task: str, n_classes: int | None) -> str:
+    return f"{n_classes} classes" if task == "classification" else "regression"
 
 
 def _csv_for_run(
