@@ -590,9 +590,11 @@ def _visit(
         if prim.vjp_argnum is not None:
             gi = prim.vjp_argnum(i, g, out, *args, **kwargs)
         else:
-            rule = prim.vjps[i] if i < len(prim.vjps) else None
-            if rule is None:
+            if i >= len(prim.vjps):
                 raise BackwardError(f"{prim.name} has no gradient rule for input {i}")
+            rule = prim.vjps[i]
+            if rule is None:  # declared not differentiable in this input: nothing flows
+                continue
             gi = rule(g, out, *args, **kwargs)
         if gi is None:
             continue

@@ -91,7 +91,20 @@ def _linear_grad_weight(g, out, x, weight, bias=None):
     if g.ndim != 2:
         g = reshape(g, (-1, g.shape[-1]))
         x = reshape(x, (-1, x.shape[-1]))
-    return _mm(swapaxes(g, 0, 1), x)
+    return matmul_tn(g, x)
+
+
+@primitive
+def matmul_tn(x, y):
+    """``x.T @ y`` for 2-D x (n, m) and y (n, k) -> (m, k), without materialising ``x.T``;
+    an outer product when n is 1 (a weight gradient at batch size 1)."""
+    if x.shape[0] == 1:
+        return backend.xp.einsum("ki,kj->ij", x, y)
+    return x.T @ y
+
+
+matmul_tn.defvjp(lambda g, out, x, y: matmul(y, swapaxes(g, 0, 1)),
+                 lambda g, out, x, y: matmul(x, g))  # fmt: skip
 
 
 linear.defvjp(

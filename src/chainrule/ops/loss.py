@@ -47,10 +47,26 @@ def _per_row(g, scale):
 
 softmax_cross_entropy.defvjp(
     # seeds, module 4.5: ∇_{a_L} L = -(e(y) - ŷ), here for a general target q
-    lambda g, out, x, q, scale=None: (
-        _per_row(g, scale) * (_sum(q, axis=-1, keepdims=True) * softmax(x) - q)
-    ),
+    lambda g, out, x, q, scale=None: _per_row(g, scale) * softmax_minus(x, q),
     lambda g, out, x, q, scale=None: -_per_row(g, scale) * log_softmax(x),
+)
+
+
+@primitive
+def softmax_minus(x, q):
+    """Row-wise ``sum(q) * softmax(x) - q``: the cross-entropy gradient ŷ - q in one op."""
+    e = backend.xp.exp(x - x.max(axis=-1, keepdims=True))
+    return q.sum(axis=-1, keepdims=True) * (e / e.sum(axis=-1, keepdims=True)) - q
+
+
+def _softmax_minus_grad_x(g, out, x, q):
+    p = softmax(x)
+    return _sum(q, axis=-1, keepdims=True) * p * (g - _sum(g * p, axis=-1, keepdims=True))
+
+
+softmax_minus.defvjp(
+    _softmax_minus_grad_x,
+    lambda g, out, x, q: _sum(g * softmax(x), axis=-1, keepdims=True) - g,
 )
 
 
