@@ -201,8 +201,11 @@ class Primitive:
         self.reads, self.reads_out = None, True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
-        if kwargs and any(isinstance(v, Tensor) for v in kwargs.values()):
-            args, kwargs = _bind_tensor_kwargs(self.forward, args, kwargs)
+        if kwargs:
+            for v in kwargs.values():
+                if isinstance(v, Tensor):
+                    args, kwargs = _bind_tensor_kwargs(self.forward, args, kwargs)
+                    break
         raw = []
         needs_grad = False
         for a in args:
@@ -579,7 +582,8 @@ def _visit(
             t.grad = t.grad + g  # accumulates, as leaves do
     if capture is not None and node in capture:
         capture[node] = g if capture[node] is None else capture[node] + g
-    node._check_saved()
+    if node.args is None or node.versions or node.out_version is not None:
+        node._check_saved()
     prim = node.prim
     out = node._output() if prim.reads_out else None
     args = node.args

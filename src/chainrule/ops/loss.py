@@ -171,7 +171,9 @@ def _class_targets(
     y = t.data.reshape(-1)
     m = y.shape[0]
     valid = None  # None: every row counts (the common case, checked with two reductions)
-    if 0 <= ignore_index < c or y.min() < 0 or y.max() >= c:  # the rare path
+    # One reduction checks both ends: as unsigned integers, negative labels are huge.
+    unsigned = y.view(y.dtype.str.replace("i", "u")) if y.dtype.kind == "i" else y
+    if 0 <= ignore_index < c or unsigned.max() >= c:  # the rare path
         valid = y != ignore_index
         bad = valid & ((y < 0) | (y >= c))
         if bool(bad.any()):
