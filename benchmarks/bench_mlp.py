@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, table
+from common import interleaved, set_threads, table
 
 import chainrule as cr
 
@@ -79,7 +79,9 @@ def make_pair(sizes: tuple[int, ...], batch: int, seed: int = 0):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (median)")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads each")
     args = parser.parse_args(argv)
+    print(set_threads(args.threads))
     print(
         f"numpy {np.__version__}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), chainrule {cr.__version__}"

@@ -38,6 +38,20 @@ def interleaved(
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
+def set_threads(n: int) -> str:
+    """Give NumPy's BLAS and PyTorch ``n`` threads each; returns a description.
+
+    Interleaving two libraries whose thread pools spin after each call makes each one's idle
+    spinning steal the other's cores, so timings are only fair with matched, small pools.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    torch.set_num_threads(n)
+    return f"{n} thread(s) each for NumPy's BLAS and PyTorch"
+
+
 def table(rows: list[list[str]], header: list[str]) -> str:
     """A plain Markdown table (also readable in a terminal)."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
