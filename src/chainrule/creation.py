@@ -58,7 +58,10 @@ def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool =
 
 
 def arange(
-    start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
+    start: float,
+    stop: float | None = None,
+    step: float = 1,
+    dtype: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Evenly spaced values in [start, stop): int64 for integer arguments, else the default
