@@ -71,41 +71,38 @@ def erf(x: Any) -> Any:
     >>> bool(abs(erf(np.array(xs)) - [math.erf(v) for v in xs]).max() < 1e-15)
     True
     """
-    xp = backend.xp
-    x = xp.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else xp.float64
-    x64 = x.astype(xp.float64)
-    y = xp.abs(x64)
-    out = xp.empty_like(x64)
-    small = y <= 0.46875
-    xs = x64[small]
-    z = xs * xs
-    out[small] = xs * _poly(_A, z) / _poly(_B, z)
-    big = ~small
-    out[big] = xp.sign(x64[big]) * (1.0 - _erfc_abs(y[big]))
-    out[xp.isnan(x64)] = xp.nan
-    return out.astype(dtype, copy=False)
+    return _erf_or_erfc(x, complement=False)
 
 
 def erfc(x: Any) -> Any:
     """Element-wise erfc(x) = 1 - erf(x), without cancellation for large x."""
-    xp = backend.xp
-    x = xp.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else xp.float64
-    x64 = x.astype(xp.float64)
-    y = xp.abs(x64)
-    out = xp.empty_like(x64)
-    small = y <= 0.46875
-    xs = x64[small]
-    z = xs * xs
-    out[small] = 1.0 - xs * _poly(_A, z) / _poly(_B, z)
-    big = ~small
-    e = _erfc_abs(y[big])
-    out[big] = xp.where(x64[big] < 0, 2.0 - e, e)
-    out[xp.isnan(x64)] = xp.nan
-    return out.astype(dtype, copy=False)
+    return _erf_or_erfc(x, complement=True)
 
 
 def normal_cdf(x: Any) -> Any:
     """Phi(x), the standard normal CDF, accurate in the far left tail."""
     return 0.5 * erfc(-x * (1.0 / math.sqrt(2.0)))
+
+
+def _erf_or_erfc(x: Any, complement: bool) -> Any:
+    # Both from the same two pieces: erf on |x| <= 0.46875, erfc(|x|) beyond.
+    xp = backend.xp
+    x = xp.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else xp.float64
+    x64 = x.astype(xp.float64)
+    y = xp.abs(x64)
+    out = xp.empty_like(x64)
+    small = y <= 0.46875
+    xs = x64[small]
+    z = xs * xs
+    erf_small = xs * _poly(_A, z) / _poly(_B, z)
+    big = ~small
+    erfc_big = _erfc_abs(y[big])
+    if complement:
+        out[small] = 1.0 - erf_small
+        out[big] = xp.where(x64[big] < 0, 2.0 - erfc_big, erfc_big)
+    else:
+        out[small] = erf_small
+        out[big] = xp.sign(x64[big]) * (1.0 - erfc_big)
+    out[xp.isnan(x64)] = xp.nan
+    return out.astype(dtype, copy=False)
