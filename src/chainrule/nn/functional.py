@@ -30,6 +30,7 @@ from chainrule.ops.elementwise import abs as _abs
 from chainrule.ops.elementwise import sqrt, tanh, where
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
+    _class_indices,
     clamped_binary_cross_entropy,
     cross_entropy,
     sigmoid_binary_cross_entropy,
@@ -336,26 +337,14 @@ def nll_loss(
     if x.ndim < 2 or x.shape[0] == 0:
         raise ShapeError(f"nll_loss: expected input (N, C), (C,) or (N, C, d...), got {x.shape}")
     c = x.shape[1]
-    expected = (x.shape[0], *x.shape[2:])
-    if tuple(t.shape) != expected:
-        raise ShapeError(
-            f"nll_loss: target shape {tuple(t.shape)} does not fit input shape {x.shape} "
-            f"(class indices need shape {expected})"
-        )
+    y, valid, expected = _class_indices("nll_loss", t, x.shape, ignore_index)
     xp = backend.xp
     x2 = reshape(transpose(x, (0, *range(2, x.ndim), 1)), (-1, c)) if x.ndim > 2 else x
-    y = t.data.reshape(-1)
-    valid = y != ignore_index
-    bad = valid & ((y < 0) | (y >= c))
-    if bool(bad.any()):
-        raise TargetError(
-            f"nll_loss: class index {int(y[bad][0])} is out of range for {c} classes "
-            f"(valid: 0..{c - 1}, or ignore_index={ignore_index})"
-        )
-    yc = xp.where(valid, y, 0)
     w = _class_weight("nll_loss", weight, c, x.dtype)
-    wy = (w[yc] if w is not None else xp.ones(yc.shape, dtype=x.dtype)) * valid
-    picked = getitem(x2, (xp.arange(yc.shape[0]), yc))
+    wy = w[y] if w is not None else xp.ones(y.shape, dtype=x.dtype)
+    if valid is not None:
+        wy = wy * valid
+    picked = getitem(x2, (xp.arange(y.shape[0]), y))
     losses = -picked * Tensor._make(wy.astype(x.dtype, copy=False))
     if reduction == "none":
         out = reshape(losses, () if unbatched else expected)

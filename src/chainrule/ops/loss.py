@@ -162,26 +162,8 @@ def _class_targets(
     t: Tensor, x: Tensor, c: int, w: Any, ignore_index: int, smoothing: float
 ) -> tuple[Any, float, tuple[int, ...]]:
     xp = backend.xp
-    expected = (x.shape[0], *x.shape[2:])
-    if t.shape != expected:
-        raise ShapeError(
-            f"cross_entropy: target shape {t.shape} does not fit input shape {x.shape} "
-            f"(class indices need shape {expected})"
-        )
-    y = t.data.reshape(-1)
+    y, valid, expected = _class_indices("cross_entropy", t, x.shape, ignore_index)
     m = y.shape[0]
-    valid = None  # None: every row counts (the common case, checked with two reductions)
-    # One reduction checks both ends: as unsigned integers, negative labels are huge.
-    unsigned = y.view(y.dtype.str.replace("i", "u")) if y.dtype.kind == "i" else y
-    if 0 <= ignore_index < c or unsigned.max() >= c:  # the rare path
-        valid = y != ignore_index
-        bad = valid & ((y < 0) | (y >= c))
-        if bool(bad.any()):
-            raise TargetError(
-                f"cross_entropy: class index {int(y[bad][0])} is out of range for {c} classes "
-                f"(valid: 0..{c - 1}, or ignore_index={ignore_index})"
-            )
-        y = xp.where(valid, y, 0)
     q = xp.zeros((m, c), dtype=x.dtype)
     q[xp.arange(m), y] = 1.0 - smoothing
     if smoothing:
@@ -195,6 +177,39 @@ def _class_targets(
     wy = w[y] if w is not None else xp.ones(m, dtype=x.dtype)
     denom = float((wy * valid).sum()) if valid is not None else float(wy.sum())
     return q, denom, expected
+
+
+def _class_indices(
+    name: str, t: Tensor, x_shape: tuple[int, ...], ignore_index: int
+) -> tuple[Any, Any, tuple[int, ...]]:
+    """The integer targets ``t`` of logits shaped ``x_shape`` (N, C, d...), checked and
+    flattened: ``(y, valid, shape)`` with ``y`` the class indices (those equal to
+    ``ignore_index`` set to 0), ``valid`` the mask of the counted ones (None when all count)
+    and ``shape`` the loss's (N, d...). Shared by cross_entropy and nll_loss.
+
+    Raises ShapeError when ``t`` is not shaped (N, d...), TargetError naming the first class
+    index out of range.
+    """
+    c = x_shape[1]
+    expected = (x_shape[0], *x_shape[2:])
+    if tuple(t.shape) != expected:
+        raise ShapeError(
+            f"{name}: target shape {tuple(t.shape)} does not fit input shape {x_shape} "
+            f"(class indices need shape {expected})"
+        )
+    y = t.data.reshape(-1)
+    # One reduction checks both ends: as unsigned integers, negative labels are huge.
+    unsigned = y.view(y.dtype.str.replace("i", "u")) if y.dtype.kind == "i" else y
+    if not (0 <= ignore_index < c or (y.size and unsigned.max() >= c)):
+        return y, None, expected  # the common case: every target counts
+    valid = y != ignore_index
+    bad = valid & ((y < 0) | (y >= c))
+    if bool(bad.any()):
+        raise TargetError(
+            f"{name}: class index {int(y[bad][0])} is out of range for {c} classes "
+            f"(valid: 0..{c - 1}, or ignore_index={ignore_index})"
+        )
+    return backend.xp.where(valid, y, 0), valid, expected
 
 
 def _prob_targets(
