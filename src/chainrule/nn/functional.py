@@ -374,13 +374,11 @@ def binary_cross_entropy(
     """
     name = "binary_cross_entropy"
     x, t = _regression_pair(name, input, target, reduction)
-    xd = x.data
-    if bool(((xd < 0) | (xd > 1)).any()):
+    if _outside_unit_interval(x):
         raise DomainError(
             f"{name}: inputs must be probabilities in [0, 1], found values in "
-            f"[{float(np.nanmin(backend.to_numpy(xd))):.4g}, "
-            f"{float(np.nanmax(backend.to_numpy(xd))):.4g}]; for logits use "
-            "binary_cross_entropy_with_logits (BCEWithLogitsLoss)"
+            f"{_value_range(x)}; for logits use binary_cross_entropy_with_logits "
+            "(BCEWithLogitsLoss)"
         )
     _check_unit_interval(name, t)
     losses = clamped_binary_cross_entropy(x, t)
@@ -466,13 +464,22 @@ def _regression_pair(name: str, input: Any, target: Any, reduction: str) -> tupl
 
 
 def _check_unit_interval(name: str, t: Tensor) -> None:
-    d = t.data
-    if bool(((d < 0) | (d > 1)).any()):
+    if _outside_unit_interval(t):
         raise TargetError(
             f"{name}: targets must be in [0, 1] (0/1 labels or probabilities), found values "
-            f"in [{float(np.nanmin(backend.to_numpy(d))):.4g}, "
-            f"{float(np.nanmax(backend.to_numpy(d))):.4g}]"
+            f"in {_value_range(t)}"
         )
+
+
+def _outside_unit_interval(t: Tensor) -> bool:
+    d = t.data
+    return bool(((d < 0) | (d > 1)).any())
+
+
+def _value_range(t: Tensor) -> str:
+    """``[min, max]`` of ``t``'s values (NaN left out), for error messages."""
+    d = backend.to_numpy(t.data)
+    return f"[{float(np.nanmin(d)):.4g}, {float(np.nanmax(d)):.4g}]"
 
 
 def _check_broadcast(name: str, what: str, shape: tuple, to: tuple) -> None:
