@@ -7,13 +7,58 @@ Children are registered under their position (``"0"``, ``"1"``, ...) or key, so 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from chainrule.errors import ShapeError
 from chainrule.nn.module import Module, _indent, _tree
 
+_C = TypeVar("_C", bound="_Numbered")
 
-class Sequential(Module):
+
+class _Numbered(Module):
+    """What ``Sequential`` and ``ModuleList`` share: modules in order, usually named by their
+    position (``"0"``, ``"1"``, ...); ``len``, iteration, assignment by position, ``append``
+    and ``extend``."""
+
+    _kind = "container"  # the class named in index errors
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self.add_module(self._key(idx), module)
+
+    def _key(self, idx: int) -> str:
+        keys = list(self._modules)
+        n = len(keys)
+        i = int(idx)
+        if not -n <= i < n:
+            raise IndexError(f"index {idx} is out of range for a {self._kind} of {n} modules")
+        return keys[i % n]
+
+    def _set_modules(self, modules: list[Module]) -> None:
+        """Replace every child by ``modules``, named ``"0"``, ``"1"``, ..."""
+        for k in list(self._modules):
+            delattr(self, k)
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def append(self: _C, module: Module) -> _C:
+        """Add ``module`` at the end; returns ``self``."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self: _C, modules: Iterable[Module]) -> _C:
+        """Append each of ``modules``; returns ``self``."""
+        for m in modules:
+            self.append(m)
+        return self
+
+
+class Sequential(_Numbered):
     """Modules applied one after the other: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
 
     Accepts modules as arguments (named ``"0"``, ``"1"``, ...) or one mapping of names to
@@ -26,6 +71,8 @@ class Sequential(Module):
     >>> len(net), type(net[-1]).__name__, net(cr.randn(3, 4)).shape
     (3, 'Linear', (3, 2))
     """
+
+    _kind = "Sequential"
 
     def __init__(self, *args: Module | Mapping[str, Module]) -> None:
         super().__init__()
@@ -44,53 +91,18 @@ class Sequential(Module):
                 raise ShapeError(f"in layer ({name}) of Sequential: {exc}") from exc
         return input
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
             return Sequential(dict(list(self._modules.items())[idx]))
         return self._modules[self._key(idx)]
 
-    def __setitem__(self, idx: int, module: Module) -> None:
-        self.add_module(self._key(idx), module)
-
     def __delitem__(self, idx: int | slice) -> None:
         keys = list(self._modules)
         for k in keys[idx] if isinstance(idx, slice) else [self._key(idx)]:
             delattr(self, k)
-        self._renumber()
-
-    def _key(self, idx: int) -> str:
-        keys = list(self._modules)
-        n = len(keys)
-        i = int(idx)
-        if not -n <= i < n:
-            raise IndexError(f"index {idx} is out of range for a Sequential of {n} modules")
-        return keys[i % n]
-
-    def _renumber(self) -> None:
         # Keep PyTorch's behaviour: after a deletion, number-named modules are renumbered.
-        items = list(self._modules.items())
-        if all(k.isdigit() for k, _ in items):
-            for k, _ in items:
-                delattr(self, k)
-            for i, (_, m) in enumerate(items):
-                self.add_module(str(i), m)
-
-    def append(self, module: Module) -> Sequential:
-        """Add ``module`` at the end; returns ``self``."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> Sequential:
-        """Append each of ``modules``; returns ``self``."""
-        for m in modules:
-            self.append(m)
-        return self
+        if all(k.isdigit() for k in self._modules):
+            self._set_modules(list(self._modules.values()))
 
     def insert(self, index: int, module: Module) -> Sequential:
         """Insert ``module`` before position ``index``; returns ``self``."""
@@ -99,14 +111,11 @@ class Sequential(Module):
         if not -n <= index <= n:
             raise IndexError(f"index {index} is out of range for a Sequential of {n} modules")
         mods.insert(index % (n + 1) if index < 0 else index, module)
-        for k in list(self._modules):
-            delattr(self, k)
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
+        self._set_modules(mods)
         return self
 
 
-class ModuleList(Module):
+class ModuleList(_Numbered):
     """A list of modules, registered so that their parameters belong to the owner.
 
     >>> import chainrule as cr
@@ -115,57 +124,28 @@ class ModuleList(Module):
     (3, 6)
     """
 
+    _kind = "ModuleList"
+
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
             return ModuleList(list(self._modules.values())[idx])
         return self._modules[self._key(idx)]
 
-    def __setitem__(self, idx: int, module: Module) -> None:
-        self.add_module(self._key(idx), module)
-
     def __delitem__(self, idx: int | slice) -> None:
         mods = list(self._modules.values())
         del mods[idx]
-        for k in list(self._modules):
-            delattr(self, k)
-        self.extend(mods)
-
-    def _key(self, idx: int) -> str:
-        n = len(self._modules)
-        i = int(idx)
-        if not -n <= i < n:
-            raise IndexError(f"index {idx} is out of range for a ModuleList of {n} modules")
-        return str(i % n)
-
-    def append(self, module: Module) -> ModuleList:
-        """Add ``module`` at the end; returns ``self``."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        """Append each of ``modules``; returns ``self``."""
-        for m in modules:
-            self.append(m)
-        return self
+        self._set_modules(mods)
 
     def insert(self, index: int, module: Module) -> None:
         """Insert ``module`` before position ``index``."""
         mods = list(self._modules.values())
         mods.insert(index, module)
-        for k in list(self._modules):
-            delattr(self, k)
-        self.extend(mods)
+        self._set_modules(mods)
 
     def __repr__(self) -> str:
         # Runs of identical children print once, as PyTorch does: "(0-2): 3 x Linear(...)".
