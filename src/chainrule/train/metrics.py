@@ -45,7 +45,21 @@ class Metric(abc.ABC):
         return f"{type(self).__name__}()"
 
 
-class Accuracy(Metric):
+class _Fraction(Metric):
+    """A share of the samples: ``correct`` out of ``total``."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.correct = 0
+        self.total = 0
+
+    def compute(self) -> float:
+        return self.correct / self.total if self.total else float("nan")
+
+
+class Accuracy(_Fraction):
     """Fraction of samples whose arg-max prediction equals the class index.
 
     A single output column is read as a binary classifier's logit (positive: class 1).
@@ -56,13 +70,6 @@ class Accuracy(Metric):
     """
 
     name = "accuracy"
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.correct = 0
-        self.total = 0
 
     def update(self, y_pred: Any, y_true: Any) -> None:
         p, t = _host(y_pred), _host(y_true)
@@ -75,11 +82,8 @@ class Accuracy(Metric):
         self.correct += int((labels == t).sum())
         self.total += int(t.size)
 
-    def compute(self) -> float:
-        return self.correct / self.total if self.total else float("nan")
 
-
-class TopKAccuracy(Metric):
+class TopKAccuracy(_Fraction):
     """Fraction of samples whose class is among the ``k`` highest-scored."""
 
     def __init__(self, k: int = 5) -> None:
@@ -87,11 +91,7 @@ class TopKAccuracy(Metric):
             raise ValueError(f"top-k accuracy needs k >= 1, got {k}")
         self.k = k
         self.name = f"top{k}_accuracy"
-        self.reset()
-
-    def reset(self) -> None:
-        self.correct = 0
-        self.total = 0
+        super().__init__()
 
     def update(self, y_pred: Any, y_true: Any) -> None:
         p, t = _host(y_pred), _host(y_true)
@@ -99,9 +99,6 @@ class TopKAccuracy(Metric):
         top = np.argpartition(-p, k - 1, axis=-1)[..., :k]
         self.correct += int((top == t[..., None]).any(axis=-1).sum())
         self.total += int(t.size)
-
-    def compute(self) -> float:
-        return self.correct / self.total if self.total else float("nan")
 
     def __repr__(self) -> str:
         return f"TopKAccuracy(k={self.k})"
