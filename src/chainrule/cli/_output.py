@@ -8,18 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
-
-def is_terminal(stream: IO[str] | None = None) -> bool:
-    """Whether ``stream`` (default ``sys.stdout``) is a terminal that rich can draw on."""
-    stream = stream or sys.stdout
-    isatty = getattr(stream, "isatty", None)
-    if not (isatty and isatty()):
-        return False
-    try:
-        import rich  # noqa: F401
-    except ImportError:
-        return False
-    return True
+from chainrule.train.callbacks import is_terminal
 
 
 def print_table(

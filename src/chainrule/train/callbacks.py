@@ -224,16 +224,7 @@ class ProgressBar(Callback):
         return self.stream if self.stream is not None else sys.stdout
 
     def _rich(self) -> bool:
-        if self.force_plain:
-            return False
-        isatty = getattr(self._out(), "isatty", None)
-        if not (isatty and isatty()):
-            return False
-        try:
-            import rich  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return not self.force_plain and is_terminal(self._out())
 
     def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
         self._t0 = time.perf_counter()
@@ -289,3 +280,16 @@ def format_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> str:
     if "samples_per_s" in logs:
         parts.append(f"{logs['samples_per_s']:,.0f} samples/s")
     return "  ".join(parts)
+
+
+def is_terminal(stream: IO[str] | None = None) -> bool:
+    """Whether ``stream`` (default ``sys.stdout``) is a terminal that rich can draw on."""
+    stream = stream or sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    if not (isatty and isatty()):
+        return False
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
