@@ -42,6 +42,7 @@ from chainrule.autograd import gradients
 from chainrule.nn import Module, ReLU
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import Callback
+from chainrule.train.checkpoint import json_safe
 
 __all__ = [
     "ExplodingGradientWarning", "GradientFlow", "GradientFlowWarning",
@@ -245,13 +246,13 @@ class GradientFlow(Callback):
         ``folder``; returns the JSON's path."""
         folder = Path(folder)
         data = self.to_dict()
-        path = atomic_write_json(folder / JSON_NAME, _json_safe(data))
+        path = atomic_write_json(folder / JSON_NAME, json_safe(data, nonfinite=repr))
         if self.plot:
             plot_gradient_flow(data, folder / PNG_NAME)
         return path
 
     def state_dict(self) -> dict[str, Any]:
-        return _json_safe(self.to_dict())
+        return json_safe(self.to_dict(), nonfinite=repr)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epochs = [int(e) for e in state.get("epochs", [])]
@@ -340,23 +341,9 @@ def _mean(v: list[float]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
-def _json_safe(obj: Any) -> Any:
-    """NaN and infinities as strings, so the JSON is standard."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _num(v: Any) -> float:
-    if v is None:
-        return math.nan
-    if isinstance(v, str):
-        return float(v)
-    return float(v)
+    # None (no value) as NaN; "nan", "inf", "-inf" (how the JSON holds them) parse as floats
+    return math.nan if v is None else float(v)
 
 
 def load_gradient_flow(path: str | Path) -> dict[str, Any]:

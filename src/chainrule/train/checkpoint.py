@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def save_checkpoint(
         "format": FORMAT,
         "tensors": tensor_name,
         "sha256": hashlib.sha256(payload).hexdigest(),
-        "meta": _json_safe(meta),
+        "meta": json_safe(meta),
     }
     atomic_write_json(sidecar, record)
     if previous is not None and previous.name != tensor_name:
@@ -81,10 +82,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         sidecar = sidecar.with_name(sidecar.name + ".json")
     if not sidecar.exists():
         raise CheckpointError(f"no checkpoint at {sidecar}")
-    try:
-        record = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"checkpoint {sidecar} is corrupt (not JSON): {exc}") from exc
+    record = read_json(sidecar, f"checkpoint {sidecar}")
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{sidecar} is not a chainrule checkpoint (format {FORMAT})")
     tensor_path = _tensor_file(sidecar, record)
@@ -139,6 +137,45 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]
     return arrays, metadata
 
 
+def read_json(path: Path, what: str) -> Any:
+    """The JSON value in file ``path``.
+
+    Raises :class:`~chainrule.errors.CheckpointError` "``what`` is corrupt (not JSON)" when it
+    does not parse, ``OSError`` when it cannot be read.
+    """
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{what} is corrupt (not JSON): {exc}") from exc
+
+
+def json_safe(obj: Any, nonfinite: Callable[[float], Any] | None = None) -> Any:
+    """``obj`` ready for strict JSON: NumPy scalars as Python ones, tuples as lists, keys as
+    strings, and each NaN or infinity as ``nonfinite(value)``; by default as
+    ``{"__float__": "nan"}`` (or ``"inf"``, ``"-inf"``), which :func:`json_restore` reads back.
+    """
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"__float__": repr(obj)} if nonfinite is None else nonfinite(obj)
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v, nonfinite) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, nonfinite) for v in obj]
+    return obj
+
+
+def json_restore(obj: Any) -> Any:
+    """Undo the encoding of non-finite floats done when saving."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__float__"}:
+            return float(obj["__float__"])
+        return {k: json_restore(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_restore(v) for v in obj]
+    return obj
+
+
 def _safetensors_metadata(payload: bytes) -> dict[str, str]:
     # The format: 8-byte little-endian header length, then a JSON header whose optional
     # "__metadata__" entry holds string pairs.
@@ -158,26 +195,3 @@ def _tensor_file(sidecar: Path, record: dict | None = None) -> Path:
     if not name or Path(name).name != name:  # a bare file name beside the sidecar, no paths
         raise CheckpointError(f"checkpoint {sidecar} names an invalid tensor file {name!r}")
     return sidecar.parent / name
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return {"__float__": repr(obj)}
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def json_restore(obj: Any) -> Any:
-    """Undo the encoding of non-finite floats done when saving."""
-    if isinstance(obj, dict):
-        if set(obj) == {"__float__"}:
-            return float(obj["__float__"])
-        return {k: json_restore(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [json_restore(v) for v in obj]
-    return obj

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chainrule._atomic import atomic_write_json, atomic_write_text
+from chainrule.train.checkpoint import json_safe
 
 
 class History:
@@ -78,8 +79,8 @@ class History:
         return h
 
     def to_json(self, path: str | Path) -> Path:
-        """Write the history as JSON (atomically)."""
-        return atomic_write_json(path, _json_safe(self.to_dict()))
+        """Write the history as JSON (atomically), NaN and infinities as null."""
+        return atomic_write_json(path, json_safe(self.to_dict(), nonfinite=lambda v: None))
 
     def to_csv(self, path: str | Path) -> Path:
         """Write one row per epoch (atomically)."""
@@ -98,14 +99,3 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({len(self)} epochs: {', '.join(self.history)})"
-
-
-def _json_safe(obj: Any) -> Any:
-    """NaN and infinities as null, so the file is strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
-    return obj

@@ -28,7 +28,6 @@ repeated at the top level: ``"dataset"``, ``"seed"``, ``"test_size"``, ...), ``"
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ from chainrule.nn import (
     Softplus,
     Tanh,
 )
-from chainrule.train.checkpoint import load_arrays, save_arrays
+from chainrule.train.checkpoint import load_arrays, read_json, save_arrays
 from chainrule.train.history import History
 
 ACTIVATIONS: dict[str, type[Module]] = {
@@ -274,10 +273,7 @@ def load_run(folder: str | Path) -> Run:
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path.name} is missing from run folder {path.parent}")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is corrupt (not JSON): {exc}") from exc
+    data = read_json(path, str(path))
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is corrupt (expected a JSON object)")
     return data
