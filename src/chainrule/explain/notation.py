@@ -356,12 +356,9 @@ def _mml_name(name: str) -> str:
         return f"<mo>{name}</mo>"
     if name == "log":  # an operator name: upright, with a thin space before its argument
         return '<mi>log</mi><mspace width="0.17em"/>'
-
     if name.endswith("'") and len(name) > 1:
         return f"<msup>{_mml_name(name[:-1])}<mo>′</mo></msup>"
-    if len(name) > 1 and name.isalpha():
-        return f"<mi>{html.escape(name)}</mi>"  # multi-letter <mi> is upright
-    return f"<mi>{html.escape(name)}</mi>"
+    return f"<mi>{html.escape(name)}</mi>"  # a multi-letter <mi> is set upright
 
 
 def _mml_number(s: str) -> str:
