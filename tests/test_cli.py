@@ -17,22 +17,13 @@ import numpy as np
 import pytest
 
 from chainrule.train.checkpoint import load_arrays
+from cli_entry import entry_point
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def _entry_point() -> list[str]:
-    script = Path(sys.executable).parent / "chainrule"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("chainrule")
-    if found:
-        return [found]
-    raise RuntimeError("the chainrule console script is not installed (pip install -e .)")
-
-
-EXE = _entry_point()
+EXE = entry_point()
 ENV = {**os.environ, "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
 ENV.pop("CHAINRULE_DEBUG", None)
 

@@ -4,9 +4,7 @@ trained run folder (two moons, 2 classes) with curves, confusion matrix and grad
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +16,14 @@ from chainrule.data import load_dataset
 from chainrule.explain import GradientFlow
 from chainrule.train import confusion_matrix, fit, plot_confusion_matrix, plot_history, predict
 from chainrule.train.run import Preprocess, build_mlp, model_spec, save_run
-
-
-def _entry_point() -> list[str]:
-    """The installed ``chainrule`` console script (the real entry point)."""
-    script = Path(sys.executable).parent / "chainrule"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("chainrule")
-    if found:
-        return [found]
-    raise RuntimeError("the chainrule console script is not installed (pip install -e .)")
+from cli_entry import entry_point
 
 
 @pytest.fixture(scope="session")
 def cli():
     """``cli(*args, env=None, cwd=None)`` runs ``chainrule ARGS`` in a subprocess and returns
     the CompletedProcess (text mode)."""
-    exe = _entry_point()
+    exe = entry_point()
 
     def run(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 120):
         full_env = {**os.environ, "COLUMNS": "140", **(env or {})}
