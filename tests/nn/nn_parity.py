@@ -11,17 +11,16 @@ import numpy as np
 import torch
 
 import chainrule as cr
+import torch_ref
 
 RTOL = 1e-6
 ATOL = 1e-10
 
 
 def assert_close(actual: Any, expected: Any, rtol: float = RTOL, atol: float = ATOL) -> None:
-    """``actual`` (chainrule tensor / array) equals ``expected`` (torch tensor / array)."""
-    a = actual.numpy() if isinstance(actual, cr.Tensor) else np.asarray(actual)
-    e = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
-    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
-    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
+    """``actual`` (chainrule tensor / array) equals ``expected`` (torch tensor / array):
+    :func:`torch_ref.assert_close` with this module's tolerances."""
+    torch_ref.assert_close(actual, expected, rtol, atol)
 
 
 def torch_state(module: torch.nn.Module) -> dict[str, np.ndarray]:
