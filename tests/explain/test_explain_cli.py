@@ -3,29 +3,7 @@
 from __future__ import annotations
 
 from html_check import check_html
-
-QUANTITIES = [
-    "h_0",
-    "a_1",
-    "h_1",
-    "a_2",
-    "h_2",
-    "a_3",
-    "ŷ",
-    "ℒ",
-    "∇_{a_3} ℒ",
-    "∇_{W_3} ℒ",
-    "∇_{b_3} ℒ",
-    "∇_{h_2} ℒ",
-    "∇_{a_2} ℒ",
-    "∇_{W_2} ℒ",
-    "∇_{b_2} ℒ",
-    "∇_{h_1} ℒ",
-    "∇_{a_1} ℒ",
-    "∇_{W_1} ℒ",
-    "∇_{b_1} ℒ",
-    "∇_{h_0} ℒ",
-]
+from seeds_example import QUANTITIES
 
 
 def test_explain_without_arguments_walks_the_seeds_example(cli):

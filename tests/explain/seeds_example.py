@@ -1,0 +1,26 @@
+"""What the terminal view prints for the seeds' small example (a 3 → 3 → 3 → 2 network,
+logistic hidden units, softmax output, cross-entropy): every quantity of backpropagation,
+forward and backward, layer by layer. Shared by the command-line and the view tests."""
+
+QUANTITIES = [
+    "h_0",
+    "a_1",
+    "h_1",
+    "a_2",
+    "h_2",
+    "a_3",
+    "ŷ",
+    "ℒ",
+    "∇_{a_3} ℒ",
+    "∇_{W_3} ℒ",
+    "∇_{b_3} ℒ",
+    "∇_{h_2} ℒ",
+    "∇_{a_2} ℒ",
+    "∇_{W_2} ℒ",
+    "∇_{b_2} ℒ",
+    "∇_{h_1} ℒ",
+    "∇_{a_1} ℒ",
+    "∇_{W_1} ℒ",
+    "∇_{b_1} ℒ",
+    "∇_{h_0} ℒ",
+]
