@@ -9,7 +9,6 @@ Ratios are PyTorch time / chainrule time: above 1 means chainrule is faster.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, set_threads, table
+from common import interleaved, parse_args, table
 
 import chainrule as cr
 from chainrule import nn
@@ -71,11 +70,7 @@ def make_steps(optimizer: str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (median)")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads each")
-    args = parser.parse_args(argv)
-    print(set_threads(args.threads))
+    args = parse_args(__doc__, argv)
     print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     rows = []
     for opt in ("sgd", "adam"):

@@ -6,9 +6,10 @@ alternately, round after round, in one process, and only reports medians and the
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def time_per_call(fn: Callable[[], object], number: int) -> float:
@@ -36,6 +37,18 @@ def interleaved(
         for name, fn in cases.items():
             samples[name].append(time_per_call(fn, numbers[name]))
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def parse_args(doc: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The options of an interleaved chainrule-vs-PyTorch benchmark (``--rounds``,
+    ``--threads``), its description the first line of ``doc``; sets the thread pools and
+    prints how."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (median)")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads each")
+    args = parser.parse_args(argv)
+    print(set_threads(args.threads))
+    return args
 
 
 def set_threads(n: int) -> str:
