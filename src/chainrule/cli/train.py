@@ -313,13 +313,13 @@ def _print_results(training: Any, results: dict[str, Any]) -> None:
     names = ["loss", "accuracy"] if classification else ["mse", "mae", "r2"]
     columns = ["split", "samples", *names, "time", "samples/s"]
     rows = []
-    for split, label in (("train", "train"), ("validation", "validation"), ("test", "test")):
+    for split in ("train", "validation", "test"):
         r = results.get(split)
         if r is None:
             continue
         rows.append(
             [
-                label,
+                split,
                 f"{r['samples']:,}",
                 *(fmt_number(r.get(n)) for n in names),
                 fmt_seconds(r.get("time_s")),
