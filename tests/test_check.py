@@ -94,9 +94,25 @@ def test_user_op_with_constant_input_and_keyword_parameter():
     t = cr.tensor(x, requires_grad=True)
     scaled(t, 2.0, power=3.0).sum().backward()
     np.testing.assert_allclose(t.grad.numpy(), 6.0 * x**2)
-    s = cr.tensor(2.0, requires_grad=True)  # the rule for scale is None: no gradient rule
-    with pytest.raises(cr.BackwardError, match="scaled has no gradient rule for input 1"):
-        scaled(t, s).sum().backward()
+    # The rule for scale is None: the op is declared not differentiable in it, so nothing
+    # flows there even when it requires grad (as a torch.autograd.Function returning None).
+    s = cr.tensor(2.0, dtype="float64", requires_grad=True)
+    t.grad = None
+    scaled(t, s).sum().backward()
+    assert s.grad is None
+    np.testing.assert_allclose(t.grad.numpy(), np.full(3, 2.0))  # d(s x)/dx = s
+
+
+def test_user_op_with_fewer_rules_than_inputs_names_the_missing_one():
+    @cr.primitive
+    def shifted(x, shift):
+        return x + shift
+
+    shifted.defvjp(lambda g, out, x, shift: g)
+    x = cr.tensor([1.0], requires_grad=True)
+    shift = cr.tensor([2.0], requires_grad=True)
+    with pytest.raises(cr.BackwardError, match="shifted has no gradient rule for input 1"):
+        shifted(x, shift).sum().backward()
 
 
 def test_user_op_second_derivative():
