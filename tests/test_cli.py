@@ -389,3 +389,16 @@ def test_readme_command_line_section_runs_as_written(tmp_path):
         next(p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith("wine")),
         "config.json").read_text())  # fmt: skip
     assert wine["settings"]["epochs"] == 30 and wine["settings"]["optimizer"] == "adam"
+
+
+def test_options_are_taken_only_in_full():
+    # Prefixes of real options are not shorthands: a typo must not pick an option silently.
+    for args, prefix in [
+        (["export", "RUN", "out.onnx", "--no-pre"], "--no-pre"),
+        (["explain", "--mark", "x.md"], "--mark"),
+        (["report", "RUN", "--exam", "1"], "--exam"),
+        (["train", "--hid", "8"], "--hid"),
+    ]:
+        out = cli(*args)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert prefix in out.stderr and "Traceback" not in out.stderr

@@ -434,3 +434,14 @@ def test_float32_model_keeps_float32_everywhere():
         assert x.grad.dtype == np.float32
         assert all(p.grad.dtype == np.float32 for p in net.parameters())
         assert all(v.dtype in (np.float32, np.int64) for v in net.state_dict().values())
+
+
+def test_sequential_insert_with_a_negative_index_matches_torch():
+    import torch
+
+    for index in (-1, -3, 0, 3):
+        ours = cr.nn.Sequential(cr.nn.Identity(), cr.nn.ReLU(), cr.nn.Tanh())
+        theirs = torch.nn.Sequential(torch.nn.Identity(), torch.nn.ReLU(), torch.nn.Tanh())
+        ours.insert(index, cr.nn.Sigmoid())
+        theirs.insert(index, torch.nn.Sigmoid())
+        assert [type(m).__name__ for m in ours] == [type(m).__name__ for m in theirs]

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
-import importlib.util
 import os
 import re
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from chainrule import __version__
 from chainrule.errors import ChainruleError
@@ -28,7 +27,12 @@ COMMANDS = ("train", "predict", "evaluate", "datasets", "explain", "report", "ex
 
 
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line, with the closest valid choice."""
+    """An ``ArgumentParser`` whose errors are one line, with the closest valid choice, and
+    which takes option names only in full (``--no`` is not ``--no-preprocess``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
@@ -56,8 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
-        if importlib.util.find_spec(f"chainrule.cli.{name}") is None:
-            continue
         importlib.import_module(f"chainrule.cli.{name}").register(sub)
     parser.set_defaults(_subparsers=sub)
     return parser

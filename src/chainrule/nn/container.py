@@ -110,7 +110,7 @@ class Sequential(_Numbered):
         n = len(mods)
         if not -n <= index <= n:
             raise IndexError(f"index {index} is out of range for a Sequential of {n} modules")
-        mods.insert(index % (n + 1) if index < 0 else index, module)
+        mods.insert(index + n if index < 0 else index, module)  # -1: before the last
         self._set_modules(mods)
         return self
 
