@@ -188,3 +188,10 @@ def test_every_error_is_a_chainrule_error_and_a_builtin_one():
 def test_axis_errors_for_softmax(axis):
     with pytest.raises(cr.ShapeError, match=rf"softmax: .*axis {axis} is out of bounds"):
         cr.softmax(cr.ones(2, 3), axis=axis)
+
+
+def test_an_ops_own_value_error_is_not_reported_as_a_shape_error():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'") as info:
+        cr.gelu(x, approximate="fast")
+    assert not isinstance(info.value, cr.ShapeError)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dis
 import functools
 import inspect
+import re
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -42,6 +43,7 @@ from chainrule.errors import (
 )
 
 _grad_enabled = True
+_SHAPE_WORDS = re.compile(r"shape|broadcast|dimension|size")
 _anomaly = False
 _in_backward = False  # rules run: anomaly mode checks what they return, not their insides
 
@@ -219,6 +221,8 @@ class Primitive:
         except ShapeError:
             raise
         except ValueError as exc:
+            if not _SHAPE_WORDS.search(str(exc)):  # not about shapes: the op's own message
+                raise
             shapes = " and ".join(str(np.shape(r)) for r in raw if hasattr(r, "shape"))
             raise ShapeError(f"{self.name}: cannot apply to shapes {shapes}: {exc}") from exc
         t = Tensor._make(out)
