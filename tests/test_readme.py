@@ -19,3 +19,11 @@ def test_readme_has_examples():
 def test_readme_block_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {"__name__": "__readme__"})
+
+
+def test_ci_runs_the_readme_test_command():
+    """.ci/run must run exactly the second set-up command at the top of the README."""
+    lines = [ln for ln in README.read_text().splitlines() if ln.startswith("python3 -m venv")]
+    assert len(lines) >= 2, "the README starts with two set-up commands"
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert lines[1] in ci
