@@ -123,7 +123,7 @@ def layer_norm(
             f"layer_norm: input of shape {x.shape} does not end with normalized_shape {shape}"
         )
     axes = tuple(range(x.ndim - k, x.ndim))
-    y = _standardize(x, axes, eps)
+    y, _, _ = _standardize(x, axes, eps)
     if weight is not None:
         y = y * weight
     if bias is not None:
@@ -172,10 +172,7 @@ def batch_norm(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
                 f"of shape {x.shape}; use a batch of at least 2 or call .eval()"
             )
-        mu = _mean(x, axis=axes, keepdims=True)
-        d = x - mu
-        var = _mean(d * d, axis=axes, keepdims=True)
-        y = d / sqrt(var + eps)
+        y, mu, var = _standardize(x, axes, eps)
         if training and running_mean is not None and running_var is not None:
             with no_grad():
                 _update_running(running_mean, mu.data.reshape(c), momentum)
@@ -202,11 +199,13 @@ def _update_running(stat: Any, batch: Any, momentum: float) -> None:
         stat._bump()
 
 
-def _standardize(x: Tensor, axes: tuple[int, ...], eps: float) -> Tensor:
-    """(x - mean) / sqrt(biased var + eps) over ``axes``."""
+def _standardize(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``(x - mean) / sqrt(var + eps)`` over ``axes``, with the mean and the biased variance
+    (kept dimensions) it used."""
     mu = _mean(x, axis=axes, keepdims=True)
     d = x - mu
-    return d / sqrt(_mean(d * d, axis=axes, keepdims=True) + eps)
+    var = _mean(d * d, axis=axes, keepdims=True)
+    return d / sqrt(var + eps), mu, var
 
 
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
