@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule import backend
 from chainrule.errors import ShapeError
 from chainrule.nn import functional as F
@@ -36,9 +34,7 @@ class LayerNorm(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.normalized_shape = F._shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = backend.get_default_dtype()
