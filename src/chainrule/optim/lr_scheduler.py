@@ -36,10 +36,7 @@ class LRScheduler:
     _is_initial: bool = False
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"{type(self).__name__}: {type(optimizer).__name__} is not a chainrule Optimizer"
-            )
+        _check_optimizer(self, optimizer)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -326,10 +323,7 @@ class ReduceLROnPlateau(LRScheduler):
         min_lr: list[float] | float = 0,
         eps: float = 1e-8,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"ReduceLROnPlateau: {type(optimizer).__name__} is not a chainrule Optimizer"
-            )
+        _check_optimizer(self, optimizer)
         _check(self, "factor", factor, _nonnegative(factor) and factor < 1, "in [0, 1)")
         _check(self, "mode", mode, mode in ("min", "max"), "'min' or 'max'")
         ok = threshold_mode in ("rel", "abs")
@@ -434,8 +428,7 @@ class OneCycleLR(LRScheduler):
         three_phase: bool = False,
         last_epoch: int = -1,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"OneCycleLR: {type(optimizer).__name__} is not a chainrule Optimizer")
+        _check_optimizer(self, optimizer)
         if total_steps is not None:
             ok = _int_at_least(total_steps, 1)
             _check(self, "total_steps", total_steps, ok, "a positive int")
@@ -569,3 +562,10 @@ def _int_at_least(x: Any, lo: int) -> bool:
 def _check(sched: Any, name: str, value: Any, ok: bool, rule: str) -> None:
     if not ok:
         raise OptimizerError(f"{type(sched).__name__}: invalid {name}={value!r}; must be {rule}")
+
+
+def _check_optimizer(sched: Any, optimizer: Any) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"{type(sched).__name__}: {type(optimizer).__name__} is not a chainrule Optimizer"
+        )
