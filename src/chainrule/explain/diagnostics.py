@@ -28,7 +28,6 @@ than the last's, while a ReLU network with He (kaiming) initialisation keeps the
 from __future__ import annotations
 
 import io
-import json
 import math
 import warnings
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from chainrule.autograd import gradients
 from chainrule.nn import Module, ReLU
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import Callback
-from chainrule.train.checkpoint import json_safe
+from chainrule.train.checkpoint import json_safe, read_json
 
 __all__ = [
     "ExplodingGradientWarning", "GradientFlow", "GradientFlowWarning",
@@ -352,16 +351,14 @@ def _num(v: Any) -> float:
 def load_gradient_flow(path: str | Path) -> dict[str, Any]:
     """Read a ``gradient_flow.json`` (a path to it, or to the folder holding it).
 
-    Raises ``ValueError`` when the file is not a gradient-flow record, ``OSError`` when it
-    cannot be read.
+    Raises ``ValueError`` when the file is not a gradient-flow record (a
+    :class:`~chainrule.errors.CheckpointError`, itself a ``ValueError``, when it is not JSON),
+    ``OSError`` when it cannot be read.
     """
     path = Path(path)
     if path.is_dir():
         path = path / JSON_NAME
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not JSON: {exc}") from exc
+    data = read_json(path, str(path))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a chainrule gradient-flow record")
     return data
