@@ -5,9 +5,7 @@ several batch sizes; errors that name the layer; `chainrule export` through the 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from chainrule import nn
 from chainrule.errors import ExportError
 from chainrule.onnx import export
 from chainrule.train.run import Preprocess, build_mlp, model_spec, save_run
+from cli_entry import entry_point
 
 BATCHES = (1, 3, 17)
 
@@ -234,18 +233,9 @@ def test_sklearn_estimator_exports_through_to_module():
 
 
 # ---------------------------------------------------------------------------- command line
-def _entry_point() -> list[str]:
-    script = Path(sys.executable).parent / "chainrule"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("chainrule")
-    assert found, "the chainrule console script is not installed (pip install -e .)"
-    return [found]
-
-
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*_entry_point(), *map(str, args)],
+        [*entry_point(), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
