@@ -42,7 +42,6 @@ _LOSS_ALIASES = {
 _OUTPUT_ALIASES = {"softmax": "softmax", "linear": "linear", "identity": "linear"}
 # settings a resumed run may change; everything else must match the run being resumed
 RESUMABLE_CHANGES = ("epochs", "early_stopping")
-_MODEL_KEYS = ("hidden", "activation", "output", "dropout")
 
 
 @dataclass
