@@ -560,7 +560,7 @@ def trace(
     ]
     acts[-1] = None  # the output layer's O comes from the loss
     formula = _formula_pass(params, acts, X.astype(np.float64), Y, kind, scale)
-    fd = _fd_pass(layers, X, Y, loss_fn, fd_eps, fd_max_entries) if check == "fd" else None
+    fd = _fd_pass(layers, params, X, Y, loss_fn, fd_eps, fd_max_entries) if check == "fd" else None
 
     squeeze = (lambda a: a[0]) if not batched else (lambda a: a)
     L = len(layers)
@@ -918,6 +918,7 @@ def _formula_pass(
 # ---------------------------------------------------------------------------- finite differences
 def _fd_pass(
     layers: list[tuple[Linear, Module | None, tuple[str, ...]]],
+    params: list[tuple[np.ndarray, np.ndarray]],
     X: np.ndarray,
     Y: np.ndarray,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
@@ -925,10 +926,11 @@ def _fd_pass(
     max_entries: int,
 ) -> dict[str, Any]:
     """Every gradient again by central differences of the loss (float64): with respect to
-    the input and the parameters, and to each a_k and h_k (running the network from there)."""
+    the input and the parameters ``params`` (each layer's W_k and b_k in float64), and to
+    each a_k and h_k (running the network from there)."""
     L = len(layers)
-    Ws = [lin.weight.data.astype(np.float64) for lin, _, _ in layers]
-    bs = [_bias(lin) for lin, _, _ in layers]
+    Ws = [W for W, _ in params]
+    bs = [b for _, b in params]
     acts = [act for _, act, _ in layers]
     X64 = X.astype(np.float64)
     Yt = Tensor(Y if Y.dtype.kind in "iu" else Y.astype(np.float64))
