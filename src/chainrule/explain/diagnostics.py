@@ -67,12 +67,7 @@ class ExplodingGradientWarning(GradientFlowWarning):
 
 def _weighted_layers(model: Module) -> list[tuple[str, Module]]:
     """Modules holding a weight matrix, in registration (forward) order."""
-    out = []
-    for name, m in model.named_modules():
-        w = m._parameters.get("weight") if hasattr(m, "_parameters") else None
-        if w is not None and w.ndim >= 2:
-            out.append((name or type(m).__name__, m))
-    return out
+    return [(name or type(m).__name__, m) for name, m in model.named_modules() if _weighted(m)]
 
 
 def _relus_after(model: Module) -> dict[str, str]:
@@ -80,12 +75,17 @@ def _relus_after(model: Module) -> dict[str, str]:
     last = None
     out = {}
     for name, m in model.named_modules():
-        w = m._parameters.get("weight") if hasattr(m, "_parameters") else None
-        if w is not None and w.ndim >= 2:
+        if _weighted(m):
             last = name or type(m).__name__
         elif isinstance(m, ReLU) and last is not None:
             out[name] = last
     return out
+
+
+def _weighted(m: Module) -> bool:
+    """Whether ``m`` holds a weight matrix (a ``weight`` parameter of 2 or more axes)."""
+    w = m._parameters.get("weight") if hasattr(m, "_parameters") else None
+    return w is not None and w.ndim >= 2
 
 
 def _norm(a: Any) -> float:
