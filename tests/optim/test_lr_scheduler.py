@@ -69,18 +69,9 @@ def opt_pair(name: str, groups: bool = True, **kwargs):
 def lr_sequence(lib, sched_name: str, kwargs: dict, steps: int, opt_kwargs=None) -> list:
     """The rates a scheduler sets over ``steps`` steps, driving an optimiser without grads."""
     opt_kwargs = opt_kwargs or {"momentum": 0.9}
-    if lib is cr:
-        ps = [cr.zeros(2, requires_grad=True) for _ in range(2)]
-        opt = cr.optim.SGD(
-            [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.3}], lr=0.1, **opt_kwargs
-        )
-        sched = getattr(crs, sched_name)(opt, **kwargs)
-    else:
-        ps = [torch.zeros(2, requires_grad=True) for _ in range(2)]
-        opt = torch.optim.SGD(
-            [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.3}], lr=0.1, **opt_kwargs
-        )
-        sched = getattr(ts, sched_name)(opt, **kwargs)
+    ps = [lib.zeros(2, requires_grad=True) for _ in range(2)]
+    opt = lib.optim.SGD([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.3}], lr=0.1, **opt_kwargs)
+    sched = getattr(lib.optim.lr_scheduler, sched_name)(opt, **kwargs)
     seq = [list(sched.get_last_lr())]
     momenta = [[g["momentum"] for g in opt.param_groups]]
     for _ in range(steps):
