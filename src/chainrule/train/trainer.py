@@ -43,7 +43,8 @@ class Trainer:
         loss_fn: ``loss_fn(output, target) -> one-element Tensor`` (e.g. ``nn.CrossEntropyLoss()``).
         optimizer: a :class:`~chainrule.optim.Optimizer` over the model's parameters.
         metrics: names (``"accuracy"``, ``"top5_accuracy"``, ``"mse"``, ``"mae"``, ``"r2"``) or
-            :class:`~chainrule.train.metrics.Metric` objects, logged for training and validation.
+            :class:`~chainrule.train.metrics.Metric` objects, logged for training and validation;
+            each batch's outputs and targets reach them as host (NumPy) arrays.
         scheduler: a learning-rate scheduler; stepped once per epoch (per batch for
             ``OneCycleLR``; ``ReduceLROnPlateau`` gets ``val_loss``, or ``loss`` without
             validation data).
@@ -177,8 +178,7 @@ class Trainer:
             n = len(y)
             total += value * n
             seen += n
-            for m in self.metrics:
-                m.update(out.data, y.data)
+            _update_metrics(self.metrics, out, y)
             self._call("on_batch_end", b, {"loss": value})
         elapsed = time.perf_counter() - start
         logs = {"loss": total / seen}
@@ -216,8 +216,7 @@ class Trainer:
                     n = len(y)
                     total += self.loss_fn(out, y).item() * n
                     seen += n
-                    for m in metrics:
-                        m.update(out.data, y.data)
+                    _update_metrics(metrics, out, y)
         finally:
             self.model.train(was_training)
         logs = {"loss": total / seen}
@@ -386,6 +385,14 @@ def predict(model: Module, X: Any, batch_size: int = 256) -> np.ndarray:
     finally:
         model.train(was_training)
     return np.concatenate(outs, axis=0)
+
+
+def _update_metrics(metrics: list[Metric], out: Tensor, y: Tensor) -> None:
+    """Add a batch to every metric, copied to the host once for all of them."""
+    if metrics:
+        p, t = backend.to_numpy(out.data), backend.to_numpy(y.data)
+        for m in metrics:
+            m.update(p, t)
 
 
 def _model_dtype(model: Module) -> Any:
