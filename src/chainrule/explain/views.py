@@ -36,6 +36,7 @@ from chainrule.explain.notation import (
     Row,
     Sym,
     Text,
+    _latex_chars,
     array_expr,
     fmt,
     grad,
@@ -507,7 +508,7 @@ def to_latex(t: Trace, max_entries: int = 64, standalone: bool = True) -> str:
 
 def _tex_cell(c: str, j: int) -> str:
     if j == 0:
-        return "$" + _label_latex(c) + "$"
+        return "$" + _latex_chars(c) + "$"
     return _tex_text(c)
 
 
@@ -546,11 +547,6 @@ def _tex_text(s: str) -> str:
     return "".join(_TEX_TEXT.get(c, c) for c in s)
 
 
-def _label_latex(label: str) -> str:
-    out = label.replace("∇", r"\nabla").replace("ℒ", r"\mathcal{L}").replace("ŷ", r"\hat{y}")
-    return out
-
-
 # ---------------------------------------------------------------------------- Markdown
 def to_markdown(t: Trace, max_entries: int = 64) -> str:
     """The walk-through as Markdown: headings, ``$$`` LaTeX math blocks (GitHub, Jupyter
@@ -573,7 +569,7 @@ def to_markdown(t: Trace, max_entries: int = 64) -> str:
                 headers = _check_headers(t)
                 out.append("| " + " | ".join(headers) + " |")
                 out.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
-                out += ["| " + " | ".join([f"${_label_latex(r[0])}$", *r[1:]]) + " |" for r in b[1]]
+                out += ["| " + " | ".join([f"${_latex_chars(r[0])}$", *r[1:]]) + " |" for r in b[1]]
                 out.append("")
             elif isinstance(b, Para):
                 out += ["".join(p if isinstance(p, str) else f"${_latex(p)}$" for p in b.parts), ""]
