@@ -105,6 +105,9 @@ class TopKAccuracy(_Fraction):
 
 
 class _Regression(Metric):
+    """Running sums over every element of every batch; each metric adds only the sums its
+    ``compute`` reads (``_add``)."""
+
     higher_is_better = False
 
     def __init__(self) -> None:
@@ -123,18 +126,21 @@ class _Regression(Metric):
             p = p.reshape(t.shape)
         if p.shape != t.shape:
             raise ShapeError(f"{self.name}: predictions {p.shape} do not fit targets {t.shape}")
-        d = p - t
         self.n += t.size
-        self.sum_abs += float(np.abs(d).sum())
-        self.sum_sq += float((d * d).sum())
-        self.sum_y += float(t.sum())
-        self.sum_y2 += float((t * t).sum())
+        self._add(p - t, t)
+
+    @abc.abstractmethod
+    def _add(self, d: np.ndarray, t: np.ndarray) -> None:
+        """Add a batch's errors ``d = prediction - target`` and targets ``t`` to the sums."""
 
 
 class MeanSquaredError(_Regression):
     """Mean of (prediction - target)²."""
 
     name = "mse"
+
+    def _add(self, d: np.ndarray, t: np.ndarray) -> None:
+        self.sum_sq += float((d * d).sum())
 
     def compute(self) -> float:
         return self.sum_sq / self.n if self.n else float("nan")
@@ -145,6 +151,9 @@ class MeanAbsoluteError(_Regression):
 
     name = "mae"
 
+    def _add(self, d: np.ndarray, t: np.ndarray) -> None:
+        self.sum_abs += float(np.abs(d).sum())
+
     def compute(self) -> float:
         return self.sum_abs / self.n if self.n else float("nan")
 
@@ -154,6 +163,11 @@ class R2Score(_Regression):
 
     name = "r2"
     higher_is_better = True
+
+    def _add(self, d: np.ndarray, t: np.ndarray) -> None:
+        self.sum_sq += float((d * d).sum())
+        self.sum_y += float(t.sum())
+        self.sum_y2 += float((t * t).sum())
 
     def compute(self) -> float:
         if not self.n:
