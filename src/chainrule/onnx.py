@@ -324,7 +324,8 @@ class _Graph:
         """chainrule's softplus: log(1 + exp(beta x)) / beta, and x where beta x > threshold."""
         tag = where[1:]
         beta = float(m.beta)
-        bx = x if beta == 1.0 else self.node("Mul", [x, self.const(f"{tag}.beta", beta)], where)
+        b = None if beta == 1.0 else self.const(f"{tag}.beta", beta)  # one initializer, used twice
+        bx = x if b is None else self.node("Mul", [x, b], where)
         if self.dtype == np.float64:  # no double Softplus in onnxruntime: relu(z) + log1p(e^-|z|)
             neg_abs = self.node("Neg", [self.node("Abs", [bx], where)], where)
             one = self.const(f"{tag}.one", 1.0)
@@ -334,8 +335,8 @@ class _Graph:
             sp = self.node("Add", [self.node("Relu", [bx], where), log1p], where)
         else:
             sp = self.node("Softplus", [bx], where)
-        if beta != 1.0:
-            sp = self.node("Div", [sp, self.const(f"{tag}.beta", beta)], where)
+        if b is not None:
+            sp = self.node("Div", [sp, b], where)
         if not math.isfinite(m.threshold):
             return sp
         limit = self.const(f"{tag}.threshold", float(m.threshold))
