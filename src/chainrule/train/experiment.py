@@ -258,11 +258,10 @@ class TrainingRun:
         self.data = data
         self.resumed_from = resume
         pre = data.preprocess
-        n_out = int(pre.n_classes) if pre.task == "classification" else data.y_train.shape[1]
         self.spec = model_spec(
             pre.n_features,
             list(settings.hidden),
-            n_out,
+            data.split.n_outputs,
             settings.activation,
             str(settings.output),
             settings.dropout,
