@@ -340,17 +340,19 @@ def nll_loss(
     xp = backend.xp
     x2 = reshape(transpose(x, (0, *range(2, x.ndim), 1)), (-1, c)) if x.ndim > 2 else x
     w = _class_weight("nll_loss", weight, c, x.dtype)
-    wy = w[y] if w is not None else xp.ones(y.shape, dtype=x.dtype)
-    if valid is not None:
-        wy = wy * valid
-    picked = getitem(x2, (xp.arange(y.shape[0]), y))
-    losses = -picked * Tensor._make(wy.astype(x.dtype, copy=False))
+    losses = -getitem(x2, (xp.arange(y.shape[0]), y))
+    wy = None  # per-target weights; None in the common case, where every target counts once
+    if w is not None or valid is not None:
+        wy = w[y] if w is not None else xp.ones(y.shape, dtype=x.dtype)
+        if valid is not None:
+            wy = wy * valid
+        losses = losses * Tensor._make(wy)
     if reduction == "none":
         out = reshape(losses, () if unbatched else expected)
     elif reduction == "sum":
         out = _sum(losses)
     else:
-        denom = float(wy.sum())
+        denom = float(y.shape[0]) if wy is None else float(wy.sum())
         if denom == 0:
             raise TargetError("nll_loss: every target equals ignore_index (or has weight 0)")
         out = _sum(losses) / denom
