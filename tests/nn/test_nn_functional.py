@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as TF
 from hypothesis import given
 from hypothesis import strategies as st
-from nn_parity import assert_close, float64
+from nn_parity import assert_close, copy_weights, float64
 
 import chainrule as cr
 from chainrule.errors import ShapeError, TargetError
@@ -160,7 +160,7 @@ def test_half_l2_penalty_equals_torch_weight_decay():
     x, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
     tm = torch.nn.Linear(3, 2).double()
     cm = nn.Linear(3, 2)
-    cm.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
+    copy_weights(cm, tm)
     opt = torch.optim.SGD(tm.parameters(), lr=lr, weight_decay=wd)
     for _ in range(5):
         opt.zero_grad()
