@@ -64,8 +64,9 @@ def clip_grad_norm_(
         )
     with _quiet():
         coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
-        for g in grads:
-            g *= coef
+        if coef != 1.0:  # within max_norm the gradients stay as they are (NaN still spreads)
+            for g in grads:
+                g *= coef
     return Tensor._make(xp.asarray(total))
 
 
