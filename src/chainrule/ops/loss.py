@@ -34,11 +34,10 @@ def softmax_cross_entropy(x, q, scale=None):
     smoothed). With ``scale=None`` the result is the (M,) row losses; otherwise the scalar
     ``scale * sum(row losses)`` (so a mean is one op, not three).
     """
-    s = x - x.max(axis=-1, keepdims=True)
-    neg_logp = backend.xp.log(backend.xp.exp(s).sum(axis=-1, keepdims=True)) - s
+    logp = log_softmax.forward(x)
     if scale is None:
-        return (q * neg_logp).sum(axis=-1)
-    return (q * neg_logp).sum() * scale
+        return -(q * logp).sum(axis=-1)
+    return (q * logp).sum() * -scale
 
 
 def _per_row(g, scale):
@@ -55,8 +54,7 @@ softmax_cross_entropy.defvjp(
 @primitive
 def softmax_minus(x, q):
     """Row-wise ``sum(q) * softmax(x) - q``: the cross-entropy gradient ŷ - q in one op."""
-    e = backend.xp.exp(x - x.max(axis=-1, keepdims=True))
-    return q.sum(axis=-1, keepdims=True) * (e / e.sum(axis=-1, keepdims=True)) - q
+    return q.sum(axis=-1, keepdims=True) * softmax.forward(x) - q
 
 
 def _softmax_minus_grad_x(g, out, x, q):
