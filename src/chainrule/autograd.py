@@ -643,7 +643,7 @@ def _deliver_leaf(
     if leaf.grad is None:
         # Own the array before later steps add into it in place: a rule may have passed the
         # incoming gradient through unchanged, or returned a view of another buffer.
-        if (g_in is not None and arr is g_in.data) or arr.base is not None or g_in is None:
+        if g_in is None or arr is g_in.data or arr.base is not None:
             arr = arr.copy()
         leaf.grad = Tensor._make(arr)
     else:
