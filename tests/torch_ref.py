@@ -69,6 +69,24 @@ def check_against_torch(
         assert_close(c.grad, t.grad, rtol, atol)
 
 
+def hvp(fn: Callable[..., Any], lib: Any, arrays: Sequence[np.ndarray]) -> tuple[list, list]:
+    """(first gradients, Hessian-vector products) of sum(v * fn(*x)) in ``lib`` (``cr`` or
+    ``torch``), with the same fixed weights v and directions in both."""
+    if lib is cr:
+        xs = [cr.tensor(a, requires_grad=True) for a in arrays]
+        out = fn(*xs)
+        loss = (out * cr.tensor(cotangent(out.shape, 1))).sum()
+        gs = cr.gradients(loss, xs, create_graph=True)
+        dot = sum((g * cr.tensor(cotangent(g.shape, 2 + i))).sum() for i, g in enumerate(gs))
+        return list(gs), list(cr.gradients(dot, xs, allow_unused=True))
+    xs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    loss = (out * torch.tensor(cotangent(tuple(out.shape), 1))).sum()
+    gs = torch.autograd.grad(loss, xs, create_graph=True)
+    dot = sum((g * torch.tensor(cotangent(tuple(g.shape), 2 + i))).sum() for i, g in enumerate(gs))
+    return list(gs), list(torch.autograd.grad(dot, xs, allow_unused=True))
+
+
 def tdim(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
     """NumPy's ``axis`` as PyTorch's ``dim``: ``None`` means every axis."""
     if axis is None:

@@ -17,25 +17,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 
 import chainrule as cr
-from strategies import cotangent, seeds, uniform
-from torch_ref import assert_close
-
-
-def _hvp(fn: Callable, lib, arrays: list[np.ndarray]) -> tuple[list, list]:
-    """(first gradients, Hessian-vector products) of sum(v * fn(*x)) in ``lib``."""
-    if lib is cr:
-        xs = [cr.tensor(a, requires_grad=True) for a in arrays]
-        out = fn(*xs)
-        loss = (out * cr.tensor(cotangent(out.shape, 1))).sum()
-        gs = cr.gradients(loss, xs, create_graph=True)
-        dot = sum((g * cr.tensor(cotangent(g.shape, 2 + i))).sum() for i, g in enumerate(gs))
-        return list(gs), list(cr.gradients(dot, xs, allow_unused=True))
-    xs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out = fn(*xs)
-    loss = (out * torch.tensor(cotangent(tuple(out.shape), 1))).sum()
-    gs = torch.autograd.grad(loss, xs, create_graph=True)
-    dot = sum((g * torch.tensor(cotangent(tuple(g.shape), 2 + i))).sum() for i, g in enumerate(gs))
-    return list(gs), list(torch.autograd.grad(dot, xs, allow_unused=True))
+from strategies import seeds, uniform
+from torch_ref import assert_close, hvp
 
 
 def _positive(seed: int, shape: tuple) -> np.ndarray:
@@ -122,8 +105,8 @@ CASES: dict[str, tuple[Callable, Callable, list[tuple], Callable]] = {
 def test_hessian_vector_product_matches_torch(name, seed):
     fn_cr, fn_torch, arg_shapes, make = CASES[name]
     arrays = [make(seed + i, s) for i, s in enumerate(arg_shapes)]
-    g_cr, h_cr = _hvp(fn_cr, cr, arrays)
-    g_t, h_t = _hvp(fn_torch, torch, arrays)
+    g_cr, h_cr = hvp(fn_cr, cr, arrays)
+    g_t, h_t = hvp(fn_torch, torch, arrays)
     for a, b in zip(g_cr, g_t):
         assert_close(a, b)
     for i, (a, b) in enumerate(zip(h_cr, h_t)):
