@@ -206,7 +206,7 @@ class Primitive:
         if kwargs:
             for v in kwargs.values():
                 if isinstance(v, Tensor):
-                    args, kwargs = _bind_tensor_kwargs(self.forward, args, kwargs)
+                    args, kwargs = _bind_tensor_kwargs(self._positional, args, kwargs)
                     break
         raw = []
         needs_grad = False
@@ -235,6 +235,15 @@ class Primitive:
         if _anomaly and not _in_backward:
             _check_finite(t.data, f"{self.name} (forward)")
         return t
+
+    @functools.cached_property
+    def _positional(self) -> tuple[inspect.Parameter, ...]:
+        # The forward's positional parameters, read once: tensors given by keyword bind here.
+        return tuple(
+            p
+            for p in inspect.signature(self.forward).parameters.values()
+            if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -408,15 +417,12 @@ def _has_varargs(fn: Callable) -> bool:
     return bool(fn.__code__.co_flags & 0x04)
 
 
-def _bind_tensor_kwargs(fn: Callable, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+def _bind_tensor_kwargs(
+    params: tuple[inspect.Parameter, ...], args: tuple, kwargs: dict
+) -> tuple[tuple, dict]:
     """Move tensors given by keyword for positional parameters (``linear(x, w, bias=b)``)
     into ``args``, the parameters before them filled with their defaults, so that they are
     inputs of the node (and get gradients) exactly as when given by position."""
-    params = [
-        p
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-    ]
     names = [p.name for p in params]
     wanted = [names.index(k) for k, v in kwargs.items() if isinstance(v, Tensor) and k in names]
     if not wanted:
