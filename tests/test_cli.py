@@ -402,3 +402,11 @@ def test_options_are_taken_only_in_full():
         out = cli(*args)
         assert out.returncode == 2, (args, out.stdout, out.stderr)
         assert prefix in out.stderr and "Traceback" not in out.stderr
+
+
+def test_regression_trains_with_the_default_settings(tmp_path):
+    # SGD's default rate for classes (0.1) made the squared error overflow in epoch 1 here.
+    out = cli("train", "--dataset", "sine", "--epochs", "10", "--out", str(tmp_path), "--name", "s")
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert metrics["test"]["r2"] > 0.9, metrics["test"]

@@ -19,7 +19,12 @@ from chainrule.train.inference import (
     predictions_csv,
 )
 from chainrule.train.run import build_mlp, load_run
-from chainrule.train.settings import DEFAULT_LR, TrainSettings, load_settings_file
+from chainrule.train.settings import (
+    DEFAULT_LR,
+    REGRESSION_SGD_LR,
+    TrainSettings,
+    load_settings_file,
+)
 
 from .helpers import same_weights
 
@@ -35,6 +40,7 @@ def test_defaults_are_the_seeds_network():
     r = s.resolved("regression")
     assert (r.output, r.loss, r.label_smoothing) == ("linear", "mse", 0.0)
     assert TrainSettings(optimizer="adam").resolved("regression").lr == DEFAULT_LR["adam"]
+    assert r.lr == REGRESSION_SGD_LR < DEFAULT_LR["sgd"]
 
 
 @pytest.mark.parametrize(

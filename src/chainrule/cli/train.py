@@ -46,7 +46,13 @@ config file (TOML): the same names as the options, e.g.
 def register(subparsers: Any) -> None:
     """Add the ``train`` subcommand."""
     from chainrule.train.run import ACTIVATIONS
-    from chainrule.train.settings import DEFAULT_LR, LOSSES, OPTIMIZERS, SCHEDULES
+    from chainrule.train.settings import (
+        DEFAULT_LR,
+        LOSSES,
+        OPTIMIZERS,
+        REGRESSION_SGD_LR,
+        SCHEDULES,
+    )
 
     S = argparse.SUPPRESS  # unset options stay out of the namespace: the config file may set them
     p = subparsers.add_parser(
@@ -130,7 +136,12 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help=f"{', '.join(OPTIMIZERS)} (default sgd)",
     )
-    opt.add_argument("--lr", default=S, metavar="LR", help=f"learning rate (default {lrs})")
+    opt.add_argument(
+        "--lr",
+        default=S,
+        metavar="LR",
+        help=f"learning rate (default {lrs}; sgd on regression {REGRESSION_SGD_LR:g})",
+    )
     opt.add_argument(
         "--momentum",
         default=S,

@@ -23,12 +23,16 @@ from chainrule.errors import DataError
 from chainrule.train.run import ACTIVATIONS
 
 __all__ = [
-    "DEFAULT_LR", "LOSSES", "OPTIMIZERS", "OUTPUTS", "RESUMABLE_CHANGES", "SCHEDULES",
+    "DEFAULT_LR", "LOSSES", "OPTIMIZERS", "OUTPUTS", "REGRESSION_SGD_LR", "RESUMABLE_CHANGES",
+    "SCHEDULES",
     "TrainSettings", "load_settings_file",
 ]  # fmt: skip
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
+# The squared error's gradient is not bounded like softmax cross-entropy's (ŷ - e(y)): SGD with
+# momentum at 0.1 diverges on standardised regression targets (the bundled sine, diabetes).
+REGRESSION_SGD_LR = 0.01
 SCHEDULES = ("cosine", "step", "none")
 OUTPUTS = ("softmax", "linear")
 LOSSES = {"classification": ("cross_entropy",), "regression": ("mse", "mae", "huber")}
@@ -119,7 +123,8 @@ class TrainSettings:
     def resolved(self, task: str) -> TrainSettings:
         """Every ``None`` that has a default filled in for ``task`` (``"classification"`` or
         ``"regression"``): softmax + cross-entropy with label smoothing 0.1, or linear +
-        squared error; the learning rate of :data:`DEFAULT_LR`.
+        squared error; the learning rate of :data:`DEFAULT_LR` (:data:`REGRESSION_SGD_LR` for
+        SGD on regression).
 
         Raises ``ValueError`` for an output or loss that does not suit the task.
         """
@@ -146,9 +151,15 @@ class TrainSettings:
             self,
             output=output,
             loss=loss,
-            lr=self.lr if self.lr is not None else DEFAULT_LR[self.optimizer],
+            lr=self.lr if self.lr is not None else _default_lr(self.optimizer, task),
             label_smoothing=smoothing,
         )
+
+
+def _default_lr(optimizer: str, task: str) -> float:
+    if optimizer == "sgd" and task == "regression":
+        return REGRESSION_SGD_LR
+    return DEFAULT_LR[optimizer]
 
 
 def load_settings_file(path: str | Path) -> dict[str, Any]:
