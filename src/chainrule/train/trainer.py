@@ -434,9 +434,8 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
     if isinstance(obj, Tensor):
         obj = backend.to_numpy(obj.data)
     if isinstance(obj, np.ndarray):
-        key = f"{prefix}"
-        arrays[key] = obj
-        return {"__array__": key}
+        arrays[prefix] = obj
+        return {"__array__": prefix}
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
             return {k: _encode(v, arrays, f"{prefix}/{k}") for k, v in obj.items()}
