@@ -28,7 +28,7 @@ def _save(fig: Any, path: str | Path) -> Path:
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110)  # tight_layout() already fitted the figure
     _pyplot().close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 
