@@ -11,10 +11,10 @@ import difflib
 import hashlib
 import importlib.metadata
 import inspect
+import io
 import json
 import os
 import random
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._atomic import atomic_write_bytes
 from chainrule.data.containers import LabeledData, SplitData
 from chainrule.data.dataset import _resolve_seed
 from chainrule.data.files import load_csv, load_npz
@@ -360,15 +361,9 @@ def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
 
 
 def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> None:
-    tmp = None
+    buf = io.BytesIO()
+    np.savez(buf, **dict(zip(_CACHE_KEYS, arrays)))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **dict(zip(_CACHE_KEYS, arrays)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, buf.getvalue())
     except OSError:  # an unwritable cache folder only costs the regeneration next time
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        pass
