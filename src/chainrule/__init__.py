@@ -22,6 +22,8 @@ from chainrule.autograd import (
     vjp,
 )
 from chainrule.backend import (
+    Device,
+    device,
     get_backend,
     get_default_dtype,
     manual_seed,
@@ -49,6 +51,7 @@ from chainrule.errors import (
     AnomalyError,
     BackwardError,
     ChainruleError,
+    DeviceError,
     DTypeError,
     GradcheckError,
     GraphFreedError,
@@ -62,7 +65,8 @@ from chainrule.tensor import Tensor, tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnomalyError", "BackwardError", "ChainruleError", "DTypeError", "GradcheckError",
+    "AnomalyError", "BackwardError", "ChainruleError", "DTypeError", "Device", "DeviceError",
+    "device", "GradcheckError",
     "GraphFreedError", "InplaceError", "Node", "Primitive", "ShapeError", "Tensor",
     "arange", "data", "detect_anomaly", "enable_grad", "errors", "explain", "eye", "full",
     "full_like", "get_backend", "get_default_dtype", "grad", "gradcheck", "gradients", "hessian",

@@ -216,6 +216,9 @@ class Primitive:
                 needs_grad = needs_grad or a._requires_grad
             else:
                 raw.append(a)
+        if backend.xp is not np and backend.common_device(self.name, raw) == backend.CPU:
+            with backend.host():  # the GPU backend is on, and these inputs all live on the CPU
+                return self(*args, **kwargs)
         try:
             out = self.forward(*raw, **kwargs)
         except ShapeError:
@@ -507,8 +510,12 @@ def _seed(t: Tensor, grad: Any) -> Tensor:
                 f"backward() on a tensor of shape {t.shape} needs a grad argument of that "
                 "shape (only one-element outputs get the implicit gradient 1)"
             )
-        return Tensor._make(backend.xp.ones_like(t.data))
-    g = grad if isinstance(grad, Tensor) else Tensor._make(backend.xp.asarray(grad, t.dtype))
+        return Tensor._make(backend.array_module(t.data).ones_like(t.data))
+    if isinstance(grad, Tensor):
+        g = grad
+    else:  # an array or numbers: on the output's device, in its dtype
+        arr = backend.to_device(grad, backend.device_of(t.data))
+        g = Tensor._make(arr.astype(t.dtype, copy=False))
     if g.shape != t.shape:
         raise ShapeError(f"backward: grad has shape {g.shape} but the output has {t.shape}")
     return g

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.errors import DTypeError
+from chainrule.errors import DeviceError, DTypeError
 
 xp: ModuleType = np
-"""The array namespace in use (``numpy`` by default)."""
+"""The array namespace in use (``numpy`` by default): the default device's."""
 
 _default_dtype: np.dtype = np.dtype(np.float32)
 _rng: np.random.Generator = np.random.default_rng()
@@ -25,22 +25,18 @@ FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
 
 def set_backend(name: str) -> ModuleType:
-    """Select the array library used by every op: ``"numpy"`` or ``"cupy"``.
+    """Select the array library used by every op: ``"numpy"`` (CPU) or ``"cupy"`` (GPU).
 
-    Returns the module now in use. Raises ``ImportError`` with an install hint when the
-    library is missing, ``ValueError`` for an unknown name.
+    The backend is also the default device: tensors made without a ``device`` (``cr.zeros``,
+    batches from a ``DataLoader``, new parameters) are made on it. Returns the module now in
+    use. Raises :class:`~chainrule.errors.DeviceError` when CuPy is missing or no CUDA GPU
+    answers (checked once per process), ``ValueError`` for an unknown name.
     """
     global xp
     if name == "numpy":
         xp = np
     elif name == "cupy":
-        try:
-            import cupy  # type: ignore[import-not-found]
-        except ImportError as exc:  # pragma: no cover - depends on the machine
-            raise ImportError(
-                "the 'cupy' backend needs CuPy and a CUDA GPU: pip install 'chainrule[gpu]'"
-            ) from exc
-        xp = cupy
+        xp = cupy()
     else:
         raise ValueError(f"unknown backend {name!r}; choose 'numpy' or 'cupy'")
     return xp
@@ -49,6 +45,182 @@ def set_backend(name: str) -> ModuleType:
 def get_backend() -> str:
     """Name of the array library in use (``"numpy"`` or ``"cupy"``)."""
     return xp.__name__
+
+
+# ---------------------------------------------------------------------------------- devices
+class Device:
+    """Where a tensor's data lives: ``cpu`` (a NumPy array) or ``cuda:N`` (a CuPy array on
+    GPU ``N``). Made by :func:`device`; compares equal by type and index, as PyTorch's.
+
+    >>> device("cuda:1")
+    device(type='cuda', index=1)
+    >>> str(device("cpu")), device("cpu") == device("cpu")
+    ('cpu', True)
+    """
+
+    __slots__ = ("index", "type")
+
+    def __init__(self, type: str, index: int | None = None) -> None:
+        self.type = type
+        self.index = index
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, Device) and self.type == other.type and self.index == other.index
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type={self.type!r})"
+        return f"device(type={self.type!r}, index={self.index})"
+
+
+CPU = Device("cpu")
+
+
+def device(spec: str | Device) -> Device:
+    """Read a device: ``"cpu"``, ``"cuda"`` (the current GPU), ``"cuda:N"``, or a ``Device``.
+
+    Only parses the name; nothing is checked until data moves there. Raises
+    :class:`~chainrule.errors.DeviceError` for any other name.
+
+    >>> device("cuda"), device("cpu")
+    (device(type='cuda'), device(type='cpu'))
+    """
+    if isinstance(spec, Device):
+        return spec
+    if isinstance(spec, str):
+        kind, _, index = spec.strip().lower().partition(":")
+        if kind == "cpu" and not index:
+            return CPU
+        if kind in ("cuda", "gpu") and (not index or index.isdigit()):
+            return Device("cuda", int(index) if index else None)
+    raise DeviceError(f"unknown device {spec!r}; use 'cpu', 'cuda' or 'cuda:N'")
+
+
+def device_of(a: Any) -> Device:
+    """The device an array lives on: ``cpu`` for NumPy arrays and scalars, ``cuda:N`` for
+    CuPy arrays."""
+    if type(a) is np.ndarray:
+        return CPU
+    index = getattr(getattr(a, "device", None), "id", None)  # NumPy's .device is "cpu"
+    return CPU if index is None else Device("cuda", int(index))
+
+
+def to_device(a: Any, dev: str | Device) -> Any:
+    """``a`` as an array on ``dev`` (the same array when it is already there).
+
+    Moving data to a GPU selects the CuPy backend (see :func:`set_backend`) so that what is
+    made next (batches, gradients, optimiser state) is made there too. Raises
+    :class:`~chainrule.errors.DeviceError` as :func:`cupy` does, or when the GPU index does not
+    exist.
+    """
+    dev = device(dev)
+    if dev.type == "cpu":
+        return to_numpy(a)
+    cp = cupy()
+    count = _gpu_count
+    index = cp.cuda.Device().id if dev.index is None else dev.index
+    if index >= count:
+        raise DeviceError(f"no device cuda:{index}: this machine has {count} GPU(s)")
+    if xp is np:
+        set_backend("cupy")
+    if device_of(a) == Device("cuda", index):
+        return a
+    with cp.cuda.Device(index):
+        return cp.asarray(a)
+
+
+def array_module(a: Any) -> ModuleType:
+    """The array namespace that computes on ``a`` (NumPy for host arrays, else the backend's)."""
+    return np if device_of(a) is CPU else xp
+
+
+def common_device(what: str, arrays: Any) -> Device:
+    """The one device of ``arrays`` (NumPy and CuPy arrays; other values, scalars included,
+    are ignored; CPU when there are none).
+
+    Raises :class:`~chainrule.errors.DeviceError` naming ``what`` and both devices when two
+    arrays live on different devices.
+    """
+    found: Device | None = None
+    for a in arrays:
+        if type(a) is not np.ndarray and not hasattr(a, "__cuda_array_interface__"):
+            continue  # numbers, NumPy scalars, dtypes, shapes: usable on any device
+        d = device_of(a)
+        if found is None:
+            found = d
+        elif d != found:
+            raise DeviceError(
+                f"{what}: expected all tensors on one device, found {found} and {d}; "
+                "move them with .to(device) first"
+            )
+    return CPU if found is None else found
+
+
+class host:
+    """Context manager: NumPy is the array namespace inside, whatever the backend (how ops
+    whose inputs all live on the CPU run while the GPU backend is on; not thread-safe)."""
+
+    def __enter__(self) -> None:
+        global xp
+        self.prev = xp
+        xp = np
+
+    def __exit__(self, *exc: Any) -> None:
+        global xp
+        xp = self.prev
+
+
+_cupy_module: ModuleType | None = None
+_cupy_error: str | None = None
+_gpu_count = 0
+
+
+def cupy() -> ModuleType:
+    """The CuPy module, once it is known to import and to see at least one GPU.
+
+    Checked once per process; raises :class:`~chainrule.errors.DeviceError` with a one-line
+    reason when CuPy is not installed or when no driver or GPU answers.
+    """
+    global _cupy_module, _cupy_error, _gpu_count
+    if _cupy_module is not None:
+        return _cupy_module
+    if _cupy_error is None:
+        _cupy_error = _probe_cupy()
+    if _cupy_error:
+        raise DeviceError(_cupy_error)
+    import cupy as cp  # type: ignore[import-not-found]
+
+    _cupy_module = cp
+    return cp
+
+
+def _probe_cupy() -> str:
+    """'' when CuPy imports and sees a GPU, else the one-line reason it cannot be used."""
+    global _gpu_count
+    try:
+        import cupy as cp  # type: ignore[import-not-found]
+    except ImportError as exc:
+        return (
+            f"the 'cuda' device needs CuPy, which is not installed ({exc}); "
+            "pip install 'chainrule[gpu]'"
+        )
+    try:
+        count = int(cp.cuda.runtime.getDeviceCount())
+    except Exception as exc:  # CUDARuntimeError, or a driver library that does not load
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return f"CuPy is installed but no CUDA driver or GPU answers: {reason}"
+    if count < 1:
+        return "CuPy is installed but no CUDA GPU answers: the driver reports 0 devices"
+    _gpu_count = count
+    return ""
 
 
 def as_dtype(dtype: Any) -> np.dtype:
@@ -105,6 +277,8 @@ def set_rng_state(state: dict) -> None:
 
 def to_numpy(a: Any) -> np.ndarray:
     """A host NumPy array for ``a`` (copies from the GPU when the backend is CuPy)."""
-    if xp is not np and hasattr(a, "get"):  # pragma: no cover - GPU only
+    if type(a) is np.ndarray:
+        return a
+    if device_of(a) is not CPU:  # a CuPy array: copied to the host
         return a.get()
     return np.asarray(a)

@@ -29,32 +29,42 @@ def _dtype(dtype: Any) -> Any:
     return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
 
 
-def _leaf(arr: Any, requires_grad: bool) -> Tensor:
+def _leaf(arr: Any, requires_grad: bool, device: Any = None) -> Tensor:
+    if device is not None:  # made on the default device (the backend's), moved when asked
+        arr = backend.to_device(arr, device)
     t = Tensor._make(arr)
     if requires_grad:
         t.requires_grad = True
     return t
 
 
-def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(
+    *shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """A tensor of zeros (default dtype unless ``dtype`` is given).
 
     >>> zeros(2, 3).shape
     (2, 3)
     """
-    return _leaf(backend.xp.zeros(_shape(shape), dtype=_dtype(dtype)), requires_grad)
+    return _leaf(backend.xp.zeros(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)
 
 
-def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """A tensor of ones."""
-    return _leaf(backend.xp.ones(_shape(shape), dtype=_dtype(dtype)), requires_grad)
+    return _leaf(backend.xp.ones(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)
 
 
-def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full(
+    shape: Any,
+    fill_value: float,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    device: Any = None,
+) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``."""
     shape = (shape,) if isinstance(shape, int) else shape
     arr = backend.xp.full(_shape((shape,)), fill_value, dtype=_dtype(dtype))
-    return _leaf(arr, requires_grad)
+    return _leaf(arr, requires_grad, device)
 
 
 def arange(
@@ -63,6 +73,7 @@ def arange(
     step: float = 1,
     dtype: Any = None,
     requires_grad: bool = False,
+    device: Any = None,
 ) -> Tensor:
     """Evenly spaced values in [start, stop): int64 for integer arguments, else the default
     floating dtype (as PyTorch).
@@ -76,7 +87,7 @@ def arange(
     if dtype is None:
         dtype = "int64" if ints else backend.get_default_dtype()
     arr = backend.xp.arange(start, stop, step, dtype=backend.as_dtype(dtype))
-    return _leaf(arr, requires_grad)
+    return _leaf(arr, requires_grad, device)
 
 
 def linspace(start: float, stop: float, num: int, dtype: Any = None) -> Tensor:
@@ -84,21 +95,25 @@ def linspace(start: float, stop: float, num: int, dtype: Any = None) -> Tensor:
     return _leaf(backend.xp.linspace(start, stop, num, dtype=_dtype(dtype)), False)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """An n x m identity matrix (square when ``m`` is omitted)."""
-    return _leaf(backend.xp.eye(n, m, dtype=_dtype(dtype)), requires_grad)
+    return _leaf(backend.xp.eye(n, m, dtype=_dtype(dtype)), requires_grad, device)
 
 
-def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """Uniform samples in [0, 1)."""
     arr = backend.rng().random(_shape(shape)).astype(_dtype(dtype))
-    return _leaf(backend.xp.asarray(arr), requires_grad)
+    return _leaf(backend.xp.asarray(arr), requires_grad, device)
 
 
-def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Standard normal samples."""
     arr = backend.rng().standard_normal(_shape(shape)).astype(_dtype(dtype))
-    return _leaf(backend.xp.asarray(arr), requires_grad)
+    return _leaf(backend.xp.asarray(arr), requires_grad, device)
 
 
 def randint(low: int, high: int, shape: Any) -> Tensor:
@@ -107,30 +122,49 @@ def randint(low: int, high: int, shape: Any) -> Tensor:
     return _leaf(backend.xp.asarray(backend.rng().integers(low, high, shape)), False)
 
 
+def _like_device(t: Any) -> Any:
+    data = getattr(t, "data", t)
+    return None if backend.xp is backend.np else backend.device_of(data)
+
+
 def _like_dtype(t: Any, dtype: Any) -> Any:
     return backend.as_dtype(dtype) if dtype is not None else t.dtype
 
 
 def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape and dtype."""
-    return zeros(*t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    return zeros(
+        *t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=_like_device(t)
+    )
 
 
 def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape and dtype."""
-    return ones(*t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    return ones(
+        *t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=_like_device(t)
+    )
 
 
 def full_like(t: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` with ``t``'s shape and dtype."""
-    return full(t.shape, fill_value, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    return full(
+        t.shape,
+        fill_value,
+        dtype=_like_dtype(t, dtype),
+        requires_grad=requires_grad,
+        device=_like_device(t),
+    )
 
 
 def rand_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples with ``t``'s shape and (floating) dtype."""
-    return rand(*t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    return rand(
+        *t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=_like_device(t)
+    )
 
 
 def randn_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Normal samples with ``t``'s shape and (floating) dtype."""
-    return randn(*t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    return randn(
+        *t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=_like_device(t)
+    )

@@ -89,3 +89,8 @@ class GraphvizError(ChainruleError, RuntimeError):
 
 class ExportError(ChainruleError, TypeError):
     """A model that has no exported form (ONNX): the message names the layer and its type."""
+
+
+class DeviceError(ChainruleError, RuntimeError):
+    """A device that cannot be used (CuPy missing, no GPU answering, a bad device name), or
+    tensors on different devices meeting in one op: the message names the devices."""

@@ -113,6 +113,11 @@ class Tensor:
         return self.data.dtype
 
     @property
+    def device(self) -> backend.Device:
+        """Where the data lives: ``device(type='cpu')`` or ``device(type='cuda', index=N)``."""
+        return backend.device_of(self.data)
+
+    @property
     def ndim(self) -> int:
         return self.data.ndim
 
@@ -137,7 +142,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shares memory on the CPU)."""
+        """The data as a NumPy array (shares memory on the CPU, copies from a GPU)."""
         return backend.to_numpy(self.data)
 
     def item(self) -> float | int | bool:
@@ -158,6 +163,45 @@ class Tensor:
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (gradients flow back)."""
         return _ops.copy(self)
+
+    def to(self, *args: Any, device: Any = None, dtype: Any = None) -> Tensor:
+        """This tensor on another device and/or in another dtype, as PyTorch's ``.to``:
+        ``t.to("cuda")``, ``t.to("float64")``, ``t.to("cuda", "float16")``, ``t.to(other)``
+        (``other``'s device and dtype). Returns ``self`` when nothing changes; otherwise a
+        copy that stays in the graph (gradients flow back to this tensor's device).
+
+        Moving to a GPU selects the CuPy backend (see :func:`chainrule.set_backend`). Raises
+        :class:`~chainrule.errors.DeviceError` for an unknown device name, when CuPy is
+        missing or no GPU answers; :class:`~chainrule.errors.DTypeError` for a bad dtype.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1, 2]).to("float64").dtype, cr.tensor([1.0]).to("cpu").device
+        (dtype('float64'), device(type='cpu'))
+        """
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, backend.Device) or (isinstance(a, str) and _is_device_name(a)):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if device is not None:
+            dev = backend.device(device)
+            here = self.device
+            if dev.type != here.type or (dev.index is not None and dev.index != here.index):
+                out = _ops.shape.to_device(self, dev, here)
+        if dtype is not None and backend.as_dtype(dtype) != out.dtype:
+            out = out.astype(dtype)
+        return out
+
+    def cpu(self) -> Tensor:
+        """This tensor on the CPU (``self`` when it is already there)."""
+        return self.to(backend.CPU)
+
+    def cuda(self, index: int | None = None) -> Tensor:
+        """This tensor on GPU ``index`` (the current one when omitted); see :meth:`to`."""
+        return self.to(backend.Device("cuda", index))
 
     def astype(self, dtype: Any) -> Tensor:
         """This tensor cast to ``dtype`` (differentiable between floating dtypes)."""
@@ -510,7 +554,9 @@ class Tensor:
         return _ops.broadcast_to(self, shape)
 
 
-def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(
+    data: ArrayLike, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """A new leaf tensor holding a copy of ``data``.
 
     Python floats become the default dtype (float32 unless :func:`set_default_dtype` changed
@@ -523,10 +569,26 @@ def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> T
     """
     if isinstance(data, Tensor):
         data = data.data
+    if device is not None:
+        dev = backend.device(device)
+        if dev.type == "cpu" and backend.xp is not np:
+            if backend.device_of(data) is not backend.CPU:
+                data = backend.to_numpy(data)  # a GPU array: copied to the host
+            with backend.host():
+                return tensor(data, dtype, requires_grad)
+        data = backend.to_device(_to_array(data, dtype), dev)
     t = Tensor(data, dtype=dtype, requires_grad=requires_grad)
-    if hasattr(data, "dtype") and backend.xp.may_share_memory(t.data, data):
+    if (
+        hasattr(data, "dtype")
+        and backend.device_of(data) == t.device
+        and backend.array_module(t.data).may_share_memory(t.data, data)
+    ):
         t.data = t.data.copy()
     return t
+
+
+def _is_device_name(name: str) -> bool:
+    return name.split(":")[0].strip().lower() in ("cpu", "cuda", "gpu")
 
 
 def _to_array(data: ArrayLike, dtype: Any) -> Any:

@@ -79,6 +79,7 @@ INTERNAL_PRIMITIVES = {
     "softmax_minus": "test_gradient_helpers.py",
     "sigmoid_binary_cross_entropy": "tests/nn (BCEWithLogitsLoss vs torch, Hessians)",
     "clamped_binary_cross_entropy": "tests/nn (BCELoss vs torch)",
+    "to_device": "tests/test_device.py (Tensor.to: values and gradients across devices)",
 }
 
 

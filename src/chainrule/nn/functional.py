@@ -519,7 +519,7 @@ def _reduce(losses: Tensor, reduction: str) -> Tensor:
 
 def _finite(name: str, out: Tensor, *inputs: Any) -> Tensor:
     """``out``, or NonFiniteError naming which input holds NaN or Inf."""
-    xp = backend.xp
+    xp = backend.array_module(out.data)
     if bool(xp.isfinite(out.data).all()):
         return out
     for label, t in zip(("input", "target"), inputs):

@@ -10,6 +10,7 @@ registries in the order things were assigned, which is why the names and order o
 
 from __future__ import annotations
 
+import itertools
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -112,6 +113,22 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if backend.xp is not np and self._on_host(args):
+            with backend.host():  # the GPU backend is on, and this module lives on the CPU
+                return self._call(args, kwargs)
+        return self._call(args, kwargs)
+
+    def _on_host(self, args: tuple) -> bool:
+        """Whether this module's first parameter or buffer (else its first tensor argument)
+        lives on the CPU."""
+        for t in itertools.chain(self.parameters(), self.buffers()):
+            return t.device == backend.CPU
+        for a in args:
+            if isinstance(a, Tensor):
+                return a.device == backend.CPU
+        return False
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
         if self._forward_pre_hooks or self._forward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
@@ -368,21 +385,41 @@ class Module:
             else:
                 p.grad.data[...] = 0
 
-    def to(self, dtype: Any) -> Module:
-        """Cast every floating parameter, gradient and buffer to ``dtype`` in place (the same
-        Parameter objects, so an optimiser built before keeps working); returns ``self``.
+    def to(self, *args: Any, device: Any = None, dtype: Any = None) -> Module:
+        """Move every parameter, gradient and buffer to a device and/or cast the floating ones
+        to a dtype, in place (the same Parameter objects, so an optimiser built before keeps
+        working); returns ``self``. As PyTorch: ``model.to("cuda")``, ``model.to("float64")``,
+        ``model.to("cuda", "float64")``, ``model.to(device=..., dtype=...)``.
 
-        Raises :class:`~chainrule.errors.DTypeError` unless ``dtype`` is a floating dtype.
+        Moving to a GPU selects the CuPy backend (see :func:`chainrule.set_backend`). Raises
+        :class:`~chainrule.errors.DTypeError` unless ``dtype`` is a floating dtype,
+        :class:`~chainrule.errors.DeviceError` for an unknown device, missing CuPy or no GPU.
         """
-        d = backend.as_dtype(dtype)
-        if d.kind != "f":
-            raise DTypeError(f"Module.to: only floating dtypes are supported, got {d}")
+        for a in args:
+            if isinstance(a, backend.Device) or (
+                isinstance(a, str) and a.split(":")[0].strip().lower() in ("cpu", "cuda", "gpu")
+            ):
+                device = a
+            else:
+                dtype = a
+        d = None
+        if dtype is not None:
+            d = backend.as_dtype(dtype)
+            if d.kind != "f":
+                raise DTypeError(f"Module.to: only floating dtypes are supported, got {d}")
+        dev = None if device is None else backend.device(device)
         for t in [*self.parameters(), *self.buffers()]:
-            if t.data.dtype.kind == "f" and t.data.dtype != d:
-                t.data = t.data.astype(d)
-                t._bump()
-                if t.grad is not None:
-                    t.grad = Tensor._make(t.grad.data.astype(d))
+            for holder in (t, t.grad):
+                if holder is None:
+                    continue
+                data = holder.data
+                if dev is not None:
+                    data = backend.to_device(data, dev)
+                if d is not None and data.dtype.kind == "f" and data.dtype != d:
+                    data = data.astype(d)
+                if data is not holder.data:
+                    holder.data = data
+                    holder._bump()
         return self
 
     def double(self) -> Module:

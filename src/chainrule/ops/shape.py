@@ -253,3 +253,13 @@ _pad.defvjp(
     ),
     None,
 )
+
+
+@primitive
+def to_device(x, device, source):
+    """``x`` copied to ``device`` (a :class:`~chainrule.backend.Device`); ``source`` is the
+    device it comes from, which the gradient goes back to. ``Tensor.to`` calls this."""
+    return backend.to_device(x, device)
+
+
+to_device.defvjp(lambda g, out, x, device, source: to_device(g, source, device))

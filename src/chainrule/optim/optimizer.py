@@ -189,6 +189,18 @@ class Optimizer:
         ``skip_nonfinite=True``; :class:`~chainrule.errors.ShapeError` when a gradient's shape
         differs from its parameter's.
         """
+        if backend.xp is not np and self._on_host():
+            with backend.host():  # the GPU backend is on, and these parameters live on the CPU
+                return self._step(closure)
+        return self._step(closure)
+
+    def _on_host(self) -> bool:
+        for group in self.param_groups:
+            for p in group["params"]:
+                return p.device == backend.CPU
+        return False
+
+    def _step(self, closure: Callable[[], Any] | None) -> Any:
         loss = None
         if closure is not None:
             with enable_grad():
