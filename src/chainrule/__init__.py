@@ -70,7 +70,7 @@ __all__ = [
     "GraphFreedError", "InplaceError", "Node", "Primitive", "ShapeError", "Tensor",
     "arange", "data", "detect_anomaly", "enable_grad", "errors", "explain", "eye", "full",
     "full_like", "get_backend", "get_default_dtype", "grad", "gradcheck", "gradients", "hessian",
-    "is_grad_enabled", "jacobian", "linspace", "load", "manual_seed", "nn", "no_grad",
+    "is_grad_enabled", "jacobian", "linspace", "load", "load_model", "manual_seed", "nn", "no_grad",
     "numerical_grad", "ones", "ones_like", "optim", "primitive", "rand", "rand_like",
     "randint", "randn", "randn_like", "save", "set_backend", "set_default_dtype",
     "set_grad_enabled", "tensor", "train", "value_and_grad", "vjp", "zeros", "zeros_like",
@@ -83,7 +83,7 @@ from chainrule import explain as explain
 from chainrule import nn as nn
 from chainrule import optim as optim
 from chainrule import train as train
-from chainrule.io import load, save
+from chainrule.io import load, load_model, save
 
 
 def __getattr__(name: str):

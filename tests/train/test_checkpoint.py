@@ -149,12 +149,12 @@ def test_save_and_load_arrays(tmp_path):
     assert meta == {"k": "v"}
     np.testing.assert_array_equal(arrays["model/0.bias"], _arrays(4.0)["model/0.bias"])
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    with pytest.raises(CheckpointError, match="is truncated: its header describes"):
         load_arrays(path)
     with pytest.raises(CheckpointError, match="no weights file"):
         load_arrays(tmp_path / "missing.safetensors")
     (tmp_path / "p.safetensors").write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+    with pytest.raises(CheckpointError, match="chainrule never unpickles"):
         load_arrays(tmp_path / "p.safetensors")
 
 

@@ -125,8 +125,14 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no weights file at {path}")
+        hint = ""
+        if path.is_dir() and any((path / f).is_file() for f in ("config.json", "last.json")):
+            hint = f"; {path} is a run or checkpoint folder: load it with cr.load_model"
+        raise CheckpointError(f"no weights file at {path}{hint}")
     payload = path.read_bytes()
+    reason = _not_safetensors(path, payload)
+    if reason:
+        raise CheckpointError(reason)
     try:
         arrays = st_load(payload)
         metadata = _safetensors_metadata(payload)
@@ -195,3 +201,111 @@ def _tensor_file(sidecar: Path, record: dict | None = None) -> Path:
     if not name or Path(name).name != name:  # a bare file name beside the sidecar, no paths
         raise CheckpointError(f"checkpoint {sidecar} names an invalid tensor file {name!r}")
     return sidecar.parent / name
+
+
+def encode_tree(obj: Any, arrays: dict[str, np.ndarray], prefix: str = "") -> Any:
+    """A JSON tree of ``obj`` with every array moved into ``arrays`` (replaced by
+    ``{"__array__": key}``, the key being its path, e.g. ``optim/state/0/exp_avg``).
+
+    ``obj`` is a nest of dicts, lists and tuples whose leaves are arrays (NumPy arrays and
+    scalars, chainrule tensors, PyTorch CPU tensors), numbers, strings, booleans or ``None``.
+    Dicts with keys that are not all strings keep their keys in an ``__items__`` list.
+    Raises ``TypeError`` naming the path of any other leaf, and ``ValueError`` when two
+    arrays would get the same key.
+    """
+    from chainrule import backend
+    from chainrule.tensor import Tensor
+
+    if isinstance(obj, Tensor):
+        obj = backend.to_numpy(obj.data)
+    elif hasattr(obj, "detach") and hasattr(obj, "numpy"):  # a PyTorch tensor, duck-typed
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray):
+        if prefix in arrays:
+            raise ValueError(f"two arrays would be saved under the same key {prefix!r}")
+        arrays[prefix] = obj
+        return {"__array__": prefix}
+
+    def sub(k: Any) -> str:
+        return f"{prefix}/{k}" if prefix else str(k)
+
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: encode_tree(v, arrays, sub(k)) for k, v in obj.items()}
+        return {"__items__": [[k, encode_tree(v, arrays, sub(k))] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [encode_tree(v, arrays, sub(i)) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(
+        f"cannot save {type(obj).__name__} at {prefix or 'the top level'!r}: only arrays, "
+        "tensors, numbers, strings, None and dicts or lists of them (nothing is pickled)"
+    )
+
+
+def decode_tree(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Inverse of :func:`encode_tree` (tuples come back as lists)."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return arrays[obj["__array__"]]
+        if set(obj) == {"__items__"}:
+            return {k: decode_tree(v, arrays) for k, v in obj["__items__"]}
+        return {k: decode_tree(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [decode_tree(v, arrays) for v in obj]
+    return obj
+
+
+def _not_safetensors(path: Path, payload: bytes) -> str | None:
+    """One line saying what ``payload`` is when it is recognisably not a safetensors file (a
+    PyTorch pickle, a checkpoint's JSON sidecar, a file cut short); ``None`` otherwise."""
+    if payload[:4] == b"PK\x03\x04" or (
+        payload[:1] == b"\x80" and payload[1:2] in b"\x02\x03\x04\x05"
+    ):
+        return (
+            f"{path} is a pickle (PyTorch's .pt/.pth format), not a safetensors file: chainrule "
+            "never unpickles; save it with safetensors.torch.save_file(state_dict, "
+            "'weights.safetensors')"
+        )
+    if payload.lstrip()[:1] == b"{":
+        try:
+            record = json.loads(payload)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and record.get("format") == FORMAT:
+            return (
+                f"{path} is a checkpoint's JSON sidecar, not a tensor file: load the model with "
+                f"cr.load_model({str(path)!r}) (the whole training state: "
+                "cr.train.load_checkpoint)"
+            )
+        if isinstance(record, dict):
+            return f"{path} is a JSON file, not a safetensors file"
+    if len(payload) < 8:
+        return (
+            f"{path} is not a readable safetensors file (truncated or corrupt): only "
+            f"{len(payload)} bytes, fewer than a header's 8"
+        )
+    n = int.from_bytes(payload[:8], "little")
+    if n > 100_000_000:  # not a header length at all: some other kind of file
+        return None
+    if 8 + n > len(payload):
+        return (
+            f"{path} is truncated: its header needs {8 + n:,} bytes, the file holds "
+            f"{len(payload):,}"
+        )
+    try:
+        header = json.loads(payload[8 : 8 + n])
+        end = max(
+            (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
+            default=0,
+        )
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    if 8 + n + end > len(payload):
+        return (
+            f"{path} is truncated: its header describes {8 + n + end:,} bytes, the file holds "
+            f"{len(payload):,}"
+        )
+    return None

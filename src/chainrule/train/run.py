@@ -172,6 +172,10 @@ class Preprocess:
             X = (X - np.asarray(self.mean)) / np.asarray(self.scale)
         return X.astype(np.float32)
 
+    def __call__(self, X: Any) -> np.ndarray:
+        """The same as :meth:`transform`: ``model(preprocess(X))``."""
+        return self.transform(X)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

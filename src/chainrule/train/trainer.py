@@ -28,7 +28,13 @@ from chainrule.nn.utils import clip_grad_norm_
 from chainrule.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import Callback, ProgressBar
-from chainrule.train.checkpoint import json_restore, load_checkpoint, save_checkpoint
+from chainrule.train.checkpoint import (
+    decode_tree,
+    encode_tree,
+    json_restore,
+    load_checkpoint,
+    save_checkpoint,
+)
 from chainrule.train.history import History
 from chainrule.train.metrics import Metric, get_metric
 
@@ -235,15 +241,15 @@ class Trainer:
             arrays[f"model/{k}"] = np.asarray(v)
         meta = {
             "epoch": self.epoch,
-            "optimizer": _encode(self.optimizer.state_dict(), arrays, "optim"),
+            "optimizer": encode_tree(self.optimizer.state_dict(), arrays, "optim"),
             "scheduler": None
             if self.scheduler is None
-            else _encode(self.scheduler.state_dict(), arrays, "sched"),
+            else encode_tree(self.scheduler.state_dict(), arrays, "sched"),
             "history": self.history.to_dict(),
             "rng": backend.get_rng_state(),
             "loader": None if self.loader is None else self.loader.state_dict(),
             "callbacks": [
-                {"type": type(cb).__name__, "state": _encode(cb.state_dict(), arrays, f"cb{i}")}
+                {"type": type(cb).__name__, "state": encode_tree(cb.state_dict(), arrays, f"cb{i}")}
                 for i, cb in enumerate(self.callbacks)
             ],
             "config": self.config,
@@ -270,9 +276,9 @@ class Trainer:
         except StateDictError as exc:
             raise CheckpointError(f"checkpoint {path} does not match the model: {exc}") from exc
         try:
-            self.optimizer.load_state_dict(_decode(meta["optimizer"], arrays))
+            self.optimizer.load_state_dict(decode_tree(meta["optimizer"], arrays))
             if self.scheduler is not None and meta.get("scheduler") is not None:
-                self.scheduler.load_state_dict(_decode(meta["scheduler"], arrays))
+                self.scheduler.load_state_dict(decode_tree(meta["scheduler"], arrays))
             if self.loader is not None and meta.get("loader") is not None:
                 self.loader.load_state_dict(meta["loader"])
             # callbacks are matched by type and rank among those of their type, so that
@@ -287,7 +293,7 @@ class Trainer:
             for key, cb in zip(_ranked(type(cb).__name__ for cb in self.callbacks), self.callbacks):
                 state = saved_cbs.get(key)
                 if state:
-                    cb.load_state_dict(_decode(state, arrays))
+                    cb.load_state_dict(decode_tree(state, arrays))
             backend.set_rng_state(meta["rng"])
             self.epoch = int(meta["epoch"])
             self.history = History.from_dict(meta["history"])
@@ -427,34 +433,3 @@ def _ranked(names: Iterable[str]) -> list[tuple[str, int]]:
         out.append((name, seen.get(name, 0)))
         seen[name] = seen.get(name, 0) + 1
     return out
-
-
-def _encode(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
-    """A JSON tree of ``obj`` with every array moved into ``arrays`` (replaced by its key)."""
-    if isinstance(obj, Tensor):
-        obj = backend.to_numpy(obj.data)
-    if isinstance(obj, np.ndarray):
-        arrays[prefix] = obj
-        return {"__array__": prefix}
-    if isinstance(obj, dict):
-        if all(isinstance(k, str) for k in obj):
-            return {k: _encode(v, arrays, f"{prefix}/{k}") for k, v in obj.items()}
-        return {"__items__": [[k, _encode(v, arrays, f"{prefix}/{k}")] for k, v in obj.items()]}
-    if isinstance(obj, (list, tuple)):
-        return [_encode(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """Inverse of :func:`_encode`."""
-    if isinstance(obj, dict):
-        if set(obj) == {"__array__"}:
-            return arrays[obj["__array__"]]
-        if set(obj) == {"__items__"}:
-            return {k: _decode(v, arrays) for k, v in obj["__items__"]}
-        return {k: _decode(v, arrays) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_decode(v, arrays) for v in obj]
-    return obj
