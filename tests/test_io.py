@@ -207,7 +207,7 @@ def test_checkpoint_sidecar_where_a_tensor_file_is_expected(tmp_path):
     sidecar = tmp_path / "ckpt" / "best.json"
     with pytest.raises(CheckpointError, match=r"checkpoint's JSON sidecar.*cr\.load_model"):
         cr.load(sidecar, model=_net())
-    with pytest.raises(CheckpointError, match="cr.load_model"):
+    with pytest.raises(CheckpointError, match=r"cr\.load_model"):
         cr.load(tmp_path / "ckpt")
 
 

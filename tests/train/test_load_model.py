@@ -53,7 +53,7 @@ def test_best_and_last_checkpoints(trained):
 def test_unfinished_run_falls_back_to_its_best_checkpoint(trained, tmp_path):
     copy = shutil.copytree(trained.folder, tmp_path / "copy")
     (copy / "model.safetensors").unlink()
-    model, pre = cr.load_model(copy)
+    model, _ = cr.load_model(copy)
     arrays, _ = cr.train.load_checkpoint(copy / "checkpoints" / "best.json")
     np.testing.assert_array_equal(model.state_dict()["0.weight"], arrays["model/0.weight"])
     shutil.rmtree(copy / "checkpoints")
@@ -62,7 +62,7 @@ def test_unfinished_run_falls_back_to_its_best_checkpoint(trained, tmp_path):
 
 
 def test_plain_load_of_the_sidecar_points_to_load_model(trained):
-    with pytest.raises(CheckpointError, match="cr.load_model"):
+    with pytest.raises(CheckpointError, match=r"cr\.load_model"):
         cr.load(trained.folder / "checkpoints" / "best.json", model=trained.model)
-    with pytest.raises(CheckpointError, match="cr.load_model"):
+    with pytest.raises(CheckpointError, match=r"cr\.load_model"):
         cr.load(trained.folder)

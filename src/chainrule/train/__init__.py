@@ -2,8 +2,10 @@
 
 from chainrule.train.callbacks import (
     Callback,
+    CSVLogger,
     EarlyStopping,
     HistoryLogger,
+    LambdaCallback,
     ModelCheckpoint,
     ProgressBar,
     format_epoch,
@@ -21,11 +23,13 @@ from chainrule.train.metrics import (
     get_metric,
 )
 from chainrule.train.plots import plot_confusion_matrix, plot_history
+from chainrule.train.tensorboard import TensorBoard
 from chainrule.train.trainer import Trainer, fit, predict
 
 __all__ = [
-    "Accuracy", "Callback", "EarlyStopping", "History", "HistoryLogger", "MeanAbsoluteError",
-    "MeanSquaredError", "Metric", "ModelCheckpoint", "ProgressBar", "R2Score", "TopKAccuracy",
+    "Accuracy", "CSVLogger", "Callback", "EarlyStopping", "History", "HistoryLogger",
+    "LambdaCallback", "MeanAbsoluteError", "MeanSquaredError", "Metric", "ModelCheckpoint",
+    "ProgressBar", "R2Score", "TensorBoard", "TopKAccuracy",
     "Trainer", "confusion_matrix", "fit", "format_epoch", "get_metric", "load_checkpoint",
     "plot_confusion_matrix", "plot_history", "predict", "save_checkpoint",
 ]  # fmt: skip

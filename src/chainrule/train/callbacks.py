@@ -1,7 +1,8 @@
 """Callbacks: code that runs at fixed points of :meth:`Trainer.fit`.
 
 Hooks, each optional: ``on_train_begin(trainer)``, ``on_epoch_begin(trainer, epoch)``,
-``on_after_backward(trainer)`` (gradients are in ``.grad``, the optimiser has not stepped),
+``on_batch_begin(trainer, batch)``, ``on_after_backward(trainer)`` (gradients are in
+``.grad``, the optimiser has not stepped),
 ``on_batch_end(trainer, batch, logs)``, ``on_epoch_end(trainer, epoch, logs)``,
 ``on_train_end(trainer)``. A callback with state that must survive a resume implements
 ``state_dict()`` / ``load_state_dict()``; the trainer stores it in checkpoints.
@@ -24,6 +25,9 @@ class Callback:
 
     def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
         """Before the first batch of ``epoch`` (1-based)."""
+
+    def on_batch_begin(self, trainer: Any, batch: int) -> None:
+        """Before the forward pass of batch ``batch`` (0-based)."""
 
     def on_after_backward(self, trainer: Any) -> None:
         """After ``loss.backward()``, before the optimiser step."""
@@ -100,6 +104,7 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.best_epoch = 0
         self.stopped_epoch = 0
+        self.restored_epoch = 0  # the epoch whose weights were restored at the end (0: none)
         self._best_weights: dict[str, Any] | None = None
 
     @property
@@ -123,6 +128,23 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer: Any) -> None:
         if self.restore_best_weights and self._best_weights is not None and self.stopped_epoch:
             trainer.model.load_state_dict(self._best_weights)
+            self.restored_epoch = self.best_epoch
+
+    def summary(self) -> str:
+        """One line on what happened, e.g. ``early stopping at epoch 9: val_loss did not
+        improve for 3 epochs; restored the weights of epoch 6 (val_loss 0.1234)``."""
+        if not self.stopped_epoch:
+            return f"early stopping did not fire ({self.monitor} best at epoch {self.best_epoch})"
+        text = (
+            f"early stopping at epoch {self.stopped_epoch}: {self.monitor} did not improve for "
+            f"{self.patience} epoch{'s' if self.patience != 1 else ''}"
+        )
+        if self.restored_epoch:
+            return (
+                f"{text}; restored the weights of epoch {self.restored_epoch} "
+                f"({self.monitor} {self._m.best:.4f})"
+            )
+        return f"{text}; kept the last weights (best: epoch {self.best_epoch})"
 
     def state_dict(self) -> dict[str, Any]:
         """Patience count, best value and epoch, and the best weights (when kept), so that a
@@ -266,6 +288,10 @@ class ProgressBar(Callback):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        for cb in trainer.callbacks:
+            if isinstance(cb, EarlyStopping) and cb.stopped_epoch:
+                self._out().write(cb.summary() + "\n")
+                self._out().flush()
 
 
 def format_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> str:
@@ -293,3 +319,116 @@ def is_terminal(stream: IO[str] | None = None) -> bool:
     except ImportError:
         return False
     return True
+
+
+class CSVLogger(Callback):
+    """Append one CSV row per epoch to ``filename``, as Keras's ``CSVLogger``: the column
+    ``epoch`` then the logged names (``loss``, ``accuracy``, ``val_loss``, ``lr``, ...).
+
+    The row is written and flushed when each epoch ends, so the file can be followed while a
+    run trains. With ``append=True`` rows are added to an existing file (a resumed run);
+    otherwise the file starts afresh when training begins. ``separator`` is the field
+    delimiter.
+    """
+
+    def __init__(self, filename: str | Path, separator: str = ",", append: bool = False) -> None:
+        self.filename = Path(filename)
+        self.separator = separator
+        self.append = append
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+        self._keys: list[str] | None = None
+
+    def on_train_begin(self, trainer: Any) -> None:
+        import csv
+
+        self._keys = None
+        if self.append and self.filename.is_file() and self.filename.stat().st_size > 0:
+            with self.filename.open(newline="") as f:
+                self._keys = next(csv.reader(f, delimiter=self.separator))[1:]
+            mode = "a"
+        else:
+            mode = "w"
+        self.filename.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.filename.open(mode, newline="")
+        self._writer = csv.writer(self._file, delimiter=self.separator)
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self._file is None:
+            self.on_train_begin(trainer)
+        if self._keys is None:
+            self._keys = list(logs)
+            self._writer.writerow(["epoch", *self._keys])
+        self._writer.writerow([epoch, *(repr(float(logs.get(k, math.nan))) for k in self._keys)])
+        assert self._file is not None
+        self._file.flush()
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class LambdaCallback(Callback):
+    """A callback made of functions, as Keras's ``LambdaCallback``.
+
+    Each argument is optional and called with Keras's arguments: ``on_epoch_begin(epoch,
+    logs)``, ``on_epoch_end(epoch, logs)``, ``on_batch_begin(batch, logs)``,
+    ``on_batch_end(batch, logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``; epochs
+    are counted from 1 and batches from 0, as in chainrule's other hooks. ``on_after_backward()``
+    (gradients in ``.grad``, before the step) is chainrule's addition.
+
+    >>> losses = []
+    >>> cb = LambdaCallback(on_epoch_end=lambda epoch, logs: losses.append(logs["loss"]))
+    """
+
+    def __init__(
+        self,
+        on_epoch_begin: Any = None,
+        on_epoch_end: Any = None,
+        on_batch_begin: Any = None,
+        on_batch_end: Any = None,
+        on_train_begin: Any = None,
+        on_train_end: Any = None,
+        on_after_backward: Any = None,
+    ) -> None:
+        self._fns = {
+            "epoch_begin": on_epoch_begin,
+            "epoch_end": on_epoch_end,
+            "batch_begin": on_batch_begin,
+            "batch_end": on_batch_end,
+            "train_begin": on_train_begin,
+            "train_end": on_train_end,
+            "after_backward": on_after_backward,
+        }
+
+    def _fn(self, name: str) -> Any:
+        return self._fns[name]
+
+    def on_train_begin(self, trainer: Any) -> None:
+        if self._fn("train_begin"):
+            self._fn("train_begin")({})
+
+    def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
+        if self._fn("epoch_begin"):
+            self._fn("epoch_begin")(epoch, {})
+
+    def on_batch_begin(self, trainer: Any, batch: int) -> None:
+        if self._fn("batch_begin"):
+            self._fn("batch_begin")(batch, {})
+
+    def on_after_backward(self, trainer: Any) -> None:
+        if self._fn("after_backward"):
+            self._fn("after_backward")()
+
+    def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, float]) -> None:
+        if self._fn("batch_end"):
+            self._fn("batch_end")(batch, logs)
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self._fn("epoch_end"):
+            self._fn("epoch_end")(epoch, logs)
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self._fn("train_end"):
+            self._fn("train_end")(trainer.history.last() if trainer.history else {})

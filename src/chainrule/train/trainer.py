@@ -164,6 +164,7 @@ class Trainer:
         total, seen = 0.0, 0
         start = time.perf_counter()
         for b, batch in enumerate(self.loader):
+            self._call("on_batch_begin", b)
             x, y = _split_batch(batch)
             out = model(x)
             loss = loss_fn(out, y)
