@@ -2,9 +2,9 @@
 
 An op is a :class:`Primitive`: a forward written in backend array calls plus one gradient rule
 (a vector-Jacobian product) per positional input. Calling it on tensors that require gradients
-records a :class:`Node` holding the rule, the node or leaf each input came from, and whatever the
-rule reads (found once, when the rule is registered, by looking at which arguments its code
-loads). ``backward`` then
+records a :class:`Node` holding the rule, the node or leaf each input came from, and what the
+rules read: every input and the output, unless the op declared less with ``defvjp(..., keep=)``
+(only the output, only some inputs, or only an input's shape). ``backward`` then
 
 1. sorts the nodes reachable from the output in reverse topological order, iteratively (no
    recursion, so a chain of 100,000 ops is fine);
@@ -22,7 +22,6 @@ recording off.
 
 from __future__ import annotations
 
-import dis
 import functools
 import inspect
 import re
@@ -171,36 +170,51 @@ class Primitive:
         self.view = view
         self.vjps: tuple[Callable | None, ...] = ()
         self.vjp_argnum: Callable | None = None
-        self.reads: dict[int, int] | None = None  # what the rules read; None: everything
-        self.reads_out = True
+        self._keep: tuple[dict[int, str], bool] | None = None  # None: inputs and output
         functools.update_wrapper(self, forward)
 
-    def defvjp(self, *rules: Callable | None) -> None:
-        """Register one gradient rule per positional input (``None``: not differentiable)."""
+    def defvjp(self, *rules: Callable | None, keep: str | None = None) -> None:
+        """Register one gradient rule per positional input (``None``: not differentiable).
+
+        ``keep`` declares what the rules read, so that a node holds on to nothing more. By
+        default (``None``) a node keeps every tensor input and the output. Otherwise it is a
+        space-separated list of the rules' own parameter names: ``"out"`` keeps the output,
+        ``"x"`` input ``x``'s data, ``"x.shape"`` only its shape, ndim and dtype; ``""`` keeps
+        nothing. Constant (non-tensor) arguments are always passed to the rules.
+
+        >>> import chainrule as cr
+        >>> @cr.primitive
+        ... def double(x):
+        ...     return 2 * x
+        >>> double.defvjp(lambda g, out, x: 2 * g, keep="")
+        >>> double.keeps(0), double.keeps_out
+        (None, False)
+
+        Raises ``ValueError`` for a name that is not one of the rules' parameters.
+        """
         self.vjps = rules
-        reads: dict[int, int] = {}  # position -> 2 if the data is read, 1 if only its shape
-        reads_out = False
-        for rule in rules:
-            if rule is None:
-                continue
-            params = _positional_params(rule)
-            uses = _param_uses(rule)
-            if uses is None or params is None or _has_varargs(rule):
-                self.reads, self.reads_out = None, True
-                return
-            reads_out |= params[1] in uses
-            for i, p in enumerate(params[2:]):
-                if p in uses:
-                    reads[i] = max(reads.get(i, 0), 2 if uses[p] else 1)
-        self.reads, self.reads_out = reads, reads_out
+        self._keep = None if keep is None else _parse_keep(self.name, rules, keep)
 
     def defvjp_argnum(self, rule: Callable) -> None:
         """Register one rule for all inputs: ``rule(argnum, g, out, *args, **kwargs)``.
 
-        For ops with a variable number of tensor inputs (``concatenate``, ``stack``).
+        For ops with a variable number of tensor inputs (``concatenate``, ``stack``); the node
+        keeps every input and the output.
         """
         self.vjp_argnum = rule
-        self.reads, self.reads_out = None, True
+        self._keep = None
+
+    def keeps(self, i: int) -> str | None:
+        """What a node of this op keeps of its ``i``-th input for backward: ``"data"``,
+        ``"shape"`` (shape, ndim and dtype only) or ``None`` (nothing)."""
+        if self._keep is None:
+            return "data"
+        return self._keep[0].get(i)
+
+    @property
+    def keeps_out(self) -> bool:
+        """Whether a node of this op keeps the op's output for backward."""
+        return self._keep is None or self._keep[1]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         if kwargs:
@@ -288,7 +302,7 @@ class Node:
         self.kwargs = kwargs
         self.hooks: list[Callable] | None = None
         self.retained: weakref.ref | None = None
-        reads = prim.reads
+        keep = prim._keep
         parents = []
         saved = []
         shapes = []
@@ -302,8 +316,8 @@ class Node:
             data = a.data
             shapes.append(data.shape)
             parents.append((a._node or a) if a._requires_grad else None)
-            kind = 2 if reads is None else reads.get(i, 0)
-            if kind == 2:
+            kind = "data" if keep is None else keep[0].get(i)
+            if kind == "data":
                 saved.append(a)
                 versions.append((a._version, a._version[0]))
             else:
@@ -312,18 +326,23 @@ class Node:
         self.args = tuple(saved)
         self.shapes = tuple(shapes)
         self.versions = versions
-        if prim.reads_out:
+        if keep is None or keep[1]:
             self.out = out.data
             self.out_version = out._version
         else:
             self.out = None
             self.out_version = None
-        self.saves = bool(versions) or prim.reads_out
+        self.saves = bool(versions) or self.out is not None
 
     @property
     def name(self) -> str:
         """The op's name, with a ``Backward`` suffix as PyTorch prints it."""
         return f"{self.prim.name}Backward"
+
+    @property
+    def freed(self) -> bool:
+        """Whether backward has already freed what this node kept (graph not retained)."""
+        return self.args is None
 
     @property
     def next_nodes(self) -> tuple:
@@ -367,34 +386,6 @@ class Node:
             self.versions = []
 
 
-_META_ATTRS = frozenset({"shape", "ndim", "dtype"})
-
-
-def _param_uses(fn: Callable) -> dict[str, bool] | None:
-    """How a rule's code uses each local name: True if it reads the value, False if it only
-    reads ``.shape``/``.ndim``/``.dtype`` (then only those are kept). None if unreadable.
-    """
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
-    uses: dict[str, bool] = {name: True for name in code.co_cellvars}
-    instructions = list(dis.get_instructions(code))
-    for k, ins in enumerate(instructions):
-        if not (ins.opname.startswith("LOAD_FAST") or ins.opname == "LOAD_DEREF"):
-            continue
-        names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
-        nxt = instructions[k + 1] if k + 1 < len(instructions) else None
-        meta_only = (
-            len(names) == 1
-            and nxt is not None
-            and nxt.opname == "LOAD_ATTR"
-            and nxt.argval in _META_ATTRS
-        )
-        for name in names:
-            uses[name] = uses.get(name, False) or not meta_only
-    return uses
-
-
 class _Meta:
     """Stands in for an input whose rule reads only its shape, ndim and dtype."""
 
@@ -409,15 +400,27 @@ class _Meta:
         return len(self.shape)
 
 
-def _positional_params(fn: Callable) -> tuple[str, ...] | None:
-    code = getattr(fn, "__code__", None)
-    if code is None or code.co_argcount < 2:
-        return None
-    return code.co_varnames[: code.co_argcount]
-
-
-def _has_varargs(fn: Callable) -> bool:
-    return bool(fn.__code__.co_flags & 0x04)
+def _parse_keep(name: str, rules: tuple, keep: str) -> tuple[dict[int, str], bool]:
+    """Read a ``keep`` declaration against the rules' parameters ``(g, out, *inputs)``."""
+    rule = next((r for r in rules if r is not None), None)
+    params = list(inspect.signature(rule).parameters) if rule is not None else []
+    inputs = params[2:]
+    kept: dict[int, str] = {}
+    keeps_out = False
+    for word in keep.replace(",", " ").split():
+        base, _, attr = word.partition(".")
+        if len(params) > 1 and base == params[1] and not attr:
+            keeps_out = True
+        elif base in inputs and attr in ("", "shape"):
+            i = inputs.index(base)
+            if kept.get(i) != "data":
+                kept[i] = "shape" if attr else "data"
+        else:
+            raise ValueError(
+                f"{name}.defvjp: keep={keep!r} names {word!r}; expected the output "
+                f"{params[1:2]} or an input of {inputs}, optionally as NAME.shape"
+            )
+    return kept, keeps_out
 
 
 def _bind_tensor_kwargs(
@@ -602,7 +605,7 @@ def _visit(
     if node.args is None or node.versions or node.out_version is not None:
         node._check_saved()
     prim = node.prim
-    out = node._output() if prim.reads_out else None
+    out = node._output() if prim.keeps_out else None
     args = node.args
     kwargs = node.kwargs
     for i, parent in enumerate(node.parents):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chainrule.autograd import Node, _Meta
+from chainrule.autograd import Node
 from chainrule.errors import GraphvizError
 from chainrule.tensor import Tensor
 
@@ -98,8 +98,8 @@ def graph(
     for node in order:
         nid = ids[id(node)]
         params = _param_names(node)
-        freed = node.args is None
-        saves_out = node.out is not None
+        freed = node.freed
+        saves_out = node.prim.keeps_out
         extra = []
         if freed and node.saves:
             extra.append("buffers freed")
@@ -115,8 +115,9 @@ def graph(
             if shp is None:
                 continue  # a constant argument (an axis, a scalar): not an input tensor
             pname = params[i] if i < len(params) else f"arg{i}"
-            saved = not freed and isinstance(node.args[i], Tensor)
-            shape_only = not freed and isinstance(node.args[i], _Meta)
+            kept = node.prim.keeps(i)
+            saved = not freed and kept == "data"
+            shape_only = not freed and kept == "shape"
             if type(p) is Node:
                 src = ids[id(p)]
             elif isinstance(p, Tensor):

@@ -24,7 +24,8 @@ def sigmoid(x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))  # the seeds' g'(z) = g(z)(1 - g(z))
+# the seeds' g'(z) = g(z)(1 - g(z))
+sigmoid.defvjp(lambda g, out, x: g * out * (1 - out), keep="out")
 
 
 @primitive
@@ -33,7 +34,8 @@ def relu(x):
     return backend.xp.maximum(x, 0)
 
 
-relu.defvjp(lambda g, out, x: step_mask(g, out))  # g' is 0 below the kink and at it, 1 above
+# g' is 0 below the kink and at it, 1 above
+relu.defvjp(lambda g, out, x: step_mask(g, out), keep="out")
 
 
 @primitive
@@ -43,7 +45,7 @@ def step_mask(g, a):
 
 
 # The mask is piecewise constant: no gradient flows to ``a``.
-step_mask.defvjp(lambda v, out, g, a: step_mask(v, a), None)
+step_mask.defvjp(lambda v, out, g, a: step_mask(v, a), None, keep="a")
 
 
 @primitive
@@ -55,7 +57,8 @@ def leaky_relu(x, negative_slope=0.01):
 leaky_relu.defvjp(
     lambda g, out, x, negative_slope=0.01: (
         g * Tensor._make(backend.xp.where(x.data > 0, 1.0, negative_slope).astype(x.dtype))
-    )
+    ),
+    keep="x",
 )
 
 
@@ -66,7 +69,7 @@ def elu(x, alpha=1.0):
     return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
 
 
-elu.defvjp(lambda g, out, x, alpha=1.0: where(x > 0, g, g * (out + alpha)))
+elu.defvjp(lambda g, out, x, alpha=1.0: where(x > 0, g, g * (out + alpha)), keep="x out")
 
 
 @primitive
@@ -90,7 +93,7 @@ def _gelu_grad(g, out, x, approximate="none"):
     return g * (normal_cdf(x) + x * exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)))
 
 
-gelu.defvjp(_gelu_grad)
+gelu.defvjp(_gelu_grad, keep="x")
 
 
 @primitive
@@ -99,7 +102,7 @@ def normal_cdf(x):
     return _special.normal_cdf(x)
 
 
-normal_cdf.defvjp(lambda g, out, x: g * exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)))
+normal_cdf.defvjp(lambda g, out, x: g * exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)), keep="x")
 
 
 @primitive
@@ -113,7 +116,8 @@ def softplus(x, beta=1.0, threshold=20.0):
 softplus.defvjp(
     lambda g, out, x, beta=1.0, threshold=20.0: where(
         x * beta > threshold, g, g * sigmoid(x * beta)
-    )
+    ),
+    keep="x",
 )
 
 
@@ -125,7 +129,9 @@ def softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-softmax.defvjp(lambda g, out, x, axis=-1: out * (g - _sum(g * out, axis=axis, keepdims=True)))
+softmax.defvjp(
+    lambda g, out, x, axis=-1: out * (g - _sum(g * out, axis=axis, keepdims=True)), keep="out"
+)
 
 
 @primitive
@@ -136,4 +142,6 @@ def log_softmax(x, axis=-1):
     return s - xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
 
 
-log_softmax.defvjp(lambda g, out, x, axis=-1: g - exp(out) * _sum(g, axis=axis, keepdims=True))
+log_softmax.defvjp(
+    lambda g, out, x, axis=-1: g - exp(out) * _sum(g, axis=axis, keepdims=True), keep="out"
+)

@@ -23,7 +23,7 @@ def add(x, y):
 
 
 add.defvjp(lambda g, out, x, y: g,
-           lambda g, out, x, y: g)  # fmt: skip
+           lambda g, out, x, y: g, keep="")  # fmt: skip
 
 
 @primitive
@@ -32,7 +32,7 @@ def subtract(x, y):
 
 
 subtract.defvjp(lambda g, out, x, y: g,
-                lambda g, out, x, y: -g)  # fmt: skip
+                lambda g, out, x, y: -g, keep="")  # fmt: skip
 
 
 @primitive
@@ -41,7 +41,7 @@ def multiply(x, y):
 
 
 multiply.defvjp(lambda g, out, x, y: g * y,
-                lambda g, out, x, y: g * x)  # fmt: skip
+                lambda g, out, x, y: g * x, keep="x y")  # fmt: skip
 
 
 @primitive
@@ -50,7 +50,7 @@ def divide(x, y):
 
 
 divide.defvjp(lambda g, out, x, y: g / y,
-              lambda g, out, x, y: -g * out / y)  # fmt: skip
+              lambda g, out, x, y: -g * out / y, keep="y out")  # fmt: skip
 
 
 @primitive
@@ -80,7 +80,7 @@ def negative(x):
     return backend.xp.negative(x)
 
 
-negative.defvjp(lambda g, out, x: -g)
+negative.defvjp(lambda g, out, x: -g, keep="")
 
 
 @primitive
@@ -88,7 +88,7 @@ def abs(x):
     return backend.xp.abs(x)
 
 
-abs.defvjp(lambda g, out, x: g * sign(x))
+abs.defvjp(lambda g, out, x: g * sign(x), keep="x")
 
 
 @primitive
@@ -96,7 +96,7 @@ def exp(x):
     return backend.xp.exp(x)
 
 
-exp.defvjp(lambda g, out, x: g * out)
+exp.defvjp(lambda g, out, x: g * out, keep="out")
 
 
 @primitive
@@ -104,7 +104,7 @@ def log(x):
     return backend.xp.log(x)
 
 
-log.defvjp(lambda g, out, x: g / x)
+log.defvjp(lambda g, out, x: g / x, keep="x")
 
 
 @primitive
@@ -112,7 +112,7 @@ def sqrt(x):
     return backend.xp.sqrt(x)
 
 
-sqrt.defvjp(lambda g, out, x: g / (2 * out))
+sqrt.defvjp(lambda g, out, x: g / (2 * out), keep="out")
 
 
 @primitive
@@ -120,7 +120,7 @@ def sin(x):
     return backend.xp.sin(x)
 
 
-sin.defvjp(lambda g, out, x: g * cos(x))
+sin.defvjp(lambda g, out, x: g * cos(x), keep="x")
 
 
 @primitive
@@ -128,7 +128,7 @@ def cos(x):
     return backend.xp.cos(x)
 
 
-cos.defvjp(lambda g, out, x: -g * sin(x))
+cos.defvjp(lambda g, out, x: -g * sin(x), keep="x")
 
 
 @primitive
@@ -136,7 +136,7 @@ def tanh(x):
     return backend.xp.tanh(x)
 
 
-tanh.defvjp(lambda g, out, x: g * (1 - out * out))  # the seeds' g'(z) = 1 - g(z)^2
+tanh.defvjp(lambda g, out, x: g * (1 - out * out), keep="out")  # the seeds' g'(z) = 1 - g(z)^2
 
 
 @primitive
@@ -146,7 +146,7 @@ def maximum(x, y):
 
 # Ties split the gradient in half between the two inputs, as in PyTorch.
 maximum.defvjp(lambda g, out, x, y: g * _share(x, y),
-               lambda g, out, x, y: g * _share(y, x))  # fmt: skip
+               lambda g, out, x, y: g * _share(y, x), keep="x y")  # fmt: skip
 
 
 @primitive
@@ -155,7 +155,7 @@ def minimum(x, y):
 
 
 minimum.defvjp(lambda g, out, x, y: g * _share(y, x),
-               lambda g, out, x, y: g * _share(x, y))  # fmt: skip
+               lambda g, out, x, y: g * _share(x, y), keep="x y")  # fmt: skip
 
 
 def _share(x: Any, y: Any) -> Tensor:
@@ -181,7 +181,7 @@ def _clip_grad(g, out, x, a_min=None, a_max=None):
     return g * Tensor._make(inside)
 
 
-clip.defvjp(_clip_grad)
+clip.defvjp(_clip_grad, keep="x a_min a_max")
 
 
 @primitive
@@ -191,7 +191,7 @@ def where(condition, x, y):
 
 where.defvjp(None,
              lambda g, out, c, x, y: where(c, g, 0),
-             lambda g, out, c, x, y: where(c, 0, g))  # fmt: skip
+             lambda g, out, c, x, y: where(c, 0, g), keep="c")  # fmt: skip
 
 
 @primitive
@@ -199,7 +199,7 @@ def copy(x):
     return backend.xp.array(x, copy=True)
 
 
-copy.defvjp(lambda g, out, x: g)
+copy.defvjp(lambda g, out, x: g, keep="")
 
 
 @primitive
@@ -207,7 +207,7 @@ def astype(x, dtype):
     return x.astype(dtype)
 
 
-astype.defvjp(lambda g, out, x, dtype: astype(g, x.dtype))
+astype.defvjp(lambda g, out, x, dtype: astype(g, x.dtype), keep="x.shape")
 
 
 @primitive
@@ -215,7 +215,7 @@ def erf(x):
     return _special.erf(x)
 
 
-erf.defvjp(lambda g, out, x: g * (2 / math.sqrt(math.pi)) * exp(-x * x))
+erf.defvjp(lambda g, out, x: g * (2 / math.sqrt(math.pi)) * exp(-x * x), keep="x")
 
 
 # ---------------------------------------------------------------- not differentiable

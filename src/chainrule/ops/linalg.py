@@ -42,7 +42,7 @@ def outer(x, y):
 
 
 outer.defvjp(lambda g, out, x, y: matmul(g, swapaxes(y, 0, 1)),
-             lambda g, out, x, y: matmul(swapaxes(x, 0, 1), g))  # fmt: skip
+             lambda g, out, x, y: matmul(swapaxes(x, 0, 1), g), keep="x y")  # fmt: skip
 
 
 def _matmul_grad_x(g, out, x, y):
@@ -65,7 +65,7 @@ def _matmul_grad_y(g, out, x, y):
     return _mm(swapaxes(x, -1, -2), g)
 
 
-matmul.defvjp(_matmul_grad_x, _matmul_grad_y)
+matmul.defvjp(_matmul_grad_x, _matmul_grad_y, keep="x y")
 
 
 @primitive
@@ -104,11 +104,12 @@ def matmul_tn(x, y):
 
 
 matmul_tn.defvjp(lambda g, out, x, y: matmul(y, swapaxes(g, 0, 1)),
-                 lambda g, out, x, y: matmul(x, g))  # fmt: skip
+                 lambda g, out, x, y: matmul(x, g), keep="x y")  # fmt: skip
 
 
 linear.defvjp(
     lambda g, out, x, weight, bias=None: _mm(g, weight),  # ∇h = W^T ∇a (seeds)
     _linear_grad_weight,
     lambda g, out, x, weight, bias=None: g,  # ∇b = ∇a; the engine sums the batch axes
+    keep="x weight",
 )

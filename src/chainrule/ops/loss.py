@@ -48,6 +48,7 @@ softmax_cross_entropy.defvjp(
     # seeds, module 4.5: ∇_{a_L} L = -(e(y) - ŷ), here for a general target q
     lambda g, out, x, q, scale=None: _per_row(g, scale) * softmax_minus(x, q),
     lambda g, out, x, q, scale=None: -_per_row(g, scale) * log_softmax(x),
+    keep="x q scale",
 )
 
 
@@ -65,6 +66,7 @@ def _softmax_minus_grad_x(g, out, x, q):
 softmax_minus.defvjp(
     _softmax_minus_grad_x,
     lambda g, out, x, q: _sum(g * softmax(x), axis=-1, keepdims=True) - g,
+    keep="x q",
 )
 
 
@@ -265,7 +267,7 @@ def _sigmoid_bce_grad_y(g, out, x, y, pos_weight=None):
     return g * ((pos_weight - 1) * softplus(-x, 1.0, math.inf) - x)
 
 
-sigmoid_binary_cross_entropy.defvjp(_sigmoid_bce_grad_x, _sigmoid_bce_grad_y)
+sigmoid_binary_cross_entropy.defvjp(_sigmoid_bce_grad_x, _sigmoid_bce_grad_y, keep="x y pos_weight")
 
 
 @primitive
@@ -283,6 +285,7 @@ clamped_binary_cross_entropy.defvjp(
     # d/dp = (p - y) / (p (1 - p)), the denominator kept off zero as PyTorch does
     lambda g, out, p, y: g * (p - y) / maximum(p * (1 - p), 1e-12),
     lambda g, out, p, y: g * (log(maximum(1 - p, _E100)) - log(maximum(p, _E100))),
+    keep="p y",
 )
 
 _E100 = math.exp(-100.0)  # log(max(p, e^-100)) = max(log p, -100)

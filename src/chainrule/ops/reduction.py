@@ -56,7 +56,9 @@ def sum(x, axis=None, keepdims=False):
     return backend.xp.asarray(x).sum(axis=axis, keepdims=keepdims)
 
 
-sum.defvjp(lambda g, out, x, axis=None, keepdims=False: _spread(g, x.shape, axis, keepdims))
+sum.defvjp(
+    lambda g, out, x, axis=None, keepdims=False: _spread(g, x.shape, axis, keepdims), keep="x.shape"
+)
 
 
 @primitive
@@ -69,7 +71,8 @@ def mean(x, axis=None, keepdims=False):
 mean.defvjp(
     lambda g, out, x, axis=None, keepdims=False: (
         _spread(g, x.shape, axis, keepdims) / _count(x.shape, axis)
-    )
+    ),
+    keep="x.shape",
 )
 
 
@@ -142,7 +145,8 @@ def logsumexp(x, axis=None, keepdims=False):
 logsumexp.defvjp(
     lambda g, out, x, axis=None, keepdims=False: (
         _spread(g, x.shape, axis, keepdims) * exp(x - _keep(out, x.shape, axis, keepdims))
-    )
+    ),
+    keep="x out",
 )
 
 

@@ -28,7 +28,7 @@ def reshape(x, shape):
         ) from exc
 
 
-reshape.defvjp(lambda g, out, x, shape: reshape(g, x.shape))
+reshape.defvjp(lambda g, out, x, shape: reshape(g, x.shape), keep="x.shape")
 
 
 @primitive(view=True)
@@ -42,7 +42,7 @@ def _transpose_grad(g, out, x, axes=None):
     return transpose(g, tuple(int(i) for i in np.argsort([a % len(axes) for a in axes])))
 
 
-transpose.defvjp(_transpose_grad)
+transpose.defvjp(_transpose_grad, keep="")
 
 
 @primitive(view=True)
@@ -50,7 +50,7 @@ def swapaxes(x, axis1, axis2):
     return backend.xp.swapaxes(x, axis1, axis2)
 
 
-swapaxes.defvjp(lambda g, out, x, axis1, axis2: swapaxes(g, axis1, axis2))
+swapaxes.defvjp(lambda g, out, x, axis1, axis2: swapaxes(g, axis1, axis2), keep="")
 
 
 @primitive(view=True)
@@ -58,7 +58,7 @@ def expand_dims(x, axis):
     return backend.xp.expand_dims(x, axis)
 
 
-expand_dims.defvjp(lambda g, out, x, axis: reshape(g, x.shape))
+expand_dims.defvjp(lambda g, out, x, axis: reshape(g, x.shape), keep="x.shape")
 
 
 @primitive(view=True)
@@ -73,7 +73,7 @@ def squeeze(x, axis=None):
     return backend.xp.squeeze(x, axis)
 
 
-squeeze.defvjp(lambda g, out, x, axis=None: reshape(g, x.shape))
+squeeze.defvjp(lambda g, out, x, axis=None: reshape(g, x.shape), keep="x.shape")
 
 
 @primitive(view=True)
@@ -84,7 +84,7 @@ def broadcast_to(x, shape):
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from exc
 
 
-broadcast_to.defvjp(lambda g, out, x, shape: g)  # the engine sums it back to x's shape
+broadcast_to.defvjp(lambda g, out, x, shape: g, keep="")  # the engine sums it back to x's shape
 
 
 # ---------------------------------------------------------------------------- indexing
@@ -130,7 +130,7 @@ def _getitem(x, index, shape):
     return x[index]
 
 
-_getitem.defvjp(lambda g, out, x, index, shape: _scatter_add(g, index, shape))
+_getitem.defvjp(lambda g, out, x, index, shape: _scatter_add(g, index, shape), keep="")
 
 
 @primitive
@@ -143,7 +143,7 @@ def _scatter_add(g, index, shape):
     return z
 
 
-_scatter_add.defvjp(lambda g, out, v, index, shape: _getitem(g, index, shape))
+_scatter_add.defvjp(lambda g, out, v, index, shape: _getitem(g, index, shape), keep="")
 
 
 # ---------------------------------------------------------------------------- joins
@@ -252,6 +252,7 @@ _pad.defvjp(
         g, tuple(slice(a, a + n) for (a, _), n in zip(widths, x.shape))
     ),
     None,
+    keep="x.shape",
 )
 
 
