@@ -23,7 +23,9 @@ from typing import Any, NoReturn
 from chainrule import __version__
 from chainrule.errors import ChainruleError
 
-COMMANDS = ("train", "predict", "evaluate", "datasets", "explain", "report", "export")
+COMMANDS = (
+    "train", "predict", "evaluate", "datasets", "explain", "report", "export", "summary",
+)  # fmt: skip
 
 
 class Parser(argparse.ArgumentParser):

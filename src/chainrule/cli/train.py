@@ -202,6 +202,18 @@ def register(subparsers: Any) -> None:
         "--early-stopping may change)",
     )
     run_.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard logs (scalars, weight and gradient histograms per epoch) "
+        "into RUN/tensorboard: tensorboard --logdir RUN/tensorboard",
+    )
+    run_.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="instead of training, sweep the learning rate from 1e-7 to 10 over 200 batches "
+        "(the range test), write RUN/lr_find.png and .json, and print the suggested rate",
+    )
+    run_.add_argument(
         "--quiet",
         action="store_true",
         help="no progress lines; print the final table and the run folder only",
@@ -225,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             "--out and --name cannot be used with --resume: a resumed run stays in its folder"
         )
+    if args.find_lr and args.resume:
+        raise ValueError("--find-lr cannot be used with --resume: it tries rates on a new model")
     settings = TrainSettings.from_mapping(values)
     callbacks = [] if args.quiet else [ProgressBar(stream=sys.stdout)]
     # --- gradient flow (chainrule.explain, for `chainrule report`): per-layer gradient and
@@ -243,6 +257,12 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
     )
     flow.folder = training.folder  # gradient flow: written there when training ends
+    if args.find_lr:
+        return _find_lr(training, quiet=args.quiet)
+    if args.tensorboard:
+        from chainrule.train.tensorboard import TensorBoard
+
+        training.trainer.callbacks.append(TensorBoard(training.folder / "tensorboard"))
     _print_start(training, quiet=args.quiet)
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops like Ctrl-C
@@ -255,6 +275,36 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     results = training.finish()
     _print_results(training, results)
+    return 0
+
+
+def _find_lr(training: Any, quiet: bool) -> int:
+    """The learning-rate range test on the run's model, optimiser and training data."""
+    from chainrule._atomic import atomic_write_json
+    from chainrule.train.lr_finder import lr_find
+
+    d, s = training.data, training.settings
+    result = lr_find(
+        training.model,
+        training.loss_fn,
+        training.optimizer,
+        (d.X_train, d.y_train),
+        batch_size=s.batch_size,
+        seed=s.seed,
+    )
+    png = result.plot(training.folder / "lr_find.png")
+    atomic_write_json(training.folder / "lr_find.json", result.to_dict())
+    if not quiet:
+        print(
+            f"learning-rate range test: {len(result.lrs)} batches of {s.batch_size}, "
+            f"{s.optimizer}, lr {result.lrs[0]:.3g} to {result.lrs[-1]:.3g}"
+            + (" (stopped: the loss diverged)" if result.stopped else "")
+        )
+    print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the loss; "
+          f"minimum / 10: {result.lr_min:.3g})")  # fmt: skip
+    print(f"curve: {png}")
+    print(f"to train with it, run the same command with --lr {result.suggestion:.3g} "
+          "instead of --find-lr")  # fmt: skip
     return 0
 
 

@@ -31,11 +31,13 @@ from chainrule.nn.loss import (
 from chainrule.nn.module import Module, Parameter, RemovableHandle
 from chainrule.nn.normalization import BatchNorm1d, LayerNorm
 from chainrule.nn.regularization import l1_penalty, l2_penalty
+from chainrule.nn.summary import summary
 
 __all__ = [
     "ELU", "GELU", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss",
     "Dropout", "Embedding", "Flatten", "HuberLoss", "Identity", "L1Loss", "LayerNorm",
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleDict", "ModuleList",
     "NLLLoss", "Parameter", "ReLU", "RemovableHandle", "Residual", "Sequential", "Sigmoid",
-    "Softmax", "Softplus", "Tanh", "functional", "init", "l1_penalty", "l2_penalty", "utils",
+    "Softmax", "Softplus", "Tanh", "functional", "init", "l1_penalty", "l2_penalty", "summary",
+    "utils",
 ]  # fmt: skip

@@ -430,6 +430,13 @@ class Module:
         """Cast floating parameters and buffers to float32 (see :meth:`to`)."""
         return self.to(np.float32)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view of a module: :func:`chainrule.nn.summary`'s table (parameters per
+        layer; call ``cr.nn.summary(model, input_size)`` for output shapes too)."""
+        from chainrule.nn.summary import summary
+
+        return summary(self)._repr_html_()
+
     # ------------------------------------------------------------------ hooks
     def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after every forward; a non-``None`` return

@@ -12,6 +12,7 @@ from chainrule.train.callbacks import (
 )
 from chainrule.train.checkpoint import load_checkpoint, save_checkpoint
 from chainrule.train.history import History
+from chainrule.train.lr_finder import LRFinderResult, lr_find
 from chainrule.train.metrics import (
     Accuracy,
     MeanAbsoluteError,
@@ -28,8 +29,8 @@ from chainrule.train.trainer import Trainer, fit, predict
 
 __all__ = [
     "Accuracy", "CSVLogger", "Callback", "EarlyStopping", "History", "HistoryLogger",
-    "LambdaCallback", "MeanAbsoluteError", "MeanSquaredError", "Metric", "ModelCheckpoint",
-    "ProgressBar", "R2Score", "TensorBoard", "TopKAccuracy",
-    "Trainer", "confusion_matrix", "fit", "format_epoch", "get_metric", "load_checkpoint",
+    "LRFinderResult", "LambdaCallback", "MeanAbsoluteError", "MeanSquaredError", "Metric",
+    "ModelCheckpoint", "ProgressBar", "R2Score", "TensorBoard", "TopKAccuracy", "Trainer",
+    "confusion_matrix", "fit", "format_epoch", "get_metric", "load_checkpoint", "lr_find",
     "plot_confusion_matrix", "plot_history", "predict", "save_checkpoint",
 ]  # fmt: skip

@@ -99,3 +99,13 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({len(self)} epochs: {', '.join(self.history)})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the curves of :func:`~chainrule.train.plots.plot_history` and the
+        last epoch's values."""
+        from chainrule.train.plots import figure_html, history_figure
+
+        if not len(self):
+            return "<p>History: no epochs yet</p>"
+        last = ", ".join(f"{k} {v:.4g}" for k, v in self.last().items() if k != "time")
+        return f"{figure_html(history_figure(self))}<p>epoch {self.epochs[-1]}: {last}</p>"

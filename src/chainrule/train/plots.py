@@ -33,11 +33,30 @@ def _save(fig: Any, path: str | Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def figure_html(fig: Any) -> str:
+    """An ``<img>`` tag holding ``fig`` as an embedded PNG (for Jupyter's ``_repr_html_``);
+    the figure is closed."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    _pyplot().close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f"<img src='data:image/png;base64,{data}'/>"
+
+
 def plot_history(history: History, path: str | Path) -> Path:
     """One panel per quantity (loss, each metric), training and validation curves per epoch.
 
     Writes a PNG to ``path`` and returns it. Raises ``ValueError`` for an empty history.
     """
+    return _save(history_figure(history), path)
+
+
+def history_figure(history: History) -> Any:
+    """The matplotlib figure :func:`plot_history` saves. Raises ``ValueError`` for an empty
+    history."""
     if not len(history):
         raise ValueError("the history is empty: nothing to plot")
     plt = _pyplot()
@@ -54,7 +73,7 @@ def plot_history(history: History, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def plot_confusion_matrix(
