@@ -246,6 +246,31 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: shape, dtype and gradient status, then the values (a table for
+        up to 2 dimensions and 400 numbers, NumPy's summary otherwise)."""
+        import html
+
+        a = self.numpy()
+        info = [f"shape {tuple(a.shape)}", str(a.dtype)]
+        if self._node is not None:
+            info.append(f"grad_fn {self._node.name}")
+        elif self._requires_grad:
+            info.append("requires_grad")
+        if self.grad is not None:
+            info.append("has .grad")
+        head = f"<div><code>Tensor</code> {html.escape(', '.join(info))}</div>"
+        if a.ndim <= 2 and a.size <= 400 and a.size > 0:
+            rows = np.atleast_2d(a)
+            cells = np.char.mod("%.6g", rows) if a.dtype.kind == "f" else rows.astype(str)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                for r in cells.tolist()
+            )
+            return f"{head}<table class='chainrule-tensor'>{body}</table>"
+        text = np.array2string(a, separator=", ", precision=4, threshold=200)
+        return f"{head}<pre>{html.escape(text)}</pre>"
+
     def __repr__(self) -> str:
         body = np.array2string(
             self.numpy(), separator=", ", prefix="tensor(", precision=4, threshold=200

@@ -61,6 +61,25 @@ def page(title: str, body: str) -> str:
     )
 
 
+def fragment(body: str, cls: str = "chainrule-html") -> str:
+    """``body`` in a ``<div class=cls>`` with the page's CSS scoped to it, to sit inside
+    another page (a Jupyter output) without restyling the rest of it."""
+    rules = []
+    for chunk in CSS.split("}"):
+        if "{" not in chunk:
+            continue
+        selectors, decls = chunk.split("{", 1)
+        scoped = []
+        for sel in selectors.split(","):
+            sel = sel.strip()
+            if sel in (":root", "body", "main"):
+                scoped.append(f".{cls}")
+            else:
+                scoped.append(f".{cls} {sel}")
+        rules.append(f"{', '.join(scoped)} {{{decls}}}")
+    return f'<div class="{cls}"><style>{chr(10).join(rules)}</style>{body}</div>'
+
+
 def esc(text: Any) -> str:
     """HTML-escape ``str(text)``."""
     return html.escape(str(text), quote=True)

@@ -466,6 +466,12 @@ class Trace:
 
         return to_html(self, max_entries=max_entries, title=title)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the HTML walk-through inline, math as MathML."""
+        from chainrule.explain.views import html_fragment
+
+        return html_fragment(self)
+
     def __rich__(self) -> Any:
         from chainrule.explain.views import rich_view
 

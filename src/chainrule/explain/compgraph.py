@@ -24,9 +24,36 @@ from chainrule.autograd import Node
 from chainrule.errors import GraphvizError
 from chainrule.tensor import Tensor
 
-__all__ = ["graph", "render"]
+__all__ = ["Dot", "graph", "render"]
 
 FORMATS = ("svg", "png", "pdf")
+
+
+class Dot(str):
+    """DOT source (a ``str``) that Jupyter shows as the drawn graph: ``_repr_svg_`` and
+    ``_repr_html_`` render it with Graphviz's ``dot`` (``None``, so the text is shown
+    instead, when ``dot`` is not installed)."""
+
+    def svg(self) -> str:
+        """The graph drawn as SVG text. Raises :class:`~chainrule.errors.GraphvizError`
+        when ``dot`` is missing or fails."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return render(self, Path(tmp) / "graph.svg").read_text(encoding="utf-8")
+
+    def _repr_svg_(self) -> str | None:
+        try:
+            return self.svg()
+        except GraphvizError:
+            return None
+
+    def _repr_html_(self) -> str | None:
+        svg = self._repr_svg_()
+        if svg is None:
+            return None
+        start = svg.find("<svg")  # drop the XML prolog and doctype
+        return f'<div class="chainrule-graph">{svg[start:]}</div>'
 
 
 def graph(
@@ -34,7 +61,7 @@ def graph(
     names: Mapping[str, Tensor] | Any = None,
     title: str | None = None,
     rankdir: str = "TB",
-) -> str:
+) -> Dot:
     """The computation graph that produced ``tensor``, as Graphviz DOT source.
 
     Args:
@@ -44,8 +71,9 @@ def graph(
         title: a label for the whole graph.
         rankdir: Graphviz's layout direction (``"TB"`` top to bottom, ``"LR"``...).
 
-    Returns DOT source (``digraph chainrule { ... }``); draw it with :func:`render`. A tensor
-    that was not produced by recorded ops gives a graph of one node.
+    Returns DOT source (``digraph chainrule { ... }``, a :class:`Dot` string, drawn inline in
+    Jupyter); draw it into a file with :func:`render`. A tensor that was not produced by
+    recorded ops gives a graph of one node.
 
     >>> import chainrule as cr
     >>> w = cr.ones(3, requires_grad=True)
@@ -74,7 +102,7 @@ def graph(
         lines.append(f'  leaf0 [shape=ellipse, label="{_q(_leaf_label(tensor, leaf_names))}"];')
         lines.append(f"  leaf0 -> {out_id};")
         lines.append("}")
-        return "\n".join(lines) + "\n"
+        return Dot("\n".join(lines) + "\n")
 
     # Walk the graph once (iteratively), numbering nodes and recording output shapes.
     ids: dict[int, str] = {}
@@ -142,7 +170,7 @@ def graph(
             lines.append(f'  {src} -> {nid} [label="{_q(elabel)}"{style}];')
     lines.append(f"  {ids[id(root)]} -> {out_id};")
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return Dot("\n".join(lines) + "\n")
 
 
 def render(dot: str, path: str | os.PathLike, format: str | None = None) -> Path:

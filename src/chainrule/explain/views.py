@@ -413,6 +413,17 @@ def to_html(t: Trace, max_entries: int = 64, title: str | None = None) -> str:
     return _html.page(title, body)
 
 
+def html_fragment(t: Trace, max_entries: int = 64) -> str:
+    """The walk-through of :func:`to_html` as a fragment with its own scoped styles, for a
+    Jupyter output (``Trace._repr_html_``); math is MathML."""
+    body = (
+        f'<p class="lead">{_html.esc(describe_network(t))}. Every number below was computed '
+        "by chainrule's engine and checked against the seeds' formulas.</p>\n"
+        + html_sections(t, max_entries, level=3)
+    )
+    return _html.fragment(body, "chainrule-trace")
+
+
 def html_sections(t: Trace, max_entries: int = 64, level: int = 2) -> str:
     """The walk-through as HTML sections (for embedding in a larger page)."""
     secs = walkthrough(t, max_entries)
