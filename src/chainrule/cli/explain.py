@@ -102,7 +102,8 @@ def register(subparsers: Any) -> None:
         "--width",
         type=int,
         metavar="COLUMNS",
-        help="width of the printed tables (default: the terminal's, 132 in a pipe)",
+        help="width of the printed tables (default: the terminal's; in a pipe as wide as the "
+        "tables need, at least 132)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing but the files written")
     p.set_defaults(run=run)
@@ -186,10 +187,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         from rich.console import Console
 
-        console = Console(width=args.width or (None if sys.stdout.isatty() else 132))
+        from chainrule.explain.views import natural_width
+
+        view = rich_view(t, max_entries=args.max_entries)
+        # in a pipe or a log, print the tables whole (a terminal crops them to its width)
+        width = args.width or (None if sys.stdout.isatty() else max(132, natural_width(view)))
+        console = Console(width=width)
         if note:
             console.print(note, highlight=False)
-        console.print(rich_view(t, max_entries=args.max_entries))
+        console.print(view)
     for path in written:
         print(f"wrote {path}")
     return 0

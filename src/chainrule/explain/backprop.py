@@ -442,8 +442,9 @@ class Trace:
         return "; ".join(parts)
 
     # Renderings live in chainrule.explain.views; these are conveniences.
-    def to_text(self, width: int = 110, max_entries: int = 30) -> str:
-        """The terminal view as plain text (see :func:`chainrule.explain.views.to_text`)."""
+    def to_text(self, width: int | None = None, max_entries: int = 30) -> str:
+        """The terminal view as plain text (see :func:`chainrule.explain.views.to_text`); by
+        default as wide as its tables need."""
         from chainrule.explain.views import to_text
 
         return to_text(self, width=width, max_entries=max_entries)

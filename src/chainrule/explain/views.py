@@ -754,21 +754,32 @@ def rich_view(t: Trace, max_entries: int = 30) -> Any:
     return Group(*parts)
 
 
-def to_text(t: Trace, width: int = 110, max_entries: int = 30) -> str:
-    """The terminal view (:func:`rich_view`) as plain text, ``width`` columns wide."""
+def to_text(t: Trace, width: int | None = None, max_entries: int = 30) -> str:
+    """The terminal view (:func:`rich_view`) as plain text, ``width`` columns wide (default:
+    as wide as its widest table needs, so that no column is cropped)."""
     from rich.console import Console
 
+    view = rich_view(t, max_entries=max_entries)
     buf = io.StringIO()
     console = Console(
         file=buf,
-        width=width,
+        width=width or natural_width(view),
         color_system=None,
         force_terminal=False,
         legacy_windows=False,
         soft_wrap=False,
     )
-    console.print(rich_view(t, max_entries=max_entries))
+    console.print(view)
     return buf.getvalue()
+
+
+def natural_width(renderable: Any, least: int = 40) -> int:
+    """The columns a rich renderable needs to be printed without cropping or folding
+    (at least ``least``)."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=100_000, color_system=None)
+    return max(least, console.measure(renderable).maximum)
 
 
 def _values_text(v: np.ndarray, max_entries: int) -> str:

@@ -74,6 +74,13 @@ class LRFinderResult:
             "raw_losses": self.raw_losses.tolist(),
         }
 
+    def __repr__(self) -> str:
+        return (
+            f"LRFinderResult(suggestion={self.suggestion:.3g}, lr_min={self.lr_min:.3g}, "
+            f"{len(self.lrs)} steps from {self.lrs[0]:.3g} to {self.lrs[-1]:.3g}"
+            + (", stopped: the loss diverged)" if self.stopped else ")")
+        )
+
     def _repr_html_(self) -> str:
         from chainrule.train.plots import figure_html
 
