@@ -17,6 +17,7 @@ from chainrule.nn.activation import (
     Softplus,
     Tanh,
 )
+from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.container import ModuleDict, ModuleList, Sequential
 from chainrule.nn.layers import Dropout, Embedding, Flatten, Identity, Linear, Residual
 from chainrule.nn.loss import (
@@ -30,8 +31,16 @@ from chainrule.nn.loss import (
 )
 from chainrule.nn.module import Module, Parameter, RemovableHandle
 from chainrule.nn.normalization import BatchNorm1d, LayerNorm
+from chainrule.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.regularization import l1_penalty, l2_penalty
 from chainrule.nn.summary import summary
+from chainrule.nn.transformer import (
+    PositionalEncoding,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "ELU", "GELU", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss",
@@ -40,4 +49,9 @@ __all__ = [
     "NLLLoss", "Parameter", "ReLU", "RemovableHandle", "Residual", "Sequential", "Sigmoid",
     "Softmax", "Softplus", "Tanh", "functional", "init", "l1_penalty", "l2_penalty", "summary",
     "utils",
+]  # fmt: skip
+__all__ += [
+    "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "MultiheadAttention", "PositionalEncoding",
+    "RNNCell", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer",
 ]  # fmt: skip

@@ -531,3 +531,7 @@ def _finite(name: str, out: Tensor, *inputs: Any) -> Tensor:
                 "finite. Check the data, or lower the learning rate if training diverged"
             )
     raise NonFiniteError(f"{name}: the loss overflowed to a non-finite value")
+
+
+# Defined beside MultiheadAttention; imported last because that module builds on this one.
+from chainrule.nn.attention import scaled_dot_product_attention  # noqa: E402, F401
