@@ -10,16 +10,11 @@ from chainrule.autograd import (
     Primitive,
     detect_anomaly,
     enable_grad,
-    grad,
     gradients,
-    hessian,
     is_grad_enabled,
-    jacobian,
     no_grad,
     primitive,
     set_grad_enabled,
-    value_and_grad,
-    vjp,
 )
 from chainrule.backend import (
     Device,
@@ -58,6 +53,18 @@ from chainrule.errors import (
     InplaceError,
     ShapeError,
 )
+from chainrule.functional import (
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+    vjp,
+)
 from chainrule.ops import *  # noqa: F403 - the ops are the public face
 from chainrule.ops import __all__ as _ops_all
 from chainrule.tensor import Tensor, tensor
@@ -74,6 +81,7 @@ __all__ = [
     "numerical_grad", "ones", "ones_like", "optim", "primitive", "rand", "rand_like",
     "randint", "randn", "randn_like", "save", "set_backend", "set_default_dtype",
     "set_grad_enabled", "tensor", "train", "value_and_grad", "vjp", "zeros", "zeros_like",
+    "hvp", "jacfwd", "jacrev", "jvp", "linearize",
     *_ops_all,
 ]  # fmt: skip
 

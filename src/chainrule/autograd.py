@@ -570,15 +570,34 @@ def _run(
             node = t._node
             pending[node] = pending[node] + g if node in pending else g
             roots.append(node)
-        for node in reversed(_topological_order(roots)):
+        order = _topological_order(roots)
+        reach = None if capture is None else _reaching(order, capture)
+        for node in reversed(order):
             g = pending.pop(node, None)
             if g is None:
                 continue
-            _visit(node, g, pending, retain_graph, create_graph, capture)
+            _visit(node, g, pending, retain_graph, create_graph, capture, reach)
         for leaf, g in pending.items():  # leaves with hooks, which see their total gradient
             _deliver_leaf(leaf, g, None, create_graph, capture)
     finally:
         _grad_enabled, _in_backward = prev_mode, prev_in_backward
+
+
+def _reaching(order: list[Node], capture: dict) -> set[int]:
+    """The ids of the nodes and leaves whose gradient ``gradients()`` needs: those captured,
+    those with hooks or a retained gradient, and every node on a path to one of them. Rules
+    for any other input are not run (PyTorch prunes the same way): a pass that wants the
+    gradient w.r.t. one tensor does not pay for the rest of the graph."""
+    reach = {id(k) for k in capture}
+    for node in order:  # each node after the nodes it depends on
+        if node.hooks or node.retained is not None or id(node) in reach:
+            reach.add(id(node))
+            continue
+        for p in node.parents:
+            if p is not None and (id(p) in reach or (type(p) is not Node and p._hooks)):
+                reach.add(id(node))
+                break
+    return reach
 
 
 def _visit(
@@ -588,6 +607,7 @@ def _visit(
     retain_graph: bool,
     create_graph: bool,
     capture: dict | None,
+    reach: set[int] | None = None,
 ) -> None:
     if node.hooks:
         for hook in node.hooks:
@@ -611,6 +631,12 @@ def _visit(
     for i, parent in enumerate(node.parents):
         if parent is None:
             continue
+        if (
+            reach is not None
+            and id(parent) not in reach
+            and not (type(parent) is not Node and parent._hooks)
+        ):
+            continue  # no captured tensor lies behind this input
         if prim.vjp_argnum is not None:
             gi = prim.vjp_argnum(i, g, out, *args, **kwargs)
         else:
@@ -682,172 +708,6 @@ def _unbroadcast(g: Tensor, shape: tuple[int, ...], name: str) -> Tensor:
     return g
 
 
-# ---------------------------------------------------------------------------- functional
-def _as_leaf(x: Any) -> tuple[Tensor, bool]:
-    """A tensor to differentiate w.r.t.; True when it already carried a graph (nesting)."""
-    if isinstance(x, Tensor):
-        if x._requires_grad:
-            return x, True
-        t = x.detach()
-    else:
-        t = Tensor(x)
-    if t.dtype.kind != "f":
-        t = Tensor._make(t.data.astype(backend.get_default_dtype()))
-    t.requires_grad = True
-    return t, False
-
-
-def _argnums_tuple(argnums: int | Sequence[int]) -> tuple[int, ...]:
-    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
-
-
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """``f`` turned into a function returning ``(f(*args), d f / d args[argnums])``.
-
-    ``f`` must return a one-element tensor. With a tuple ``argnums`` the gradient is a tuple.
-    Arguments may be arrays, numbers or tensors; gradients come back as tensors, themselves
-    differentiable when an argument already required grad (so ``grad(grad(f))`` works).
-
-    >>> import chainrule as cr
-    >>> cr.value_and_grad(lambda x: (x ** 3).sum())(cr.tensor([2.0]))
-    (tensor(8., dtype=float32), tensor([12.], dtype=float32))
-    """
-    nums = _argnums_tuple(argnums)
-
-    @functools.wraps(f)
-    def wrapped(*args: Any, **kwargs: Any) -> tuple[Tensor, Any]:
-        args = list(args)
-        nested = False
-        for n in nums:
-            args[n], was = _as_leaf(args[n])
-            nested |= was
-        with enable_grad():
-            out = f(*args, **kwargs)
-        if not isinstance(out, Tensor) or out.data.size != 1:
-            raise BackwardError(
-                "grad/value_and_grad need f to return a one-element tensor, got "
-                f"{getattr(out, 'shape', type(out).__name__)}"
-            )
-        targets = [args[n] for n in nums]
-        nested = nested or _closes_over_graph(out, targets)
-        if not out._requires_grad:
-            gs = tuple(Tensor._make(backend.xp.zeros_like(t.data)) for t in targets)
-        else:
-            gs = gradients(out, targets, create_graph=nested, allow_unused=True)
-            gs = tuple(
-                Tensor._make(backend.xp.zeros_like(t.data)) if g is None else g
-                for g, t in zip(gs, targets)
-            )
-        value = out if nested else out.detach()
-        return value, (gs[0] if isinstance(argnums, int) else gs)
-
-    return wrapped
-
-
-def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """``f`` turned into a function returning its gradient (JAX's ``grad``).
-
-    >>> import chainrule as cr
-    >>> cr.grad(cr.grad(lambda x: (x ** 3).sum()))(cr.tensor(2.0))
-    tensor(12., dtype=float32)
-    """
-    vg = value_and_grad(f, argnums)
-
-    @functools.wraps(f)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        return vg(*args, **kwargs)[1]
-
-    return wrapped
-
-
-def vjp(f: Callable, *primals: Any) -> tuple[Tensor, Callable]:
-    """``(f(*primals), vjp_fn)`` where ``vjp_fn(v)`` gives ``v^T J`` for each primal (JAX).
-
-    ``vjp_fn`` may be called several times (the graph is retained).
-    """
-    leaves = []
-    nested = False
-    for p in primals:
-        t, was = _as_leaf(p)
-        leaves.append(t)
-        nested |= was
-    with enable_grad():
-        out = f(*leaves)
-    nested = nested or _closes_over_graph(out, leaves)
-
-    def vjp_fn(v: Any) -> tuple[Tensor, ...]:
-        vt = v if isinstance(v, Tensor) else Tensor._make(backend.xp.asarray(v, out.dtype))
-        if vt.shape != out.shape:
-            raise ShapeError(f"vjp: cotangent has shape {vt.shape}, output has {out.shape}")
-        if not out._requires_grad:
-            return tuple(Tensor._make(backend.xp.zeros_like(t.data)) for t in leaves)
-        gs = gradients(out, leaves, vt, retain_graph=True, create_graph=nested, allow_unused=True)
-        return tuple(
-            Tensor._make(backend.xp.zeros_like(t.data)) if g is None else g
-            for g, t in zip(gs, leaves)
-        )
-
-    return (out if nested else out.detach()), vjp_fn
-
-
-def jacobian(f: Callable, argnums: int = 0) -> Callable:
-    """``f`` turned into a function returning its Jacobian, shape ``out.shape + x.shape``.
-
-    Computed one output element at a time by reverse mode: meant for small outputs.
-    """
-
-    @functools.wraps(f)
-    def wrapped(*args: Any) -> Tensor:
-        args = list(args)
-        x, nested = _as_leaf(args[argnums])
-        args[argnums] = x
-        with enable_grad():
-            out = f(*args)
-        nested = nested or _closes_over_graph(out, [x])
-        rows = []
-        xp = backend.xp
-        for k in range(out.data.size):
-            e = xp.zeros(out.data.size, dtype=out.dtype)
-            e[k] = 1
-            if out._requires_grad:
-                (g,) = gradients(
-                    out,
-                    [x],
-                    Tensor._make(e.reshape(out.shape)),
-                    retain_graph=True,
-                    create_graph=nested,
-                    allow_unused=True,
-                )
-            else:
-                g = None
-            rows.append(g if g is not None else Tensor._make(xp.zeros_like(x.data)))
-        if not rows:
-            return Tensor._make(xp.zeros(out.shape + x.shape, dtype=x.dtype))
-        return _ops.reshape(_ops.stack(rows), out.shape + x.shape)
-
-    return wrapped
-
-
-def _closes_over_graph(out: Tensor, targets: Sequence[Tensor]) -> bool:
-    """Whether ``out`` also depends on tensors that require grad other than ``targets`` (f
-    closes over an outer variable or a parameter), while recording: then the gradient must
-    stay differentiable w.r.t. them (``grad`` of a ``grad`` that uses the outer argument, a
-    gradient penalty on a model's parameters)."""
-    if not _grad_enabled or out._node is None:
-        return False
-    own = {id(t) for t in targets}
-    return any(
-        p is not None and type(p) is not Node and id(p) not in own
-        for node in _topological_order([out._node])
-        for p in node.parents
-    )
-
-
-def hessian(f: Callable, argnums: int = 0) -> Callable:
-    """The Jacobian of the gradient: shape ``x.shape + x.shape`` (small inputs only)."""
-    return jacobian(grad(f, argnums), argnums)
-
-
 def _require_float(t: Tensor, what: str) -> None:
     if t.dtype.kind != "f":
         raise DTypeError(f"{what} needs floating-point tensors, got {t.dtype}")
@@ -856,3 +716,13 @@ def _require_float(t: Tensor, what: str) -> None:
 # tensor and ops import this module (for ``primitive``), so they are imported last.
 from chainrule import ops as _ops  # noqa: E402
 from chainrule.tensor import Tensor  # noqa: E402
+
+
+def __getattr__(name: str) -> Any:
+    """The transforms moved to :mod:`chainrule.functional`; their old import path (``from
+    chainrule.autograd import grad``) keeps working."""
+    if name in ("grad", "hessian", "jacobian", "value_and_grad", "vjp"):
+        from chainrule import functional
+
+        return getattr(functional, name)
+    raise AttributeError(f"module 'chainrule.autograd' has no attribute {name!r}")
