@@ -94,3 +94,8 @@ class ExportError(ChainruleError, TypeError):
 class DeviceError(ChainruleError, RuntimeError):
     """A device that cannot be used (CuPy missing, no GPU answering, a bad device name), or
     tensors on different devices meeting in one op: the message names the devices."""
+
+
+class DistributedError(ChainruleError, RuntimeError):
+    """Processes of a distributed run that disagree (data sizes, model shapes), or MPI that
+    cannot be used: the message names the ranks and what each has."""

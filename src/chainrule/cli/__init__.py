@@ -76,9 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 2
+    from chainrule import distributed
+
+    if distributed.rank() != 0:  # under mpiexec, rank 0 alone prints
+        sys.stdout = open(os.devnull, "w")
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
+        _stop_other_ranks("interrupted", 130)
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -89,8 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ChainruleError, OSError, ValueError, ImportError) as exc:
         if os.environ.get("CHAINRULE_DEBUG"):
             raise
+        _stop_other_ranks(f"chainrule {args.command}: error: {_one_line(exc)}", 1)
         print(f"chainrule {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _stop_other_ranks(message: str, code: int) -> None:
+    """Under mpiexec with several processes, a rank that fails prints its line naming the rank
+    and ends the whole job (MPI_Abort) so that no other rank waits for it forever."""
+    from chainrule import distributed
+
+    if distributed.size() > 1:
+        distributed.abort(message, code)
 
 
 def _unknown_arguments(args: argparse.Namespace, extras: list[str]) -> NoReturn:

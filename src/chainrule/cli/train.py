@@ -4,10 +4,13 @@ print a final table and write a run folder (see :mod:`chainrule.train.run`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 DESCRIPTION = """\
 Train the seeds' feed-forward network, an MLP with two hidden layers, and keep the result.
@@ -214,6 +217,13 @@ def register(subparsers: Any) -> None:
         "(the range test), write RUN/lr_find.png and .json, and print the suggested rate",
     )
     run_.add_argument(
+        "--device",
+        metavar="DEVICE",
+        default="cpu",
+        help="where to train: cpu (default), cuda or cuda:N (a GPU, through CuPy); under "
+        "mpiexec, cuda gives each process of a machine its own GPU",
+    )
+    run_.add_argument(
         "--quiet",
         action="store_true",
         help="no progress lines; print the final table and the run folder only",
@@ -223,6 +233,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, print the final table and the run folder; 130 when interrupted."""
+    from chainrule import distributed
     from chainrule.train.callbacks import ProgressBar
     from chainrule.train.experiment import start_run
     from chainrule.train.settings import TrainSettings, load_settings_file
@@ -239,13 +250,17 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.find_lr and args.resume:
         raise ValueError("--find-lr cannot be used with --resume: it tries rates on a new model")
+    if args.find_lr and distributed.size() > 1:
+        raise ValueError("--find-lr runs in one process: launch it without mpiexec")
     settings = TrainSettings.from_mapping(values)
+    _use_device(args.device)
     callbacks = [] if args.quiet else [ProgressBar(stream=sys.stdout)]
     # --- gradient flow (chainrule.explain, for `chainrule report`): per-layer gradient and
     # weight norms, update ratios, dead ReLUs -> RUN/gradient_flow.json and .png at the end.
     from chainrule.explain import GradientFlow
 
     flow = GradientFlow()
+    flow.rank_zero_only = True  # under mpiexec, rank 0 alone writes into the run folder
     callbacks.append(flow)
     # --- end gradient flow
     training = start_run(
@@ -306,6 +321,28 @@ def _find_lr(training: Any, quiet: bool) -> int:
     print(f"to train with it, run the same command with --lr {result.suggestion:.3g} "
           "instead of --find-lr")  # fmt: skip
     return 0
+
+
+def _use_device(name: str) -> None:
+    """Make ``name`` the default device: ``cuda`` selects the CuPy backend (one line of error
+    when CuPy or a GPU is missing) and, under mpiexec, GPU ``local rank % GPUs`` of each
+    machine for each process."""
+    from chainrule import backend
+
+    dev = backend.device(name)
+    if dev.type == "cpu":
+        return
+    cp = backend.cupy()
+    index = dev.index
+    if index is None:
+        local = next((os.environ[v] for v in _LOCAL_RANK_VARS if v in os.environ), "0")
+        index = int(local) % max(1, int(cp.cuda.runtime.getDeviceCount()))
+    backend.to_device(np.zeros(1, dtype=np.float32), backend.Device("cuda", index))
+    cp.cuda.Device(index).use()
+
+
+# what MPI launchers set to a process's rank among those of its machine
+_LOCAL_RANK_VARS = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "PMIX_LOCAL_RANK")
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

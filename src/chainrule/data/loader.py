@@ -54,6 +54,10 @@ class DataLoader:
         collate_fn: turns a list of samples into a batch; given, it replaces the array path.
         dtype: what floating data and integer features become (``"float32"``); ``None`` keeps
             their dtypes. Integer labels always become ``int64``.
+        sampler: where the indices come from instead (e.g. a
+            :class:`~chainrule.distributed.DistributedSampler`): an object with ``__len__``
+            and ``order(epoch)`` (an int array), or with ``set_epoch`` and ``__iter__``; it
+            excludes ``shuffle``.
 
     Each batch is a tuple of tensors (one per field of a sample, e.g. ``(x, y)`` of shapes
     ``(B, ...)`` and ``(B,)``), or a single tensor when samples are single arrays.
@@ -80,9 +84,13 @@ class DataLoader:
         generator: int | np.random.Generator | None = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
         dtype: Any = "float32",
+        sampler: Any = None,
     ) -> None:
-        n = len(dataset)
+        if sampler is not None and shuffle:
+            raise DataError("DataLoader: give either shuffle=True or a sampler, not both")
+        n = len(dataset) if sampler is None else len(sampler)
         check_batch_size(n, batch_size, drop_last)
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -119,6 +127,11 @@ class DataLoader:
     def order(self, epoch: int) -> np.ndarray:
         """The order (a permutation of ``0..n-1``, int64) in which epoch ``epoch`` visits the
         samples."""
+        if self.sampler is not None:
+            if hasattr(self.sampler, "order"):
+                return np.asarray(self.sampler.order(epoch), dtype=np.int64)
+            self.sampler.set_epoch(epoch)
+            return np.fromiter(iter(self.sampler), dtype=np.int64, count=len(self.sampler))
         if not self.shuffle:
             return np.arange(self._n, dtype=np.int64)
         return np.random.default_rng([self.seed, int(epoch)]).permutation(self._n)

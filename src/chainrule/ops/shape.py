@@ -263,4 +263,4 @@ def to_device(x, device, source):
     return backend.to_device(x, device)
 
 
-to_device.defvjp(lambda g, out, x, device, source: to_device(g, source, device))
+to_device.defvjp(lambda g, out, x, device, source: to_device(g, source, device), keep="")

@@ -18,7 +18,14 @@ from typing import IO, Any
 
 
 class Callback:
-    """Base class; override the hooks you need."""
+    """Base class; override the hooks you need.
+
+    In a distributed run every rank calls every callback with the same (summed over the
+    ranks) logs, except those with ``rank_zero_only = True`` (the ones that print or write
+    files), which only rank 0 calls.
+    """
+
+    rank_zero_only = False
 
     def on_train_begin(self, trainer: Any) -> None:
         """Before the first epoch (also after a resume)."""
@@ -174,6 +181,8 @@ class ModelCheckpoint(Callback):
     are written atomically, so an interrupted run keeps its previous checkpoint.
     """
 
+    rank_zero_only = True
+
     def __init__(
         self,
         folder: str | Path,
@@ -216,6 +225,8 @@ class ModelCheckpoint(Callback):
 class HistoryLogger(Callback):
     """Rewrite the run's history to ``path`` after every epoch: CSV (``.csv``) or JSON."""
 
+    rank_zero_only = True
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path.suffix not in (".csv", ".json"):
@@ -234,6 +245,8 @@ class ProgressBar(Callback):
     On a terminal it uses rich; elsewhere (a CI log, a pipe) it writes one plain line per
     epoch, nothing per batch.
     """
+
+    rank_zero_only = True
 
     def __init__(self, stream: IO[str] | None = None, force_plain: bool = False) -> None:
         self.stream = stream

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, distributed
 from chainrule.autograd import no_grad
 from chainrule.data import SplitData, StandardScaler, load_dataset, train_test_split
 from chainrule.errors import CheckpointError, DataError
@@ -364,6 +364,8 @@ class TrainingRun:
             results["best_epoch"] = stopper[0].best_epoch
         elif "val_loss" in history and len(history):
             results["best_epoch"], _ = history.best("val_loss", "min")
+        if not _rank0():  # the other ranks evaluated their shares; rank 0 writes
+            return results
         save_run(
             self.folder,
             config=self.config,
@@ -421,12 +423,17 @@ def start_run(
         settings = _resume_settings(folder, explicit or {})
     data = prepare_data(settings)
     settings = settings.resolved(data.task)
-    if resume is None:
-        folder = _new_run_folder(Path(out), settings.dataset, name)
+    if resume is None:  # rank 0 makes the folder (and alone writes into it) and tells the rest
+        made = str(_new_run_folder(Path(out), settings.dataset, name)) if _rank0() else None
+        folder = Path(distributed.allgather_json(made)[0])
     run = TrainingRun(folder, settings, data, checkpoint, list(callbacks or []))
-    if resume is None:
+    if resume is None and _rank0():
         save_run_settings(folder, config=run.config, preprocess=data.preprocess)
     return run
+
+
+def _rank0() -> bool:
+    return distributed.rank() == 0
 
 
 def _run_to_resume(path: Path) -> tuple[Path, Path]:
@@ -636,3 +643,13 @@ class _InTargetUnits(Metric):
 
     def compute(self) -> float:
         return self.metric.compute()
+
+    @property
+    def sums(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.metric.sums
+
+    def sum_state(self) -> list[float]:
+        return self.metric.sum_state()
+
+    def load_sum_state(self, values: list[float]) -> None:
+        self.metric.load_sum_state(values)

@@ -28,6 +28,8 @@ class Metric(abc.ABC):
 
     name = "metric"
     higher_is_better = True
+    sums: tuple[str, ...] = ()
+    """The running sums ``compute`` reads (a distributed run adds them over the processes)."""
 
     @abc.abstractmethod
     def reset(self) -> None:
@@ -41,12 +43,23 @@ class Metric(abc.ABC):
     def compute(self) -> float:
         """The metric over every batch since ``reset()`` (NaN before any)."""
 
+    def sum_state(self) -> list[float]:
+        """The values of :attr:`sums`, in order."""
+        return [float(getattr(self, k)) for k in self.sums]
+
+    def load_sum_state(self, values: list[float]) -> None:
+        """Set :attr:`sums` to ``values`` (e.g. their totals over the processes)."""
+        for k, v in zip(self.sums, values):
+            setattr(self, k, type(getattr(self, k))(v))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
 class _Fraction(Metric):
     """A share of the samples: ``correct`` out of ``total``."""
+
+    sums = ("correct", "total")
 
     def __init__(self) -> None:
         self.reset()
@@ -109,6 +122,7 @@ class _Regression(Metric):
     ``compute`` reads (``_add``)."""
 
     higher_is_better = False
+    sums = ("n", "sum_abs", "sum_sq", "sum_y", "sum_y2")
 
     def __init__(self) -> None:
         self.reset()

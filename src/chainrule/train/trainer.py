@@ -19,10 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, distributed
 from chainrule.autograd import no_grad
 from chainrule.data import DataLoader, Dataset, TensorDataset
-from chainrule.errors import CheckpointError, DataError, NonFiniteError, StateDictError
+from chainrule.errors import (
+    CheckpointError,
+    DataError,
+    DistributedError,
+    NonFiniteError,
+    StateDictError,
+)
 from chainrule.nn import Module
 from chainrule.nn.utils import clip_grad_norm_
 from chainrule.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
@@ -123,6 +129,12 @@ class Trainer:
         """
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
+        world = distributed.size()
+        if world > 1 and not isinstance(train, DataLoader) and batch_size % world:
+            raise DataError(
+                f"the batch size {batch_size} does not split evenly over {world} processes; "
+                f"use a multiple of {world} (--batch-size is the global batch)"
+            )
         self.loader = self._loader(train, batch_size, shuffle, seed)
         val_loader = (
             None
@@ -132,6 +144,8 @@ class Trainer:
         self.batches_per_epoch = len(self.loader)
         if resume is not None:
             self.load_checkpoint(resume)
+        if world > 1:
+            self._start_distributed()
         self.epochs = int(epochs)
         self.stop_training = False
         self._call("on_train_begin")
@@ -161,6 +175,7 @@ class Trainer:
             m.reset()
         self._call("on_epoch_begin", epoch)
         per_batch_scheduler = isinstance(self.scheduler, OneCycleLR)
+        distributed_run = distributed.size() > 1
         total, seen = 0.0, 0
         start = time.perf_counter()
         for b, batch in enumerate(self.loader):
@@ -176,6 +191,8 @@ class Trainer:
                 )
             opt.zero_grad()
             loss.backward()
+            if distributed_run:  # every rank takes the step of the whole batch
+                distributed.allreduce_gradients(model.parameters())
             self._call("on_after_backward")
             if self.grad_clip is not None:
                 clip_grad_norm_(self.model.parameters(), self.grad_clip)
@@ -188,6 +205,7 @@ class Trainer:
             _update_metrics(self.metrics, out, y)
             self._call("on_batch_end", b, {"loss": value})
         elapsed = time.perf_counter() - start
+        total, seen = _reduce(self.metrics, total, seen)
         logs = {"loss": total / seen}
         logs.update({m.name: m.compute() for m in self.metrics})
         logs["time"] = elapsed
@@ -226,6 +244,8 @@ class Trainer:
                     _update_metrics(metrics, out, y)
         finally:
             self.model.train(was_training)
+        if getattr(loader, "_sharded", False):
+            total, seen = _reduce(metrics, total, seen)
         logs = {"loss": total / seen}
         logs.update({m.name: m.compute() for m in metrics})
         return logs
@@ -303,8 +323,23 @@ class Trainer:
 
     # ------------------------------------------------------------------ helpers
     def _call(self, hook: str, *args: Any) -> None:
+        others = distributed.rank() != 0
         for cb in self.callbacks:
+            if others and cb.rank_zero_only:
+                continue
             getattr(cb, hook)(self, *args)
+
+    def _start_distributed(self) -> None:
+        """Every rank checks it holds the same data and model as rank 0, then takes rank 0's
+        weights (after a resume too, so that the ranks cannot drift apart)."""
+        for m in self.metrics:
+            if not m.sums:
+                raise DistributedError(
+                    f"the metric {m.name!r} cannot be combined over processes: list the "
+                    "running sums its compute() reads in its class attribute 'sums'"
+                )
+        distributed.check_consistent(self.model, len(self.loader.dataset))
+        distributed.broadcast_parameters(self.model)
 
     def _loader(
         self, data: DataLike, batch_size: int, shuffle: bool, seed: int, check_size: bool = True
@@ -320,6 +355,24 @@ class Trainer:
                 f"the training data has {n} samples, fewer than the batch size {batch_size}; "
                 "use a smaller batch size"
             )
+        world = distributed.size()
+        if world > 1 and check_size:  # training: each rank a share of every global batch
+            sampler = distributed.DistributedSampler(n, shuffle=shuffle, seed=seed)
+            return DataLoader(
+                dataset,
+                batch_size=batch_size // world,
+                sampler=sampler,
+                dtype=_model_dtype(self.model),
+            )
+        if world > 1 and n >= world:  # evaluation: disjoint shares, summed afterwards
+            loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                sampler=_Shard(n, distributed.rank(), world),
+                dtype=_model_dtype(self.model),
+            )
+            loader._sharded = True
+            return loader
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -400,6 +453,33 @@ def _update_metrics(metrics: list[Metric], out: Tensor, y: Tensor) -> None:
         p, t = backend.to_numpy(out.data), backend.to_numpy(y.data)
         for m in metrics:
             m.update(p, t)
+
+
+class _Shard:
+    """Samples ``rank, rank + size, ...`` of ``0..n-1``: a rank's share of an evaluation."""
+
+    def __init__(self, n: int, rank: int, size: int) -> None:
+        self.indices = np.arange(rank, n, size, dtype=np.int64)
+
+    def order(self, epoch: int) -> np.ndarray:
+        return self.indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _reduce(metrics: list[Metric], total: float, seen: int) -> tuple[float, int]:
+    """The loss sum, the sample count and every metric's running sums, added over the ranks
+    of a distributed run (unchanged in a single process)."""
+    if distributed.size() == 1:
+        return total, seen
+    states = [m.sum_state() for m in metrics]
+    flat = distributed.allreduce_sum([total, seen, *(v for st in states for v in st)])
+    k = 2
+    for m, st in zip(metrics, states):
+        m.load_sum_state(flat[k : k + len(st)].tolist())
+        k += len(st)
+    return float(flat[0]), int(flat[1])
 
 
 def _model_dtype(model: Module) -> Any:
