@@ -80,6 +80,15 @@ INTERNAL_PRIMITIVES = {
     "sigmoid_binary_cross_entropy": "tests/nn (BCEWithLogitsLoss vs torch, Hessians)",
     "clamped_binary_cross_entropy": "tests/nn (BCELoss vs torch)",
     "to_device": "tests/test_device.py (Tensor.to: values and gradients across devices)",
+    "conv": "test_conv.py (conv1d/conv2d vs torch, gradchecks), test_higher_order.py",
+    "conv_transpose": "test_conv.py (conv_transpose1d/2d, and conv's input gradient)",
+    "conv_weight": "test_conv.py (conv's kernel gradient), test_higher_order.py (its gradients)",
+    "unfold": "test_conv.py (unfold vs torch, adjoint of fold)",
+    "fold": "test_conv.py (fold vs torch, adjoint of unfold)",
+    "take_flat": "test_conv.py (max pooling, nearest resampling; adjoint of put_flat)",
+    "put_flat": "test_conv.py (max pooling's gradient), test_higher_order.py",
+    "window_sum": "test_conv.py (avg pooling vs torch)",
+    "window_sum_adjoint": "test_conv.py (avg pooling's gradient, the adjoint pair)",
 }
 
 

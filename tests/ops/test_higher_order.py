@@ -96,6 +96,22 @@ CASES: dict[str, tuple[Callable, Callable, list[tuple], Callable]] = {
         lambda x, p: F.cross_entropy(x, torch.softmax(p, 1), reduction="sum"),
         [(3, 4), (3, 4)], _any,
     ),
+    "conv2d": (lambda x, w, b: cr.tanh(cr.nn.functional.conv2d(x, w, b, stride=2, padding=1,
+                                                               groups=2)),
+               lambda x, w, b: torch.tanh(F.conv2d(x, w, b, stride=2, padding=1, groups=2)),
+               [(2, 4, 5, 4), (4, 2, 3, 2), (4,)], _any),
+    "conv_transpose1d": (lambda y, w: cr.nn.functional.conv_transpose1d(y, w, stride=2) ** 2,
+                         lambda y, w: F.conv_transpose1d(y, w, stride=2) ** 2,
+                         [(2, 3, 4), (3, 2, 3)], _any),
+    "max_pool2d": (lambda x: cr.nn.functional.max_pool2d(x, 2, 1, ceil_mode=True) ** 3,
+                   lambda x: F.max_pool2d(x, 2, 1, ceil_mode=True) ** 3, [(1, 2, 4, 3)], _any),
+    "avg_pool2d": (lambda x: cr.nn.functional.avg_pool2d(x, 3, 2, 1) ** 2,
+                   lambda x: F.avg_pool2d(x, 3, 2, 1) ** 2, [(1, 2, 5, 4)], _any),
+    "unfold_fold": (lambda x: cr.nn.functional.fold(cr.nn.functional.unfold(x, 2) ** 2, (3, 4), 2),
+                    lambda x: F.fold(F.unfold(x, 2) ** 2, (3, 4), 2), [(1, 2, 3, 4)], _any),
+    "bilinear": (lambda x: cr.nn.functional.interpolate(x, size=(4, 5), mode="bilinear") ** 2,
+                 lambda x: F.interpolate(x, size=(4, 5), mode="bilinear") ** 2,
+                 [(1, 2, 3, 3)], _any),
 }  # fmt: skip
 
 

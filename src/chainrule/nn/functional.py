@@ -41,10 +41,48 @@ from chainrule.ops.shape import getitem, reshape, transpose
 from chainrule.tensor import Tensor
 
 __all__ = [
-    "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "dropout", "elu", "embedding", "gelu", "huber_loss", "l1_loss", "layer_norm", "leaky_relu",
-    "linear", "log_softmax", "mse_loss", "nll_loss", "one_hot", "relu", "sigmoid", "softmax",
-    "softplus", "tanh",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "conv1d",
+    "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "cross_entropy",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "elu",
+    "embedding",
+    "fold",
+    "gelu",
+    "group_norm",
+    "huber_loss",
+    "instance_norm",
+    "interpolate",
+    "l1_loss",
+    "layer_norm",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "max_pool1d",
+    "max_pool2d",
+    "mse_loss",
+    "nll_loss",
+    "one_hot",
+    "pad",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "tanh",
+    "unfold",
 ]  # fmt: skip
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -141,7 +179,8 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
-    """Batch normalisation of input (N, C) or (N, C, L) per channel C.
+    """Batch normalisation of input (N, C, *) per channel C (BatchNorm1d's (N, C) or
+    (N, C, L), BatchNorm2d's (N, C, H, W)).
 
     In training (or without running statistics) each channel is normalised with the batch's
     mean and biased variance, and the running statistics, when given, are updated in place:
@@ -149,12 +188,12 @@ def batch_norm(
     variance, as PyTorch. Otherwise the running statistics are used. ``weight`` and ``bias``
     (C,) scale and shift.
 
-    Raises :class:`~chainrule.errors.ShapeError` for input that is not 2-D or 3-D, whose
+    Raises :class:`~chainrule.errors.ShapeError` for input with fewer than 2 axes, whose
     channel count differs from the statistics', or (in training) with one value per channel.
     """
     x = _tensor(input)
-    if x.ndim not in (2, 3):
-        raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expected input of shape (N, C, *), got {x.shape}")
     c = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):  # fmt: skip
@@ -163,10 +202,10 @@ def batch_norm(
                 f"batch_norm: input has {c} channels (shape {x.shape}) but {name} has "
                 f"shape {tuple(t.shape)}"
             )
-    axes = (0,) if x.ndim == 2 else (0, 2)
-    bshape = (1, c) if x.ndim == 2 else (1, c, 1)
+    axes = (0, *range(2, x.ndim))
+    bshape = (1, c, *(1,) * (x.ndim - 2))
     if training or running_mean is None or running_var is None:
-        n = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        n = x.size // c if c else 0
         if training and n <= 1:
             raise ShapeError(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
@@ -533,5 +572,29 @@ def _finite(name: str, out: Tensor, *inputs: Any) -> Tensor:
     raise NonFiniteError(f"{name}: the loss overflowed to a non-finite value")
 
 
-# Defined beside MultiheadAttention; imported last because that module builds on this one.
+# Convolution, pooling, resampling, padding, channel norms and dropout: in their own module;
+# scaled_dot_product_attention is defined beside MultiheadAttention. Both are imported last
+# because those modules build on this one.
+from chainrule.nn._spatial import (  # noqa: E402
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    dropout1d,
+    dropout2d,
+    fold,
+    group_norm,
+    instance_norm,
+    interpolate,
+    max_pool1d,
+    max_pool2d,
+    pad,
+    unfold,
+)
 from chainrule.nn.attention import scaled_dot_product_attention  # noqa: E402, F401
