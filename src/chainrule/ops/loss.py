@@ -30,6 +30,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 def softmax_cross_entropy(x, q, scale=None):
     """Cross-entropy ``-sum_c q[i, c] log softmax(x)[i, c]`` of logits x (M, C), targets q (M, C).
 
+    x̄ = ḡ ⊙ (softmax(x) Σ_c q − q), ḡ times scale when one is given (the seeds' ŷ − e(y))
+    q̄ = −ḡ ⊙ log softmax(x), ḡ times scale when one is given
+
     ``q`` is a target distribution per row (one-hot for a class label, possibly weighted or
     smoothed). With ``scale=None`` the result is the (M,) row losses; otherwise the scalar
     ``scale * sum(row losses)`` (so a mean is one op, not three).
@@ -54,7 +57,11 @@ softmax_cross_entropy.defvjp(
 
 @primitive
 def softmax_minus(x, q):
-    """Row-wise ``sum(q) * softmax(x) - q``: the cross-entropy gradient ŷ - q in one op."""
+    """Row-wise ``sum(q) * softmax(x) - q``: the cross-entropy gradient ŷ - q in one op.
+
+    x̄ = (Σ_c q) p ⊙ (ḡ − Σ_c ḡ ⊙ p), with p = softmax(x) (rows, over the last axis)
+    q̄ = Σ_c (ḡ ⊙ p) − ḡ, with p = softmax(x)
+    """
     return q.sum(axis=-1, keepdims=True) * softmax.forward(x) - q
 
 
@@ -244,6 +251,9 @@ def _prob_targets(
 def sigmoid_binary_cross_entropy(x, y, pos_weight=None):
     """Element-wise binary cross-entropy of sigmoid(x) against y, from the logits x.
 
+    x̄ = ḡ ⊙ ((1 − y) − (1 + (p − 1) y) σ(−x)), p = pos_weight (ḡ ⊙ (σ(x) − y) when p = 1)
+    ȳ = ḡ ⊙ ((p − 1) softplus(−x) − x), p = pos_weight (−ḡ ⊙ x when p = 1)
+
     With log s(x) = -softplus(-x) and log(1 - s(x)) = -x - softplus(-x), the loss
     -(p y log s(x) + (1 - y) log(1 - s(x))) is (1 - y) x + (1 + (p - 1) y) softplus(-x),
     finite for every finite x (``p`` is ``pos_weight``, 1 when None).
@@ -273,7 +283,11 @@ sigmoid_binary_cross_entropy.defvjp(_sigmoid_bce_grad_x, _sigmoid_bce_grad_y, ke
 @primitive
 def clamped_binary_cross_entropy(p, y):
     """Element-wise -(y log p + (1 - y) log(1 - p)) for probabilities p, each log clamped
-    at -100 as PyTorch's, so p = 0 or 1 gives a large finite loss instead of Inf."""
+    at -100 as PyTorch's, so p = 0 or 1 gives a large finite loss instead of Inf.
+
+    p̄ = ḡ ⊙ (p − y) / max(p (1 − p), 10⁻¹²)
+    ȳ = ḡ ⊙ (max(log(1 − p), −100) − max(log p, −100))
+    """
     xp = backend.xp
     with np.errstate(divide="ignore"):
         log_p = xp.maximum(xp.log(p), -100.0)
