@@ -58,13 +58,21 @@ class DataLoader:
             :class:`~chainrule.distributed.DistributedSampler`): an object with ``__len__``
             and ``order(epoch)`` (an int array), or with ``set_epoch`` and ``__iter__``; it
             excludes ``shuffle``.
+        num_workers: worker processes fetching batches (0: in this process). Batches come
+            in the same order, with the same contents, as with 0; a worker's error is raised
+            here, its message naming the worker, the batch and the sample index. Each worker
+            seeds chainrule's and NumPy's global generators from ``(seed, epoch, worker)``.
+        persistent_workers: keep the workers between epochs (else started per epoch).
+        prefetch_factor: batches fetched ahead per worker (2 when ``num_workers > 0``).
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each new worker.
 
     Each batch is a tuple of tensors (one per field of a sample, e.g. ``(x, y)`` of shapes
     ``(B, ...)`` and ``(B,)``), or a single tensor when samples are single arrays.
 
     Raises :class:`~chainrule.errors.DataError` for an empty dataset, a non-positive batch
-    size, or ``drop_last=True`` with ``batch_size > len(dataset)`` (every batch would be
-    dropped).
+    size, ``drop_last=True`` with ``batch_size > len(dataset)`` (every batch would be
+    dropped), a negative ``num_workers``, or ``prefetch_factor`` / ``persistent_workers``
+    without workers.
 
     >>> import numpy as np
     >>> from chainrule.data import TensorDataset
@@ -85,9 +93,26 @@ class DataLoader:
         collate_fn: Callable[[list[Any]], Any] | None = None,
         dtype: Any = "float32",
         sampler: Any = None,
+        num_workers: int = 0,
+        persistent_workers: bool = False,
+        prefetch_factor: int | None = None,
+        worker_init_fn: Callable[[int], Any] | None = None,
     ) -> None:
         if sampler is not None and shuffle:
             raise DataError("DataLoader: give either shuffle=True or a sampler, not both")
+        if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+            raise DataError(f"DataLoader: num_workers must be an int >= 0, got {num_workers!r}")
+        if num_workers == 0 and (prefetch_factor is not None or persistent_workers):
+            raise DataError(
+                "DataLoader: prefetch_factor and persistent_workers need num_workers > 0"
+            )
+        if prefetch_factor is not None and prefetch_factor < 1:
+            raise DataError(f"DataLoader: prefetch_factor must be >= 1, got {prefetch_factor}")
+        self.num_workers = int(num_workers)
+        self.persistent_workers = bool(persistent_workers)
+        self.prefetch_factor = 2 if prefetch_factor is None else int(prefetch_factor)
+        self.worker_init_fn = worker_init_fn
+        self._pool: Any = None
         n = len(dataset) if sampler is None else len(sampler)
         check_batch_size(n, batch_size, drop_last)
         self.sampler = sampler
@@ -137,6 +162,9 @@ class DataLoader:
         return np.random.default_rng([self.seed, int(epoch)]).permutation(self._n)
 
     def _batches(self, order: np.ndarray, epoch: int, start: int, token: object) -> Iterator[Any]:
+        if self.num_workers:
+            yield from self._worker_batches(order, epoch, start, token)
+            return
         bs = self.batch_size
         for b in range(start, len(self)):
             idx = order[b * bs : (b + 1) * bs]
@@ -155,6 +183,53 @@ class DataLoader:
             yield batch
         if self._current is token:
             self._current = None
+
+    def _worker_batches(
+        self, order: np.ndarray, epoch: int, start: int, token: object
+    ) -> Iterator[Any]:
+        from chainrule.data._workers import WorkerPool
+
+        pool = self._pool
+        if pool is None:
+            pool = WorkerPool(
+                self.dataset,
+                self.num_workers,
+                self._use_arrays,
+                self.collate_fn,
+                _stack,
+                self.seed,
+                self.worker_init_fn,
+            )
+            if self.persistent_workers:
+                self._pool = pool
+        bs = self.batch_size
+        batches = [order[b * bs : (b + 1) * bs] for b in range(start, len(self))]
+        finished = False
+        try:
+            for b, raw in enumerate(pool.run(batches, epoch, self.prefetch_factor), start):
+                batch = raw if self.collate_fn is not None else _to_tensors(raw, self.dtype)
+                if self._current is token:
+                    self._position = (epoch, b + 1)
+                yield batch
+            finished = True
+        finally:  # after an error, Ctrl-C or a loop left early: no worker is left behind
+            if not (finished and self.persistent_workers):
+                pool.close()
+                if self._pool is pool:
+                    self._pool = None
+        if self._current is token:
+            self._current = None
+
+    def shutdown_workers(self) -> None:
+        """Stop the persistent workers now (they stop by themselves when the loader goes)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # processes do not travel
+        return state
 
     # ------------------------------------------------------------------ state
     @property
