@@ -170,6 +170,7 @@ class Primitive:
         self.view = view
         self.vjps: tuple[Callable | None, ...] = ()
         self.vjp_argnum: Callable | None = None
+        self.vjp_all: Callable | None = None
         self._keep: tuple[dict[int, str], bool] | None = None  # None: inputs and output
         functools.update_wrapper(self, forward)
 
@@ -203,6 +204,17 @@ class Primitive:
         """
         self.vjp_argnum = rule
         self._keep = None
+
+    def defvjp_all(self, rule: Callable, keep: str | None = None) -> None:
+        """Register one rule that returns every input's gradient at once:
+        ``rule(g, out, *args, **kwargs) -> tuple`` (one entry per positional argument,
+        ``None`` where nothing flows). For fused ops whose inputs' gradients share one pass
+        (backpropagation through time of a whole recurrent layer). ``keep`` as in
+        :meth:`defvjp`, read against ``rule``'s parameters.
+        """
+        self.vjp_all = rule
+        self.vjps = (rule,)
+        self._keep = None if keep is None else _parse_keep(self.name, (rule,), keep)
 
     def keeps(self, i: int) -> str | None:
         """What a node of this op keeps of its ``i``-th input for backward: ``"data"``,
@@ -628,6 +640,7 @@ def _visit(
     out = node._output() if prim.keeps_out else None
     args = node.args
     kwargs = node.kwargs
+    every = prim.vjp_all(g, out, *args, **kwargs) if prim.vjp_all is not None else None
     for i, parent in enumerate(node.parents):
         if parent is None:
             continue
@@ -637,7 +650,9 @@ def _visit(
             and not (type(parent) is not Node and parent._hooks)
         ):
             continue  # no captured tensor lies behind this input
-        if prim.vjp_argnum is not None:
+        if every is not None:
+            gi = every[i]
+        elif prim.vjp_argnum is not None:
             gi = prim.vjp_argnum(i, g, out, *args, **kwargs)
         else:
             if i >= len(prim.vjps):

@@ -26,6 +26,7 @@ from chainrule.nn.module import Module, Parameter
 from chainrule.ops.activation import relu, sigmoid
 from chainrule.ops.elementwise import tanh, where
 from chainrule.ops.linalg import linear
+from chainrule.ops.recurrent import gru_scan, lstm_scan, rnn_scan
 from chainrule.ops.shape import concatenate, getitem, reshape, stack, swapaxes
 from chainrule.tensor import Tensor
 
@@ -126,7 +127,14 @@ def _pack(padded: Tensor, batch_sizes: np.ndarray) -> Tensor:
 # ---------------------------------------------------------------------------- layers
 class RNNBase(Module):
     """What RNN, LSTM and GRU share: the parameters (PyTorch's names and order), the walk over
-    layers, directions and time, batch_first, unbatched input and packed batches."""
+    layers, directions and time, batch_first, unbatched input and packed batches.
+
+    Each direction of each layer runs as one fused primitive (``chainrule.ops.recurrent``);
+    packed batches, and any layer whose ``fused`` is set to False, run the same recurrence
+    composed of per-step ops instead (slower; the tests compare the two).
+    """
+
+    fused = True
 
     def __init__(
         self,
@@ -302,6 +310,8 @@ class RNNBase(Module):
     def _direction(
         self, x: Tensor, h: Tensor, c: Tensor | None, weights: tuple, masks: list | None
     ) -> tuple[Tensor, Tensor, Tensor | None]:
+        if masks is None and self.fused:
+            return self._fused(x, h, c, weights)
         w_ih, w_hh, b_ih, b_hh = weights
         xw = linear(x, w_ih, b_ih)  # every step's input term in one product
         act = relu if self.mode == "RNN_RELU" else tanh
@@ -323,6 +333,27 @@ class RNNBase(Module):
                 c = where(m, c_new, c) if c is not None else None
                 ys.append(where(m, h_new, 0.0))
         return stack(ys), h, c
+
+    def _fused(
+        self, x: Tensor, h: Tensor, c: Tensor | None, weights: tuple
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """One primitive for the whole walk over time (``ops.recurrent``)."""
+        w_ih, w_hh, b_ih, b_hh = weights
+        xw = linear(x, w_ih, b_ih)
+        n = self.hidden_size
+        if self.mode == "GRU":  # b_hh sits inside r ⊙ (h W_hnᵀ + b_hn): it cannot join xw
+            if b_hh is None:
+                b_hh = Tensor._make(backend.xp.zeros(3 * n, dtype=x.data.dtype))
+            ys = getitem(gru_scan(xw, h, w_hh, b_hh), (..., slice(4 * n, 5 * n)))
+            return ys, getitem(ys, -1), None
+        if b_hh is not None:
+            xw = xw + b_hh
+        if self.mode == "LSTM":
+            out = lstm_scan(xw, h, c, w_hh)
+            ys = getitem(out, (..., slice(5 * n, 6 * n)))
+            return ys, getitem(ys, -1), getitem(out, (-1, ..., slice(4 * n, 5 * n)))
+        ys = rnn_scan(xw, h, w_hh, relu=self.mode == "RNN_RELU")
+        return ys, getitem(ys, -1), None
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -1,0 +1,241 @@
+"""Fused recurrences: a whole recurrent layer's walk over time as one primitive, with a
+hand-written backpropagation through time.
+
+Composed from per-step ops, a layer of T steps records ~10 T nodes and pays Python
+bookkeeping for each; fused, the forward is one loop of NumPy calls (one matrix product per
+step: the gates of all units stacked) and the backward another loop in reverse. The rule
+implements the seeds' sum over paths directly: at each step the state's gradient is what the
+output at t sends plus what step t + 1 sends back, ∇h_t = ḡ_t + W_hhᵀ ∇a_{t+1}.
+
+Each primitive returns one array holding, per step, what its backward needs (the gate
+activations and the states), time-major: the layer slices out the states it returns. With
+``create_graph=True`` (a gradient of a gradient) the same backward runs on tensors through
+chainrule's ops, so higher derivatives still work. The tests check every scan against the same
+recurrence composed of per-step ops (``nn.recurrent``'s path for packed batches).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd import is_grad_enabled, primitive
+from chainrule.ops.elementwise import tanh
+from chainrule.ops.shape import concatenate, stack
+from chainrule.tensor import Tensor
+
+
+def _sig(x: Any) -> Any:
+    """σ(x) = (1 + tanh(x/2)) / 2: never overflows, one call."""
+    xp = backend.xp
+    return xp.tanh(x * 0.5) * 0.5 + 0.5
+
+
+# ---------------------------------------------------------------------------- Elman RNN
+@primitive
+def rnn_scan(xw, h0, w_hh, relu=False):
+    """The states of h_t = act(xw_t + h_{t−1} W_hhᵀ) for t = 1..T: xw (T, N, H) (the input
+    terms with both biases), h0 (N, H), w_hh (H, H) -> (T, N, H); act tanh, or relu.
+    x̄w_t = ā_t, the pre-activation's gradient: ā_t = (ḡ_t + ā_{t+1} W_hh) ⊙ act′
+    h̄0 = ā_1 W_hh
+    w̄_hh = Σ_t ā_tᵀ h_{t−1}
+    """
+    xp = backend.xp
+    out = xp.empty(xw.shape, dtype=xw.dtype)
+    h = h0
+    wt = xp.ascontiguousarray(w_hh.T)
+    for t in range(xw.shape[0]):
+        a = xw[t] + h @ wt
+        h = xp.maximum(a, 0, out=out[t]) if relu else xp.tanh(a, out=out[t])
+    return out
+
+
+def _rnn_scan_grad(g, out, xw, h0, w_hh, relu=False):
+    ns, (hs, gd, h0_, w) = _namespace(out, g, h0, w_hh)
+    das, dh = [], 0 * h0_
+    for t in range(hs.shape[0] - 1, -1, -1):
+        d = gd[t] + dh
+        da = d * ns.positive(hs[t]) if relu else d * (1 - hs[t] * hs[t])
+        das.append(da)
+        dh = da @ w
+    da = ns.stack(das[::-1])
+    return _wrap(da, dh, _sum_outer(da, ns.previous(hs, h0_)))
+
+
+rnn_scan.defvjp_all(_rnn_scan_grad, keep="out h0 w_hh xw.shape")
+
+
+# ---------------------------------------------------------------------------- LSTM
+@primitive
+def lstm_scan(xw, h0, c0, w_hh):
+    """An LSTM layer over time (PyTorch's gate order i, f, g, o): xw (T, N, 4H) the input terms
+    with both biases, h0 and c0 (N, H), w_hh (4H, H) -> (T, N, 6H) holding per step the gate
+    activations i, f, g, o, then c_t, then h_t.
+    x̄w_t = ā_t = (ī ⊙ i(1−i), f̄ ⊙ f(1−f), ḡ ⊙ (1−g²), ō ⊙ o(1−o)), h̄_t = ḡ_t + ā_{t+1} W_hh,
+        c̄_t = h̄_t ⊙ o ⊙ (1 − tanh²c_t) + c̄_{t+1} ⊙ f_{t+1}, ī = c̄_t ⊙ g, f̄ = c̄_t ⊙ c_{t−1},
+        ō = h̄_t ⊙ tanh c_t
+    h̄0 = ā_1 W_hh
+    c̄0 = c̄_1 ⊙ f_1
+    w̄_hh = Σ_t ā_tᵀ h_{t−1}
+    """
+    xp = backend.xp
+    steps, batch, four = xw.shape
+    n = four // 4
+    out = xp.empty((steps, batch, 6 * n), dtype=xw.dtype)
+    h, c = h0, c0
+    wt = xp.ascontiguousarray(w_hh.T)
+    for t in range(steps):
+        acts = out[t, :, : 4 * n]
+        xp.add(xw[t], h @ wt, out=acts)
+        acts[:, : 2 * n] = _sig(acts[:, : 2 * n])
+        xp.tanh(acts[:, 2 * n : 3 * n], out=acts[:, 2 * n : 3 * n])
+        acts[:, 3 * n :] = _sig(acts[:, 3 * n :])
+        i, f, gg, o = (acts[:, k * n : (k + 1) * n] for k in range(4))
+        c = xp.add(f * c, i * gg, out=out[t, :, 4 * n : 5 * n])
+        h = xp.multiply(o, xp.tanh(c), out=out[t, :, 5 * n :])
+    return out
+
+
+def _lstm_scan_grad(g, out, xw, h0, c0, w_hh):
+    ns, (o_, gd, h0_, c0_, w) = _namespace(out, g, h0, c0, w_hh)
+    n = w.shape[1]
+    i, f, gg, o = (o_[..., k * n : (k + 1) * n] for k in range(4))
+    cs, hs = o_[..., 4 * n : 5 * n], o_[..., 5 * n :]
+    # what does not depend on the walk back, for every step at once
+    tc = ns.tanh(cs)
+    slope = ns.concat([i * (1 - i), f * (1 - f), 1 - gg * gg, o * (1 - o)])  # the gates' σ′, tanh′
+    via_c = o * (1 - tc * tc)  # ∂h_t/∂c_t
+    c_prev = ns.previous(cs, c0_)
+    direct = gd[..., : 4 * n] * slope  # gradients arriving at the activations themselves
+    das, dh, dc = [], 0 * h0_, 0 * c0_
+    for t in range(o_.shape[0] - 1, -1, -1):
+        dh = gd[t, :, 5 * n :] + dh
+        dc = gd[t, :, 4 * n : 5 * n] + dc + dh * via_c[t]
+        da = ns.concat([dc * gg[t], dc * c_prev[t], dc * i[t], dh * tc[t]]) * slope[t] + direct[t]
+        das.append(da)
+        dc = dc * f[t]
+        dh = da @ w
+    da = ns.stack(das[::-1])
+    return _wrap(da, dh, dc, _sum_outer(da, ns.previous(hs, h0_)))
+
+
+lstm_scan.defvjp_all(_lstm_scan_grad, keep="out h0 c0 w_hh xw.shape")
+
+
+# ---------------------------------------------------------------------------- GRU
+@primitive
+def gru_scan(xw, h0, w_hh, b_hh):
+    """A GRU layer over time (PyTorch's gate order r, z, n): xw (T, N, 3H) the input terms with
+    b_ih, h0 (N, H), w_hh (3H, H), b_hh (3H,) -> (T, N, 5H) holding per step r, z, n, the
+    recurrent term of the candidate hn = h_{t−1} W_hnᵀ + b_hn, and h_t.
+    x̄w_t = (r̄ ⊙ r(1−r), z̄ ⊙ z(1−z), n̄ ⊙ (1−n²)), h̄_t = ḡ_t + ā_{t+1} W_hh + h̄_{t+1} ⊙ z_{t+1}
+    h̄0 = ā_1 W_hh + h̄_1 ⊙ z_1
+    w̄_hh = Σ_t ā_tᵀ h_{t−1} with ā_t = (r̄ ⊙ r(1−r), z̄ ⊙ z(1−z), n̄ ⊙ (1−n²) ⊙ r)
+    b̄_hh = Σ_t ā_t
+    """
+    xp = backend.xp
+    steps, batch, three = xw.shape
+    n = three // 3
+    out = xp.empty((steps, batch, 5 * n), dtype=xw.dtype)
+    h = h0
+    wt = xp.ascontiguousarray(w_hh.T)
+    for t in range(steps):
+        hw = h @ wt + b_hh
+        o = out[t]
+        o[:, : 2 * n] = _sig(xw[t, :, : 2 * n] + hw[:, : 2 * n])
+        r, z = o[:, :n], o[:, n : 2 * n]
+        o[:, 3 * n : 4 * n] = hw[:, 2 * n :]
+        xp.tanh(xw[t, :, 2 * n :] + r * hw[:, 2 * n :], out=o[:, 2 * n : 3 * n])
+        cand = o[:, 2 * n : 3 * n]
+        h = xp.add(cand, z * (h - cand), out=o[:, 4 * n :])
+    return out
+
+
+def _gru_scan_grad(g, out, xw, h0, w_hh, b_hh):
+    ns, (o_, gd, h0_, w) = _namespace(out, g, h0, w_hh)
+    n = w.shape[1]
+    hs = o_[..., 4 * n :]
+    dxs, dhws, dh = [], [], 0 * h0_
+    for t in range(o_.shape[0] - 1, -1, -1):
+        r, z, cand, hn = (o_[t, :, k * n : (k + 1) * n] for k in range(4))
+        h_prev = hs[t - 1] if t else h0_
+        ga = gd[t]
+        dh = ga[:, 4 * n :] + dh
+        dn = (dh * (1 - z) + ga[:, 2 * n : 3 * n]) * (1 - cand * cand)
+        dr = (dn * hn + ga[:, :n]) * r * (1 - r)
+        dz = (dh * (h_prev - cand) + ga[:, n : 2 * n]) * z * (1 - z)
+        dhw = ns.concat([dr, dz, dn * r + ga[:, 3 * n : 4 * n]])
+        dxs.append(ns.concat([dr, dz, dn]))
+        dhws.append(dhw)
+        dh = dh * z + dhw @ w
+    dhw = ns.stack(dhws[::-1])
+    db = dhw.sum(axis=(0, 1))
+    return _wrap(ns.stack(dxs[::-1]), dh, _sum_outer(dhw, ns.previous(hs, h0_)), db)
+
+
+gru_scan.defvjp_all(_gru_scan_grad, keep="out h0 w_hh xw.shape")
+
+
+# ---------------------------------------------------------------------------- helpers
+class _Arrays:
+    """The backward's few namespace calls on plain arrays (the fast path)."""
+
+    @staticmethod
+    def tanh(a: Any) -> Any:
+        return backend.xp.tanh(a)
+
+    @staticmethod
+    def stack(items: list) -> Any:
+        return backend.xp.stack(items)
+
+    @staticmethod
+    def concat(items: list) -> Any:
+        return backend.xp.concatenate(items, axis=-1)
+
+    @staticmethod
+    def positive(a: Any) -> Any:
+        return (a > 0).astype(a.dtype)
+
+    @staticmethod
+    def previous(hs: Any, h0: Any) -> Any:
+        """h_{t−1} for every t: h0, then the states of steps 1..T−1."""
+        return backend.xp.concatenate([h0[None], hs[:-1]], axis=0)
+
+
+class _Tensors:
+    """The same calls as recorded chainrule ops: a differentiable backward (create_graph)."""
+
+    tanh = staticmethod(tanh)
+
+    @staticmethod
+    def stack(items: list) -> Tensor:
+        return stack(items)
+
+    @staticmethod
+    def concat(items: list) -> Tensor:
+        return concatenate(items, axis=-1)
+
+    @staticmethod
+    def positive(a: Tensor) -> Tensor:  # piecewise constant: no gradient of its own
+        return Tensor._make((a.data > 0).astype(a.data.dtype))
+
+    @staticmethod
+    def previous(hs: Tensor, h0: Tensor) -> Tensor:
+        return concatenate([h0.reshape(1, *h0.shape), hs[:-1]], axis=0)
+
+
+def _namespace(*tensors: Tensor) -> tuple[Any, list]:
+    """The backward runs on arrays, or, when it is itself recorded (``create_graph``), on the
+    tensors through chainrule's ops, so that it can be differentiated again."""
+    if is_grad_enabled():
+        return _Tensors, list(tensors)
+    return _Arrays, [t.data for t in tensors]
+
+
+def _wrap(*grads: Any) -> tuple:
+    return tuple(g if isinstance(g, Tensor) else Tensor._make(g) for g in grads)
+
+
+def _sum_outer(da: Any, prev: Any) -> Any:
+    """Σ_t ā_tᵀ h_{t−1} as one matrix product over all steps and examples."""
+    return da.reshape(-1, da.shape[-1]).T @ prev.reshape(-1, prev.shape[-1])
