@@ -77,3 +77,15 @@ def test_find_lr(tmp_path):
     assert not (tmp_path / "lr" / "model.safetensors").exists()  # nothing was trained
     bad = cli("train", "--find-lr", "--resume", tmp_path / "lr")
     assert bad.returncode == 1 and "--find-lr cannot be used with --resume" in bad.stderr
+
+
+def test_non_numeric_feature_suggests_what_the_command_line_offers(tmp_path):
+    data = tmp_path / "text.csv"
+    data.write_text("a,b,label\n1,red,x\n2,blue,y\n" + "3,4,x\n" * 40)
+    result = cli("train", "--dataset", data, "--target", "label", "--out", tmp_path)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "feature column 'b' is not numeric: line 2 holds 'red'" in result.stderr
+    assert "delete the column from the file" in result.stderr and "features=" not in result.stderr
+    # the Python API names its own way out
+    with pytest.raises(cr.errors.DataError, match=r"leave the column out with features=\[\.\.\.\]"):
+        cr.data.load_csv(data, "label")

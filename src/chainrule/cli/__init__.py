@@ -128,7 +128,8 @@ def _unknown_arguments(args: argparse.Namespace, extras: list[str]) -> NoReturn:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+    # an error may say what to do differently on the command line than in Python
+    text = getattr(exc, "cli_message", None) or str(exc) or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         text = f"{exc.strerror}: {exc.filename}"
     return " ".join(text.split())

@@ -224,11 +224,14 @@ def _numeric_columns(
         for c, j in enumerate(cols):  # error path: find the column and the value
             bad = _first_non_number(block[:, c])
             if bad is not None:
-                raise DataError(
+                what = (
                     f"{path.name}: feature column {header[j]!r} is not numeric: line "
-                    f"{lines[bad]} holds {_show(block[bad, c])}; encode it as numbers or leave the "
-                    "column out with features=[...]"
-                ) from None
+                    f"{lines[bad]} holds {_show(block[bad, c])}; encode it as numbers or "
+                )
+                err = DataError(what + "leave the column out with features=[...]")
+                # the command line has no features option: every column but the target is one
+                err.cli_message = what + "delete the column from the file"  # type: ignore[attr-defined]
+                raise err from None
         raise
     finite = np.isfinite(X)
     if not finite.all():

@@ -44,9 +44,11 @@ def write_report(
     return out
 
 
-def run_report(folder: str | os.PathLike, example: int = 0, max_entries: int = 64) -> str:
+def run_report(folder: str | os.PathLike, example: int = 0, max_entries: int = 16) -> str:
     """The HTML report of the run in ``folder``; ``example`` picks the test example (index
-    into the run's test split) that the backprop trace follows.
+    into the run's test split) that the backprop trace follows. In the trace, arrays of more
+    than ``max_entries`` numbers (every vector and matrix of a digits-sized network, so all
+    alike) are summarised by their shape and norm; smaller ones are written out.
 
     Raises :class:`~chainrule.errors.CheckpointError` when the folder is not a complete run
     (see :func:`~chainrule.train.run.load_run`).
@@ -110,8 +112,32 @@ def _value(v: Any) -> str:
     return str(v)
 
 
+def _config_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each setting once. ``chainrule train`` stores its settings under ``"settings"`` and
+    again at the top level, and the architecture under ``"model"``: show the settings, then
+    what the model spec and the rest add (input and output widths, the task, a data file's
+    full path)."""
+    settings = config.get("settings")
+    if not isinstance(settings, dict):
+        return _flatten(config)
+    rows = [(k, _value(v)) for k, v in settings.items()]
+    for k, v in (config.get("model") or {}).items():
+        if k != "type" and not (k in settings and settings[k] == v):
+            rows.append((f"model.{k}", _value(v)))
+    data = config.get("data") or {}
+    if data.get("name") not in (None, settings.get("dataset")):
+        rows.append(("data.name", _value(data["name"])))
+    for k, v in (data.get("options") or {}).items():
+        if settings.get("target") != v:
+            rows.append((f"data.options.{k}", _value(v)))
+    for k, v in config.items():
+        if k not in ("format", "settings", "model", "data") and k not in settings:
+            rows += _flatten({k: v})
+    return rows
+
+
 def _config_section(run: Run) -> str:
-    rows = _flatten(run.config)
+    rows = _config_rows(run.config)
     if not rows:
         return "<p>No configuration recorded.</p>"
     return _html.table(["setting", "value"], rows, left=2)
