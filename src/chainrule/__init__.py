@@ -83,6 +83,7 @@ __all__ = [
     "randint", "randn", "randn_like", "save", "set_backend", "set_default_dtype",
     "set_grad_enabled", "tensor", "train", "value_and_grad", "vjp", "zeros", "zeros_like",
     "hvp", "jacfwd", "jacrev", "jvp", "linearize",
+    "special",
     *_ops_all,
 ]  # fmt: skip
 
@@ -92,6 +93,7 @@ from chainrule import distributed as distributed
 from chainrule import explain as explain
 from chainrule import nn as nn
 from chainrule import optim as optim
+from chainrule import special as special
 from chainrule import train as train
 from chainrule.io import load, load_model, save
 

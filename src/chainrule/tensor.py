@@ -475,14 +475,57 @@ class Tensor:
     def __ne__(self, other):  # type: ignore[override]
         return _ops.not_equal(self, other)
 
+    def __mod__(self, other):
+        return _ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
+
+    def __floordiv__(self, other):
+        return _ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _ops.floor_divide(other, self)
+
+    def __divmod__(self, other):
+        return _ops.floor_divide(self, other), _ops.remainder(self, other)
+
+    def __rdivmod__(self, other):
+        return _ops.floor_divide(other, self), _ops.remainder(other, self)
+
+    # Bitwise on integers, logical on booleans (NumPy's operators); floats raise DTypeError.
     def __invert__(self):
-        return _ops.logical_not(self)
+        return _ops.bitwise_not(self)
 
     def __and__(self, other):
-        return _ops.logical_and(self, other)
+        return _ops.bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return _ops.bitwise_and(other, self)
 
     def __or__(self, other):
-        return _ops.logical_or(self, other)
+        return _ops.bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return _ops.bitwise_or(other, self)
+
+    def __xor__(self, other):
+        return _ops.bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return _ops.bitwise_xor(other, self)
+
+    def __lshift__(self, other):
+        return _ops.left_shift(self, other)
+
+    def __rlshift__(self, other):
+        return _ops.left_shift(other, self)
+
+    def __rshift__(self, other):
+        return _ops.right_shift(self, other)
+
+    def __rrshift__(self, other):
+        return _ops.right_shift(other, self)
 
     # ------------------------------------------------------------------ methods
     def sum(self, axis=None, keepdims=False):
@@ -545,6 +588,16 @@ class Tensor:
     def relu(self):
         return _ops.relu(self)
 
+    # Element-wise methods under NumPy's names where ndarray has them (round, clip) and
+    # PyTorch's elsewhere (x.tan(), x.log1p(), x.floor(), ...): see ``_ELEMENTWISE_METHODS``.
+    def round(self, decimals=0):
+        """Rounded to ``decimals`` places, halves to even (zero gradient)."""
+        return _ops.round(self, decimals)
+
+    def clamp(self, min=None, max=None):
+        """PyTorch's name for :meth:`clip` (``min``/``max`` for ``a_min``/``a_max``)."""
+        return _ops.clip(self, min, max)
+
     def clip(self, a_min=None, a_max=None):
         return _ops.clip(self, a_min, a_max)
 
@@ -577,6 +630,46 @@ class Tensor:
 
     def broadcast_to(self, shape):
         return _ops.broadcast_to(self, shape)
+
+
+# Tensor.name() -> cr.name(self): PyTorch's method name -> chainrule's op.
+_ELEMENTWISE_METHODS = {
+    "tan": "tan", "arcsin": "arcsin", "arccos": "arccos", "arctan": "arctan",
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "sinh": "sinh", "cosh": "cosh",
+    "arcsinh": "arcsinh", "arccosh": "arccosh", "arctanh": "arctanh", "asinh": "arcsinh",
+    "acosh": "arccosh", "atanh": "arctanh", "log1p": "log1p", "expm1": "expm1",
+    "log2": "log2", "log10": "log10", "exp2": "exp2", "square": "square",
+    "reciprocal": "reciprocal", "sinc": "sinc", "deg2rad": "deg2rad", "rad2deg": "rad2deg",
+    "sign": "sign", "floor": "floor", "ceil": "ceil", "trunc": "trunc", "fix": "trunc",
+    "rint": "rint", "erf": "erf", "erfc": "erfc", "erfinv": "erfinv", "lgamma": "gammaln",
+    "digamma": "digamma", "nan_to_num": "nan_to_num", "bitwise_not": "bitwise_not",
+    "isinf": "isinf", "isnan": "isnan", "isfinite": "isfinite",
+    "silu": "silu", "mish": "mish", "selu": "selu", "celu": "celu", "hardtanh": "hardtanh",
+    "relu6": "relu6", "hardsigmoid": "hardsigmoid", "hardswish": "hardswish",
+    "softsign": "softsign", "logsigmoid": "logsigmoid", "softmin": "softmin",
+    "gelu": "gelu", "elu": "elu", "softplus": "softplus", "leaky_relu": "leaky_relu",
+}  # fmt: skip
+_BINARY_METHODS = {
+    "arctan2": "arctan2", "atan2": "arctan2", "hypot": "hypot", "fmod": "fmod",
+    "remainder": "remainder", "floor_divide": "floor_divide", "fmax": "fmax", "fmin": "fmin",
+    "copysign": "copysign", "logaddexp": "logaddexp", "logaddexp2": "logaddexp2",
+    "xlogy": "xlogy", "heaviside": "heaviside", "maximum": "maximum", "minimum": "minimum",
+    "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or", "bitwise_xor": "bitwise_xor",
+}  # fmt: skip
+
+
+def _method(op_name: str, method_name: str) -> Callable:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(_ops, op_name)(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = method_name
+    method.__doc__ = f"``cr.{op_name}(self, ...)``."
+    return method
+
+
+for _name, _op in (_ELEMENTWISE_METHODS | _BINARY_METHODS).items():
+    if not hasattr(Tensor, _name):  # methods written out above take precedence
+        setattr(Tensor, _name, _method(_op, _name))
 
 
 def tensor(

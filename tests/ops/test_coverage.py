@@ -14,6 +14,13 @@ DIFFERENTIABLE = {
         "abs", "add", "astype", "clip", "copy", "cos", "divide", "elu", "erf", "exp", "gelu",
         "leaky_relu", "log", "maximum", "minimum", "multiply", "negative", "normal_cdf",
         "power", "relu", "sigmoid", "sin", "softplus", "sqrt", "subtract", "tanh", "where",
+        # issue 9 (aliases: fix, mod, radians, degrees, rint; tested under their names too)
+        "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cbrt",
+        "ceil", "copysign", "cosh", "deg2rad", "degrees", "digamma", "erfc", "erfinv", "exp2",
+        "expm1", "fix", "floor", "floor_divide", "fmax", "fmin", "fmod", "gammaln",
+        "heaviside", "hypot", "log10", "log1p", "log2", "logaddexp", "logaddexp2", "mod",
+        "nan_to_num", "polygamma", "rad2deg", "radians", "reciprocal", "remainder", "rint",
+        "round", "sign", "sinc", "sinh", "square", "tan", "trunc", "xlogy",
     },
     "test_reduction.py": {
         "logsumexp", "log_softmax", "max", "mean", "min", "softmax", "std", "sum", "var",
@@ -41,10 +48,16 @@ NOT_DIFFERENTIABLE = {
     "logical_not": (lambda x, y: cr.logical_not(x), [False, True, False]),
     "isfinite": (lambda x, y: cr.isfinite(x), [True, True, True]),
     "isnan": (lambda x, y: cr.isnan(x), [False, False, False]),
-    "sign": (lambda x, y: cr.sign(x), [-1.0, 0.0, 1.0]),
-    "floor": (lambda x, y: cr.floor(x), [-2.0, 0.0, 2.0]),
-    "round": (lambda x, y: cr.round(x * 1.01, 1), [-1.5, 0.0, 2.5]),
     "index_data": (lambda x, y: cr.Tensor(cr.index_data(cr.tensor([2, 0]))), [2, 0]),
+    "isinf": (lambda x, y: cr.isinf(cr.tensor([-np.inf, 0.0, np.inf])), [True, False, True]),
+    "logical_xor": (lambda x, y: cr.logical_xor(x, y), [True, False, False]),
+    "bitwise_not": (lambda x, y: cr.bitwise_not(x > 0), [True, True, False]),
+    "invert": (lambda x, y: cr.invert(x > 0), [True, True, False]),
+    "bitwise_and": (lambda x, y: cr.bitwise_and(x > -2, y > 0), [False, False, True]),
+    "bitwise_or": (lambda x, y: cr.bitwise_or(x > 0, y > 0), [False, False, True]),
+    "bitwise_xor": (lambda x, y: cr.bitwise_xor(x > -2, y > 0), [True, True, False]),
+    "left_shift": (lambda x, y: cr.left_shift(cr.tensor([1, 2, 3]), 2), [4, 8, 12]),
+    "right_shift": (lambda x, y: cr.right_shift(cr.tensor([4, 9, -8]), 2), [1, 2, -2]),
 }
 
 

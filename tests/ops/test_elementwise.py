@@ -113,6 +113,55 @@ UNARY = [
         lambda x: torch.clamp(x, min=0.25),
         avoid=(0.25,),
     ),
+    # issue 9: NumPy's wider element-wise surface
+    Unary("tan", cr.tan, torch.tan, -1.2, 1.2),
+    Unary("tan_method", lambda x: x.tan(), torch.tan, -1.2, 1.2),
+    Unary("arcsin", cr.arcsin, torch.asin, -0.9, 0.9),
+    Unary("arccos", cr.arccos, torch.acos, -0.9, 0.9),
+    Unary("arctan", cr.arctan, torch.atan, -3.0, 3.0),
+    Unary("sinh", cr.sinh, torch.sinh, -3.0, 3.0),
+    Unary("cosh", cr.cosh, torch.cosh, -3.0, 3.0),
+    Unary("arcsinh", cr.arcsinh, torch.asinh, -3.0, 3.0),
+    Unary("arccosh", cr.arccosh, torch.acosh, 1.1, 4.0),
+    Unary("arctanh", cr.arctanh, torch.atanh, -0.9, 0.9),
+    Unary("log1p", cr.log1p, torch.log1p, -0.9, 3.0),
+    Unary("expm1", cr.expm1, torch.expm1),
+    Unary("log2", cr.log2, torch.log2, 0.1, 3.0),
+    Unary("log10", cr.log10, torch.log10, 0.1, 3.0),
+    Unary("exp2", cr.exp2, torch.exp2),
+    Unary("square_op", cr.square, torch.square),
+    Unary("reciprocal", cr.reciprocal, torch.reciprocal, 0.3, 3.0),
+    Unary("reciprocal_negative", cr.reciprocal, torch.reciprocal, -3.0, -0.3),
+    Unary("cbrt", cr.cbrt, lambda x: torch.sign(x) * x.abs() ** (1 / 3), avoid=(0.0,)),
+    Unary("sinc", cr.sinc, torch.sinc, -2.5, 2.5),
+    Unary("deg2rad", cr.deg2rad, torch.deg2rad, -200.0, 200.0),
+    Unary("rad2deg", cr.rad2deg, torch.rad2deg),
+    Unary("nan_to_num", cr.nan_to_num, torch.nan_to_num),
+    Unary("sign", cr.sign, torch.sign, avoid=(0.0,)),
+    Unary("floor", cr.floor, torch.floor, avoid=(-2.0, -1.0, 0.0, 1.0)),
+    Unary("ceil", cr.ceil, torch.ceil, avoid=(-2.0, -1.0, 0.0, 1.0)),
+    Unary("trunc", cr.trunc, torch.trunc, avoid=(-1.0, 0.0, 1.0)),
+    Unary("round", cr.round, torch.round, avoid=(-1.5, -0.5, 0.5, 1.5)),
+    Unary("rint", cr.rint, torch.round, avoid=(-1.5, -0.5, 0.5, 1.5)),
+    Unary(
+        "round_decimals",
+        lambda x: x.round(1),
+        lambda x: torch.round(x, decimals=1),
+        avoid=tuple(k / 10 + 0.05 for k in range(-20, 20)),
+    ),
+    Unary("erfc", cr.erfc, torch.erfc, -3.0, 3.0),
+    Unary("erfinv", cr.special.erfinv, torch.erfinv, -0.95, 0.95),
+    Unary("gammaln", cr.special.gammaln, torch.lgamma, 0.2, 6.0),
+    Unary("gammaln_negative", cr.gammaln, torch.lgamma, -2.9, -0.1, avoid=(-2.0, -1.0)),
+    Unary("digamma", cr.special.digamma, torch.digamma, 0.2, 20.0),
+    Unary("digamma_negative", cr.digamma, torch.digamma, -2.9, -0.1, avoid=(-2.0, -1.0)),
+    Unary(
+        "polygamma_2",
+        lambda x: cr.special.polygamma(2, x),
+        lambda x: torch.special.polygamma(2, x),
+        0.3,
+        4.0,
+    ),
     Unary(
         "minimum_scalar",
         lambda x: cr.minimum(x, 0.25),
@@ -169,6 +218,33 @@ def _no_ties(seed: int, shape: tuple, side: int) -> np.ndarray:
     return offgrid(seed + side, shape, half=bool(side))
 
 
+def _remainder_args(seed: int, shape: tuple, side: int) -> np.ndarray:
+    """x in [k + 0.2, k + 0.8], y in {+-1, +-2, +-4}: x / y never within 0.05 of an
+    integer, where the remainders jump."""
+    rng = np.random.default_rng(seed + side)
+    if side == 0:
+        return rng.integers(-3, 3, size=shape) + rng.uniform(0.2, 0.8, size=shape)
+    return rng.choice([-4.0, -2.0, -1.0, 1.0, 2.0, 4.0], size=shape)
+
+
+def _nonzero(seed: int, shape: tuple, side: int) -> np.ndarray:
+    return uniform(seed + side, shape, avoid=(0.0,))
+
+
+def _xlogy_args(seed: int, shape: tuple, side: int) -> np.ndarray:
+    return uniform(seed + side, shape) if side == 0 else uniform(seed + side, shape, 0.3, 2.0)
+
+
+def _torch_floor_divide(x, y):
+    """floor_divide with PyTorch's values and zero gradients (its backward is missing)."""
+    return torch.floor_divide(x.detach(), y.detach()) + 0 * x + 0 * y
+
+
+def _torch_heaviside(x, values):
+    """heaviside whose gradient is 1 for ``values`` where x == 0 (PyTorch's has none)."""
+    return torch.where(x == 0, values, (x > 0).to(x.dtype)) + 0 * x
+
+
 BINARY = [
     Binary("add", cr.add, torch.add, _any),
     Binary("add_operator", lambda x, y: x + y, lambda x, y: x + y, _any),
@@ -182,6 +258,20 @@ BINARY = [
     Binary("pow_operator", lambda x, y: x**y, lambda x, y: x**y, _power_args),
     Binary("maximum", cr.maximum, torch.maximum, _no_ties),
     Binary("minimum", cr.minimum, torch.minimum, _no_ties),
+    Binary("arctan2", cr.arctan2, torch.atan2, _any),
+    Binary("hypot", cr.hypot, torch.hypot, _any),
+    Binary("logaddexp", cr.logaddexp, torch.logaddexp, _any),
+    Binary("logaddexp2", cr.logaddexp2, torch.logaddexp2, _any),
+    Binary("fmod", cr.fmod, torch.fmod, _remainder_args),
+    Binary("remainder", cr.remainder, torch.remainder, _remainder_args),
+    Binary("mod_operator", lambda x, y: x % y, lambda x, y: x % y, _remainder_args),
+    Binary("floor_divide", cr.floor_divide, _torch_floor_divide, _remainder_args),
+    Binary("floordiv_operator", lambda x, y: x // y, _torch_floor_divide, _remainder_args),
+    Binary("fmax", cr.fmax, torch.fmax, _no_ties),
+    Binary("fmin", cr.fmin, torch.fmin, _no_ties),
+    Binary("copysign", cr.copysign, torch.copysign, _nonzero),
+    Binary("heaviside", cr.heaviside, _torch_heaviside, _nonzero),
+    Binary("xlogy", cr.special.xlogy, torch.xlogy, _xlogy_args),
 ]
 
 

@@ -51,6 +51,35 @@ CASES: dict[str, tuple[Callable, Callable, list[tuple], Callable]] = {
     "normal_cdf": (cr.normal_cdf, torch.special.ndtr, [(6,)], _any),
     "clip_sq": (lambda x: cr.clip(x, -1.0, 1.0) ** 2, lambda x: torch.clamp(x, -1, 1) ** 2,
                 [(6,)], _any),
+    # issue 9's element-wise ops, a few per case
+    "trig_inverse": (lambda x: cr.tan(x) * cr.arcsin(x / 3) + cr.arccos(x / 3) * cr.arctan(x),
+                     lambda x: torch.tan(x) * torch.asin(x / 3) + torch.acos(x / 3)
+                     * torch.atan(x), [(5,)], _any),
+    "hyperbolic": (lambda x: cr.sinh(x) * cr.cosh(x) + cr.arcsinh(x) * cr.arctanh(x / 3)
+                   + cr.arccosh(x * x + 1.5),
+                   lambda x: torch.sinh(x) * torch.cosh(x) + torch.asinh(x) * torch.atanh(x / 3)
+                   + torch.acosh(x * x + 1.5), [(5,)], _any),
+    "logs_exps": (lambda x: cr.log1p(x) * cr.expm1(x) + cr.log2(x) * cr.exp2(x) + cr.log10(x),
+                  lambda x: torch.log1p(x) * torch.expm1(x) + torch.log2(x) * torch.exp2(x)
+                  + torch.log10(x), [(5,)], _positive),
+    "powers": (lambda x: cr.square(x) * cr.reciprocal(x) + cr.cbrt(x) * cr.sinc(x),
+               lambda x: torch.square(x) * torch.reciprocal(x)
+               + torch.sign(x) * x.abs() ** (1 / 3) * torch.sinc(x), [(5,)], _any),
+    "special": (lambda x: cr.erfc(x) * cr.gammaln(x) + cr.digamma(x) * cr.erfinv(x / 3),
+                lambda x: torch.erfc(x) * torch.lgamma(x) + torch.digamma(x)
+                * torch.erfinv(x / 3), [(5,)], _positive),
+    "logaddexp_hypot_atan2": (
+        lambda x, y: cr.logaddexp(x, y) * cr.hypot(x, y) + cr.arctan2(x, y) * cr.logaddexp2(y, x),
+        lambda x, y: torch.logaddexp(x, y) * torch.hypot(x, y)
+        + torch.atan2(x, y) * torch.logaddexp2(y, x), [(2, 3), (3,)], _any,
+    ),
+    "remainders_fmax": (lambda x, y: cr.fmod(x, y) * cr.remainder(y, x) * cr.fmax(x, y)
+                        * cr.fmin(y, x) * cr.copysign(x, y),
+                        lambda x, y: torch.fmod(x, y) * torch.remainder(y, x) * torch.fmax(x, y)
+                        * torch.fmin(y, x) * torch.copysign(x, y), [(4,), (4,)], _positive),
+    "xlogy_rounding": (lambda x, y: cr.xlogy(x, y) * y + cr.floor(x) * x + cr.sign(x) * x * x,
+                       lambda x, y: torch.xlogy(x, y) * y + torch.floor(x) * x
+                       + torch.sign(x) * x * x, [(4,), (4,)], _positive),
     "multiply_divide": (lambda x, y: x * y / (y * y + 1), lambda x, y: x * y / (y * y + 1),
                         [(2, 3), (3,)], _any),
     "power": (lambda x, y: x**y, lambda x, y: x**y, [(2, 3), (2, 1)], _positive),

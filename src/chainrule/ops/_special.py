@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from chainrule import backend
 
 # erf(x) ~ x * A(x^2) / B(x^2) for |x| <= 0.46875 (A, B highest coefficient first).
@@ -106,3 +108,179 @@ def _erf_or_erfc(x: Any, complement: bool) -> Any:
         out[big] = xp.sign(x64[big]) * (1.0 - erfc_big)
     out[xp.isnan(x64)] = xp.nan
     return out.astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------- erfinv
+# M. Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011): a single-precision
+# starting point in w = -log(1 - y^2), refined by Halley steps on erf for |y| <= 1/2 and by
+# Newton steps on log erfc in the tails, where c = 1 - |y| is exact.
+_GILES_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                  2.1858087e-04, -1.25372503e-03, -4.17768164e-03, 2.46640727e-01,
+                  1.50140941e00)  # fmt: skip
+_GILES_TAIL = (-2.00214257e-04, 1.00950558e-04, 1.34934322e-03, -3.67342844e-03,
+               5.73950773e-03, -7.6224613e-03, 9.43887047e-03, 1.00167406e00,
+               2.83297682e00)  # fmt: skip
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def erfinv(y: Any) -> Any:
+    """Element-wise inverse error function on (-1, 1); +-inf at +-1, NaN outside.
+
+    >>> import numpy as np
+    >>> bool(abs(erf(erfinv(np.array([-0.999, 0.1, 0.7]))) - [-0.999, 0.1, 0.7]).max() < 1e-15)
+    True
+    """
+    xp = backend.xp
+    y = xp.asarray(y)
+    dtype = y.dtype if y.dtype.kind == "f" else xp.float64
+    y64 = y.astype(xp.float64).ravel()  # 1-d: 0-d arrays would become scalars below
+    a = xp.abs(y64)
+    inside = a < 1.0
+    a_in = xp.where(inside, a, 0.5)
+    w = -xp.log((1.0 - a_in) * (1.0 + a_in))
+    x = xp.where(
+        w < 5.0, _poly(_GILES_CENTRAL, w - 2.5), _poly(_GILES_TAIL, xp.sqrt(xp.maximum(w, 5.0)) - 3)
+    )
+    x = x * a_in
+    central = a_in <= 0.5
+    xc, ac = x[central], a_in[central]
+    for _ in range(2):  # Halley on f = erf(x) - a: x - f / (f' + x f)
+        f = erf(xc) - ac
+        xc = xc - f / (_TWO_OVER_SQRT_PI * xp.exp(-xc * xc) + xc * f)
+    tail = ~central
+    xt, log_c = x[tail], xp.log(1.0 - a_in[tail])  # 1 - a exact for a > 1/2 (Sterbenz)
+    for _ in range(3):  # Newton on log erfc(x) - log c, nearly quadratic in x
+        e = erfc(xt)
+        xt = xt + (xp.log(e) - log_c) * e / (_TWO_OVER_SQRT_PI * xp.exp(-xt * xt))
+    x[central] = xc
+    x[tail] = xt
+    out = xp.where(inside, x, xp.where(a == 1.0, xp.inf, xp.nan))
+    return (xp.sign(y64) * out).astype(dtype, copy=False).reshape(y.shape)
+
+
+# ---------------------------------------------------------------- log-gamma
+# Lanczos' approximation (g = 7, nine terms; Numerical Recipes' published coefficients) for
+# x >= 1/2, and the reflection log|Gamma(x)| = log(pi / |sin(pi x)|) - log Gamma(1 - x) below.
+_LANCZOS_G = 7.0
+_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+            -176.61502916214059, 12.507343278686905, -0.13857109526572012,
+            9.9843695780195716e-6, 1.5056327351493116e-7)  # fmt: skip
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _sinpi(x: Any) -> Any:
+    """sin(pi x) with the argument reduced exactly first (accurate for large |x|)."""
+    xp = backend.xp
+    r = xp.fmod(x, 2.0)
+    return xp.where(r == xp.round(r), 0.0, xp.sin(math.pi * r))  # exactly 0 at the integers
+
+
+def _lanczos_lgamma(x: Any) -> Any:
+    """log Gamma(x) for x >= 1/2."""
+    xp = backend.xp
+    z = x - 1.0
+    s = xp.full_like(z, _LANCZOS[0])
+    for i, c in enumerate(_LANCZOS[1:], start=1):
+        s += c / (z + i)
+    t = z + (_LANCZOS_G + 0.5)
+    return _HALF_LOG_2PI + (z + 0.5) * xp.log(t) - t + xp.log(s)
+
+
+def gammaln(x: Any) -> Any:
+    """Element-wise log|Gamma(x)| (SciPy's gammaln, PyTorch's lgamma); +inf at the poles
+    0, -1, -2, ...
+
+    >>> import numpy as np, math
+    >>> xs = (0.3, 4.5, -2.5, 170.2)
+    >>> got = gammaln(np.array(xs))
+    >>> bool(np.allclose(got, [math.lgamma(v) for v in xs], rtol=1e-13))
+    True
+    """
+    xp = backend.xp
+    x = xp.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else xp.float64
+    x64 = x.astype(xp.float64)
+    big = x64 >= 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        right = _lanczos_lgamma(xp.where(big, x64, 1.0 - x64))
+        s = xp.abs(_sinpi(x64))
+        left = xp.log(math.pi / s) - right
+        out = xp.where(big, right, left)
+    out = xp.where(xp.isinf(x64), xp.inf, out)
+    return out.astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------- polygamma
+# psi^(n) for x >= 15 from its asymptotic series; smaller x shifted up with
+# psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1); negative x reflected with
+# (-1)^n psi^(n)(1 - x) - psi^(n)(x) = pi d^n/dx^n cot(pi x).
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510,
+              43867 / 798, -174611 / 330)  # fmt: skip
+_SHIFT_TO = 15.0
+
+
+def _cot_derivative(n: int) -> Any:
+    """Coefficients (lowest first) of P_n with d^n/dx^n cot(pi x) = P_n(cot(pi x))."""
+    p = np.polynomial.Polynomial([0.0, 1.0])
+    for _ in range(n):
+        p = -math.pi * np.polynomial.Polynomial([1.0, 0.0, 1.0]) * p.deriv()
+    return p.coef
+
+
+def _polygamma_large(n: int, x: Any) -> Any:
+    xp = backend.xp
+    inv = 1.0 / x
+    z = inv * inv
+    if n == 0:
+        s = 0.0
+        for k in range(len(_BERNOULLI), 0, -1):
+            s = s * z + _BERNOULLI[k - 1] / (2 * k)
+        return xp.log(x) - 0.5 * inv - s * z
+    s = 0.0
+    for k in range(len(_BERNOULLI), 0, -1):
+        s = s * z + _BERNOULLI[k - 1] * math.factorial(2 * k + n - 1) / math.factorial(2 * k)
+    lead = math.factorial(n - 1) + math.factorial(n) * 0.5 * inv + s * z
+    return (-1) ** (n + 1) * lead * inv**n
+
+
+def polygamma(n: int, x: Any) -> Any:
+    """Element-wise n-th derivative of the digamma function (n = 0: digamma itself).
+
+    >>> import numpy as np
+    >>> got = polygamma(0, np.array([1.0, 0.5, -0.5]))  # -gamma, -gamma - 2 log 2, ...
+    >>> bool(np.allclose(got, [-0.5772156649015329, -1.9635100260214235, 0.03648997397857652]))
+    True
+    """
+    xp = backend.xp
+    x = xp.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else xp.float64
+    x64 = x.astype(xp.float64)
+    neg = x64 < 0.5
+    y = xp.where(neg, 1.0 - x64, x64)  # >= 0.5 everywhere
+    acc = xp.zeros_like(y)
+    sign_fact = (-1) ** n * math.factorial(n)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        while True:
+            low = y < _SHIFT_TO
+            if not bool(low.any()):
+                break
+            acc -= xp.where(low, sign_fact / y ** (n + 1), 0.0)
+            y = xp.where(low, y + 1.0, y)
+        out = _polygamma_large(n, y) + acc
+        if bool(neg.any()):
+            r = x64 - xp.round(x64)  # cot has period 1
+            cot = 1.0 / xp.tan(math.pi * r)
+            reflected = (-1) ** n * out - math.pi * _polyval(_cot_derivative(n), cot)
+            pole = r == 0
+            at_pole = -xp.inf if n == 0 else xp.inf
+            at_pole = xp.where(x64 == 0, at_pole, xp.nan) if n == 0 else at_pole
+            out = xp.where(neg, xp.where(pole, at_pole, reflected), out)
+    out = xp.where(xp.isnan(x64), xp.nan, out)
+    return out.astype(dtype, copy=False)
+
+
+def _polyval(coef_low_first: Any, u: Any) -> Any:
+    r = 0.0
+    for c in coef_low_first[::-1]:
+        r = r * u + c
+    return r
