@@ -528,32 +528,64 @@ class Tensor:
         return _ops.right_shift(other, self)
 
     # ------------------------------------------------------------------ methods
-    def sum(self, axis=None, keepdims=False):
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
+    # Reductions take NumPy's axis=/keepdims= and PyTorch's dim=/keepdim= (synonyms).
+    def sum(self, axis=None, keepdims=False, **kw):
+        if kw:
+            axis, keepdims = _axis_kw("sum", axis, keepdims, kw)
+        return _ops.sum(self, axis, keepdims)
 
-    def mean(self, axis=None, keepdims=False):
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, **kw):
+        if kw:
+            axis, keepdims = _axis_kw("mean", axis, keepdims, kw)
+        return _ops.mean(self, axis, keepdims)
 
-    def var(self, axis=None, ddof=0, keepdims=False):
-        return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False, **kw):
+        return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims, **kw)
 
-    def std(self, axis=None, ddof=0, keepdims=False):
-        return _ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False, **kw):
+        return _ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims, **kw)
 
-    def max(self, axis=None, keepdims=False):
-        return _ops.max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, **kw):
+        if kw:
+            axis, keepdims = _axis_kw("max", axis, keepdims, kw)
+        return _ops.max(self, axis, keepdims)
 
-    def min(self, axis=None, keepdims=False):
-        return _ops.min(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False, **kw):
+        if kw:
+            axis, keepdims = _axis_kw("min", axis, keepdims, kw)
+        return _ops.min(self, axis, keepdims)
 
-    def argmax(self, axis=None, keepdims=False):
-        return _ops.argmax(self, axis=axis, keepdims=keepdims)
+    def prod(self, axis=None, keepdims=False, **kw):
+        if kw:
+            axis, keepdims = _axis_kw("prod", axis, keepdims, kw)
+        return _ops.prod(self, axis, keepdims)
 
-    def argmin(self, axis=None, keepdims=False):
-        return _ops.argmin(self, axis=axis, keepdims=keepdims)
+    def argmax(self, axis=None, keepdims=False, **kw):
+        return _ops.argmax(self, axis=axis, keepdims=keepdims, **kw)
 
-    def logsumexp(self, axis=None, keepdims=False):
-        return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
+    def argmin(self, axis=None, keepdims=False, **kw):
+        return _ops.argmin(self, axis=axis, keepdims=keepdims, **kw)
+
+    def logsumexp(self, axis=None, keepdims=False, **kw):
+        if kw:
+            axis, keepdims = _axis_kw("logsumexp", axis, keepdims, kw)
+        return _ops.logsumexp(self, axis, keepdims)
+
+    def all(self, axis=None, keepdims=False, **kw):
+        return _ops.all(self, axis=axis, keepdims=keepdims, **kw)
+
+    def any(self, axis=None, keepdims=False, **kw):
+        return _ops.any(self, axis=axis, keepdims=keepdims, **kw)
+
+    def cumsum(self, axis=None, **kw):
+        if kw:
+            axis, _ = _axis_kw("cumsum", axis, False, kw)
+        return _ops.cumsum(self, axis)
+
+    def cumprod(self, axis=None, **kw):
+        if kw:
+            axis, _ = _axis_kw("cumprod", axis, False, kw)
+        return _ops.cumprod(self, axis)
 
     def softmax(self, axis=-1):
         return _ops.softmax(self, axis=axis)
@@ -703,6 +735,14 @@ def tensor(
     ):
         t.data = t.data.copy()
     return t
+
+
+def _axis_kw(name: str, axis: Any, keepdims: Any, kw: dict) -> tuple[Any, bool]:
+    """``(axis, keepdims)`` from a method given PyTorch's ``dim=`` / ``keepdim=``."""
+    extra = set(kw) - {"dim", "keepdim"}
+    if extra:
+        raise TypeError(f"Tensor.{name}() got unexpected keyword arguments {sorted(extra)}")
+    return _ops.reduction.pick_axis(name, axis, kw.get("dim"), keepdims, kw.get("keepdim"))
 
 
 def _is_device_name(name: str) -> bool:

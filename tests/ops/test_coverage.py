@@ -24,7 +24,9 @@ DIFFERENTIABLE = {
     },
     "test_reduction.py": {
         "logsumexp", "log_softmax", "max", "mean", "min", "softmax", "std", "sum", "var",
+        "average", "median", "nanmean", "nansum", "prod",
     },
+    "test_scan.py": {"cummax", "cummin", "cumprod", "cumsum", "logcumsumexp"},
     "test_linalg.py": {"linear", "matmul"},
     "test_shape.py": {
         "broadcast_to", "concatenate", "expand_dims", "getitem", "pad", "reshape", "split",
@@ -58,6 +60,9 @@ NOT_DIFFERENTIABLE = {
     "bitwise_xor": (lambda x, y: cr.bitwise_xor(x > -2, y > 0), [True, True, False]),
     "left_shift": (lambda x, y: cr.left_shift(cr.tensor([1, 2, 3]), 2), [4, 8, 12]),
     "right_shift": (lambda x, y: cr.right_shift(cr.tensor([4, 9, -8]), 2), [1, 2, -2]),
+    "all": (lambda x, y: cr.all(x), False),
+    "any": (lambda x, y: cr.any(y), True),
+    "count_nonzero": (lambda x, y: cr.count_nonzero(x), 2),
 }
 
 
@@ -105,6 +110,10 @@ INTERNAL_PRIMITIVES = {
     "put_flat": "test_conv.py (max pooling's gradient), test_higher_order.py",
     "window_sum": "test_conv.py (avg pooling vs torch)",
     "window_sum_adjoint": "test_conv.py (avg pooling's gradient, the adjoint pair)",
+    "_cummax": "test_scan.py (cummax)",
+    "_cummin": "test_scan.py (cummin)",
+    "take_along": "test_scan.py (the gather behind cummax's gradient)",
+    "add_along": "test_scan.py (the scatter-add behind cummax's gradient)",
 }
 
 

@@ -1,7 +1,7 @@
 """Floor 2: the primitives, each a forward in backend array calls plus a gradient rule.
 
 One file per family, each readable as a table of derivatives:
-elementwise, reduction, linalg, shape, activation, loss.
+elementwise, reduction, scan, linalg, products, shape, activation, loss.
 """
 
 from chainrule.ops.activation import (
@@ -108,16 +108,25 @@ from chainrule.ops.elementwise import (
 from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.loss import cross_entropy, softmax_cross_entropy
 from chainrule.ops.reduction import (
+    all,
+    any,
     argmax,
     argmin,
+    average,
+    count_nonzero,
     logsumexp,
     max,
     mean,
+    median,
     min,
+    nanmean,
+    nansum,
+    prod,
     std,
     sum,
     var,
 )
+from chainrule.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from chainrule.ops.shape import (
     broadcast_to,
     concatenate,
@@ -201,3 +210,7 @@ __all__ += [
     "trunc",
     "xlogy",
 ]
+__all__ += [
+    "all", "any", "average", "count_nonzero", "cummax", "cummin", "cumprod", "cumsum",
+    "logcumsumexp", "median", "nanmean", "nansum", "prod",
+]  # fmt: skip

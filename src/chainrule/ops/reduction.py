@@ -2,31 +2,90 @@
 
 A reduction's gradient spreads ``g`` back over the reduced axes: :func:`_spread` puts the
 reduced axes back as size-1 axes and broadcasts to the input's shape.
+
+Every function here also takes PyTorch's spellings ``dim=`` and ``keepdim=`` for ``axis=`` and
+``keepdims=`` (giving both spellings of one argument raises ``TypeError``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from chainrule import backend
-from chainrule.autograd import primitive
-from chainrule.errors import ShapeError
-from chainrule.ops.elementwise import exp, sqrt
-from chainrule.ops.shape import broadcast_to, reshape
+from chainrule.autograd import Primitive
+from chainrule.errors import DomainError, ShapeError
+from chainrule.ops.elementwise import exp, sqrt, where
+from chainrule.ops.shape import broadcast_to, getitem, pad, reshape, transpose
 from chainrule.tensor import Tensor
 
 Axis = int | tuple[int, ...] | None
 
 
-def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+class AxisPrimitive(Primitive):
+    """A primitive taking ``axis``/``keepdims`` that also accepts ``dim``/``keepdim``.
+
+    The synonyms are renamed before the call is recorded, so forwards and rules only ever see
+    ``axis`` and ``keepdims``.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        if "dim" in kwargs or "keepdim" in kwargs:
+            kwargs = synonyms(self.name, kwargs)
+        return Primitive.__call__(self, *args, **kwargs)
+
+
+def axis_primitive(forward: Any) -> AxisPrimitive:
+    """Decorator: an :class:`AxisPrimitive` (a primitive with ``dim``/``keepdim`` synonyms)."""
+    return AxisPrimitive(forward)
+
+
+def synonyms(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with ``dim`` renamed ``axis`` and ``keepdim`` renamed ``keepdims``.
+
+    Raises ``TypeError`` when both spellings of one argument are given.
+    """
+    kwargs = dict(kwargs)
+    for torch_name, numpy_name in (("dim", "axis"), ("keepdim", "keepdims")):
+        if torch_name in kwargs:
+            if kwargs.get(numpy_name) is not None and kwargs.get(numpy_name) is not False:
+                raise TypeError(
+                    f"{name}: got both {numpy_name}= and {torch_name}= (the same argument "
+                    "spelled the NumPy and the PyTorch way); give one"
+                )
+            kwargs[numpy_name] = kwargs.pop(torch_name)
+    return kwargs
+
+
+def pick_axis(
+    name: str, axis: Any, dim: Any, keepdims: Any = False, keepdim: Any = None
+) -> tuple[Any, bool]:
+    """``(axis, keepdims)`` from a function taking both NumPy's and PyTorch's spellings.
+
+    Raises ``TypeError`` when ``axis`` and ``dim`` are both given.
+    """
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}: got both axis= and dim= (synonyms); give one")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    return axis, bool(keepdims)
+
+
+def _axes(axis: Axis, ndim: int, name: str = "") -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
         if not -ndim <= a < (ndim or 1):  # not max(): this module's max is the reduction
-            raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % ndim if ndim else 0)
+            raise ShapeError(
+                f"{name}{': ' if name else ''}axis {a} is out of range for a tensor with "
+                f"{ndim} dimensions"
+            )
+        out.append(int(a) % ndim if ndim else 0)
     return tuple(out)
 
 
@@ -51,8 +110,12 @@ def _count(shape: tuple[int, ...], axis: Axis) -> int:
     return n
 
 
-@primitive
+@axis_primitive
 def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (NumPy's ``sum``; every axis when ``None``).
+
+    x̄ = broadcast(ḡ)
+    """
     return backend.xp.asarray(x).sum(axis=axis, keepdims=keepdims)
 
 
@@ -61,10 +124,14 @@ sum.defvjp(
 )
 
 
-@primitive
+@axis_primitive
 def mean(x, axis=None, keepdims=False):
-    if x.size == 0:
-        raise ShapeError(f"mean of an empty tensor of shape {x.shape}")
+    """Arithmetic mean over ``axis`` (NumPy's ``mean``); n elements per output.
+
+    x̄ = broadcast(ḡ) / n
+    """
+    if x.size == 0 and _count(x.shape, axis) == 0:
+        raise ShapeError(f"mean over no elements: shape {x.shape}, axis {axis}")
     return x.mean(axis=axis, keepdims=keepdims)
 
 
@@ -76,11 +143,25 @@ mean.defvjp(
 )
 
 
-def var(x: Tensor, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+def var(
+    x: Tensor,
+    axis: Axis = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    *,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+    correction: int | None = None,
+) -> Tensor:
     """Variance over ``axis`` with NumPy's ``ddof`` (0 by default: the biased estimate).
 
-    Written with differentiable ops, so its gradient needs no rule of its own.
+    PyTorch's ``dim``, ``keepdim`` and ``correction`` are accepted for ``axis``, ``keepdims``
+    and ``ddof``. Written with differentiable ops, so its gradient needs no rule of its own.
+    Raises :class:`~chainrule.errors.ShapeError` when ``ddof`` leaves no degree of freedom.
     """
+    axis, keepdims = pick_axis("var", axis, dim, keepdims, keepdim)
+    if correction is not None:
+        ddof = correction
     n = _count(x.shape, axis)
     if n - ddof <= 0:
         raise ShapeError(f"var: {n} element(s) over axis {axis} with ddof={ddof}")
@@ -88,19 +169,39 @@ def var(x: Tensor, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> 
     return sum(d * d, axis=axis, keepdims=keepdims) / (n - ddof)
 
 
-def std(x: Tensor, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-    """Standard deviation: ``sqrt(var(x, axis, ddof, keepdims))``."""
+def std(
+    x: Tensor,
+    axis: Axis = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    *,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+    correction: int | None = None,
+) -> Tensor:
+    """Standard deviation: ``sqrt(var(x, axis, ddof, keepdims))`` (same synonyms as var)."""
+    axis, keepdims = pick_axis("std", axis, dim, keepdims, keepdim)
+    if correction is not None:
+        ddof = correction
     return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
-@primitive
+@axis_primitive
 def max(x, axis=None, keepdims=False):
+    """Largest element over ``axis`` (NumPy's ``max``, PyTorch's ``amax``); ties share ḡ.
+
+    x̄ = broadcast(ḡ) ⊙ [x = out] / (number of ties)
+    """
     _nonempty("max", x, axis)
     return x.max(axis=axis, keepdims=keepdims)
 
 
-@primitive
+@axis_primitive
 def min(x, axis=None, keepdims=False):
+    """Smallest element over ``axis`` (NumPy's ``min``, PyTorch's ``amin``); ties share ḡ.
+
+    x̄ = broadcast(ḡ) ⊙ [x = out] / (number of ties)
+    """
     _nonempty("min", x, axis)
     return x.min(axis=axis, keepdims=keepdims)
 
@@ -121,19 +222,38 @@ def _nonempty(name: str, x: Any, axis: Axis) -> None:
         raise ShapeError(f"{name} of an empty tensor of shape {x.shape} (axis={axis})")
 
 
-def argmax(x: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
+def argmax(
+    x: Tensor,
+    axis: int | None = None,
+    keepdims: bool = False,
+    *,
+    dim: int | None = None,
+    keepdim: bool | None = None,
+) -> Tensor:
     """Indices of the maxima (int64, no gradient)."""
+    axis, keepdims = pick_axis("argmax", axis, dim, keepdims, keepdim)
     return Tensor._make(backend.xp.argmax(x.data, axis=axis, keepdims=keepdims))
 
 
-def argmin(x: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
+def argmin(
+    x: Tensor,
+    axis: int | None = None,
+    keepdims: bool = False,
+    *,
+    dim: int | None = None,
+    keepdim: bool | None = None,
+) -> Tensor:
     """Indices of the minima (int64, no gradient)."""
+    axis, keepdims = pick_axis("argmin", axis, dim, keepdims, keepdim)
     return Tensor._make(backend.xp.argmin(x.data, axis=axis, keepdims=keepdims))
 
 
-@primitive
+@axis_primitive
 def logsumexp(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) over ``axis``, computed stably by shifting by the maximum."""
+    """log(sum(exp(x))) over ``axis``, computed stably by shifting by the maximum.
+
+    x̄ = broadcast(ḡ) ⊙ exp(x − out)
+    """
     xp = backend.xp
     _nonempty("logsumexp", x, axis)
     m = x.max(axis=axis, keepdims=True)
@@ -153,3 +273,194 @@ logsumexp.defvjp(
 def _reduced_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
     axes = _axes(axis, len(shape))
     return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+# ---------------------------------------------------------------------------- products
+@axis_primitive
+def prod(x, axis=None, keepdims=False):
+    """Product of the elements over ``axis`` (NumPy's ``prod``), exact where some are zero.
+
+    x̄ = broadcast(ḡ) ⊙ Π_{j≠i} x_j   (out / x without zeros; else products before and after i)
+    """
+    _axes(axis, x.ndim, "prod")
+    return backend.xp.prod(x, axis=axis, keepdims=keepdims)
+
+
+def _prod_grad(g, out, x, axis=None, keepdims=False):
+    gs = _spread(g, x.shape, axis, keepdims)
+    if not (x.data == 0).any():
+        return gs * (_keep(out, x.shape, axis, keepdims) / x)
+    return gs * _others_product(x, axis)
+
+
+def _others_product(x: Tensor, axis: Axis) -> Tensor:
+    """Π_{j≠i} x_j over the reduced axes, exact with zeros (and differentiable again): the
+    running product of the elements before i times that of the elements after i."""
+    from chainrule.ops.scan import cumprod  # scan builds on this module
+
+    axes = _axes(axis, x.ndim)
+    rest = [i for i in range(x.ndim) if i not in axes]
+    order = (*rest, *axes)
+    y = reshape(transpose(x, order), (*[x.shape[i] for i in rest], -1))
+    lead = ((0, 0),) * (y.ndim - 1)
+    before = cumprod(
+        pad(getitem(y, (..., slice(None, -1))), (*lead, (1, 0)), constant_values=1), -1
+    )
+    flipped = getitem(y, (..., slice(None, 0, -1)))  # y reversed, without its first element
+    after = getitem(
+        cumprod(pad(flipped, (*lead, (1, 0)), constant_values=1), -1), (..., slice(None, None, -1))
+    )
+    both = reshape(before * after, [x.shape[i] for i in order])
+    return transpose(both, tuple(int(i) for i in np.argsort(order)))
+
+
+prod.defvjp(_prod_grad, keep="x out")
+
+
+# ---------------------------------------------------------------------------- NaN-aware, weighted
+def nansum(
+    x: Tensor,
+    axis: Axis = None,
+    keepdims: bool = False,
+    *,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+) -> Tensor:
+    """Sum over ``axis`` treating NaN as zero (NumPy's ``nansum``); NaNs get gradient 0."""
+    axis, keepdims = pick_axis("nansum", axis, dim, keepdims, keepdim)
+    return sum(where(backend.xp.isnan(x.data), 0, x), axis=axis, keepdims=keepdims)
+
+
+def nanmean(
+    x: Tensor,
+    axis: Axis = None,
+    keepdims: bool = False,
+    *,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+) -> Tensor:
+    """Mean over ``axis`` of the non-NaN elements (NumPy's ``nanmean``; NaN for a slice that
+    holds only NaNs); NaNs get gradient 0."""
+    axis, keepdims = pick_axis("nanmean", axis, dim, keepdims, keepdim)
+    nan = backend.xp.isnan(x.data)
+    n = (~nan).sum(axis=_axes(axis, x.ndim), keepdims=keepdims).astype(x.dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sum(where(nan, 0, x), axis=axis, keepdims=keepdims) / Tensor._make(n)
+
+
+def average(
+    a: Tensor,
+    axis: Axis = None,
+    weights: Any = None,
+    returned: bool = False,
+    keepdims: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Weighted mean over ``axis`` (NumPy's ``average``): ``sum(a * w) / sum(w)``.
+
+    ``weights`` has ``a``'s shape, or is 1-D along a single ``axis``; it may be a tensor that
+    requires grad (both get gradients). With ``returned=True`` also returns the sum of the
+    weights, broadcast like the result. Raises :class:`~chainrule.errors.ShapeError` for
+    weights of the wrong shape and :class:`~chainrule.errors.DomainError` when they sum to 0.
+    """
+    a = a if isinstance(a, Tensor) else Tensor(a)
+    if weights is None:
+        avg = mean(a, axis=axis, keepdims=keepdims)
+        if not returned:
+            return avg
+        return avg, Tensor._make(backend.xp.full(avg.shape, _count(a.shape, axis), a.dtype))
+    w = weights if isinstance(weights, Tensor) else Tensor(backend.xp.asarray(weights))
+    if w.shape != a.shape:
+        if axis is None or not isinstance(axis, (int, np.integer)) or w.ndim != 1:
+            raise ShapeError(
+                f"average: weights of shape {w.shape} differ from a's {a.shape}; give weights "
+                "of a's shape, or 1-D weights with one integer axis"
+            )
+        ax = _axes(axis, a.ndim)[0]
+        if w.shape[0] != a.shape[ax]:
+            raise ShapeError(
+                f"average: 1-D weights of length {w.shape[0]} do not fit axis {axis} of "
+                f"shape {a.shape} (size {a.shape[ax]})"
+            )
+        w = reshape(w, tuple(-1 if i == ax else 1 for i in range(a.ndim)))
+    scale = sum(broadcast_to(w, a.shape), axis=axis, keepdims=keepdims)
+    if np.any(scale.data == 0):
+        raise DomainError(f"average: weights sum to zero along axis {axis}; cannot normalise")
+    avg = sum(a * w, axis=axis, keepdims=keepdims) / scale
+    return (avg, scale) if returned else avg
+
+
+def median(
+    x: Tensor,
+    axis: Axis = None,
+    keepdims: bool = False,
+    *,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+) -> Tensor:
+    """Median over ``axis`` (NumPy's ``median``: the mean of the two middle values when the
+    count is even). The gradient goes to the middle element(s), half each when there are two.
+
+    Raises :class:`~chainrule.errors.ShapeError` for an empty slice.
+    """
+    axis, keepdims = pick_axis("median", axis, dim, keepdims, keepdim)
+    axes = _axes(axis, x.ndim, "median")
+    n = _count(x.shape, axis)
+    if n == 0:
+        raise ShapeError(f"median of an empty slice: shape {x.shape}, axis {axis}")
+    rest = [i for i in range(x.ndim) if i not in axes]
+    flat = reshape(transpose(x, (*rest, *axes)), (*[x.shape[i] for i in rest], n))
+    lo, hi = (n - 1) // 2, n // 2
+    order = backend.xp.argpartition(flat.data, (lo, hi) if lo != hi else lo, axis=-1)
+    lead = tuple(
+        backend.xp.arange(s).reshape((-1,) + (1,) * (flat.ndim - 2 - i))
+        for i, s in enumerate(flat.shape[:-1])
+    )
+    mid = getitem(flat, (*lead, order[..., lo]))
+    if hi != lo:
+        mid = (mid + getitem(flat, (*lead, order[..., hi]))) / 2
+    return reshape(mid, _kept_shape(x.shape, axis)) if keepdims else mid
+
+
+# ---------------------------------------------------------------------------- no gradient
+def all(
+    x: Any,
+    axis: Axis = None,
+    keepdims: bool = False,
+    *,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+) -> Tensor:
+    """Whether every element over ``axis`` is true (nonzero): a bool tensor, no gradient."""
+    axis, keepdims = pick_axis("all", axis, dim, keepdims, keepdim)
+    data = x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
+    return Tensor._make(backend.xp.all(data, axis=axis, keepdims=keepdims))
+
+
+def any(
+    x: Any,
+    axis: Axis = None,
+    keepdims: bool = False,
+    *,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+) -> Tensor:
+    """Whether some element over ``axis`` is true (nonzero): a bool tensor, no gradient."""
+    axis, keepdims = pick_axis("any", axis, dim, keepdims, keepdim)
+    data = x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
+    return Tensor._make(backend.xp.any(data, axis=axis, keepdims=keepdims))
+
+
+def count_nonzero(
+    x: Any,
+    axis: Axis = None,
+    keepdims: bool = False,
+    *,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+) -> Tensor:
+    """Number of nonzero elements over ``axis`` (int64, no gradient)."""
+    axis, keepdims = pick_axis("count_nonzero", axis, dim, keepdims, keepdim)
+    data = x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
+    _axes(axis, data.ndim, "count_nonzero")
+    n = backend.xp.count_nonzero(data, axis=axis, keepdims=keepdims)
+    return Tensor._make(backend.xp.asarray(n, dtype=np.int64))

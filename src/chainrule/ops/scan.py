@@ -1,0 +1,226 @@
+"""Scans (running reductions along one axis) and their gradients.
+
+A scan's output at position j depends on the inputs at positions k ≤ j, so its gradient at
+position i gathers ḡ from positions j ≥ i: a *reverse* running sum, written ``rcumsum``
+below (``cumsum`` of ``g`` flipped along the axis, flipped back). With ``axis=None`` the input
+is flattened first, as NumPy does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import primitive
+from chainrule.ops.elementwise import exp, log, where
+from chainrule.ops.reduction import _axes, axis_primitive
+from chainrule.ops.shape import getitem, reshape
+from chainrule.tensor import Tensor
+
+
+class ValuesIndices(NamedTuple):
+    """What :func:`cummax` / :func:`cummin` return, as PyTorch's named tuple."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def cummax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> ValuesIndices:
+    """Running maximum along ``axis`` and where it was reached (PyTorch's ``cummax``).
+
+    ``indices`` (int64) is the last position k ≤ j holding the running maximum at j; the
+    gradient of ``values`` at j goes to that element.
+    """
+    x, axis = _along(x, axis, dim, "cummax")
+    values = _cummax(x, axis)
+    return ValuesIndices(values, Tensor._make(_record_index(x.data, values.data, axis)))
+
+
+def cummin(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> ValuesIndices:
+    """Running minimum along ``axis`` and where it was reached (PyTorch's ``cummin``)."""
+    x, axis = _along(x, axis, dim, "cummin")
+    values = _cummin(x, axis)
+    return ValuesIndices(values, Tensor._make(_record_index(x.data, values.data, axis)))
+
+
+def _along(x: Any, axis: int | None, dim: int | None, name: str) -> tuple[Tensor, int]:
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}: got both axis= and dim= (synonyms); give one")
+        axis = dim
+    if axis is None or x.ndim == 0:
+        if axis is not None:
+            _axes(axis, 0)
+        return reshape(x, (-1,)), 0
+    return x, _axes(axis, x.ndim)[0]
+
+
+def _flip(t: Tensor, axis: int) -> Tensor:
+    return getitem(t, (slice(None),) * axis + (slice(None, None, -1),))
+
+
+def _rcumsum(g: Tensor, axis: int) -> Tensor:
+    """Σ_{j ≥ i} g_j along ``axis``."""
+    return _flip(cumsum(_flip(g, axis), axis), axis)
+
+
+@axis_primitive
+def cumsum(x, axis=None):
+    """Running sum along ``axis`` (NumPy's ``cumsum``; of the flattened input when None).
+
+    x̄ = rcumsum(ḡ)   (Σ_{j ≥ i} ḡ_j)
+    """
+    return backend.xp.cumsum(x, axis=axis)
+
+
+def _cumsum_grad(g, out, x, axis=None):
+    if axis is None:
+        return reshape(_rcumsum(g, 0), x.shape)
+    return _rcumsum(g, axis % x.ndim)
+
+
+cumsum.defvjp(_cumsum_grad, keep="x.shape")
+
+
+def _flat(rule: Any) -> Any:
+    """A scan's rule for any ``axis``, from one for a non-negative axis."""
+
+    def flat_rule(g, out, x, axis=None):
+        if axis is None:
+            return reshape(rule(g, out, reshape(x, (-1,)), 0), x.shape)
+        return rule(g, out, x, axis % x.ndim)
+
+    return flat_rule
+
+
+@axis_primitive
+def cumprod(x, axis=None):
+    """Running product along ``axis`` (NumPy's ``cumprod``), exact gradients with zeros.
+
+    x̄ = rcumsum(ḡ ⊙ out) / x   (where x ≠ 0; at a slice's first zero, rcumsum(ḡ ⊙ out') with
+    that zero replaced by 1 in out'; 0 after it)
+    """
+    return backend.xp.cumprod(x, axis=axis)
+
+
+def _cumprod_grad(g, out, x, axis):
+    zero = x.data == 0
+    if not zero.any():
+        return _rcumsum(g * out, axis) / x
+    seen = np.cumsum(zero, axis=axis)
+    before = seen == 0
+    first = zero & (seen == 1)
+    # Position i < first zero: out_j / x_i is the product of the others for every j (0 from
+    # the zero on). At the first zero z: Σ_{j ≥ z} ḡ_j Π_{k ≤ j, k ≠ z} x_k, the running
+    # product with x_z replaced by 1. After it every term holds the first zero: 0.
+    head = _rcumsum(g * out, axis) / where(before, x, 1)
+    at_zero = _rcumsum(g * cumprod(where(first, 1, x), axis), axis)
+    return where(before, head, where(first, at_zero, 0))
+
+
+cumprod.defvjp(_flat(_cumprod_grad), keep="x out")
+
+
+@axis_primitive
+def logcumsumexp(x, axis=None):
+    """Running log(Σ exp(x)) along ``axis`` (PyTorch's ``logcumsumexp``), stable.
+
+    x̄ = Σ_{j ≥ i} ḡ_j exp(x_i − out_j)   (in the log domain, ḡ's signs apart)
+    """
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    return backend.xp.logaddexp.accumulate(x, axis=axis)
+
+
+def _logcumsumexp_grad(g, out, x, axis):
+    if backend.xp.isneginf(out.data).any():  # only -inf before: every term there is 0
+        out = where(backend.xp.isneginf(out.data), 0, out)
+    # Σ_{j ≥ i} ḡ_j exp(x_i − out_j) = exp(x_i + log Σ_{j ≥ i} exp(log ḡ_j − out_j)) for the
+    # positive part of ḡ, minus the same for its negative part: no exp of a large number.
+    total = None
+    for sign in (1, -1):
+        part = (g.data * sign) > 0
+        if not part.any():
+            continue
+        logg = where(part, log(where(part, g * sign, 1)), -np.inf)
+        term = exp(x + _flip(logcumsumexp(_flip(logg - out, axis), axis), axis))
+        total = term * sign if total is None else total + term * sign
+    return g * 0 if total is None else total
+
+
+logcumsumexp.defvjp(_flat(_logcumsumexp_grad), keep="x out")
+
+
+@primitive
+def _cummax(x, axis):
+    """Running maximum along ``axis`` (values of PyTorch's ``cummax``).
+
+    x̄ = Σ_{j : idx_j = i} ḡ_j   (idx_j: where the running maximum at j was reached)
+    """
+    return backend.xp.maximum.accumulate(x, axis=axis)
+
+
+@primitive
+def _cummin(x, axis):
+    """Running minimum along ``axis`` (values of PyTorch's ``cummin``).
+
+    x̄ = Σ_{j : idx_j = i} ḡ_j   (idx_j: where the running minimum at j was reached)
+    """
+    return backend.xp.minimum.accumulate(x, axis=axis)
+
+
+def _record_index(x: Any, out: Any, axis: int) -> Any:
+    """For each j, the last k ≤ j where ``x_k`` equals the running extremum ``out_k``."""
+    xp = backend.array_module(x)
+    n = x.shape[axis]
+    pos = xp.arange(n).reshape((-1,) + (1,) * (x.ndim - axis - 1))
+    return xp.maximum.accumulate(xp.where(x == out, pos, 0), axis=axis).astype(np.int64)
+
+
+def _running_grad(g, out, x, axis):
+    return add_along(g, _record_index(x.data, out.data, axis), axis, x.shape[axis])
+
+
+_cummax.defvjp(_running_grad, keep="x out")
+_cummin.defvjp(_running_grad, keep="x out")
+
+
+# ------------------------------------------------------------- gather / scatter-add along an axis
+@primitive
+def take_along(x, indices, axis):
+    """``x`` gathered along ``axis`` at integer ``indices`` (NumPy's ``take_along_axis``).
+
+    x̄ = add_along(ḡ, indices)   (scatter-add of ḡ to the gathered positions)
+    """
+    return backend.xp.take_along_axis(x, indices, axis=axis)
+
+
+take_along.defvjp(
+    lambda g, out, x, indices, axis: add_along(g, indices, axis, x.shape[axis]),
+    None,
+    keep="x.shape",
+)
+
+
+@primitive
+def add_along(v, indices, axis, n):
+    """Zeros with ``n`` positions along ``axis``, ``v`` added at ``indices`` (repeats summed).
+
+    v̄ = take_along(ḡ, indices)
+    """
+    xp = backend.array_module(v)
+    shape = (*v.shape[:axis], n, *v.shape[axis + 1 :])
+    pre = int(np.prod(shape[:axis], dtype=np.int64))
+    post = int(np.prod(shape[axis + 1 :], dtype=np.int64))
+    k = v.shape[axis]
+    base = xp.arange(pre).reshape(-1, 1, 1) * (n * post) + xp.arange(post).reshape(1, 1, -1)
+    flat = (xp.asarray(indices).reshape(pre, k, post) * post + base).reshape(-1)
+    total = xp.bincount(flat, weights=v.reshape(-1), minlength=pre * n * post)
+    return total.astype(v.dtype, copy=False).reshape(shape)
+
+
+add_along.defvjp(lambda g, out, v, indices, axis, n: take_along(g, indices, axis), None, keep="")
