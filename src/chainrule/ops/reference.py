@@ -43,11 +43,12 @@ PAGE = Path("docs") / "reference" / "ops.md"
 # Families in the order a reader meets them (DESIGN.md's list); others follow alphabetically.
 _FAMILY_ORDER = (
     "elementwise", "special", "reduction", "scan", "linalg", "products", "shape",
-    "indexing", "sort", "activation", "loss", "conv",
+    "indexing", "sort", "activation", "loss", "conv", "recurrent",
 )  # fmt: skip
 # Namespaces besides ``cr`` where public ops live, when they exist.
 _NAMESPACES = ("linalg", "special", "fft", "numpy", "distributed", "nn.functional")
-_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\u0304\s*=")  # "x̄ =" (after NFD)
+_RULE = re.compile(r"^([A-Za-z_][^\s=]*)\s*=")  # a name (barred: "x̄", after NFD) and "="
+_BAR = "\u0304"
 _DEFINES = re.compile(r"^@primitive\b|^\w+ = primitive\(|Primitive\(", re.M)
 
 
@@ -100,10 +101,15 @@ def entries() -> list[Entry]:
     rows = []
     for prim in primitives():
         family = prim.forward.__module__.removeprefix("chainrule.ops.").removeprefix("chainrule.")
-        summary, rules = parse_docstring(prim.forward.__doc__ or "")
+        summary, lines = parse_docstring(prim.forward.__doc__ or "")
         inputs = _inputs(prim)
+        rules = {}
+        for name, line in lines.items():
+            rules.setdefault(input_of(name, inputs) or name, line)
         if prim.vjp_argnum is not None:
             differentiable = []
+        elif getattr(prim, "vjp_all", None) is not None:  # one rule for all: the tensors
+            differentiable = _without_default(prim)
         else:
             differentiable = [
                 n for i, n in enumerate(inputs) if i < len(prim.vjps) and prim.vjps[i] is not None
@@ -125,23 +131,45 @@ def entries() -> list[Entry]:
 
 
 def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """``(summary, {input: math line})`` from a forward's docstring: the summary is the first
-    paragraph (up to a blank line or the first math line), the math lines are those starting
-    with a name and a combining bar (``x̄ = ...``; precomposed letters such as ȳ count)."""
+    """``(summary, {name: math line})`` from a forward's docstring.
+
+    The summary is the first paragraph, up to a blank line or the first math line. A math
+    line starts, at the docstring's left margin, with a barred name and ``=`` (``x̄ = ...``,
+    ``w̄_hh = ...``, ``x̄w_t = ...``: the bar may sit on any letter, and precomposed letters
+    such as ȳ count); lines indented under it continue it. The names are given without
+    their bar (``xw_t``); :func:`input_of` matches them to the op's inputs.
+    """
     lines = inspect.cleandoc(doc).splitlines() if doc else []
     summary: list[str] = []
     rules: dict[str, str] = {}
+    last: str | None = None
     in_summary = True
     for line in lines:
         m = _RULE.match(unicodedata.normalize("NFD", line))
-        if m:
+        if m and _BAR in m.group(1):
             in_summary = False
-            rules.setdefault(m.group(1), unicodedata.normalize("NFC", line.strip()))
+            last = unicodedata.normalize("NFC", m.group(1).replace(_BAR, ""))
+            if last in rules:
+                last = None  # a second line for the same name: not part of the page
+            else:
+                rules[last] = unicodedata.normalize("NFC", line.strip())
+        elif last is not None and line[:1].isspace() and line.strip():
+            rules[last] += " " + line.strip()  # a continuation of the math line above
         elif in_summary and line.strip():
             summary.append(line.strip())
         else:
             in_summary = False
+            last = None
     return " ".join(summary), rules
+
+
+def input_of(name: str, inputs: list[str]) -> str | None:
+    """The input a math line's name refers to: the input itself, or the longest input that
+    it extends with a subscript (``xw_t`` is ``xw``'s); ``None`` when there is none."""
+    if name in inputs:
+        return name
+    fits = [i for i in inputs if name.startswith(i) and name[len(i)] in "_'′₀₁₂ₜᵢ"]
+    return max(fits, key=len) if fits else None
 
 
 def render() -> str:
@@ -287,9 +315,17 @@ def _inputs(prim: Primitive) -> list[str]:
     ]
 
 
+def _without_default(prim: Primitive) -> list[str]:
+    return [
+        p.name
+        for p in inspect.signature(prim.forward).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+
+
 def _keeps(prim: Primitive, inputs: list[str]) -> str:
     if prim.vjp_argnum is not None or prim._keep is None:
-        return "inputs, out"
+        return "all inputs, `out`"
     parts = []
     for i, n in enumerate(inputs):
         kind = prim.keeps(i)
@@ -299,7 +335,7 @@ def _keeps(prim: Primitive, inputs: list[str]) -> str:
             parts.append(f"{n}.shape")
     if prim.keeps_out:
         parts.append("out")
-    return ", ".join(parts) or "nothing"
+    return ", ".join(f"`{p}`" for p in parts) or "nothing"
 
 
 def _first_paragraph(doc: str) -> str:
