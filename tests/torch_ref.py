@@ -92,3 +92,20 @@ def tdim(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
     return (axis,) if isinstance(axis, int) else tuple(axis)
+
+
+def check_second_order(fn: Callable[..., Any], arrays: Sequence[np.ndarray]) -> None:
+    """Second derivatives of ``fn`` against central differences, in float64: the gradient of
+    ``sum(v * fn(*x))`` (taken with ``create_graph=True``) is itself checked with
+    ``cr.gradcheck``. ``fn`` should be non-linear (e.g. an op cubed) for the check to bite.
+    """
+
+    def gradient(*ts: Any) -> Any:
+        ts = [t if t.requires_grad else cr.tensor(t.data, requires_grad=True) for t in ts]
+        out = fn(*ts)
+        loss = (out * cr.tensor(cotangent(out.shape, 1))).sum()
+        gs = cr.gradients(loss, ts, create_graph=True, allow_unused=True)
+        parts = [cr.zeros(t.shape, dtype=t.dtype) if g is None else g for g, t in zip(gs, ts)]
+        return cr.concatenate([p.reshape(-1) for p in parts])
+
+    assert cr.gradcheck(gradient, list(arrays))

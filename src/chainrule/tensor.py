@@ -657,11 +657,136 @@ class Tensor:
     def expand_dims(self, axis):
         return _ops.expand_dims(self, axis)
 
-    def squeeze(self, axis=None):
+    def squeeze(self, axis=None, *, dim=None):
+        """Size-1 axes removed: all, or ``axis`` (which must have size 1, as NumPy's);
+        PyTorch's ``dim=`` leaves axes whose size is not 1 alone, as PyTorch does."""
+        if dim is not None:
+            dims = (dim,) if isinstance(dim, int) else tuple(dim)
+            axis = tuple(d for d in dims if self.shape[d] == 1)
+            if not axis:
+                return self
         return _ops.squeeze(self, axis)
 
     def broadcast_to(self, shape):
         return _ops.broadcast_to(self, shape)
+
+    # ------------------------------------------------------------------ shape and indexing
+    # NumPy's methods follow NumPy (``repeat``, ``nonzero``, ``sort`` returns the values);
+    # PyTorch's (``view``, ``permute``, ``gather``, ``topk``, ...) follow PyTorch.
+    def ravel(self):
+        return _ops.ravel(self)
+
+    def view(self, *shape):
+        """PyTorch's ``view``: :meth:`reshape` (a view when the layout allows, else a copy)."""
+        return self.reshape(*shape)
+
+    def permute(self, *dims):
+        """PyTorch's ``permute``: the axes in the order ``dims`` (see :meth:`transpose`)."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return _ops.transpose(self, tuple(dims))
+
+    def unsqueeze(self, dim):
+        """PyTorch's ``unsqueeze``: a size-1 axis inserted at ``dim``."""
+        return _ops.expand_dims(self, dim)
+
+    def expand(self, *sizes):
+        """PyTorch's ``expand``: broadcast to ``sizes``, where ``-1`` keeps an axis's size
+        (new axes go in front)."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise ShapeError(f"expand: {len(sizes)} sizes given for a tensor of shape {self.shape}")
+        shape = tuple(
+            self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes)
+        )
+        return _ops.broadcast_to(self, shape)
+
+    def clamp(self, min=None, max=None):
+        return _ops.clamp(self, min, max)
+
+    def moveaxis(self, source, destination):
+        return _ops.moveaxis(self, source, destination)
+
+    movedim = moveaxis
+
+    def flip(self, axis=None, *, dims=None):
+        """Reversed along ``axis`` (NumPy) or ``dims`` (PyTorch); all axes when neither."""
+        return _ops.flip(self, dims if dims is not None else axis)
+
+    def fliplr(self):
+        return _ops.fliplr(self)
+
+    def flipud(self):
+        return _ops.flipud(self)
+
+    def rot90(self, k=1, axes=(0, 1), *, dims=None):
+        return _ops.rot90(self, k, dims if dims is not None else axes)
+
+    def roll(self, shift, axis=None, *, dims=None):
+        return _ops.roll(self, shift, dims if dims is not None else axis)
+
+    def repeat(self, repeats, axis=None):
+        """NumPy's ``repeat`` (each element ``repeats`` times); PyTorch's ``repeat`` is
+        :meth:`tile`."""
+        return _ops.repeat(self, repeats, axis)
+
+    def tile(self, *reps):
+        if len(reps) == 1 and isinstance(reps[0], (tuple, list)):
+            reps = tuple(reps[0])
+        return _ops.tile(self, reps)
+
+    def take(self, indices, axis=None):
+        return _ops.take(self, indices, axis)
+
+    def take_along_axis(self, indices, axis):
+        return _ops.take_along_axis(self, indices, axis)
+
+    def gather(self, dim, index):
+        return _ops.gather(self, dim, index)
+
+    def scatter(self, dim, index, src=None, *, value=None):
+        return _ops.scatter(self, dim, index, src, value=value)
+
+    def scatter_add(self, dim, index, src):
+        return _ops.scatter_add(self, dim, index, src)
+
+    def index_add(self, dim, index, source, alpha=1):
+        return _ops.index_add(self, dim, index, source, alpha)
+
+    def masked_fill(self, mask, value):
+        return _ops.masked_fill(self, mask, value)
+
+    def sort(self, axis=-1, *, descending=False):
+        """The values sorted along ``axis`` (out of place, unlike NumPy's ``ndarray.sort``)."""
+        return _ops.sort(self, axis, descending=descending)
+
+    def argsort(self, axis=-1, *, descending=False):
+        return _ops.argsort(self, axis, descending=descending)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def partition(self, kth, axis=-1):
+        """The partitioned values (out of place, unlike NumPy's ``ndarray.partition``)."""
+        return _ops.partition(self, kth, axis)
+
+    def argpartition(self, kth, axis=-1):
+        return _ops.argpartition(self, kth, axis)
+
+    def searchsorted(self, v, side="left", sorter=None):
+        return _ops.searchsorted(self, v, side, sorter)
+
+    def unique(self, return_index=False, return_inverse=False, return_counts=False, axis=None):
+        return _ops.unique(self, return_index, return_inverse, return_counts, axis)
+
+    def nonzero(self):
+        """NumPy's ``nonzero``: one index tensor per axis (PyTorch's form is :meth:`argwhere`)."""
+        return _ops.nonzero(self)
+
+    def argwhere(self):
+        return _ops.argwhere(self)
 
 
 # Tensor.name() -> cr.name(self): PyTorch's method name -> chainrule's op.

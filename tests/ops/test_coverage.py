@@ -31,7 +31,15 @@ DIFFERENTIABLE = {
     "test_shape.py": {
         "broadcast_to", "concatenate", "expand_dims", "getitem", "pad", "reshape", "split",
         "squeeze", "stack", "swapaxes", "transpose",
+        "array", "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "clamp",
+        "column_stack", "dstack", "flatten", "flip", "fliplr", "flipud", "hsplit", "hstack",
+        "meshgrid", "moveaxis", "ravel", "repeat", "roll", "rot90", "tile", "vsplit", "vstack",
     },
+    "test_indexing.py": {
+        "gather", "index_add", "masked_fill", "put_along_axis", "scatter", "scatter_add",
+        "take", "take_along_axis",
+    },
+    "test_sort.py": {"partition", "sort", "topk", "unique"},
     "test_loss.py": {"cross_entropy", "softmax_cross_entropy"},
 }  # fmt: skip
 
@@ -63,6 +71,11 @@ NOT_DIFFERENTIABLE = {
     "all": (lambda x, y: cr.all(x), False),
     "any": (lambda x, y: cr.any(y), True),
     "count_nonzero": (lambda x, y: cr.count_nonzero(x), 2),
+    "argsort": (lambda x, y: cr.argsort(-x), [2, 1, 0]),
+    "argpartition": (lambda x, y: cr.argpartition(-x, 0)[:1], [2]),
+    "searchsorted": (lambda x, y: cr.searchsorted(y, x), [0, 0, 2]),
+    "nonzero": (lambda x, y: cr.nonzero(x)[0], [0, 2]),
+    "argwhere": (lambda x, y: cr.argwhere(x), [[0], [2]]),
 }
 
 
@@ -91,6 +104,8 @@ INTERNAL_PRIMITIVES = {
     "_concatenate": "test_shape.py (concatenate)",
     "_stack": "test_shape.py (stack)",
     "_pad": "test_shape.py (pad, constant mode)",
+    "_put": "test_indexing.py (scatter, put_along_axis)",
+    "_sort": "test_sort.py (sort)",
     "outer": "test_gradient_helpers.py",
     "matmul_tn": "test_gradient_helpers.py",
     "step_mask": "test_gradient_helpers.py",

@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
 from strategies import seeds, shapes, uniform
-from torch_ref import check_against_torch
+from torch_ref import assert_close, check_against_torch, check_second_order, hvp
 
 
 def _positions(shape: tuple[int, ...], index) -> np.ndarray:
@@ -369,3 +369,379 @@ def test_pad_modes_match_torch_pad(mode, torch_mode, shape, data, seed):
         lambda t: F.pad(t, _torch_pad(spatial), mode=torch_mode),
         [x],
     )
+
+
+# ----------------------------------------------------------------------------- issue 9's shape ops
+def shapes0(min_dims: int = 0, max_dims: int = 3, max_side: int = 3):
+    """Shapes that include size-0 axes as well as size-1 ones."""
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=max_side)
+
+
+def _joined(pieces):
+    """A list of tensors as one (each scaled differently), for gradcheck."""
+    return cr.concatenate([p.reshape(-1) * (i + 1) for i, p in enumerate(pieces)])
+
+
+def _check(cr_fn, torch_fn, arrays, np_fn=None):
+    """Values against NumPy (when given), then finite differences and PyTorch."""
+    out = cr_fn(*[cr.tensor(a) for a in arrays])
+    if np_fn is not None:
+        expected = np_fn(*arrays)
+        if isinstance(out, list):
+            assert [o.shape for o in out] == [e.shape for e in expected]
+            for o, e in zip(out, expected):
+                np.testing.assert_array_equal(o.numpy(), e)
+        else:
+            np.testing.assert_array_equal(out.numpy(), expected)
+    fn = (lambda *ts: _joined(cr_fn(*ts))) if isinstance(out, list) else cr_fn
+    assert cr.gradcheck(fn, arrays)
+    check_against_torch(cr_fn, torch_fn, arrays)
+
+
+@settings(max_examples=20)
+@given(shape=shapes0(max_dims=4), seed=seeds)
+def test_ravel_flatten_view(shape, seed):
+    x = uniform(seed, shape)
+    _check(cr.ravel, torch.ravel, [x], np.ravel)
+    _check(cr.flatten, torch.flatten, [x], lambda a: a.flatten())
+    _check(lambda t: t.ravel(), lambda t: t.reshape(-1), [x])
+    _check(lambda t: t.view(-1), lambda t: t.reshape(-1), [x])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@settings(max_examples=15)
+@given(shape=shapes0(max_dims=4), seed=seeds)
+def test_atleast_nd(n, shape, seed):
+    x = uniform(seed, shape)
+    cr_fn = getattr(cr, f"atleast_{n}d")
+    np_fn = getattr(np, f"atleast_{n}d")
+    _check(cr_fn, getattr(torch, f"atleast_{n}d"), [x], np_fn)
+    y = uniform(seed + 1, shape[:1])
+    pair = cr_fn(cr.tensor(x), cr.tensor(y))
+    assert [p.shape for p in pair] == [a.shape for a in np_fn(x, y)]
+
+
+@pytest.mark.parametrize("name", ["hstack", "vstack", "dstack", "column_stack"])
+@settings(max_examples=15)
+@given(shape=shapes0(max_dims=3), data=st.data(), seed=seeds, n=st.integers(1, 3))
+def test_stacks(name, shape, data, seed, n):
+    """Inputs of the same shape except along the axis each function joins on."""
+    nd = len(shape)
+    join_axis = {"hstack": 0 if nd == 1 else 1, "vstack": 0, "dstack": 2, "column_stack": 1}
+    ax = join_axis[name]
+    arrays = []
+    for i in range(n):
+        sh = list(shape)
+        if ax < nd and not (name == "column_stack" and nd < 2):
+            if name == "vstack" and nd < 2:
+                pass
+            elif name == "dstack" and nd < 3:
+                pass
+            else:
+                sh[ax] = data.draw(st.integers(0, 3), label=f"size {i}")
+        arrays.append(uniform(seed + i, tuple(sh)))
+    if name == "hstack" and nd == 0:
+        pass
+    fn = getattr(cr, name)
+    _check(
+        lambda *ts: fn(list(ts)),
+        lambda *ts: getattr(torch, name)(ts),
+        arrays,
+        lambda *a: getattr(np, name)(a),
+    )
+
+
+@settings(max_examples=25)
+@given(shape=shapes0(min_dims=1, max_dims=4), data=st.data(), seed=seeds)
+def test_moveaxis(shape, data, seed):
+    nd = len(shape)
+    k = data.draw(st.integers(1, nd), label="k")
+    src = data.draw(st.permutations(range(-nd, 0)).map(lambda p: p[:k]), label="src")
+    dst = data.draw(st.permutations(range(nd)).map(lambda p: p[:k]), label="dst")
+    x = uniform(seed, shape)
+    _check(
+        lambda t: cr.moveaxis(t, src, dst),
+        lambda t: torch.movedim(t, src, dst),
+        [x],
+        lambda a: np.moveaxis(a, src, dst),
+    )
+    _check(lambda t: t.movedim(src[0], dst[0]), lambda t: t.movedim(src[0], dst[0]), [x])
+    _check(
+        lambda t: t.permute(*range(nd - 1, -1, -1)),
+        lambda t: t.permute(*range(nd - 1, -1, -1)),
+        [x],
+    )
+
+
+@settings(max_examples=25)
+@given(shape=shapes0(max_dims=4), data=st.data(), seed=seeds)
+def test_flip(shape, data, seed):
+    nd = len(shape)
+    axis = data.draw(
+        st.one_of(st.none(), hnp.valid_tuple_axes(nd)) if nd else st.none(), label="axis"
+    )
+    x = uniform(seed, shape)
+    dims = tuple(range(nd)) if axis is None else axis
+    _check(
+        lambda t: cr.flip(t, axis), lambda t: torch.flip(t, dims), [x], lambda a: np.flip(a, axis)
+    )
+    _check(lambda t: t.flip(dims=dims), lambda t: t.flip(dims), [x])
+    if nd >= 1:
+        _check(cr.flipud, torch.flipud, [x], np.flipud)
+    if nd >= 2:
+        _check(cr.fliplr, torch.fliplr, [x], np.fliplr)
+
+
+@settings(max_examples=25)
+@given(shape=shapes0(min_dims=2, max_dims=4), data=st.data(), seed=seeds)
+def test_rot90(shape, data, seed):
+    nd = len(shape)
+    k = data.draw(st.integers(-5, 5), label="k")
+    a0, a1 = data.draw(st.permutations(range(nd)), label="axes")[:2]
+    if data.draw(st.booleans(), label="negative"):
+        a0 -= nd
+    x = uniform(seed, shape)
+    _check(
+        lambda t: cr.rot90(t, k, (a0, a1)),
+        lambda t: torch.rot90(t, k, (a0, a1)),
+        [x],
+        lambda a: np.rot90(a, k, (a0, a1)),
+    )
+    _check(lambda t: t.rot90(k, dims=(a0, a1)), lambda t: t.rot90(k, (a0, a1)), [x])
+
+
+@settings(max_examples=25)
+@given(shape=shapes0(max_dims=3), data=st.data(), seed=seeds)
+def test_roll(shape, data, seed):
+    nd = len(shape)
+    x = uniform(seed, shape)
+    shift = data.draw(st.integers(-7, 7), label="shift")
+    _check(
+        lambda t: cr.roll(t, shift),
+        lambda t: torch.roll(t, shift),
+        [x],
+        lambda a: np.roll(a, shift),
+    )
+    if nd:
+        axes = data.draw(hnp.valid_tuple_axes(nd, min_size=1), label="axes")
+        shifts = tuple(data.draw(st.integers(-5, 5)) for _ in axes)
+        _check(
+            lambda t: cr.roll(t, shifts, axes),
+            lambda t: torch.roll(t, shifts, axes),
+            [x],
+            lambda a: np.roll(a, shifts, axes),
+        )
+        _check(lambda t: t.roll(shift, dims=-1), lambda t: t.roll(shift, -1), [x])
+
+
+@settings(max_examples=25)
+@given(shape=shapes0(max_dims=3), data=st.data(), seed=seeds)
+def test_repeat(shape, data, seed):
+    nd = len(shape)
+    x = uniform(seed, shape)
+    axis = data.draw(st.integers(-nd, nd - 1) if nd else st.none(), label="axis")
+    r = data.draw(st.integers(0, 3), label="repeats")
+    _check(
+        lambda t: cr.repeat(t, r, axis),
+        lambda t: torch.repeat_interleave(t, r, axis),
+        [x],
+        lambda a: np.repeat(a, r, axis),
+    )
+    _check(
+        lambda t: t.repeat(r),
+        lambda t: torch.repeat_interleave(t, r),
+        [x],
+        lambda a: np.repeat(a, r),
+    )
+    if nd:
+        n = shape[axis]
+        counts = np.array(
+            data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.int64
+        )
+        _check(
+            lambda t: cr.repeat(t, counts, axis),
+            lambda t: torch.repeat_interleave(t, torch.from_numpy(counts), axis),
+            [x],
+            lambda a: np.repeat(a, counts, axis),
+        )
+
+
+@settings(max_examples=25)
+@given(shape=shapes0(max_dims=3), data=st.data(), seed=seeds)
+def test_tile(shape, data, seed):
+    reps = tuple(data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=4), label="reps"))
+    x = uniform(seed, shape)
+    _check(
+        lambda t: cr.tile(t, reps), lambda t: torch.tile(t, reps), [x], lambda a: np.tile(a, reps)
+    )
+    _check(lambda t: t.tile(*reps), lambda t: t.tile(reps), [x])
+
+
+@settings(max_examples=25)
+@given(shape=shapes0(min_dims=1, max_dims=3, max_side=5), data=st.data(), seed=seeds)
+def test_array_split_hsplit_vsplit(shape, data, seed):
+    nd = len(shape)
+    axis = data.draw(st.integers(-nd, nd - 1), label="axis")
+    x = uniform(seed, shape)
+    k = data.draw(st.integers(1, 4), label="sections")
+    _check(
+        lambda t: cr.array_split(t, k, axis),
+        lambda t: list(torch.tensor_split(t, k, axis)),
+        [x],
+        lambda a: np.array_split(a, k, axis),
+    )
+    cuts = sorted(data.draw(st.lists(st.integers(0, shape[axis]), max_size=3), label="cuts"))
+    _check(
+        lambda t: cr.array_split(t, cuts, axis),
+        lambda t: list(torch.tensor_split(t, cuts, axis)),
+        [x],
+        lambda a: np.array_split(a, cuts, axis),
+    )
+    h = shape[1] if nd > 1 else shape[0]
+    divisors = [d for d in range(1, 4) if h % d == 0] if h else [1]
+    d = data.draw(st.sampled_from(divisors), label="hsections")
+    _check(
+        lambda t: cr.hsplit(t, d),
+        lambda t: list(torch.hsplit(t, d)),
+        [x],
+        lambda a: np.hsplit(a, d),
+    )
+    if nd >= 2:
+        v = [d for d in range(1, 4) if shape[0] % d == 0] if shape[0] else [1]
+        d = data.draw(st.sampled_from(v), label="vsections")
+        _check(
+            lambda t: cr.vsplit(t, d),
+            lambda t: list(torch.vsplit(t, d)),
+            [x],
+            lambda a: np.vsplit(a, d),
+        )
+
+
+@pytest.mark.parametrize("indexing", ["xy", "ij"])
+@settings(max_examples=15)
+@given(sizes=st.lists(st.integers(0, 3), min_size=1, max_size=3), seed=seeds)
+def test_meshgrid(indexing, sizes, seed):
+    arrays = [uniform(seed + i, (n,)) for i, n in enumerate(sizes)]
+    _check(
+        lambda *ts: cr.meshgrid(*ts, indexing=indexing),
+        lambda *ts: list(torch.meshgrid(*ts, indexing=indexing)),
+        arrays,
+        lambda *a: np.meshgrid(*a, indexing=indexing),
+    )
+    sparse = cr.meshgrid(*[cr.tensor(a) for a in arrays], indexing=indexing, sparse=True)
+    expected = np.meshgrid(*arrays, indexing=indexing, sparse=True)
+    assert [s.shape for s in sparse] == [e.shape for e in expected]
+
+
+@settings(max_examples=15)
+@given(shape=shapes(max_dims=2), seed=seeds)
+def test_array_from_nested_tensors(shape, seed):
+    """``cr.array([[a, b], [c, 1.0]])`` with tensors of any (equal) shape and numbers."""
+    a, b, c = (uniform(seed + i, shape) for i in range(3))
+
+    def fn(ta, tb, tc):
+        return cr.array([[ta, tb], [tc, np.full(shape, 1.5)]])
+
+    def ref(ta, tb, tc):
+        return torch.stack(
+            [torch.stack([ta, tb]), torch.stack([tc, torch.full(shape, 1.5, dtype=torch.float64)])]
+        )
+
+    _check(fn, ref, [a, b, c])
+
+
+def test_array_keeps_gradients_of_scalars_and_dtype():
+    w = cr.tensor(2.0, requires_grad=True)
+    m = cr.array([[w, w * w], [3.0, 1.0]])
+    assert m.shape == (2, 2) and m.dtype == np.float32
+    np.testing.assert_array_equal(m.numpy(), [[2, 4], [3, 1]])
+    cr.sum(m).backward()
+    assert w.grad.item() == 5.0
+    plain = cr.array([[1, 2], [3, 4]])
+    assert plain.dtype == np.int64 and not plain.requires_grad
+    assert cr.array([w, 1], dtype="float64").dtype == np.float64
+    with pytest.raises(cr.ShapeError, match=r"array: .*ragged"):
+        cr.array([[w, w], [w]])
+
+
+@settings(max_examples=10)
+@given(shape=shapes(min_dims=1, max_dims=3), data=st.data(), seed=seeds)
+def test_torch_spelled_methods(shape, data, seed):
+    nd = len(shape)
+    x = uniform(seed, shape)
+    dim = data.draw(st.integers(-nd - 1, nd), label="dim")
+    _check(lambda t: t.unsqueeze(dim), lambda t: t.unsqueeze(dim), [x])
+    sq = data.draw(st.integers(-nd, nd - 1), label="squeeze dim")
+    _check(lambda t: t.squeeze(dim=sq), lambda t: t.squeeze(sq), [x])
+    sizes = (2, *(-1 if data.draw(st.booleans()) else s for s in shape))
+    _check(lambda t: t.expand(*sizes), lambda t: t.expand(*sizes), [x])
+    _check(lambda t: t.clamp(-0.5, 0.7) * t, lambda t: t.clamp(-0.5, 0.7) * t, [x])
+    _check(lambda t: cr.clamp(t, max=0.3), lambda t: torch.clamp(t, max=0.3), [x])
+
+
+# name: (chainrule fn, torch fn, input shapes); each is cubed, so its Hessian is not zero
+SECOND_ORDER = {
+    "ravel": (cr.ravel, torch.ravel, [(2, 3)]),
+    "atleast_3d": (cr.atleast_3d, torch.atleast_3d, [(3,)]),
+    "hstack": (lambda x, y: cr.hstack([x, y]), lambda x, y: torch.hstack([x, y]),
+               [(2, 1), (2, 3)]),
+    "vstack": (lambda x, y: cr.vstack([x, y]), lambda x, y: torch.vstack([x, y]), [(3,), (3,)]),
+    "dstack": (lambda x, y: cr.dstack([x, y]), lambda x, y: torch.dstack([x, y]),
+               [(2, 2), (2, 2)]),
+    "column_stack": (lambda x, y: cr.column_stack([x, y]),
+                     lambda x, y: torch.column_stack([x, y]), [(3,), (3, 2)]),
+    "moveaxis": (lambda x: cr.moveaxis(x, 0, -1), lambda x: torch.movedim(x, 0, -1), [(2, 3, 4)]),
+    "flip": (lambda x: cr.flip(x, (0, -1)), lambda x: torch.flip(x, (0, -1)), [(2, 3, 2)]),
+    "rot90": (lambda x: cr.rot90(x, 3), lambda x: torch.rot90(x, 3), [(2, 3)]),
+    "roll": (lambda x: cr.roll(x, (1, -2), (0, 1)), lambda x: torch.roll(x, (1, -2), (0, 1)),
+             [(3, 4)]),
+    "repeat": (lambda x: cr.repeat(x, 2, 1), lambda x: torch.repeat_interleave(x, 2, 1), [(2, 3)]),
+    "repeat_counts": (lambda x: cr.repeat(x, [2, 0, 1], 0),
+                      lambda x: torch.repeat_interleave(x, torch.tensor([2, 0, 1]), 0), [(3, 2)]),
+    "tile": (lambda x: cr.tile(x, (2, 1, 2)), lambda x: torch.tile(x, (2, 1, 2)), [(2, 3)]),
+    "array_split": (lambda x: cr.concatenate(cr.array_split(x, 2)[::-1]),
+                    lambda x: torch.cat(torch.tensor_split(x, 2)[::-1]), [(5, 2)]),
+    "meshgrid": (lambda x, y: cr.meshgrid(x, y)[0] * cr.meshgrid(x, y)[1],
+                 lambda x, y: torch.mul(*torch.meshgrid(x, y, indexing="xy")), [(3,), (2,)]),
+    "array": (lambda x, y: cr.array([[x[0], y[1]], [y[0], 2.0]]),
+              lambda x, y: torch.stack([torch.stack([x[0], y[1]]),
+                                        torch.stack([y[0], torch.tensor(2.0, dtype=x.dtype)])]),
+              [(2,), (2,)]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(SECOND_ORDER))
+def test_second_order(name):
+    """Hessian-vector products against PyTorch, and the gradient against central
+    differences of the gradient."""
+    fn_cr, fn_torch, arg_shapes = SECOND_ORDER[name]
+    arrays = [uniform(7 + i, s) for i, s in enumerate(arg_shapes)]
+    g_cr, h_cr = hvp(lambda *ts: fn_cr(*ts) ** 3, cr, arrays)
+    g_t, h_t = hvp(lambda *ts: fn_torch(*ts) ** 3, torch, arrays)
+    for a, b in zip(g_cr + h_cr, g_t + h_t):
+        assert_close(a, b)
+    check_second_order(lambda *ts: fn_cr(*ts) ** 3, arrays)
+
+
+def test_shape_errors_name_the_op_and_what_was_expected():
+    x = cr.ones((2, 3))
+    cases = [
+        (lambda: cr.flip(x, 2), r"flip: axis 2 is out of range .* 2 dimensions"),
+        (lambda: cr.fliplr(cr.ones(3)), r"fliplr: .*at least 2 dimensions, got \(3,\)"),
+        (lambda: cr.rot90(x, axes=(0, 0)), r"rot90: axes must be different"),
+        (lambda: cr.moveaxis(x, (0, 1), 0), r"moveaxis: .*same number of axes"),
+        (lambda: cr.repeat(x, [1, 2], 1), r"repeat: 2 repeat counts .* axis 1 of size 3"),
+        (lambda: cr.repeat(x, -1), r"repeat: repeats must be non-negative"),
+        (lambda: cr.tile(x, (-1,)), r"tile: .*non-negative"),
+        (lambda: cr.array_split(x, 0), r"array_split: .*must be > 0"),
+        (lambda: cr.vsplit(cr.ones(4), 2), r"vsplit: .*at least 2 dimensions"),
+        (lambda: cr.hsplit(x, 2), r"split: axis 1 of shape \(2, 3\) .*2 equal sections"),
+        (lambda: cr.hstack([x, cr.ones((3, 3))]), r"concatenate: shapes"),
+        (lambda: cr.roll(x, 1, 5), r"roll: .*\(2, 3\)"),
+        (lambda: x.expand(2), r"expand: 1 sizes given for a tensor of shape \(2, 3\)"),
+    ]
+    for call, pattern in cases:
+        with pytest.raises(cr.ShapeError, match=pattern):
+            call()
+    with pytest.raises(ValueError, match="meshgrid: indexing"):
+        cr.meshgrid(x, indexing="yx")

@@ -1,7 +1,7 @@
 """Floor 2: the primitives, each a forward in backend array calls plus a gradient rule.
 
 One file per family, each readable as a table of derivatives:
-elementwise, reduction, scan, linalg, products, shape, activation, loss.
+elementwise, reduction, scan, linalg, products, shape, indexing, sort, activation, loss.
 """
 
 from chainrule.ops.activation import (
@@ -32,6 +32,7 @@ from chainrule.ops.elementwise import (
     bitwise_xor,
     cbrt,
     ceil,
+    clamp,
     clip,
     copy,
     copysign,
@@ -105,6 +106,20 @@ from chainrule.ops.elementwise import (
     where,
     xlogy,
 )
+from chainrule.ops.indexing import (
+    argwhere,
+    gather,
+    getitem,
+    index_add,
+    index_data,
+    masked_fill,
+    nonzero,
+    put_along_axis,
+    scatter,
+    scatter_add,
+    take,
+    take_along_axis,
+)
 from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.loss import cross_entropy, softmax_cross_entropy
 from chainrule.ops.reduction import (
@@ -128,18 +143,47 @@ from chainrule.ops.reduction import (
 )
 from chainrule.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from chainrule.ops.shape import (
+    array,
+    array_split,
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
     broadcast_to,
+    column_stack,
     concatenate,
+    dstack,
     expand_dims,
-    getitem,
-    index_data,
+    flatten,
+    flip,
+    fliplr,
+    flipud,
+    hsplit,
+    hstack,
+    meshgrid,
+    moveaxis,
     pad,
+    ravel,
+    repeat,
     reshape,
+    roll,
+    rot90,
     split,
     squeeze,
     stack,
     swapaxes,
+    tile,
     transpose,
+    vsplit,
+    vstack,
+)
+from chainrule.ops.sort import (
+    argpartition,
+    argsort,
+    partition,
+    searchsorted,
+    sort,
+    topk,
+    unique,
 )
 
 __all__ = [
@@ -214,3 +258,44 @@ __all__ += [
     "all", "any", "average", "count_nonzero", "cummax", "cummin", "cumprod", "cumsum",
     "logcumsumexp", "median", "nanmean", "nansum", "prod",
 ]  # fmt: skip
+    "argpartition",
+    "argsort",
+    "argwhere",
+    "array",
+    "array_split",
+    "atleast_1d",
+    "atleast_2d",
+    "atleast_3d",
+    "clamp",
+    "column_stack",
+    "dstack",
+    "flatten",
+    "flip",
+    "fliplr",
+    "flipud",
+    "gather",
+    "hsplit",
+    "hstack",
+    "index_add",
+    "masked_fill",
+    "meshgrid",
+    "moveaxis",
+    "nonzero",
+    "partition",
+    "put_along_axis",
+    "ravel",
+    "repeat",
+    "roll",
+    "rot90",
+    "scatter",
+    "scatter_add",
+    "searchsorted",
+    "sort",
+    "take",
+    "take_along_axis",
+    "tile",
+    "topk",
+    "unique",
+    "vsplit",
+    "vstack",
+]  # fmt: skip  (shape, indexing and sort)

@@ -1022,3 +1022,9 @@ def _xlogy_grad_x(g, out, x, y):
 
 
 xlogy.defvjp(_xlogy_grad_x, lambda g, out, x, y: g * x / y, keep="x y")
+
+
+def clamp(x: Any, min: Any = None, max: Any = None) -> Tensor:
+    """PyTorch's name for :func:`clip`: ``x`` limited to ``[min, max]`` (either may be
+    ``None``; tensors broadcast). The gradient passes where ``min <= x <= max``."""
+    return clip(x, min, max)

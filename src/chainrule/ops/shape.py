@@ -1,6 +1,8 @@
-"""Ops that move elements around without changing them: reshape, transpose, indexing, joins.
+"""Ops that move elements around without changing them: reshape, transpose, joins, splits,
+flips, rolls, repeats, pads.
 
-Their gradients move ``g`` back: reshape it, transpose it back, scatter-add it into zeros.
+Their gradients move ``g`` back: reshape it, transpose it back, cut it, sum the copies.
+Indexing (``x[i]``, gather, scatter) lives in :mod:`chainrule.ops.indexing`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import primitive
 from chainrule.errors import ShapeError
+from chainrule.ops.indexing import getitem, index_data  # noqa: F401 (re-exported)
 from chainrule.tensor import Tensor
 
 Shape = tuple[int, ...]
@@ -19,6 +22,10 @@ Shape = tuple[int, ...]
 
 @primitive(view=True)
 def reshape(x, shape):
+    """``x`` with a new ``shape`` of the same size (NumPy's ``reshape``; one ``-1`` inferred).
+
+    x̄ = reshape(ḡ, x.shape)
+    """
     try:
         return x.reshape(shape)
     except ValueError as exc:
@@ -33,6 +40,10 @@ reshape.defvjp(lambda g, out, x, shape: reshape(g, x.shape), keep="x.shape")
 
 @primitive(view=True)
 def transpose(x, axes=None):
+    """``x`` with its axes permuted by ``axes`` (reversed when ``None``), as NumPy's.
+
+    x̄ = transpose(ḡ, argsort(axes))
+    """
     return backend.xp.transpose(x, axes)
 
 
@@ -47,6 +58,10 @@ transpose.defvjp(_transpose_grad, keep="")
 
 @primitive(view=True)
 def swapaxes(x, axis1, axis2):
+    """``x`` with axes ``axis1`` and ``axis2`` interchanged.
+
+    x̄ = swapaxes(ḡ, axis1, axis2)
+    """
     return backend.xp.swapaxes(x, axis1, axis2)
 
 
@@ -55,6 +70,10 @@ swapaxes.defvjp(lambda g, out, x, axis1, axis2: swapaxes(g, axis1, axis2), keep=
 
 @primitive(view=True)
 def expand_dims(x, axis):
+    """``x`` with a new size-1 axis inserted at ``axis``.
+
+    x̄ = reshape(ḡ, x.shape)
+    """
     return backend.xp.expand_dims(x, axis)
 
 
@@ -63,6 +82,10 @@ expand_dims.defvjp(lambda g, out, x, axis: reshape(g, x.shape), keep="x.shape")
 
 @primitive(view=True)
 def squeeze(x, axis=None):
+    """``x`` without its size-1 axes (only ``axis`` when given; it must have size 1).
+
+    x̄ = reshape(ḡ, x.shape)
+    """
     if axis is not None:
         axes = (axis,) if isinstance(axis, int) else axis
         for a in axes:
@@ -78,6 +101,10 @@ squeeze.defvjp(lambda g, out, x, axis=None: reshape(g, x.shape), keep="x.shape")
 
 @primitive(view=True)
 def broadcast_to(x, shape):
+    """``x`` broadcast (a read-only view) to ``shape``, with NumPy's broadcasting rules.
+
+    x̄ = Σ over the broadcast axes of ḡ (summed down to x.shape)
+    """
     try:
         return backend.xp.broadcast_to(x, shape)
     except ValueError as exc:
@@ -85,65 +112,6 @@ def broadcast_to(x, shape):
 
 
 broadcast_to.defvjp(lambda g, out, x, shape: g, keep="")  # the engine sums it back to x's shape
-
-
-# ---------------------------------------------------------------------------- indexing
-def index_data(index: Any) -> Any:
-    """An index with every Tensor in it replaced by its array."""
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return backend.xp.asarray([i.data if isinstance(i, Tensor) else i for i in index])
-    return index
-
-
-def _is_basic(index: Any) -> bool:
-    """True if no element can be picked twice (so a plain assignment inverts the gather)."""
-    items = index if isinstance(index, tuple) else (index,)
-    for i in items:
-        if i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)):
-            continue
-        if hasattr(i, "dtype") and i.dtype == bool:
-            continue
-        return False
-    return True
-
-
-def getitem(x: Tensor, index: Any) -> Tensor:
-    """``x[index]`` with NumPy's rules: basic slicing, integer arrays and boolean masks.
-
-    The gradient scatters ``g`` back into zeros of ``x``'s shape, adding where an integer
-    index picks the same element more than once. Raises ``IndexError`` for out-of-range
-    indices.
-    """
-    idx = index_data(index)
-    out = _getitem(x, idx, x.shape)
-    if _is_basic(idx):
-        out._version = x._version  # a view of x: in-place changes to one show in the other
-    return out
-
-
-@primitive
-def _getitem(x, index, shape):
-    return x[index]
-
-
-_getitem.defvjp(lambda g, out, x, index, shape: _scatter_add(g, index, shape), keep="")
-
-
-@primitive
-def _scatter_add(g, index, shape):
-    z = backend.xp.zeros(shape, dtype=g.dtype)
-    if _is_basic(index):
-        z[index] = g
-    else:
-        backend.xp.add.at(z, index, g)
-    return z
-
-
-_scatter_add.defvjp(lambda g, out, v, index, shape: _getitem(g, index, shape), keep="")
 
 
 # ---------------------------------------------------------------------------- joins
@@ -160,6 +128,10 @@ def concatenate(tensors: Any, axis: int = 0) -> Tensor:
 
 @primitive
 def _concatenate(*xs, axis=0):
+    """The inputs joined along an existing ``axis``.
+
+    x̄ᵢ = ḡ[..., offsetᵢ : offsetᵢ + xᵢ.shape[axis], ...] (the slice of ḡ along axis where xᵢ sits)
+    """
     try:
         return backend.xp.concatenate(xs, axis=axis)
     except ValueError as exc:
@@ -189,6 +161,10 @@ def stack(tensors: Any, axis: int = 0) -> Tensor:
 
 @primitive
 def _stack(*xs, axis=0):
+    """The same-shaped inputs joined along a new ``axis``.
+
+    x̄ᵢ = ḡ[..., i, ...] (index i along axis)
+    """
     shapes = {np.shape(x) for x in xs}
     if len(shapes) > 1:
         raise ShapeError(f"stack: all shapes must be equal, got {sorted(shapes)}")
@@ -206,9 +182,12 @@ _stack.defvjp_argnum(_stack_grad)
 def split(x: Tensor, indices_or_sections: int | Any, axis: int = 0) -> list[Tensor]:
     """Split into pieces along ``axis`` (NumPy's ``split``): a number of equal sections or
     the indices where to cut. Each piece is differentiable.
+
+    Raises :class:`~chainrule.errors.ShapeError` when the sections are not equal.
     """
-    n = x.shape[axis]
-    ax = axis % x.ndim
+    x = as_tensor(x)
+    ax = normalize_axis("split", axis, x.ndim)
+    n = x.shape[ax]
     if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
         if k <= 0 or n % k:
@@ -216,10 +195,47 @@ def split(x: Tensor, indices_or_sections: int | Any, axis: int = 0) -> list[Tens
                 f"split: axis {axis} of shape {x.shape} has size {n}, "
                 f"which does not split into {k} equal sections"
             )
-        cuts = [n // k * j for j in range(1, k)]
-    else:
-        cuts = [int(c) for c in indices_or_sections]
-    bounds = [0, *cuts, n]
+        return _pieces(x, [n // k * j for j in range(1, k)], ax)
+    return _pieces(x, indices_or_sections, ax)
+
+
+def array_split(x: Tensor, indices_or_sections: int | Any, axis: int = 0) -> list[Tensor]:
+    """Split into pieces along ``axis`` as NumPy's ``array_split``: like :func:`split`, but
+    ``k`` sections need not be equal (the first ``n % k`` get one element more).
+
+    Raises :class:`~chainrule.errors.ShapeError` for ``k <= 0``.
+    """
+    x = as_tensor(x)
+    ax = normalize_axis("array_split", axis, x.ndim)
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0:
+            raise ShapeError(f"array_split: the number of sections must be > 0, got {k}")
+        each, extra = divmod(x.shape[ax], k)
+        sizes = [each + 1] * extra + [each] * (k - extra)
+        return _pieces(x, np.cumsum(sizes)[:-1].tolist(), ax)
+    return _pieces(x, indices_or_sections, ax)
+
+
+def hsplit(x: Tensor, indices_or_sections: int | Any) -> list[Tensor]:
+    """:func:`split` along axis 1 (axis 0 for 1-D tensors), as NumPy's ``hsplit``."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        raise ShapeError("hsplit: needs a tensor with at least 1 dimension, got shape ()")
+    return split(x, indices_or_sections, axis=1 if x.ndim > 1 else 0)
+
+
+def vsplit(x: Tensor, indices_or_sections: int | Any) -> list[Tensor]:
+    """:func:`split` along axis 0 of a tensor with at least 2 dimensions (NumPy's)."""
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ShapeError(f"vsplit: needs a tensor with at least 2 dimensions, got {x.shape}")
+    return split(x, indices_or_sections, axis=0)
+
+
+def _pieces(x: Tensor, cuts: Any, ax: int) -> list[Tensor]:
+    """``x`` cut along ``ax`` before each index in ``cuts`` (clipped like NumPy's slices)."""
+    bounds = [0, *(int(c) for c in cuts), x.shape[ax]]
     lead = (slice(None),) * ax
     return [getitem(x, (*lead, slice(a, b))) for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -244,6 +260,10 @@ def pad(x: Tensor, pad_width: Any, mode: str = "constant", constant_values: floa
 
 @primitive
 def _pad(x, widths, value):
+    """``x`` padded with the constant ``value``, ``widths`` (before, after) per axis.
+
+    x̄ = ḡ[before₀ : before₀ + x.shape[0], ...] (the padding cut off)
+    """
     return backend.xp.pad(x, widths, mode="constant", constant_values=value)
 
 
@@ -259,8 +279,367 @@ _pad.defvjp(
 @primitive
 def to_device(x, device, source):
     """``x`` copied to ``device`` (a :class:`~chainrule.backend.Device`); ``source`` is the
-    device it comes from, which the gradient goes back to. ``Tensor.to`` calls this."""
+    device it comes from, which the gradient goes back to. ``Tensor.to`` calls this.
+
+    x̄ = to_device(ḡ, source)
+    """
     return backend.to_device(x, device)
 
 
 to_device.defvjp(lambda g, out, x, device, source: to_device(g, source, device), keep="")
+
+
+# ---------------------------------------------------------------------------- helpers
+def as_tensor(x: Any) -> Tensor:
+    """``x`` itself if it is a Tensor, else a Tensor wrapping it (NumPy's dtype rules for
+    arrays, the default float dtype for Python floats)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def normalize_axis(op: str, axis: Any, ndim: int) -> int:
+    """``axis`` as a non-negative int below ``ndim``.
+
+    Raises :class:`~chainrule.errors.ShapeError` naming ``op`` when it is out of range or
+    not an integer.
+    """
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise ShapeError(f"{op}: axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ShapeError(
+            f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions "
+            f"(expected {-ndim} <= axis < {ndim})"
+            if ndim
+            else f"{op}: axis {axis} given for a 0-d tensor, which has no axes"
+        )
+    return int(axis) % ndim
+
+
+def _axes_tuple(op: str, axis: Any, ndim: int) -> tuple[int, ...]:
+    """An int, a sequence of ints or ``None`` (all axes) as a tuple of distinct axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(normalize_axis(op, a, ndim) for a in items)
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{op}: repeated axis in {axis!r}")
+    return axes
+
+
+# ---------------------------------------------------------------------------- reshaping
+def ravel(x: Tensor) -> Tensor:
+    """All elements as a 1-D tensor, in C order (NumPy's ``ravel``; a view when possible)."""
+    return reshape(as_tensor(x), (-1,))
+
+
+def flatten(x: Tensor) -> Tensor:
+    """All elements as a 1-D tensor (NumPy's ``ndarray.flatten``); same as :func:`ravel`."""
+    return reshape(as_tensor(x), (-1,))
+
+
+def atleast_1d(*tensors: Any) -> Tensor | list[Tensor]:
+    """Each input with at least 1 dimension (0-d becomes shape ``(1,)``), as NumPy's:
+    one tensor for one input, a list for several."""
+    return _atleast(tensors, lambda s: s if len(s) >= 1 else (1,))
+
+
+def atleast_2d(*tensors: Any) -> Tensor | list[Tensor]:
+    """Each input with at least 2 dimensions: ``()`` → ``(1, 1)``, ``(n,)`` → ``(1, n)``."""
+    return _atleast(tensors, lambda s: s if len(s) >= 2 else (1,) * (2 - len(s)) + s)
+
+
+def atleast_3d(*tensors: Any) -> Tensor | list[Tensor]:
+    """Each input with at least 3 dimensions, as NumPy's: ``()`` → ``(1, 1, 1)``,
+    ``(n,)`` → ``(1, n, 1)``, ``(m, n)`` → ``(m, n, 1)``."""
+
+    def shape3(s: Shape) -> Shape:
+        if len(s) == 0:
+            return (1, 1, 1)
+        if len(s) == 1:
+            return (1, s[0], 1)
+        return (*s, 1) if len(s) == 2 else s
+
+    return _atleast(tensors, shape3)
+
+
+def _atleast(tensors: tuple, new_shape: Any) -> Tensor | list[Tensor]:
+    out = []
+    for t in tensors:
+        t = as_tensor(t)
+        shape = new_shape(t.shape)
+        out.append(t if shape == t.shape else reshape(t, shape))
+    return out[0] if len(out) == 1 else out
+
+
+def moveaxis(x: Tensor, source: Any, destination: Any) -> Tensor:
+    """``x`` with axes ``source`` moved to positions ``destination`` (NumPy's ``moveaxis``,
+    PyTorch's ``movedim``); the other axes keep their order.
+
+    Raises :class:`~chainrule.errors.ShapeError` for out-of-range or repeated axes, or when
+    ``source`` and ``destination`` differ in length.
+    """
+    x = as_tensor(x)
+    src = _axes_tuple("moveaxis", source, x.ndim)
+    dst = _axes_tuple("moveaxis", destination, x.ndim)
+    if len(src) != len(dst):
+        raise ShapeError(
+            f"moveaxis: source {source!r} and destination {destination!r} must have the same "
+            "number of axes"
+        )
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(x, tuple(order))
+
+
+# ---------------------------------------------------------------------------- joins
+def hstack(tensors: Any) -> Tensor:
+    """Join along axis 1 (axis 0 for 1-D inputs), as NumPy's ``hstack``."""
+    ts = [atleast_1d(t) for t in tensors]
+    if not ts:
+        raise ShapeError("hstack: need at least one tensor")
+    return concatenate(ts, axis=0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Any) -> Tensor:
+    """Join along axis 0 after making every input at least 2-D, as NumPy's ``vstack``."""
+    ts = [atleast_2d(t) for t in tensors]
+    if not ts:
+        raise ShapeError("vstack: need at least one tensor")
+    return concatenate(ts, axis=0)
+
+
+def dstack(tensors: Any) -> Tensor:
+    """Join along axis 2 after making every input at least 3-D, as NumPy's ``dstack``."""
+    ts = [atleast_3d(t) for t in tensors]
+    if not ts:
+        raise ShapeError("dstack: need at least one tensor")
+    return concatenate(ts, axis=2)
+
+
+def column_stack(tensors: Any) -> Tensor:
+    """1-D inputs as columns, 2-D inputs as they are, joined along axis 1 (NumPy's)."""
+    ts = []
+    for t in tensors:
+        t = as_tensor(t)
+        ts.append(reshape(t, (-1, 1)) if t.ndim < 2 else t)
+    if not ts:
+        raise ShapeError("column_stack: need at least one tensor")
+    return concatenate(ts, axis=1)
+
+
+# ---------------------------------------------------------------------------- flips, rolls
+def flip(x: Tensor, axis: Any = None) -> Tensor:
+    """``x`` with the order of elements reversed along ``axis`` (an int, a tuple, or
+    ``None`` for all axes), as NumPy's ``flip`` and PyTorch's ``flip(dims)``.
+
+    A view; its gradient is ``ḡ`` flipped back. Raises
+    :class:`~chainrule.errors.ShapeError` for an axis out of range.
+    """
+    x = as_tensor(x)
+    axes = _axes_tuple("flip", axis, x.ndim)
+    rev = slice(None, None, -1)
+    return getitem(x, tuple(rev if a in axes else slice(None) for a in range(x.ndim)))
+
+
+def fliplr(x: Tensor) -> Tensor:
+    """``x`` reversed along axis 1 (left/right); needs at least 2 dimensions."""
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ShapeError(f"fliplr: needs a tensor with at least 2 dimensions, got {x.shape}")
+    return flip(x, 1)
+
+
+def flipud(x: Tensor) -> Tensor:
+    """``x`` reversed along axis 0 (up/down); needs at least 1 dimension."""
+    x = as_tensor(x)
+    if x.ndim < 1:
+        raise ShapeError("flipud: needs a tensor with at least 1 dimension, got shape ()")
+    return flip(x, 0)
+
+
+def rot90(x: Tensor, k: int = 1, axes: tuple[int, int] = (0, 1)) -> Tensor:
+    """``x`` rotated by 90 degrees ``k`` times in the plane of ``axes``, from the first axis
+    towards the second (NumPy's ``rot90``, PyTorch's ``rot90(k, dims)``).
+
+    Raises :class:`~chainrule.errors.ShapeError` unless ``axes`` names two different axes of
+    a tensor with at least 2 dimensions.
+    """
+    x = as_tensor(x)
+    axes = tuple(axes)
+    if len(axes) != 2:
+        raise ShapeError(f"rot90: axes must name 2 axes, got {axes!r}")
+    if x.ndim < 2:
+        raise ShapeError(f"rot90: needs a tensor with at least 2 dimensions, got {x.shape}")
+    a0, a1 = (normalize_axis("rot90", a, x.ndim) for a in axes)
+    if a0 == a1:
+        raise ShapeError(f"rot90: axes must be different, got {axes!r}")
+    k %= 4
+    if k == 0:
+        return getitem(x, ...)
+    if k == 2:
+        return flip(x, (a0, a1))
+    perm = list(range(x.ndim))
+    perm[a0], perm[a1] = perm[a1], perm[a0]
+    if k == 1:
+        return transpose(flip(x, a1), tuple(perm))
+    return flip(transpose(x, tuple(perm)), a1)
+
+
+@primitive
+def roll(x, shift, axis=None):
+    """``x`` with elements shifted by ``shift`` along ``axis`` (ints or tuples; ``None``:
+    the flattened tensor), wrapping around at the end, as NumPy's ``roll``.
+
+    x̄ = roll(ḡ, −shift, axis)
+    """
+    return backend.xp.roll(x, shift, axis)
+
+
+def _negate(shift: Any) -> Any:
+    return tuple(-int(s) for s in shift) if isinstance(shift, (tuple, list)) else -int(shift)
+
+
+roll.defvjp(lambda g, out, x, shift, axis=None: roll(g, _negate(shift), axis), keep="")
+
+
+# ---------------------------------------------------------------------------- repeats
+def repeat(x: Tensor, repeats: Any, axis: int | None = None) -> Tensor:
+    """Each element repeated ``repeats`` times along ``axis`` (NumPy's ``repeat``;
+    ``axis=None`` repeats the flattened tensor). ``repeats`` is an int, or one count per
+    element along the axis. The gradient sums the copies.
+
+    Raises :class:`~chainrule.errors.ShapeError` for negative counts or when their number
+    does not match the axis.
+    """
+    x = as_tensor(x)
+    if axis is None:
+        x, axis = ravel(x), 0
+    ax = normalize_axis("repeat", axis, x.ndim)
+    reps = np.asarray(repeats.data if isinstance(repeats, Tensor) else repeats)
+    if reps.dtype.kind not in "iu" or reps.ndim > 1 or (reps < 0).any():
+        raise ShapeError(
+            f"repeat: repeats must be non-negative integers (one, or one per element), "
+            f"got {repeats!r}"
+        )
+    n = x.shape[ax]
+    if reps.size == 1:
+        r = int(reps.reshape(-1)[0])
+        s = x.shape
+        spread = broadcast_to(
+            reshape(x, (*s[: ax + 1], 1, *s[ax + 1 :])), (*s[: ax + 1], r, *s[ax + 1 :])
+        )
+        return reshape(spread, (*s[:ax], n * r, *s[ax + 1 :]))
+    if reps.size != n:
+        raise ShapeError(
+            f"repeat: {reps.size} repeat counts given for axis {axis} of size {n} "
+            f"(shape {x.shape}); expected 1 or {n}"
+        )
+    index = backend.xp.asarray(np.repeat(np.arange(n), reps))
+    return getitem(x, (slice(None),) * ax + (index,))
+
+
+def tile(x: Tensor, reps: Any) -> Tensor:
+    """``x`` repeated ``reps`` times along each axis (NumPy's ``tile``; PyTorch's ``tile``):
+    ``reps`` longer than ``x.ndim`` adds leading axes, shorter counts from the last axis.
+    The gradient sums the copies.
+
+    Raises :class:`~chainrule.errors.ShapeError` for negative counts.
+    """
+    x = as_tensor(x)
+    reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
+    if any(r < 0 for r in reps):
+        raise ShapeError(f"tile: repetition counts must be non-negative, got {reps}")
+    d = max(len(reps), x.ndim)
+    reps = (1,) * (d - len(reps)) + reps
+    shape = (1,) * (d - x.ndim) + x.shape
+    inter = tuple(v for s in shape for v in (1, s))
+    spread = tuple(v for r, s in zip(reps, shape) for v in (r, s))
+    out = broadcast_to(reshape(x, inter), spread)
+    return reshape(out, tuple(r * s for r, s in zip(reps, shape)))
+
+
+def meshgrid(
+    *xi: Any, indexing: str = "xy", sparse: bool = False, copy: bool = True
+) -> list[Tensor]:
+    """Coordinate tensors from 1-D coordinate vectors (NumPy's ``meshgrid``): ``indexing``
+    ``"xy"`` (Cartesian, the first two output axes swapped) or ``"ij"`` (matrix).
+
+    Raises ``ValueError`` for another ``indexing``.
+    """
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    nd = len(xi)
+    outs = []
+    for i, v in enumerate(xi):
+        shape = [1] * nd
+        shape[i] = -1
+        if indexing == "xy" and nd > 1 and i < 2:
+            shape[0], shape[1] = shape[1], shape[0]
+        outs.append(reshape(ravel(v), tuple(shape)))
+    if not sparse and outs:
+        full = np.broadcast_shapes(*(o.shape for o in outs))
+        outs = [broadcast_to(o, full) for o in outs]
+        if copy:
+            from chainrule.ops.elementwise import copy as _copy
+
+            outs = [_copy(o) for o in outs]
+    return outs
+
+
+# ---------------------------------------------------------------------------- array
+def array(obj: Any, dtype: Any = None) -> Tensor:
+    """A tensor built from nested lists (or tuples) of tensors, arrays and numbers, keeping
+    the tensors' gradients: ``cr.array([[a, b], [c, 1.0]])``.
+
+    The dtype is ``dtype`` when given, else the tensors' common floating dtype, else that
+    :func:`chainrule.tensor` would pick. Raises :class:`~chainrule.errors.ShapeError` for
+    ragged nesting (naming the shapes that do not fit).
+    """
+    leaves: list[Tensor] = []
+    _collect(obj, leaves)
+    if not any(t.requires_grad for t in leaves):
+        data = _plain(obj)
+        try:
+            arr = np.asarray(data) if backend.xp is np else backend.xp.asarray(data)
+        except ValueError as exc:
+            raise ShapeError(f"array: the nested sequences are ragged: {exc}") from exc
+        return Tensor(arr, dtype=dtype)
+    if dtype is not None:
+        target = backend.as_dtype(dtype)
+    else:
+        target = np.result_type(*(t.dtype for t in leaves if t.requires_grad))
+    return _build(obj, target)
+
+
+def _collect(obj: Any, leaves: list[Tensor]) -> None:
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            _collect(o, leaves)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return backend.to_numpy(obj.data) if backend.xp is np else obj.data
+    if isinstance(obj, (list, tuple)):
+        return [_plain(o) for o in obj]
+    return obj
+
+
+def _build(obj: Any, dtype: np.dtype) -> Tensor:
+    from chainrule.ops.elementwise import astype
+
+    if isinstance(obj, (list, tuple)):
+        parts = [_build(o, dtype) for o in obj]
+        if not parts:
+            return Tensor(backend.xp.zeros((0,), dtype=dtype))
+        shapes = {p.shape for p in parts}
+        if len(shapes) > 1:
+            raise ShapeError(
+                f"array: the nested sequences are ragged: elements of shapes "
+                f"{sorted(shapes)} cannot be stacked"
+            )
+        return stack(parts, axis=0)
+    t = obj if isinstance(obj, Tensor) else Tensor(backend.xp.asarray(obj), dtype=dtype)
+    return t if t.dtype == dtype else astype(t, dtype)

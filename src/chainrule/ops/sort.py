@@ -1,0 +1,204 @@
+"""Sorting and searching: sort, argsort, topk, partition, searchsorted, unique.
+
+Sorted values are a permutation of the input, so their gradient puts ``g`` back where each
+value came from. Integer outputs (``argsort``, ``argpartition``, ``searchsorted``, the
+indices of ``topk`` and ``unique``) carry no gradient.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import primitive
+from chainrule.errors import ShapeError
+from chainrule.ops.indexing import _scatter_add, take, take_along_axis
+from chainrule.ops.shape import as_tensor, normalize_axis
+from chainrule.tensor import Tensor
+
+TopK = namedtuple("TopK", ["values", "indices"])
+TopK.__doc__ = "What :func:`topk` returns: ``(values, indices)``, as PyTorch's ``topk``."
+
+
+def sort(x: Tensor, axis: int | None = -1, *, descending: bool = False) -> Tensor:
+    """``x`` sorted along ``axis`` (NumPy's ``sort``; ``None``: the flattened tensor),
+    ascending, or descending with PyTorch's ``descending=True``. NaNs sort last, as in
+    NumPy. The gradient puts ``ḡ`` back at each value's original position.
+
+    Raises :class:`~chainrule.errors.ShapeError` for an axis out of range.
+    """
+    x = as_tensor(x)
+    if axis is None:
+        x, axis = x.reshape(-1), -1
+    ax = normalize_axis("sort", axis, x.ndim)
+    return _sort(x, ax, bool(descending))
+
+
+@primitive
+def _sort(x, axis, descending):
+    """``x`` sorted along ``axis`` (reversed when ``descending``).
+
+    x̄ = ḡ put back through the sorting permutation: x̄[argsort(x)] = ḡ
+    """
+    out = backend.xp.sort(x, axis=axis)
+    return backend.xp.flip(out, axis) if descending else out
+
+
+def _sort_grad(g, out, x, axis, descending):
+    order = _argsort_data(x.data, axis, descending)
+    return _unpermute(g, order, axis)
+
+
+_sort.defvjp(_sort_grad, keep="x")
+
+
+def argsort(
+    x: Any, axis: int | None = -1, *, descending: bool = False, stable: bool = True
+) -> Tensor:
+    """The indices that sort ``x`` along ``axis`` (NumPy's ``argsort``; ``None``: the
+    flattened tensor), as an int64 tensor; ``descending=True`` as PyTorch's. Ties keep their
+    order (a stable sort). Not differentiable."""
+    data = _data(x)
+    if axis is None:
+        data, axis = data.reshape(-1), -1
+    ax = normalize_axis("argsort", axis, data.ndim)
+    return Tensor._make(_argsort_data(data, ax, descending))
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopK:
+    """The ``k`` largest (``largest=False``: smallest) elements along ``dim`` and their
+    indices, as PyTorch's ``topk``: a ``(values, indices)`` named tuple, values
+    differentiable, sorted when ``sorted``.
+
+    Raises :class:`~chainrule.errors.ShapeError` unless ``0 <= k <= x.shape[dim]``.
+    """
+    x = as_tensor(x)
+    if x.ndim == 0:
+        x = x.reshape(1)
+    ax = normalize_axis("topk", dim, x.ndim)
+    n = x.shape[ax]
+    if not 0 <= k <= n:
+        raise ShapeError(
+            f"topk: k={k} is out of range for dimension {dim} of size {n} (shape {x.shape}); "
+            f"expected 0 <= k <= {n}"
+        )
+    xp = backend.xp
+    key = -x.data if largest else x.data
+    if k < n:
+        part = xp.argpartition(key, k - 1 if k else 0, axis=ax)
+        idx = xp.take(part, xp.arange(k), axis=ax)
+    else:
+        idx = xp.broadcast_to(
+            xp.arange(n).reshape((-1,) + (1,) * (x.ndim - ax - 1)), x.shape
+        ).copy()
+    if sorted and k:
+        order = xp.argsort(xp.take_along_axis(key, idx, axis=ax), axis=ax, kind="stable")
+        idx = xp.take_along_axis(idx, order, axis=ax)
+    return TopK(take_along_axis(x, idx, ax), Tensor._make(idx))
+
+
+def partition(x: Tensor, kth: int | Any, axis: int | None = -1) -> Tensor:
+    """``x`` rearranged along ``axis`` so that the element at each ``kth`` position is the
+    one a full sort would put there, smaller ones before it and larger ones after (NumPy's
+    ``partition``). Differentiable: the gradient goes back to where each value came from.
+    """
+    x = as_tensor(x)
+    if axis is None:
+        x, axis = x.reshape(-1), -1
+    idx = argpartition(x, kth, axis)
+    return take_along_axis(x, idx, axis)
+
+
+def argpartition(x: Any, kth: int | Any, axis: int | None = -1) -> Tensor:
+    """The indices that :func:`partition` ``x`` (NumPy's ``argpartition``). Not
+    differentiable.
+
+    Raises :class:`~chainrule.errors.ShapeError` for ``kth`` out of range.
+    """
+    data = _data(x)
+    if axis is None:
+        data, axis = data.reshape(-1), -1
+    ax = normalize_axis("argpartition", axis, data.ndim)
+    n = data.shape[ax]
+    ks = np.atleast_1d(np.asarray(kth))
+    if ks.size and (ks.min() < -n or ks.max() >= n):
+        raise ShapeError(
+            f"argpartition: kth {kth!r} is out of range for axis {axis} of size {n} "
+            f"(shape {data.shape}); expected {-n} <= kth < {n}"
+        )
+    return Tensor._make(backend.xp.argpartition(data, kth, axis=ax))
+
+
+def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Tensor:
+    """Indices where the elements of ``v`` would be inserted into the sorted 1-D ``a`` to
+    keep it sorted (NumPy's ``searchsorted``; ``side="right"`` puts equal values after).
+    An int64 tensor shaped like ``v``. Not differentiable.
+
+    Raises :class:`~chainrule.errors.ShapeError` unless ``a`` is 1-D, ``ValueError`` for
+    another ``side``.
+    """
+    a_data = _data(a)
+    if a_data.ndim != 1:
+        raise ShapeError(f"searchsorted: the sorted sequence must be 1-D, got shape {a_data.shape}")
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+    srt = None if sorter is None else _data(sorter)
+    return Tensor._make(backend.xp.searchsorted(a_data, _data(v), side=side, sorter=srt))
+
+
+def unique(
+    x: Tensor,
+    return_index: bool = False,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    axis: int | None = None,
+) -> Tensor | tuple[Tensor, ...]:
+    """The sorted unique elements of ``x`` (NumPy's ``unique``; with ``axis``, the unique
+    slices along it), and optionally the first index of each, the inverse indices and the
+    counts, as int64 tensors. The values are differentiable: each is taken from its first
+    occurrence, which gets the gradient (as JAX does).
+    """
+    x = as_tensor(x)
+    data = x.data
+    if axis is not None:
+        axis = normalize_axis("unique", axis, data.ndim)
+    res = backend.xp.unique(
+        data,
+        return_index=True,
+        return_inverse=return_inverse,
+        return_counts=return_counts,
+        axis=axis,
+    )
+    first = res[1]
+    values = take(x, first, axis=axis)
+    extra = []
+    if return_index:
+        extra.append(Tensor._make(first))
+    extra += [Tensor._make(r) for r in res[2:]]
+    return (values, *extra) if extra else values
+
+
+# ---------------------------------------------------------------------------- helpers
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
+
+
+def _argsort_data(data: Any, axis: int, descending: bool) -> Any:
+    xp = backend.xp
+    if not descending:
+        return xp.argsort(data, axis=axis, kind="stable")
+    # descending and stable: sort the reversed array ascending, then map indices back
+    n = data.shape[axis]
+    rev = xp.argsort(xp.flip(data, axis), axis=axis, kind="stable")
+    return xp.flip(n - 1 - rev, axis)
+
+
+def _unpermute(g: Tensor, order: Any, axis: int) -> Tensor:
+    """``ḡ`` put back through a permutation along ``axis``: ``x̄[order] = ḡ``."""
+    from chainrule.ops.indexing import _along_axis
+
+    pos = _along_axis("sort", order.shape, order, axis, numpy_style=True)
+    return _scatter_add(g, pos, (g.size,)).reshape(order.shape)
