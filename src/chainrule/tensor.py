@@ -703,9 +703,6 @@ class Tensor:
         )
         return _ops.broadcast_to(self, shape)
 
-    def clamp(self, min=None, max=None):
-        return _ops.clamp(self, min, max)
-
     def moveaxis(self, source, destination):
         return _ops.moveaxis(self, source, destination)
 
