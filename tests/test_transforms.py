@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import functional
-from strategies import seeds, uniform
+from strategies import broadcast_shapes, seeds, uniform
 from torch_ref import assert_close
 
 pytestmark = pytest.mark.filterwarnings(
@@ -97,6 +97,27 @@ def test_jacfwd_and_jacrev_match_torch_func(name, seed, n):
     e.flat[-1] = 1.0
     col = _central(f, arrays, [e, 0 * arrays[1], 0 * arrays[2]])
     np.testing.assert_allclose(j.reshape((*col.shape, -1))[..., -1], col, rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=12, deadline=None)
+@given(shapes=broadcast_shapes(2), seed=seeds)
+def test_jvp_jacfwd_jacrev_on_broadcasting_shapes(shapes, seed):
+    """Operands of different ranks and size-1 axes: the engine's unbroadcasting is
+    transposed too."""
+    xs = [uniform(seed + i, s) for i, s in enumerate(shapes)]
+    ts = [uniform(seed + 5 + i, s) for i, s in enumerate(shapes)]
+
+    def f(x, y, lib):
+        return lib.tanh(x) * y + (x * y).sum() * lib.exp(y)
+
+    _, tan = cr.jvp(lambda x, y: f(x, y, cr), tuple(xs), tuple(ts))
+    _, tan_t = torch.func.jvp(lambda x, y: f(x, y, torch), _torch(xs), _torch(ts))
+    assert_close(tan, tan_t)
+    for ours, theirs in ((cr.jacfwd, torch.func.jacfwd), (cr.jacrev, torch.func.jacrev)):
+        jc = ours(lambda x, y: f(x, y, cr), argnums=(0, 1))(*xs)
+        jt = theirs(lambda x, y: f(x, y, torch), argnums=(0, 1))(*_torch(xs))
+        for a, b in zip(jc, jt):
+            assert_close(a, b)
 
 
 @settings(max_examples=5, deadline=None)
