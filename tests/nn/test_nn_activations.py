@@ -30,6 +30,17 @@ PAIRS = [
     (lambda: nn.Softplus(), lambda: tnn.Softplus()),
     (lambda: nn.Softplus(beta=2.0, threshold=3.0), lambda: tnn.Softplus(beta=2.0, threshold=3.0)),
     (lambda: nn.Identity(), lambda: tnn.Identity()),
+    (lambda: nn.SiLU(), lambda: tnn.SiLU()),
+    (lambda: nn.Mish(), lambda: tnn.Mish()),
+    (lambda: nn.SELU(), lambda: tnn.SELU()),
+    (lambda: nn.CELU(alpha=0.5), lambda: tnn.CELU(alpha=0.5)),
+    (lambda: nn.Hardtanh(), lambda: tnn.Hardtanh()),
+    (lambda: nn.Hardtanh(-2.0, 0.5, inplace=True), lambda: tnn.Hardtanh(-2.0, 0.5, inplace=True)),
+    (lambda: nn.ReLU6(), lambda: tnn.ReLU6()),
+    (lambda: nn.Hardsigmoid(), lambda: tnn.Hardsigmoid()),
+    (lambda: nn.Hardswish(), lambda: tnn.Hardswish()),
+    (lambda: nn.Softsign(), lambda: tnn.Softsign()),
+    (lambda: nn.LogSigmoid(), lambda: tnn.LogSigmoid()),
 ]
 IDS = [repr(c()) for c, _ in PAIRS]
 
@@ -55,7 +66,7 @@ def test_activation_repr_matches_torch(pair):
     assert repr(make_cr()) == repr(make_torch())
 
 
-@pytest.mark.parametrize("cls", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("cls", ["Softmax", "LogSoftmax", "Softmin"])
 @given(shape=shapes, data=st.data(), seed=st.integers(0, 2**16))
 def test_softmax_modules_match_torch(cls, shape, data, seed):
     float64()
@@ -66,7 +77,7 @@ def test_softmax_modules_match_torch(cls, shape, data, seed):
     assert repr(c) == repr(t)
 
 
-@pytest.mark.parametrize("cls", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("cls", ["Softmax", "LogSoftmax", "Softmin"])
 def test_softmax_without_dim_warns_and_follows_torch(cls):
     float64()
     x = np.random.default_rng(0).standard_normal((2, 3, 4))
@@ -96,3 +107,21 @@ def test_activations_keep_float32():
 def test_gelu_rejects_unknown_approximation():
     with pytest.raises(ValueError, match="approximate"):
         nn.GELU("fast")
+
+
+@given(shape=shapes, data=st.data(), seed=st.integers(0, 2**16))
+def test_glu_module_matches_torch(shape, data, seed):
+    float64()
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    shape = tuple(2 * s if i == dim % len(shape) else s for i, s in enumerate(shape))
+    x = np.random.default_rng(seed).standard_normal(shape)
+    c, t = nn.GLU(dim=dim), tnn.GLU(dim=dim)
+    compare(c, t, x)
+    assert repr(c) == repr(t)
+
+
+def test_glu_odd_size_and_hardtanh_bounds_raise():
+    with pytest.raises(cr.ShapeError, match=r"glu: axis -1 of shape \(2, 3\) has size 3"):
+        nn.GLU()(cr.randn(2, 3))
+    with pytest.raises(ValueError, match="min_val"):
+        nn.Hardtanh(1.0, -1.0)

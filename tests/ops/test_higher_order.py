@@ -80,6 +80,19 @@ CASES: dict[str, tuple[Callable, Callable, list[tuple], Callable]] = {
     "xlogy_rounding": (lambda x, y: cr.xlogy(x, y) * y + cr.floor(x) * x + cr.sign(x) * x * x,
                        lambda x, y: torch.xlogy(x, y) * y + torch.floor(x) * x
                        + torch.sign(x) * x * x, [(4,), (4,)], _positive),
+    "activations": (lambda x: cr.silu(x) * cr.mish(x) + cr.selu(x) * cr.celu(x, 0.5)
+                    + cr.hardswish(x * 2) * cr.softsign(x) + cr.logsigmoid(x) * cr.hardtanh(x)
+                    + cr.hardsigmoid(x * 2) * x + cr.relu6(x * 4) * x,
+                    lambda x: F.silu(x) * F.mish(x) + F.selu(x) * F.celu(x, 0.5)
+                    + F.hardswish(x * 2) * F.softsign(x) + F.logsigmoid(x) * F.hardtanh(x)
+                    + torch.clamp(x / 3 + 0.5, 0, 1) * x + F.relu6(x * 4) * x, [(6,)], _any),
+    # (torch has no second derivative of hardsigmoid: the clamp is the same function)
+    "softmin_glu_normalize": (
+        lambda x: cr.softmin(x, axis=0) * cr.normalize(x, axis=-1)
+        + cr.glu(cr.concatenate([x, x * x], axis=1), axis=1),
+        lambda x: F.softmin(x, 0) * F.normalize(x, dim=-1)
+        + F.glu(torch.cat([x, x * x], 1), 1), [(3, 4)], _any,
+    ),
     "multiply_divide": (lambda x, y: x * y / (y * y + 1), lambda x, y: x * y / (y * y + 1),
                         [(2, 3), (3,)], _any),
     "power": (lambda x, y: x**y, lambda x, y: x**y, [(2, 3), (2, 1)], _positive),

@@ -7,14 +7,26 @@ and the seeds' regularisers :func:`l1_penalty` / :func:`l2_penalty`.
 
 from chainrule.nn import functional, init, utils
 from chainrule.nn.activation import (
+    CELU,
     ELU,
     GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
     ReLU,
+    ReLU6,
     Sigmoid,
+    SiLU,
     Softmax,
+    Softmin,
     Softplus,
+    Softsign,
     Tanh,
 )
 from chainrule.nn.attention import MultiheadAttention
@@ -124,4 +136,8 @@ __all__ += [
     "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "MultiheadAttention", "PositionalEncoding",
     "RNNCell", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "TransformerEncoderLayer",
+]  # fmt: skip
+__all__ += [
+    "CELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "Mish",
+    "ReLU6", "SiLU", "Softmin", "Softsign",
 ]  # fmt: skip

@@ -23,7 +23,17 @@ from chainrule.errors import (
     ShapeError,
     TargetError,
 )
-from chainrule.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, softplus
+from chainrule.ops import activation as _act
+from chainrule.ops.activation import (
+    elu,
+    gelu,
+    leaky_relu,
+    logsigmoid,
+    relu,
+    sigmoid,
+    softplus,
+    softsign,
+)
 from chainrule.ops.activation import log_softmax as _log_softmax
 from chainrule.ops.activation import softmax as _softmax
 from chainrule.ops.elementwise import abs as _abs
@@ -84,6 +94,21 @@ __all__ = [
     "tanh",
     "unfold",
 ]  # fmt: skip
+__all__ += [
+    "celu",
+    "glu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "logsigmoid",
+    "mish",
+    "normalize",
+    "relu6",
+    "selu",
+    "silu",
+    "softmin",
+    "softsign",
+]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -115,6 +140,75 @@ def _softmax_dim(name: str, x: Any, dim: int | None) -> int:
         stacklevel=3,
     )
     return chosen
+
+
+# PyTorch's other activations. ``inplace`` is accepted for code that passes it; the result
+# is always a new tensor with the same values and gradients.
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x σ(x) (swish)."""
+    return _act.silu(input)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x tanh(softplus(x))."""
+    return _act.mish(input)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """The self-normalising ELU, scale (x if x > 0 else alpha (eˣ − 1))."""
+    return _act.selu(input)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha (e^(x/alpha) − 1)."""
+    return _act.celu(input, alpha)
+
+
+def hardtanh(
+    input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Tensor:
+    """x clipped to [min_val, max_val] (gradient 0 at the bounds)."""
+    return _act.hardtanh(input, min_val, max_val)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(0, x), 6)."""
+    return _act.relu6(input)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    return _act.hardsigmoid(input)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x relu6(x + 3) / 6."""
+    return _act.hardswish(input)
+
+
+def softmin(
+    input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
+) -> Tensor:
+    """softmax(−x) along ``dim`` (see :func:`softmax` for ``dim=None``), in ``dtype`` if
+    given."""
+    x = input if dtype is None else input.astype(dtype)
+    return _act.softmin(x, axis=_softmax_dim("softmin", input, dim))
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a σ(b) for the halves a, b of ``input`` along ``dim``; raises
+    :class:`~chainrule.errors.ShapeError` when its size is odd."""
+    return _act.glu(input, axis=dim)
+
+
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None
+) -> Tensor:
+    """input / max(‖input‖_p, eps) along ``dim`` (a zero vector stays zero). ``out`` must
+    be None."""
+    if out is not None:
+        raise TypeError("normalize: out= is not supported (chainrule ops return new tensors)")
+    return _act.normalize(input, p, axis=dim, eps=eps)
 
 
 # ---------------------------------------------------------------------------- layers

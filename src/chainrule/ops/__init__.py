@@ -5,15 +5,28 @@ elementwise, reduction, scan, linalg, products, shape, indexing, sort, activatio
 """
 
 from chainrule.ops.activation import (
+    celu,
     elu,
     gelu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
     leaky_relu,
     log_softmax,
+    logsigmoid,
+    mish,
     normal_cdf,
+    normalize,
     relu,
+    relu6,
+    selu,
     sigmoid,
+    silu,
     softmax,
+    softmin,
     softplus,
+    softsign,
 )
 from chainrule.ops.elementwise import (
     abs,
@@ -265,4 +278,8 @@ __all__ += [  # shape, indexing and sort
     "nonzero", "partition", "put_along_axis", "ravel", "repeat", "roll", "rot90", "scatter",
     "scatter_add", "searchsorted", "sort", "take", "take_along_axis", "tile", "topk",
     "unique", "vsplit", "vstack",
+]  # fmt: skip
+__all__ += [  # activations
+    "celu", "glu", "hardsigmoid", "hardswish", "hardtanh", "logsigmoid", "mish", "normalize",
+    "relu6", "selu", "silu", "softmin", "softsign",
 ]  # fmt: skip

@@ -7,18 +7,26 @@ softmax and log-softmax shift by the maximum first.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from chainrule import backend
 from chainrule.autograd import primitive
+from chainrule.errors import ShapeError
 from chainrule.ops import _special
-from chainrule.ops.elementwise import exp, tanh, where
+from chainrule.ops.elementwise import abs as _abs
+from chainrule.ops.elementwise import exp, maximum, minimum, negative, power, tanh, where
+from chainrule.ops.reduction import max as _max
 from chainrule.ops.reduction import sum as _sum
+from chainrule.ops.shape import split
 from chainrule.tensor import Tensor
 
 
 @primitive
 def sigmoid(x):
-    """The logistic function 1 / (1 + exp(-x)), computed without overflow."""
+    """The logistic function 1 / (1 + exp(-x)), computed without overflow.
+
+    x̄ = ḡ ⊙ out ⊙ (1 − out)
+    """
     xp = backend.xp
     e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -30,7 +38,10 @@ sigmoid.defvjp(lambda g, out, x: g * out * (1 - out), keep="out")
 
 @primitive
 def relu(x):
-    """max(0, x)."""
+    """max(0, x).
+
+    x̄ = ḡ ⊙ [x > 0]
+    """
     return backend.xp.maximum(x, 0)
 
 
@@ -40,7 +51,10 @@ relu.defvjp(lambda g, out, x: step_mask(g, out), keep="out")
 
 @primitive
 def step_mask(g, a):
-    """``g`` where ``a > 0``, else 0: the ReLU's gradient, one op instead of two."""
+    """``g`` where ``a > 0``, else 0: the ReLU's gradient, one op instead of two.
+
+    ḡ = v̄ ⊙ [a > 0]   (v̄: the gradient arriving at this op's output; a gets none)
+    """
     return g * (a > 0)
 
 
@@ -50,7 +64,10 @@ step_mask.defvjp(lambda v, out, g, a: step_mask(v, a), None, keep="a")
 
 @primitive
 def leaky_relu(x, negative_slope=0.01):
-    """x for x > 0, ``negative_slope * x`` otherwise."""
+    """x for x > 0, ``negative_slope * x`` otherwise.
+
+    x̄ = ḡ ⊙ (1 if x > 0 else negative_slope)
+    """
     return backend.xp.where(x > 0, x, x * negative_slope)
 
 
@@ -64,7 +81,10 @@ leaky_relu.defvjp(
 
 @primitive
 def elu(x, alpha=1.0):
-    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise.
+
+    x̄ = ḡ where x > 0, else ḡ ⊙ (out + alpha)
+    """
     xp = backend.xp
     return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
 
@@ -74,7 +94,10 @@ elu.defvjp(lambda g, out, x, alpha=1.0: where(x > 0, g, g * (out + alpha)), keep
 
 @primitive
 def gelu(x, approximate="none"):
-    """Gaussian error linear unit x Phi(x) (``approximate="tanh"``: the tanh formula)."""
+    """Gaussian error linear unit x Phi(x) (``approximate="tanh"``: the tanh formula).
+
+    x̄ = ḡ ⊙ (Φ(x) + x φ(x))   (approximate='tanh': the derivative of the tanh formula)
+    """
     xp = backend.xp
     if approximate == "tanh":
         return 0.5 * x * (1 + xp.tanh(_K * (x + 0.044715 * x**3)))
@@ -98,7 +121,10 @@ gelu.defvjp(_gelu_grad, keep="x")
 
 @primitive
 def normal_cdf(x):
-    """Phi(x), the standard normal cumulative distribution function."""
+    """Phi(x), the standard normal cumulative distribution function.
+
+    x̄ = ḡ ⊙ φ(x) = ḡ ⊙ e^(−x²/2) / √(2π)
+    """
     return _special.normal_cdf(x)
 
 
@@ -107,7 +133,10 @@ normal_cdf.defvjp(lambda g, out, x: g * exp(-0.5 * x * x) * (1 / math.sqrt(2 * m
 
 @primitive
 def softplus(x, beta=1.0, threshold=20.0):
-    """log(1 + exp(beta x)) / beta, linear where beta x > threshold (PyTorch's definition)."""
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold (PyTorch's definition).
+
+    x̄ = ḡ ⊙ σ(beta x), and ḡ where beta x > threshold
+    """
     xp = backend.xp
     bx = x * beta
     return xp.where(bx > threshold, x, xp.logaddexp(0, bx) / beta)
@@ -123,7 +152,10 @@ softplus.defvjp(
 
 @primitive
 def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along ``axis`` (the seeds' softmax output function)."""
+    """exp(x) / sum(exp(x)) along ``axis`` (the seeds' softmax output function).
+
+    x̄ = out ⊙ (ḡ − Σ_axis ḡ ⊙ out)
+    """
     xp = backend.xp
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -136,7 +168,10 @@ softmax.defvjp(
 
 @primitive
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along ``axis``: log-probabilities, stable for large logits."""
+    """x - logsumexp(x) along ``axis``: log-probabilities, stable for large logits.
+
+    x̄ = ḡ − exp(out) ⊙ Σ_axis ḡ
+    """
     xp = backend.xp
     s = x - x.max(axis=axis, keepdims=True)
     return s - xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
@@ -145,3 +180,225 @@ def log_softmax(x, axis=-1):
 log_softmax.defvjp(
     lambda g, out, x, axis=-1: g - exp(out) * _sum(g, axis=axis, keepdims=True), keep="out"
 )
+
+
+# ---------------------------------------------------------------- issue 9: PyTorch's other units
+def _sigmoid(x):
+    """σ(x) on an array, without overflow (the forward of :func:`sigmoid`)."""
+    return sigmoid.forward(x)
+
+
+def _mask(cond):
+    return Tensor._make(cond)
+
+
+@primitive
+def silu(x):
+    """x σ(x), the sigmoid-weighted linear unit (also called swish).
+
+    x̄ = ḡ ⊙ σ(x) ⊙ (1 + x (1 − σ(x)))
+    """
+    return x * _sigmoid(x)
+
+
+def _silu_grad(g, out, x):
+    s = sigmoid(x)
+    return g * s * (1 + x * (1 - s))
+
+
+silu.defvjp(_silu_grad, keep="x")
+
+
+@primitive
+def mish(x):
+    """x tanh(softplus(x)).
+
+    x̄ = ḡ ⊙ (tanh sp + x σ(x) (1 − tanh² sp)),   sp = softplus(x)
+    """
+    xp = backend.xp
+    return x * xp.tanh(xp.logaddexp(0, x))
+
+
+def _mish_grad(g, out, x):
+    t = tanh(softplus(x))
+    return g * (t + x * sigmoid(x) * (1 - t * t))
+
+
+mish.defvjp(_mish_grad, keep="x")
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@primitive
+def selu(x):
+    """scale · (x if x > 0 else alpha (eˣ − 1)), with the self-normalising constants
+    alpha ≈ 1.6733, scale ≈ 1.0507.
+
+    x̄ = ḡ ⊙ scale where x > 0, else ḡ ⊙ scale alpha eˣ
+    """
+    xp = backend.xp
+    return _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(xp.minimum(x, 0)))
+
+
+selu.defvjp(
+    lambda g, out, x: where(
+        x > 0, g * _SELU_SCALE, g * (_SELU_SCALE * _SELU_ALPHA) * exp(minimum(x, 0))
+    ),
+    keep="x",
+)
+
+
+@primitive
+def celu(x, alpha=1.0):
+    """x if x > 0 else alpha (e^(x/alpha) − 1), continuously differentiable for every alpha.
+
+    x̄ = ḡ where x > 0, else ḡ ⊙ e^(x/alpha)
+    """
+    xp = backend.xp
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0) / alpha))
+
+
+celu.defvjp(lambda g, out, x, alpha=1.0: where(x > 0, g, g * exp(minimum(x, 0) / alpha)), keep="x")
+
+
+@primitive
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """x clipped to [min_val, max_val]; the gradient is 0 at the bounds, as in PyTorch.
+
+    x̄ = ḡ ⊙ [min_val < x < max_val]
+    """
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is above max_val {max_val}")
+    return backend.xp.clip(x, min_val, max_val)
+
+
+hardtanh.defvjp(
+    lambda g, out, x, min_val=-1.0, max_val=1.0: g * _mask((x.data > min_val) & (x.data < max_val)),
+    keep="x",
+)
+
+
+def relu6(x: Tensor) -> Tensor:
+    """min(max(0, x), 6): :func:`hardtanh` on [0, 6] (PyTorch's definition, gradient 0 at
+    both kinks)."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+@primitive
+def hardsigmoid(x):
+    """relu6(x + 3) / 6, the piecewise-linear sigmoid.
+
+    x̄ = ḡ / 6 ⊙ [−3 < x < 3]
+    """
+    return backend.xp.clip(x / 6 + 0.5, 0, 1)
+
+
+hardsigmoid.defvjp(lambda g, out, x: g * _mask((x.data > -3) & (x.data < 3)) / 6, keep="x")
+
+
+@primitive
+def hardswish(x):
+    """x · relu6(x + 3) / 6.
+
+    x̄ = 0 where x < −3, ḡ ⊙ (x/3 + 1/2) where −3 ≤ x ≤ 3, ḡ where x > 3
+    """
+    return x * backend.xp.clip(x / 6 + 0.5, 0, 1)
+
+
+def _hardswish_grad(g, out, x):
+    xd = x.data
+    mid = _mask((xd >= -3) & (xd <= 3))
+    above = _mask(xd > 3)
+    return g * (mid * (x / 3 + 0.5) + above)
+
+
+hardswish.defvjp(_hardswish_grad, keep="x")
+
+
+@primitive
+def softsign(x):
+    """x / (1 + |x|).
+
+    x̄ = ḡ / (1 + |x|)²
+    """
+    return x / (1 + backend.xp.abs(x))
+
+
+def _softsign_grad(g, out, x):
+    d = 1 + _abs(x)
+    return g / (d * d)
+
+
+softsign.defvjp(_softsign_grad, keep="x")
+
+
+@primitive
+def logsigmoid(x):
+    """log σ(x) = −softplus(−x), computed without overflow.
+
+    x̄ = ḡ ⊙ σ(−x)
+    """
+    xp = backend.xp
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+logsigmoid.defvjp(lambda g, out, x: g * sigmoid(negative(x)), keep="x")
+
+
+def _axis_or_dim(name: str, axis: Any, dim: Any, default: Any) -> Any:
+    if axis is not None and dim is not None and axis != dim:
+        raise ValueError(f"{name}: give axis or dim, not both ({axis} and {dim})")
+    if axis is not None:
+        return axis
+    return default if dim is None else dim
+
+
+def softmin(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """softmax(−x) along ``axis`` (PyTorch's ``dim`` accepted; the last axis by default)."""
+    return softmax(negative(x), axis=_axis_or_dim("softmin", axis, dim, -1))
+
+
+def glu(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """The gated linear unit a ⊙ σ(b), where a and b are the two halves of ``x`` along
+    ``axis`` (the last by default; PyTorch's ``dim`` accepted).
+
+    Raises :class:`~chainrule.errors.ShapeError` when that axis has an odd size.
+    """
+    ax = _axis_or_dim("glu", axis, dim, -1)
+    if x.ndim == 0 or not -x.ndim <= ax < x.ndim:
+        raise ShapeError(f"glu: axis {ax} is out of range for a tensor of shape {x.shape}")
+    if x.shape[ax] % 2:
+        raise ShapeError(
+            f"glu: axis {ax} of shape {x.shape} has size {x.shape[ax]}; it must be even "
+            "(it is halved into a value and a gate)"
+        )
+    a, b = split(x, 2, axis=ax)
+    return a * sigmoid(b)
+
+
+def normalize(
+    x: Tensor,
+    p: float = 2.0,
+    axis: int | tuple[int, ...] | None = None,
+    eps: float = 1e-12,
+    *,
+    dim: int | tuple[int, ...] | None = None,
+) -> Tensor:
+    """x / max(‖x‖_p, eps) along ``axis`` (PyTorch's ``F.normalize``: ``dim=1`` by default).
+
+    The norm is clamped below by ``eps``, so a zero vector gives zeros and a zero gradient.
+    """
+    ax = _axis_or_dim("normalize", axis, dim, 1)
+    if p == float("inf"):
+        denom = maximum(_max(_abs(x), axis=ax, keepdims=True), eps)
+    elif p == 2:
+        denom = power(maximum(_sum(x * x, axis=ax, keepdims=True), eps * eps), 0.5)
+    elif p > 0:
+        s = _sum(power(_abs(x), p), axis=ax, keepdims=True)
+        denom = power(maximum(s, eps**p), 1.0 / p)
+    else:
+        raise ValueError(f"normalize: p must be positive, got {p}")
+    return x / denom
