@@ -99,3 +99,8 @@ class DeviceError(ChainruleError, RuntimeError):
 class DistributedError(ChainruleError, RuntimeError):
     """Processes of a distributed run that disagree (data sizes, model shapes), or MPI that
     cannot be used: the message names the ranks and what each has."""
+
+
+class NotDifferentiableError(ChainruleError, TypeError):
+    """A function without a gradient rule (a plain NumPy one reached through
+    ``chainrule.numpy``) was given a tensor that requires gradients; the message names it."""

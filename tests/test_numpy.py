@@ -1,0 +1,92 @@
+"""``import chainrule.numpy as np``: NumPy programs gain gradients by changing one import."""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+
+import chainrule as cr
+import chainrule.numpy as np
+
+
+def _logistic_loss(w, b, X, y, lam=0.1):
+    """A regularised logistic-regression loss written as plain NumPy code."""
+    Xb = np.hstack([X, np.ones((X.shape[0], 1))])  # a bias column: plain arrays only
+    wb = np.concatenate([w, np.array([b])])
+    z = Xb @ wb
+    p = 1.0 / (1.0 + np.exp(-z))
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    nll = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return nll + 0.5 * lam * np.sum(w**2)
+
+
+def _data():
+    rng = numpy.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    y = (X @ numpy.array([1.0, -2.0, 0.5]) + 0.3 * rng.normal(size=20) > 0).astype(float)
+    return X, y, rng.normal(size=3), 0.2
+
+
+def test_numpy_program_runs_unchanged_on_arrays():
+    X, y, w, b = _data()
+    got = _logistic_loss(w, b, X, y)
+    z = numpy.hstack([X, numpy.ones((20, 1))]) @ numpy.concatenate([w, [b]])
+    p = 1 / (1 + numpy.exp(-z))
+    want = -numpy.mean(y * numpy.log(p) + (1 - y) * numpy.log(1 - p)) + 0.05 * (w**2).sum()
+    assert isinstance(got, numpy.floating)  # plain NumPy in, plain NumPy out
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_numpy_program_gradient_matches_finite_differences_and_the_formula():
+    X, y, w, b = _data()
+    loss = cr.value_and_grad(lambda w, b: _logistic_loss(w, b, X, y), argnums=(0, 1))
+    value, (gw, gb) = loss(cr.tensor(w), cr.tensor(b, dtype="float64"))
+    assert value.item() == pytest.approx(float(_logistic_loss(w, b, X, y)), rel=1e-12)
+    num_w, num_b = cr.numerical_grad(lambda w, b: _logistic_loss(w, b, X, y), [w, b])
+    numpy.testing.assert_allclose(gw.numpy(), num_w, rtol=1e-6, atol=1e-9)
+    numpy.testing.assert_allclose(gb.numpy(), num_b, rtol=1e-6, atol=1e-9)
+    p = 1 / (1 + numpy.exp(-(X @ w + b)))
+    numpy.testing.assert_allclose(gw.numpy(), X.T @ (p - y) / 20 + 0.1 * w, rtol=1e-10)
+    numpy.testing.assert_allclose(gb.numpy(), (p - y).mean(), rtol=1e-10)
+    assert cr.gradcheck(lambda w, b: _logistic_loss(w, b, X, y), [w, numpy.float64(b)])
+
+
+def test_names_resolve_to_numpy_or_chainrule():
+    assert np.pi == numpy.pi and np.float32 is numpy.float32 and np.newaxis is None
+    assert np.ndarray is numpy.ndarray
+    assert type(np.zeros(3)) is numpy.ndarray  # creation functions are NumPy's
+    assert type(np.exp(numpy.ones(2))) is numpy.ndarray
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    assert isinstance(np.exp(x), cr.Tensor) and np.exp(x).requires_grad
+    assert np.add.reduce(numpy.ones(3)) == 3.0  # ufunc attributes are NumPy's
+    assert "sort" in dir(np) and "zeros" in dir(np)
+    with pytest.raises(AttributeError, match=r"chainrule\.numpy"):
+        np.not_a_numpy_name  # noqa: B018
+    # ops chainrule adds later appear without touching chainrule.numpy: all of them resolve
+    for name in cr.ops.__all__:
+        if hasattr(numpy, name) and callable(getattr(numpy, name)):
+            assert getattr(np, name)._cr is not None or name in ("array", "where"), name
+
+
+def test_array_where_and_sort_keep_gradients():
+    a = cr.tensor(2.0, requires_grad=True)
+    m = np.array([[a, a * a], [1.0, 3.0]])
+    assert isinstance(m, cr.Tensor) and m.shape == (2, 2)
+    assert type(np.array([[1.0, 2.0]])) is numpy.ndarray
+    s = np.sum(np.sort(m, axis=None) * np.arange(4))  # weights 0..3 by rank
+    (g,) = cr.gradients(s, [a])
+    assert g.item() == 1 + 3 * 2 * 2  # a = 2 has rank 1, a * a = 4 rank 3
+    idx = np.where(cr.tensor([0.0, 1.0, 2.0]) > 0.5)
+    numpy.testing.assert_array_equal(idx[0].numpy(), [1, 2])
+    assert np.asarray(m) is m
+
+
+def test_numpy_only_function_on_a_tensor_that_needs_gradients_says_so():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(
+        cr.errors.NotDifferentiableError,
+        match=r"chainrule\.numpy\.fft\.fft: chainrule has no gradient",
+    ):
+        np.fft.fft(x)
+    numpy.testing.assert_allclose(np.fft.fft(x.detach()), numpy.fft.fft([1.0, 2.0]))
+    assert np.shape(x) == (2,) and np.ndim(x) == 1  # non-float results pass through
