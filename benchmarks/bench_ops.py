@@ -232,15 +232,16 @@ def _ops() -> list[Op]:
             call=lambda fn, a, b, c: fn([a, b, c])),
         lin("solve_triangular", lambda a, b: scipy.linalg.solve_triangular(a, b), tri, (0, 1)),
     )  # fmt: skip
+    pair = lambda f, a, b: f([a, b])  # a list of two arrays
     mat_idx = lambda n: [RNG.uniform(-1, 1, (n, n)), RNG.integers(0, n, (n, n))]
     add("shape",
         Op("ravel", ("ravel",), np.ravel, U()),
         Op("flatten", ("flatten", "Tensor.flatten"), lambda x: x.flatten(), U()),
-        Op("hstack", ("hstack",), np.hstack, U(k=2), (0, 1), call=lambda f, a, b: f([a, b])),
-        Op("vstack", ("vstack",), np.vstack, U(k=2), (0, 1), call=lambda f, a, b: f([a, b])),
-        Op("dstack", ("dstack",), np.dstack, U(k=2), (0, 1), call=lambda f, a, b: f([a, b])),
-        Op("column_stack", ("column_stack",), np.column_stack, U(k=2), (0, 1),
-           call=lambda f, a, b: f([a, b])),
+        Op("hstack", ("hstack",), lambda a, b: np.hstack([a, b]), U(k=2), (0, 1), call=pair),
+        Op("vstack", ("vstack",), lambda a, b: np.vstack([a, b]), U(k=2), (0, 1), call=pair),
+        Op("dstack", ("dstack",), lambda a, b: np.dstack([a, b]), U(k=2), (0, 1), call=pair),
+        Op("column_stack", ("column_stack",), lambda a, b: np.column_stack([a, b]), U(k=2),
+           (0, 1), call=pair),
         Op("atleast_3d", ("atleast_3d",), np.atleast_3d, U()),
         Op("moveaxis", ("moveaxis",), lambda x: np.moveaxis(x, 0, -1), U(),
            call=lambda f, x: f(x, 0, -1)),
