@@ -225,7 +225,7 @@ def render() -> str:
                 "chain rule) or without a gradient:",
                 "",
             ]
-            out += [f"- `{name}`: {_md(summary)}" for name, summary in others]
+            out += [f"- `{name}`" + (f": {_md(doc)}" if doc else "") for name, doc in others]
         out.append("")
     return "\n".join(out)
 
@@ -364,7 +364,7 @@ def _md(text: str) -> str:
     """Docstring text as Markdown table-cell text: RST ````code```` becomes `code`, and what
     Markdown would read as markup is escaped (a code span holding a ``|`` becomes plain
     text, since table renderers disagree about pipes inside code spans)."""
-    text = text.replace("``", "`")
+    text = re.sub(r":[a-z]+:`~?([^`]*)`", r"``\1``", text).replace("``", "`")  # :func:`clip`
     if text.count("`") % 2:
         text = text.replace("`", "'")
     parts = text.split("`")
@@ -374,7 +374,8 @@ def _md(text: str) -> str:
             out.append(f"`{p}`")
             continue
         p = p.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_")
-        out.append(p.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|"))
+        p = p.replace("<", "&lt;").replace(">", "&gt;").replace("$", "\\$")
+        out.append(p.replace("|", "\\|"))
     return "".join(out)
 
 
