@@ -9,15 +9,15 @@ import warnings
 import numpy as np
 import pytest
 from dask.distributed import Client, LocalCluster
-
-# each worker process imports chainrule and scikit-learn before its first fit: seconds
-pytestmark = pytest.mark.slow
 from joblib import parallel_backend
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
 from chainrule.sklearn import MLPClassifier, MLPRegressor
+
+# each worker process imports chainrule and scikit-learn before its first fit: seconds
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
