@@ -119,6 +119,15 @@ def make(devices: int = 1, error: Exception | None = None) -> types.ModuleType:
     mod.asarray = asarray
     mod.array = array
     mod.float32, mod.float64, mod.int64 = np.float32, np.float64, np.int64
+    tricks = np.lib.stride_tricks
+    mod.lib = types.SimpleNamespace(
+        stride_tricks=types.SimpleNamespace(
+            as_strided=lambda x, *a, **k: _wrap(tricks.as_strided(x, *a, subok=True, **k)),
+            sliding_window_view=lambda x, *a, **k: _wrap(
+                tricks.sliding_window_view(x, *a, subok=True, **k)
+            ),
+        )
+    )
 
     def count() -> int:
         if error is not None:

@@ -137,3 +137,21 @@ def test_training_with_each_optimiser_matches_the_cpu(device):
             finals.append([p.numpy() for p in model.parameters()])
         for a, b in zip(*finals):
             np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+def test_conv_layers_forward_and_backward_match_the_cpu(device):
+    x = _RNG.normal(size=(2, 3, 8, 8))
+    results = []
+    for where in ("cpu", device):
+        cr.manual_seed(0)
+        model = cr.nn.Sequential(
+            cr.nn.Conv2d(3, 4, 3, padding=1), cr.nn.ReLU(), cr.nn.MaxPool2d(2),
+            cr.nn.BatchNorm2d(4), cr.nn.AvgPool2d(2), cr.nn.Flatten(), cr.nn.Linear(16, 3),
+        ).to("float64").to(where)  # fmt: skip
+        out = model(cr.tensor(x, device=where))
+        (out * out).sum().backward()
+        results.append((out.numpy(), [p.grad.numpy() for p in model.parameters()]))
+    (ref, ref_grads), (got, grads) = results
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)

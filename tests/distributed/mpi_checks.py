@@ -95,12 +95,16 @@ def optimizer(r: int, n: int) -> None:
 
 def sync_batchnorm(r: int, n: int) -> None:
     rng = np.random.default_rng(1)
-    X = rng.normal(size=(3 * n, 4, 2))
-    W = rng.normal(size=(3 * n, 4, 2))
+    for shape, norm in (((4, 2), nn.BatchNorm1d), ((4, 3, 2), nn.BatchNorm2d)):
+        X = rng.normal(size=(3 * n, *shape))
+        W = rng.normal(size=(3 * n, *shape))
+        _sync_batchnorm_case(r, n, X, W, norm)
 
+
+def _sync_batchnorm_case(r, n, X, W, norm) -> None:
     def build():
         cr.manual_seed(0)
-        return nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(4)).to("float64")
+        return nn.Sequential(nn.Linear(2, 2), norm(4)).to("float64")
 
     ref = build()
     out_ref = ref(cr.tensor(X))

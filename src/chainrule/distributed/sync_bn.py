@@ -7,7 +7,7 @@ from typing import Any
 from chainrule.autograd import no_grad
 from chainrule.distributed.comm import all_reduce, allreduce_sum, size
 from chainrule.errors import ShapeError
-from chainrule.nn import BatchNorm1d, Module
+from chainrule.nn import BatchNorm1d, BatchNorm2d, Module
 from chainrule.ops import reshape, sqrt
 from chainrule.tensor import Tensor
 
@@ -17,23 +17,24 @@ class SyncBatchNorm(BatchNorm1d):
     variance of the batch of all ranks together (PyTorch's ``SyncBatchNorm``): two
     differentiable allreduces per forward (the sum, then the sum of squared deviations, which
     keeps the variance stable), and their two mirrors in backward. With one process, or in
-    eval mode, it is exactly ``BatchNorm1d``. Input ``(N, C)`` or ``(N, C, L)``; raises
-    :class:`~chainrule.errors.ShapeError` as ``BatchNorm1d`` does.
+    eval mode, it is exactly ``BatchNorm1d`` / ``BatchNorm2d``. Input ``(N, C, *)`` (any
+    number of positions, as PyTorch's); raises :class:`~chainrule.errors.ShapeError` for
+    another number of channels.
     """
+
+    _ranks = (2, 3, 4, 5)
+    _shapes = "(N, {c}, *)"
 
     def forward(self, input: Tensor) -> Tensor:
         if not self.training or size() == 1:
             return super().forward(input)
         x = input
         c = self.num_features
-        if x.ndim not in (2, 3) or x.shape[1] != c:
-            raise ShapeError(
-                f"{self!r} expects input of shape (N, {c}) or (N, {c}, L), got shape "
-                f"{tuple(x.shape)}"
-            )
-        axes = (0,) if x.ndim == 2 else (0, 2)
-        bshape = (1, c) if x.ndim == 2 else (1, c, 1)
-        local = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        if x.ndim < 2 or x.shape[1] != c:
+            raise ShapeError(f"{self!r} expects input of shape (N, {c}, *), got {tuple(x.shape)}")
+        axes = (0, *range(2, x.ndim))
+        bshape = (1, c) + (1,) * (x.ndim - 2)
+        local = x.size // c
         count = float(allreduce_sum([local])[0])
         if count <= 1:
             raise ShapeError(
@@ -61,11 +62,11 @@ class SyncBatchNorm(BatchNorm1d):
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module) -> Module:
-        """Turn every ``BatchNorm1d`` in ``module`` (itself included) into a
-        ``SyncBatchNorm`` in place, keeping its parameters and statistics; returns
+        """Turn every ``BatchNorm1d`` and ``BatchNorm2d`` in ``module`` (itself included) into
+        a ``SyncBatchNorm`` in place, keeping its parameters and statistics; returns
         ``module``."""
         for m in module.modules():
-            if type(m) is BatchNorm1d:
+            if type(m) in (BatchNorm1d, BatchNorm2d):
                 m.__class__ = cls
         return module
 
