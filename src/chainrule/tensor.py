@@ -566,6 +566,15 @@ class Tensor:
     def argmin(self, axis=None, keepdims=False, **kw):
         return _ops.argmin(self, axis=axis, keepdims=keepdims, **kw)
 
+    def dot(self, other):
+        return _ops.dot(self, other)
+
+    def trace(self, offset=0, axis1=0, axis2=1):
+        return _ops.trace(self, offset, axis1, axis2)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return _ops.diagonal(self, offset, axis1, axis2)
+
     def logsumexp(self, axis=None, keepdims=False, **kw):
         if kw:
             axis, keepdims = _axis_kw("logsumexp", axis, keepdims, kw)

@@ -31,6 +31,10 @@ DIFFERENTIABLE = {
         "average", "median", "nanmean", "nansum", "prod",
     },
     "test_scan.py": {"cummax", "cummin", "cumprod", "cumsum", "logcumsumexp"},
+    "test_products.py": {
+        "cross", "diag", "diagonal", "dot", "einsum", "inner", "kron", "outer", "tensordot",
+        "trace", "tril", "triu", "vdot",
+    },
     "test_linalg.py": {"linear", "matmul"},
     "test_shape.py": {
         "broadcast_to", "concatenate", "expand_dims", "getitem", "pad", "reshape", "split",
@@ -110,7 +114,6 @@ INTERNAL_PRIMITIVES = {
     "_pad": "test_shape.py (pad, constant mode)",
     "_put": "test_indexing.py (scatter, put_along_axis)",
     "_sort": "test_sort.py (sort)",
-    "outer": "test_gradient_helpers.py",
     "matmul_tn": "test_gradient_helpers.py",
     "step_mask": "test_gradient_helpers.py",
     "softmax_minus": "test_gradient_helpers.py",
@@ -133,6 +136,8 @@ INTERNAL_PRIMITIVES = {
     "_cummin": "test_scan.py (cummin)",
     "take_along": "test_scan.py (the gather behind cummax's gradient)",
     "add_along": "test_scan.py (the scatter-add behind cummax's gradient)",
+    "_cross": "test_products.py (cross)",
+    "diag_embed": "test_products.py (diagonal's gradient, diag of a vector)",
 }
 
 

@@ -133,8 +133,22 @@ from chainrule.ops.indexing import (
     take,
     take_along_axis,
 )
-from chainrule.ops.linalg import linear, matmul
+from chainrule.ops.linalg import linear, matmul, outer
 from chainrule.ops.loss import cross_entropy, softmax_cross_entropy
+from chainrule.ops.products import (
+    cross,
+    diag,
+    diagonal,
+    dot,
+    einsum,
+    inner,
+    kron,
+    tensordot,
+    trace,
+    tril,
+    triu,
+    vdot,
+)
 from chainrule.ops.reduction import (
     all,
     any,
@@ -268,8 +282,32 @@ __all__ += [
     "xlogy",
 ]
 __all__ += [
-    "all", "any", "average", "count_nonzero", "cummax", "cummin", "cumprod", "cumsum",
-    "logcumsumexp", "median", "nanmean", "nansum", "prod",
+    "all",
+    "any",
+    "average",
+    "count_nonzero",
+    "cross",
+    "cummax",
+    "cummin",
+    "cumprod",
+    "cumsum",
+    "diag",
+    "diagonal",
+    "dot",
+    "einsum",
+    "inner",
+    "kron",
+    "logcumsumexp",
+    "median",
+    "nanmean",
+    "nansum",
+    "outer",
+    "prod",
+    "tensordot",
+    "trace",
+    "tril",
+    "triu",
+    "vdot",
 ]  # fmt: skip
 __all__ += [  # shape, indexing and sort
     "argpartition", "argsort", "argwhere", "array", "array_split", "atleast_1d", "atleast_2d",

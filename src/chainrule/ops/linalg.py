@@ -13,6 +13,11 @@ from chainrule.ops.shape import expand_dims, getitem, reshape, swapaxes
 
 @primitive
 def matmul(x, y):
+    """Matrix product with NumPy's rules (``@``): batched, batch axes broadcast, 1-D promoted.
+
+    x̄ = ḡ yᵀ
+    ȳ = xᵀ ḡ
+    """
     if x.ndim == 0 or y.ndim == 0:
         raise ShapeError(f"matmul: needs at least 1-D operands, got shapes {x.shape} and {y.shape}")
     kx = x.shape[-1]
@@ -36,13 +41,18 @@ def _mm(a, b):
 
 @primitive
 def outer(x, y):
-    """(m, 1) x (1, n) -> (m, n): the product of a column and a row."""
+    """Outer product of the flattened inputs (NumPy's ``outer``): (m,) and (n,) -> (m, n).
+
+    x̄ = reshape(ḡ ravel(y), x.shape)
+    ȳ = reshape(ravel(x) ḡ, y.shape)
+    """
     # einsum's loop beats the broadcast multiply (and matmul) here by about 1.5x.
-    return backend.xp.einsum("ik,kj->ij", x, y)
+    return backend.xp.einsum("i,j->ij", x.reshape(-1), y.reshape(-1))
 
 
-outer.defvjp(lambda g, out, x, y: matmul(g, swapaxes(y, 0, 1)),
-             lambda g, out, x, y: matmul(swapaxes(x, 0, 1), g), keep="x y")  # fmt: skip
+outer.defvjp(lambda g, out, x, y: reshape(matmul(g, reshape(y, (-1,))), x.shape),
+             lambda g, out, x, y: reshape(matmul(reshape(x, (-1,)), g), y.shape),
+             keep="x y")  # fmt: skip
 
 
 def _matmul_grad_x(g, out, x, y):
@@ -72,6 +82,10 @@ matmul.defvjp(_matmul_grad_x, _matmul_grad_y, keep="x y")
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias``: x (..., in), weight (out, in), bias (out,) -> (..., out).
 
+    x̄ = ḡ weight
+    weight̄ = Σ_batch ḡᵀ x
+    bias̄ = Σ_batch ḡ
+
     The seeds' pre-activation a = b + W h for a batch of rows h. Raises
     :class:`~chainrule.errors.ShapeError` when ``x``'s last axis is not ``in``.
     """
@@ -96,8 +110,13 @@ def _linear_grad_weight(g, out, x, weight, bias=None):
 
 @primitive
 def matmul_tn(x, y):
-    """``x.T @ y`` for 2-D x (n, m) and y (n, k) -> (m, k), without materialising ``x.T``;
-    an outer product when n is 1 (a weight gradient at batch size 1)."""
+    """``x.T @ y`` for 2-D x (n, m) and y (n, k) -> (m, k), without materialising ``x.T``.
+
+    x̄ = y ḡᵀ
+    ȳ = x ḡ
+
+    An outer product when n is 1 (a weight gradient at batch size 1).
+    """
     if x.shape[0] == 1:
         return backend.xp.einsum("ki,kj->ij", x, y)
     return x.T @ y
