@@ -134,8 +134,6 @@ INTERNAL_PRIMITIVES = {
     "window_sum_adjoint": "test_conv.py (avg pooling's gradient, the adjoint pair)",
     "_cummax": "test_scan.py (cummax)",
     "_cummin": "test_scan.py (cummin)",
-    "take_along": "test_scan.py (the gather behind cummax's gradient)",
-    "add_along": "test_scan.py (the scatter-add behind cummax's gradient)",
     "_cross": "test_products.py (cross)",
     "diag_embed": "test_products.py (diagonal's gradient, diag of a vector)",
 }

@@ -202,6 +202,7 @@ def diagonal_case(draw):
 def test_diagonal_and_trace(case, seed):
     shape, offset, a1, a2 = case
     x = uniform(seed, shape)
+    args = (offset, a1, a2)
     for fn, ref, np_fn in [
         (cr.diagonal, torch.diagonal, np.diagonal),
         (cr.trace, _torch_trace, np.trace),
@@ -210,7 +211,6 @@ def test_diagonal_and_trace(case, seed):
     ]:
         np.testing.assert_allclose(fn(cr.tensor(x), offset, a1, a2).numpy(),
                                    np_fn(x, offset, a1, a2))  # fmt: skip
-        args = (offset, a1, a2)
         assert cr.gradcheck(lambda t, f=fn: f(t, *args), [x])
         check_against_torch(lambda t, f=fn: f(t, *args), lambda t, r=ref: r(t, *args), [x])
     _same_hvp(lambda t: cr.expand_dims(cr.trace(t, offset, a1, a2), -1)

@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.ops.scan import add_along, take_along
 from strategies import distinct, seeds, shapes, uniform
 from torch_ref import assert_close, check_against_torch, hvp
 
@@ -158,35 +157,3 @@ def test_scan_methods_and_dim_synonym():
     np.testing.assert_allclose(t.cumprod(dim=0).numpy(), np.cumprod(x, 0))
     np.testing.assert_allclose(cr.cumsum(t, dim=-1).numpy(), np.cumsum(x, -1))
     np.testing.assert_allclose(t.cumsum().numpy(), np.cumsum(x))
-
-
-@settings(max_examples=10)
-@given(shape=shapes(min_dims=1, max_dims=3, max_side=4), data=st.data(), seed=seeds)
-def test_take_along_and_add_along(shape, data, seed):
-    """The gather / scatter-add pair: each is the other's gradient, repeats are summed."""
-    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
-    k = data.draw(st.integers(1, 4), label="k")
-    idx_shape = tuple(k if i == axis % len(shape) else s for i, s in enumerate(shape))
-    idx = np.random.default_rng(seed).integers(0, shape[axis], size=idx_shape)
-    x = uniform(seed, shape)
-    v = uniform(seed + 1, idx_shape)
-    ax = axis % len(shape)
-    np.testing.assert_allclose(take_along(cr.tensor(x), idx, ax).numpy(),
-                               np.take_along_axis(x, idx, ax))  # fmt: skip
-    expected = np.zeros(shape)
-    np.add.at(expected, _full_index(idx, ax), v)
-    np.testing.assert_allclose(add_along(cr.tensor(v), idx, ax, shape[ax]).numpy(), expected)
-    assert cr.gradcheck(lambda t: take_along(t, idx, ax), [x])
-    assert cr.gradcheck(lambda t: add_along(t, idx, ax, shape[ax]) ** 2, [v])
-    ti = torch.tensor(idx)
-    check_against_torch(lambda t: take_along(t, idx, ax) ** 2,
-                        lambda t: torch.take_along_dim(t, ti, ax) ** 2, [x])  # fmt: skip
-    h_cr = hvp(lambda t: take_along(t, idx, ax) ** 3, cr, [x])[1]
-    h_t = hvp(lambda t: torch.take_along_dim(t, ti, ax) ** 3, torch, [x])[1]
-    assert_close(h_cr[0], h_t[0])
-
-
-def _full_index(idx, axis):
-    grids = list(np.indices(idx.shape, sparse=True))
-    grids[axis] = idx
-    return tuple(grids)

@@ -15,6 +15,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import primitive
 from chainrule.ops.elementwise import exp, log, where
+from chainrule.ops.indexing import scatter_add
 from chainrule.ops.reduction import _axes, axis_primitive
 from chainrule.ops.shape import getitem, reshape
 from chainrule.tensor import Tensor
@@ -159,7 +160,7 @@ logcumsumexp.defvjp(_flat(_logcumsumexp_grad), keep="x out")
 def _cummax(x, axis):
     """Running maximum along ``axis`` (values of PyTorch's ``cummax``).
 
-    x̄ = Σ_{j : idx_j = i} ḡ_j   (idx_j: where the running maximum at j was reached)
+    x̄ = scatter_add(0, idx, ḡ)   (Σ_{j : idx_j = i} ḡ_j; idx_j: where the maximum at j was)
     """
     return backend.xp.maximum.accumulate(x, axis=axis)
 
@@ -168,7 +169,7 @@ def _cummax(x, axis):
 def _cummin(x, axis):
     """Running minimum along ``axis`` (values of PyTorch's ``cummin``).
 
-    x̄ = Σ_{j : idx_j = i} ḡ_j   (idx_j: where the running minimum at j was reached)
+    x̄ = scatter_add(0, idx, ḡ)   (Σ_{j : idx_j = i} ḡ_j; idx_j: where the minimum at j was)
     """
     return backend.xp.minimum.accumulate(x, axis=axis)
 
@@ -182,45 +183,9 @@ def _record_index(x: Any, out: Any, axis: int) -> Any:
 
 
 def _running_grad(g, out, x, axis):
-    return add_along(g, _record_index(x.data, out.data, axis), axis, x.shape[axis])
+    zeros = Tensor._make(backend.xp.zeros(x.shape, dtype=g.dtype))
+    return scatter_add(zeros, axis, _record_index(x.data, out.data, axis), g)
 
 
 _cummax.defvjp(_running_grad, keep="x out")
 _cummin.defvjp(_running_grad, keep="x out")
-
-
-# ------------------------------------------------------------- gather / scatter-add along an axis
-@primitive
-def take_along(x, indices, axis):
-    """``x`` gathered along ``axis`` at integer ``indices`` (NumPy's ``take_along_axis``).
-
-    x̄ = add_along(ḡ, indices)   (scatter-add of ḡ to the gathered positions)
-    """
-    return backend.xp.take_along_axis(x, indices, axis=axis)
-
-
-take_along.defvjp(
-    lambda g, out, x, indices, axis: add_along(g, indices, axis, x.shape[axis]),
-    None,
-    keep="x.shape",
-)
-
-
-@primitive
-def add_along(v, indices, axis, n):
-    """Zeros with ``n`` positions along ``axis``, ``v`` added at ``indices`` (repeats summed).
-
-    v̄ = take_along(ḡ, indices)
-    """
-    xp = backend.array_module(v)
-    shape = (*v.shape[:axis], n, *v.shape[axis + 1 :])
-    pre = int(np.prod(shape[:axis], dtype=np.int64))
-    post = int(np.prod(shape[axis + 1 :], dtype=np.int64))
-    k = v.shape[axis]
-    base = xp.arange(pre).reshape(-1, 1, 1) * (n * post) + xp.arange(post).reshape(1, 1, -1)
-    flat = (xp.asarray(indices).reshape(pre, k, post) * post + base).reshape(-1)
-    total = xp.bincount(flat, weights=v.reshape(-1), minlength=pre * n * post)
-    return total.astype(v.dtype, copy=False).reshape(shape)
-
-
-add_along.defvjp(lambda g, out, v, indices, axis, n: take_along(g, indices, axis), None, keep="")
