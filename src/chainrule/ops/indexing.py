@@ -74,14 +74,20 @@ def _scatter_add(v, index, shape):
     v̄ = ḡ[index]
     """
     xp = backend.xp
+    size = int(np.prod(shape))
+    pos = None
     if len(shape) == 1 and hasattr(index, "dtype") and index.dtype.kind in "iu":
-        # One flat integer index (gather, sort, take_along_axis): bincount beats add.at.
-        n = shape[0]
-        pos = index.reshape(-1)
+        pos = index  # one flat integer index (gather, sort, take_along_axis)
         if pos.size and pos.min() < 0:
-            pos = pos % n
-        w = xp.broadcast_to(v, index.shape).reshape(-1)
-        return xp.bincount(pos, weights=w, minlength=n).astype(v.dtype, copy=False)
+            pos = pos % shape[0]
+    elif not _is_basic(index) and np.size(v) * 8 >= size:
+        # integer arrays or masks picking a good share of x: the flat position of every
+        # picked element, then one bincount, is many times faster than add.at
+        pos = xp.arange(size).reshape(shape)[index]
+    if pos is not None:
+        w = xp.broadcast_to(v, pos.shape).reshape(-1)
+        out = xp.bincount(pos.reshape(-1), weights=w, minlength=size)
+        return out.astype(v.dtype, copy=False).reshape(shape)
     z = xp.zeros(shape, dtype=v.dtype)
     if _is_basic(index):
         z[index] = v
@@ -338,7 +344,6 @@ def _along_axis(op: str, shape: tuple, idx: Any, axis: Any, numpy_style: bool) -
     wrap. PyTorch style: ``idx`` may be smaller than ``shape`` on the other axes (its shape is
     the result's), and indices must be in ``[0, n)``.
     """
-    xp = backend.xp
     nd = len(shape)
     ax = _axis(op, axis, nd)
     if idx.ndim != nd:
@@ -368,13 +373,31 @@ def _along_axis(op: str, shape: tuple, idx: Any, axis: Any, numpy_style: bool) -
             )
         out_shape = idx.shape
         counts = list(idx.shape)
+    return _positions(shape, idx, ax, counts, out_shape, wrap=numpy_style)
+
+
+def _positions(
+    shape: tuple, idx: Any, ax: int, counts: list, out_shape: tuple, wrap: bool = False
+) -> Any:
+    """The flat positions of :func:`_along_axis`, for indices already checked."""
+    xp = backend.xp
+    nd = len(shape)
     strides = np.cumprod((1, *shape[:0:-1]))[::-1]  # C-order strides in elements
-    pos = (idx % shape[ax] if numpy_style and shape[ax] else idx) * int(strides[ax])
+    if wrap and idx.size and shape[ax] and idx.min() < 0:
+        idx = idx % shape[ax]
+    pos = idx * int(strides[ax])
     for i in range(nd):
         if i != ax and counts[i] > 1:
             step = xp.arange(counts[i]) * int(strides[i])
             pos = pos + step.reshape((-1,) + (1,) * (nd - i - 1))
     return pos if pos.shape == tuple(out_shape) else xp.broadcast_to(pos, tuple(out_shape))
+
+
+def _gather_along(x: Tensor, idx: Any, ax: int) -> Tensor:
+    """``x`` picked at valid, non-negative ``idx`` along ``ax`` (shaped like ``x`` except
+    along ``ax``): sort, topk and partition, whose indices need no checks."""
+    pos = _positions(x.shape, idx, ax, list(idx.shape), idx.shape)
+    return getitem(x.reshape(-1), pos)
 
 
 def _src_block(op: str, src: Any, shape: tuple) -> Any:

@@ -436,9 +436,19 @@ def flip(x: Tensor, axis: Any = None) -> Tensor:
     :class:`~chainrule.errors.ShapeError` for an axis out of range.
     """
     x = as_tensor(x)
-    axes = _axes_tuple("flip", axis, x.ndim)
-    rev = slice(None, None, -1)
-    return getitem(x, tuple(rev if a in axes else slice(None) for a in range(x.ndim)))
+    return _flip(x, _axes_tuple("flip", axis, x.ndim))
+
+
+@primitive(view=True)
+def _flip(x, axes):
+    """``x`` reversed along each of ``axes`` (a view).
+
+    x̄ = flip(ḡ, axes)
+    """
+    return backend.xp.flip(x, axes) if axes else x[...]
+
+
+_flip.defvjp(lambda g, out, x, axes: _flip(g, axes), keep="")
 
 
 def fliplr(x: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import primitive
 from chainrule.errors import ShapeError
-from chainrule.ops.indexing import _scatter_add, take, take_along_axis
+from chainrule.ops.indexing import _gather_along, _scatter_add, take
 from chainrule.ops.shape import as_tensor, normalize_axis
 from chainrule.tensor import Tensor
 
@@ -48,7 +48,10 @@ def _sort(x, axis, descending):
 
 
 def _sort_grad(g, out, x, axis, descending):
-    order = _argsort_data(x.data, axis, descending)
+    # any permutation that sorts x gives the same values; the fastest (not stable) will do
+    order = backend.xp.argsort(x.data, axis=axis)
+    if descending:
+        order = backend.xp.flip(order, axis)
     return _unpermute(g, order, axis)
 
 
@@ -97,7 +100,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     if sorted and k:
         order = xp.argsort(xp.take_along_axis(key, idx, axis=ax), axis=ax, kind="stable")
         idx = xp.take_along_axis(idx, order, axis=ax)
-    return TopK(take_along_axis(x, idx, ax), Tensor._make(idx))
+    return TopK(_gather_along(x, idx, ax), Tensor._make(idx))
 
 
 def partition(x: Tensor, kth: int | Any, axis: int | None = -1) -> Tensor:
@@ -108,8 +111,26 @@ def partition(x: Tensor, kth: int | Any, axis: int | None = -1) -> Tensor:
     x = as_tensor(x)
     if axis is None:
         x, axis = x.reshape(-1), -1
-    idx = argpartition(x, kth, axis)
-    return take_along_axis(x, idx, axis)
+    ax = normalize_axis("partition", axis, x.ndim)
+    _check_kth("partition", kth, x.shape, axis)
+    return _partition(x, kth, ax)
+
+
+@primitive
+def _partition(x, kth, axis):
+    """``x`` partitioned along ``axis`` around the ``kth`` positions (NumPy's).
+
+    x̄ = ḡ put back through the permutation: x̄[argpartition(x, kth)] = ḡ
+    """
+    return backend.xp.partition(x, kth, axis=axis)
+
+
+def _partition_grad(g, out, x, kth, axis):
+    # NumPy's partition and argpartition run the same selection: x[argpartition] == out
+    return _unpermute(g, backend.xp.argpartition(x.data, kth, axis=axis), axis)
+
+
+_partition.defvjp(_partition_grad, keep="x")
 
 
 def argpartition(x: Any, kth: int | Any, axis: int | None = -1) -> Tensor:
@@ -122,13 +143,7 @@ def argpartition(x: Any, kth: int | Any, axis: int | None = -1) -> Tensor:
     if axis is None:
         data, axis = data.reshape(-1), -1
     ax = normalize_axis("argpartition", axis, data.ndim)
-    n = data.shape[ax]
-    ks = np.atleast_1d(np.asarray(kth))
-    if ks.size and (ks.min() < -n or ks.max() >= n):
-        raise ShapeError(
-            f"argpartition: kth {kth!r} is out of range for axis {axis} of size {n} "
-            f"(shape {data.shape}); expected {-n} <= kth < {n}"
-        )
+    _check_kth("argpartition", kth, data.shape, axis)
     return Tensor._make(backend.xp.argpartition(data, kth, axis=ax))
 
 
@@ -165,6 +180,8 @@ def unique(
     data = x.data
     if axis is not None:
         axis = normalize_axis("unique", axis, data.ndim)
+    elif not (return_index or return_inverse or return_counts):
+        return _unique(x)  # NumPy's own call forward; the first occurrences found backward
     res = backend.xp.unique(
         data,
         return_index=True,
@@ -181,7 +198,38 @@ def unique(
     return (values, *extra) if extra else values
 
 
+@primitive
+def _unique(x):
+    """The sorted unique elements of ``x`` (flattened), as NumPy's ``unique``.
+
+    x̄ = ḡ at the first occurrence of each unique value, 0 elsewhere
+    """
+    return backend.xp.unique(x)
+
+
+def _unique_grad(g, out, x):
+    xp = backend.xp
+    flat = x.data.reshape(-1)
+    which = xp.searchsorted(out.data, flat)  # the unique value each element equals
+    first = xp.empty(out.shape[0], dtype=np.int64)
+    first[which[::-1]] = xp.arange(flat.size - 1, -1, -1)  # last write wins: the first
+    return _scatter_add(g, first, (flat.size,)).reshape(x.shape)
+
+
+_unique.defvjp(_unique_grad, keep="x out")
+
+
 # ---------------------------------------------------------------------------- helpers
+def _check_kth(op: str, kth: Any, shape: tuple, axis: int) -> None:
+    n = shape[axis]
+    ks = np.atleast_1d(np.asarray(kth))
+    if ks.dtype.kind not in "iu" or (ks.size and (ks.min() < -n or ks.max() >= n)):
+        raise ShapeError(
+            f"{op}: kth {kth!r} is out of range for axis {axis} of size {n} "
+            f"(shape {shape}); expected integers {-n} <= kth < {n}"
+        )
+
+
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
 
@@ -198,7 +246,8 @@ def _argsort_data(data: Any, axis: int, descending: bool) -> Any:
 
 def _unpermute(g: Tensor, order: Any, axis: int) -> Tensor:
     """``ḡ`` put back through a permutation along ``axis``: ``x̄[order] = ḡ``."""
-    from chainrule.ops.indexing import _along_axis
+    from chainrule.ops.indexing import _positions
 
-    pos = _along_axis("sort", order.shape, order, axis, numpy_style=True)
+    shape = order.shape
+    pos = _positions(shape, order, axis, list(shape), shape)
     return _scatter_add(g, pos, (g.size,)).reshape(order.shape)
