@@ -69,3 +69,20 @@ def test_graph_without_graphviz_falls_back_to_text(monkeypatch):
     w = cr.ones(3, requires_grad=True)
     dot = cr.explain.graph((w * 2).sum())
     assert dot._repr_svg_() is None and dot._repr_html_() is None
+
+
+def test_recurrent_and_attention_traces_show_a_scoped_fragment():
+    from chainrule.explain._html import fragment, page
+
+    assert fragment(page("t", "<p>x</p>")).endswith("<p>x</p></div>")
+    rng = np.random.default_rng(0)
+    t = cr.explain.trace_attention(rng.normal(size=(2, 3)), rng.normal(size=(4, 3)),
+                                   rng.normal(size=(4, 3)))  # fmt: skip
+    html = t._repr_html_()
+    assert "<!DOCTYPE" not in html and "<body" not in html and "<style>" in html
+    styles = html[html.index("<style>") + 7 : html.index("</style>")]
+    assert all(
+        sel.strip().startswith(".chainrule-html")
+        for rule in styles.split("}") if "{" in rule
+        for sel in rule.split("{")[0].split(",")
+    )  # fmt: skip

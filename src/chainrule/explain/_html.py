@@ -63,7 +63,10 @@ def page(title: str, body: str) -> str:
 
 def fragment(body: str, cls: str = "chainrule-html") -> str:
     """``body`` in a ``<div class=cls>`` with the page's CSS scoped to it, to sit inside
-    another page (a Jupyter output) without restyling the rest of it."""
+    another page (a Jupyter output) without restyling the rest of it. Given a whole page
+    from :func:`page`, its ``<main>`` content is taken (its unscoped styles are left out)."""
+    if body.lstrip().startswith("<!DOCTYPE") and "<main>" in body:
+        body = body[body.index("<main>") + len("<main>") : body.rindex("</main>")].strip()
     rules = []
     for chunk in CSS.split("}"):
         if "{" not in chunk:
