@@ -193,3 +193,35 @@ def test_an_optimiser_step_and_training_run_on_the_device(fake_gpu):
 def test_to_device_gradient_matches_finite_differences(fake_gpu):
     x = cr.tensor(np.array([[0.5, -1.0], [2.0, 0.25]]), requires_grad=True)
     assert cr.gradcheck(lambda t: (t.to("cuda") * t.to("cuda")).sum(axis=0).cpu(), (x,))
+
+
+def test_cr_cuda_answers_as_torch_cuda(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    _forget_cupy(monkeypatch)
+    assert (cr.cuda.is_available(), cr.cuda.device_count()) == (False, 0)
+    with pytest.raises(cr.DeviceError, match="needs CuPy"):
+        cr.cuda.current_device()
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy.make(devices=2))
+    _forget_cupy(monkeypatch)
+    assert (cr.cuda.is_available(), cr.cuda.device_count(), cr.cuda.current_device()) == (
+        True,
+        2,
+        0,
+    )
+
+
+def test_chainrule_train_device_errors_are_one_line(monkeypatch, capsys, tmp_path):
+    from chainrule.cli import main
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    _forget_cupy(monkeypatch)
+    for device, expected in (
+        ("cuda", "needs CuPy, which is not installed"),
+        ("tpu", "unknown device 'tpu'; use 'cpu', 'cuda' or 'cuda:N'"),
+    ):
+        code = main(["train", "--device", device, "--epochs", "1", "--out", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert code == 1
+        assert err.startswith("chainrule train: error: ") and expected in err
+        assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # refused before a run folder was made

@@ -75,7 +75,7 @@ __all__ = [
     "AnomalyError", "BackwardError", "ChainruleError", "DTypeError", "Device", "DeviceError",
     "device", "GradcheckError",
     "GraphFreedError", "InplaceError", "Node", "Primitive", "ShapeError", "Tensor",
-    "arange", "data", "detect_anomaly", "distributed", "enable_grad", "errors", "explain",
+    "arange", "cuda", "data", "detect_anomaly", "distributed", "enable_grad", "errors", "explain",
     "eye", "full",
     "full_like", "get_backend", "get_default_dtype", "grad", "gradcheck", "gradients", "hessian",
     "is_grad_enabled", "jacobian", "linspace", "load", "load_model", "manual_seed", "nn", "no_grad",
@@ -88,6 +88,7 @@ __all__ = [
 ]  # fmt: skip
 
 # The floors above the engine, in the order they build on each other.
+from chainrule import cuda as cuda
 from chainrule import data as data
 from chainrule import distributed as distributed
 from chainrule import explain as explain

@@ -202,6 +202,15 @@ def cupy() -> ModuleType:
     return cp
 
 
+def gpu_count() -> int:
+    """The number of GPUs CuPy sees: 0 when CuPy, a driver or a GPU is missing."""
+    try:
+        cupy()
+    except DeviceError:
+        return 0
+    return _gpu_count
+
+
 def _probe_cupy() -> str:
     """'' when CuPy imports and sees a GPU, else the one-line reason it cannot be used."""
     global _gpu_count

@@ -71,12 +71,13 @@ def test_a_killed_rank_ends_the_job():
     assert elapsed < 30
 
 
-def test_the_command_line_refuses_a_batch_that_does_not_split():
+def test_the_command_line_refuses_a_batch_that_does_not_split(tmp_path):
     done, _ = launch(4, [*entry_point(), "train", "--dataset", "moons", "--batch-size", "30",
-                         "--epochs", "1", "--quiet", "--out", "unused"])  # fmt: skip
+                         "--epochs", "1", "--quiet", "--out", str(tmp_path)])  # fmt: skip
     assert done.returncode != 0
     assert "the batch size 30 does not split evenly over 4 processes" in done.stderr
     assert done.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # refused before a run folder was made
 
 
 TRAIN = ["train", "--dataset", "moons", "--hidden", "16", "--batch-size", "32",

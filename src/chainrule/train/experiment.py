@@ -423,6 +423,12 @@ def start_run(
         settings = _resume_settings(folder, explicit or {})
     data = prepare_data(settings)
     settings = settings.resolved(data.task)
+    world = distributed.size()
+    if settings.batch_size % world:  # refused before any folder is made
+        raise DataError(
+            f"the batch size {settings.batch_size} does not split evenly over {world} "
+            f"processes; use a multiple of {world} (--batch-size is the global batch)"
+        )
     if resume is None:  # rank 0 makes the folder (and alone writes into it) and tells the rest
         made = str(_new_run_folder(Path(out), settings.dataset, name)) if _rank0() else None
         folder = Path(distributed.allgather_json(made)[0])

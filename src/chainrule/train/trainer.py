@@ -65,6 +65,16 @@ class Trainer:
             one plain line per epoch elsewhere); or pass a ``ProgressBar`` to configure it.
         grad_clip: clip the gradients' global 2-norm to this value before each step.
         config: JSON-serialisable description of the run, stored in checkpoints.
+
+    Under ``mpiexec`` (see :mod:`chainrule.distributed`) ``fit`` is data-parallel by itself:
+    every rank checks it holds rank 0's data size and model shapes and takes rank 0's
+    weights; ``batch_size`` is the global batch, each rank training on a disjoint share of
+    it; gradients are averaged over the ranks before clipping and the step; the loss and the
+    metrics (their running ``sums``) are added over the ranks, so every rank logs the same
+    values; callbacks marked ``rank_zero_only`` (progress, history files, checkpoints) run on
+    rank 0 alone. Raises :class:`~chainrule.errors.DataError` when the batch does not split
+    evenly over the ranks, :class:`~chainrule.errors.DistributedError` when the ranks hold
+    different data sizes or models, or a metric has no ``sums``.
     """
 
     def __init__(
