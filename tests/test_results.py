@@ -56,13 +56,12 @@ def train(tmp_path: Path, *args: str) -> tuple[dict, float]:
     return json.loads((tmp_path / "run" / "metrics.json").read_text()), seconds
 
 
-def test_digits_with_the_default_settings_in_under_a_minute(tmp_path):
+def test_digits_with_the_default_settings(tmp_path):
     """`chainrule train` as it is: tanh MLP 64-128-64-10 on digits (measured: 98.1% test
     accuracy, about 8 s for the whole command of which 2 s training, on an idle 2-core
-    machine)."""
-    metrics, seconds = train(tmp_path)
+    machine; the time is the README's figure, not asserted: a loaded machine takes longer)."""
+    metrics, _ = train(tmp_path)
     assert metrics["test"]["accuracy"] >= 0.97
-    assert seconds < 60
     assert metrics["epochs"] == 40 and metrics["test"]["samples"] == 360
 
 
