@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
 from chainrule._atomic import atomic_write_bytes, atomic_write_json
 from chainrule.autograd import gradients
 from chainrule.nn import Module, ReLU
@@ -91,7 +92,7 @@ def _weighted(m: Module) -> bool:
 def _norm(a: Any) -> float:
     """The 2-norm of ``a``, accumulated in float64 (one dot product, no temporaries for
     float64 data: this runs for every layer on every measured batch)."""
-    flat = np.asarray(a, dtype=np.float64).ravel()
+    flat = np.asarray(backend.to_numpy(a), dtype=np.float64).ravel()  # GPU data: copied
     return math.sqrt(float(np.dot(flat, flat)))
 
 
@@ -188,14 +189,15 @@ class GradientFlow(Callback):
             w = m.weight
             if w.grad is not None:
                 self._grad[n].append(_norm(w.grad.data))
-            before = np.array(w.data, dtype=np.float64, copy=True)
+            before = np.array(backend.to_numpy(w.data), dtype=np.float64, copy=True)
             self._before[n] = (before, _norm(before))
 
     def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, float]) -> None:
         if self._before:
             for n, m in self._modules.items():
                 before, denom = self._before[n]
-                step = np.subtract(m.weight.data, before, out=before)  # ΔW, in the copy's buffer
+                now = backend.to_numpy(m.weight.data)
+                step = np.subtract(now, before, out=before)  # ΔW, in the copy's buffer
                 self._ratio[n].append(_norm(step) / denom if denom > 0 else math.inf)
             self._before = None
         # The epoch is summed up after its last step rather than in on_epoch_end, so that a
@@ -279,7 +281,7 @@ class GradientFlow(Callback):
         def hook(module: Module, args: tuple, out: Any) -> None:
             if not module.training or not isinstance(out, Tensor) or out.ndim == 0:
                 return
-            data = np.asarray(out.data)
+            data = backend.to_numpy(out.data)
             active = (data.reshape(-1, data.shape[-1]) > 0).any(axis=0)
             prev = self._alive.get(layer)
             self._alive[layer] = active if prev is None else (prev | active)
