@@ -120,6 +120,7 @@ def lr_find(
 
     >>> import numpy as np, chainrule as cr
     >>> from chainrule import nn
+    >>> cr.manual_seed(0)
     >>> X = np.random.default_rng(0).normal(size=(256, 4)); y = (X[:, 0] > 0).astype(int)
     >>> net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
     >>> r = lr_find(net, nn.CrossEntropyLoss(), cr.optim.SGD(net.parameters(), lr=0.1), (X, y))
@@ -185,9 +186,12 @@ def lr_find(
 
 
 def _steepest(lrs: np.ndarray, losses: np.ndarray) -> float:
-    """The rate where the loss falls fastest against log(lr), before the loss's minimum."""
+    """The rate where the loss falls fastest against log(lr), before the loss's minimum. The
+    first tenth of the sweep (at least 5 steps) is skipped: there the moving average has seen
+    only a few batches, and their differences look like slopes."""
     end = int(np.argmin(losses)) + 1
-    if end < 3:
+    start = min(max(5, len(losses) // 10), max(end - 3, 0))
+    if end - start < 3:
         return float(lrs[max(end - 1, 0)])
-    slope = np.gradient(losses[:end], np.log(lrs[:end]))
-    return float(lrs[int(np.argmin(slope))])
+    slope = np.gradient(losses[start:end], np.log(lrs[start:end]))
+    return float(lrs[start + int(np.argmin(slope))])
