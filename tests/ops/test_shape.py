@@ -745,3 +745,23 @@ def test_shape_errors_name_the_op_and_what_was_expected():
             call()
     with pytest.raises(ValueError, match="meshgrid: indexing"):
         cr.meshgrid(x, indexing="yx")
+
+
+def test_dim_is_a_synonym_of_axis():
+    """PyTorch's ``dim=`` (``dims=``) is accepted wherever these ops take ``axis=``."""
+    x = cr.tensor(np.arange(12.0).reshape(3, 4))
+    pairs = [
+        (cr.flip(x, dims=1), cr.flip(x, axis=1)),
+        (cr.repeat(x, 2, dim=0), cr.repeat(x, 2, axis=0)),
+        (cr.take(x, [0, 2], dim=1), cr.take(x, [0, 2], axis=1)),
+        (cr.sort(-x, dim=0), cr.sort(-x, axis=0)),
+        (cr.argsort(-x, dim=0), cr.argsort(-x, axis=0)),
+        (cr.partition(-x, 1, dim=0), cr.partition(-x, 1, axis=0)),
+        (cr.unique(x, dim=0), cr.unique(x, axis=0)),
+        (cr.array_split(x, 2, dim=1)[0], cr.array_split(x, 2, axis=1)[0]),
+        (cr.take_along_axis(x, np.zeros((1, 4), int), dim=0), x[:1]),
+    ]
+    for got, want in pairs:
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(TypeError, match="sort: got both axis= and dim="):
+        cr.sort(x, axis=0, dim=0)

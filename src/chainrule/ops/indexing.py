@@ -15,6 +15,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import primitive
 from chainrule.errors import IndexRangeError, ShapeError
+from chainrule.ops._axes import accepts_dim
 from chainrule.tensor import Tensor
 
 
@@ -100,6 +101,7 @@ _scatter_add.defvjp(lambda g, out, v, index, shape: _getitem(g, index, shape), k
 
 
 # ---------------------------------------------------------------------------- gathers
+@accepts_dim
 def take(x: Tensor, indices: Any, axis: int | None = None) -> Tensor:
     """Elements of ``x`` at integer ``indices`` along ``axis`` (NumPy's ``take``; ``None``:
     the flattened tensor). The result has shape ``x.shape[:axis] + indices.shape +
@@ -117,6 +119,7 @@ def take(x: Tensor, indices: Any, axis: int | None = None) -> Tensor:
     return getitem(x, (slice(None),) * ax + (idx,))
 
 
+@accepts_dim
 def take_along_axis(x: Tensor, indices: Any, axis: int | None) -> Tensor:
     """``x`` picked at ``indices`` along ``axis`` (NumPy's ``take_along_axis``): ``indices``
     has ``x``'s number of dimensions and broadcasts against ``x`` on the other axes, as the
@@ -134,6 +137,7 @@ def take_along_axis(x: Tensor, indices: Any, axis: int | None) -> Tensor:
     return getitem(x.reshape(-1), pos)
 
 
+@accepts_dim
 def put_along_axis(x: Tensor, indices: Any, values: Any, axis: int | None) -> Tensor:
     """A copy of ``x`` with ``values`` written at ``indices`` along ``axis`` (NumPy's
     ``put_along_axis``, out of place). ``values`` broadcasts to the shape of the picked

@@ -14,6 +14,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import primitive
 from chainrule.errors import ShapeError
+from chainrule.ops._axes import accepts_dim
 from chainrule.ops.indexing import getitem, index_data  # noqa: F401 (re-exported)
 from chainrule.tensor import Tensor
 
@@ -179,6 +180,7 @@ def _stack_grad(i, g, out, *xs, axis=0):
 _stack.defvjp_argnum(_stack_grad)
 
 
+@accepts_dim
 def split(x: Tensor, indices_or_sections: int | Any, axis: int = 0) -> list[Tensor]:
     """Split into pieces along ``axis`` (NumPy's ``split``): a number of equal sections or
     the indices where to cut. Each piece is differentiable.
@@ -199,6 +201,7 @@ def split(x: Tensor, indices_or_sections: int | Any, axis: int = 0) -> list[Tens
     return _pieces(x, indices_or_sections, ax)
 
 
+@accepts_dim
 def array_split(x: Tensor, indices_or_sections: int | Any, axis: int = 0) -> list[Tensor]:
     """Split into pieces along ``axis`` as NumPy's ``array_split``: like :func:`split`, but
     ``k`` sections need not be equal (the first ``n % k`` get one element more).
@@ -428,6 +431,7 @@ def column_stack(tensors: Any) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- flips, rolls
+@accepts_dim
 def flip(x: Tensor, axis: Any = None) -> Tensor:
     """``x`` with the order of elements reversed along ``axis`` (an int, a tuple, or
     ``None`` for all axes), as NumPy's ``flip`` and PyTorch's ``flip(dims)``.
@@ -513,6 +517,7 @@ roll.defvjp(lambda g, out, x, shift, axis=None: roll(g, _negate(shift), axis), k
 
 
 # ---------------------------------------------------------------------------- repeats
+@accepts_dim
 def repeat(x: Tensor, repeats: Any, axis: int | None = None) -> Tensor:
     """Each element repeated ``repeats`` times along ``axis`` (NumPy's ``repeat``;
     ``axis=None`` repeats the flattened tensor). ``repeats`` is an int, or one count per

@@ -16,13 +16,14 @@ from chainrule import backend
 from chainrule.autograd import primitive
 from chainrule.errors import ShapeError
 from chainrule.ops.indexing import _gather_along, _scatter_add, take
-from chainrule.ops.shape import as_tensor, normalize_axis
+from chainrule.ops.shape import accepts_dim, as_tensor, normalize_axis
 from chainrule.tensor import Tensor
 
 TopK = namedtuple("TopK", ["values", "indices"])
 TopK.__doc__ = "What :func:`topk` returns: ``(values, indices)``, as PyTorch's ``topk``."
 
 
+@accepts_dim
 def sort(x: Tensor, axis: int | None = -1, *, descending: bool = False) -> Tensor:
     """``x`` sorted along ``axis`` (NumPy's ``sort``; ``None``: the flattened tensor),
     ascending, or descending with PyTorch's ``descending=True``. NaNs sort last, as in
@@ -58,6 +59,7 @@ def _sort_grad(g, out, x, axis, descending):
 _sort.defvjp(_sort_grad, keep="x")
 
 
+@accepts_dim
 def argsort(
     x: Any, axis: int | None = -1, *, descending: bool = False, stable: bool = True
 ) -> Tensor:
@@ -103,6 +105,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     return TopK(_gather_along(x, idx, ax), Tensor._make(idx))
 
 
+@accepts_dim
 def partition(x: Tensor, kth: int | Any, axis: int | None = -1) -> Tensor:
     """``x`` rearranged along ``axis`` so that the element at each ``kth`` position is the
     one a full sort would put there, smaller ones before it and larger ones after (NumPy's
@@ -133,6 +136,7 @@ def _partition_grad(g, out, x, kth, axis):
 _partition.defvjp(_partition_grad, keep="x")
 
 
+@accepts_dim
 def argpartition(x: Any, kth: int | Any, axis: int | None = -1) -> Tensor:
     """The indices that :func:`partition` ``x`` (NumPy's ``argpartition``). Not
     differentiable.
@@ -164,6 +168,7 @@ def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Tens
     return Tensor._make(backend.xp.searchsorted(a_data, _data(v), side=side, sorter=srt))
 
 
+@accepts_dim
 def unique(
     x: Tensor,
     return_index: bool = False,
