@@ -225,3 +225,13 @@ def test_load_model_of_a_checkpoint_with_your_own_model(tmp_path):
         cr.load_model(tmp_path / "ckpt", model=nn.Sequential(nn.Linear(4, 2)))
     with pytest.raises(CheckpointError, match="no run folder or checkpoint"):
         cr.load_model(tmp_path / "nowhere")
+
+
+def test_a_checkpoint_tensor_file_loads_its_model_entries(tmp_path):
+    net, X = _fit_with_checkpoints(tmp_path)
+    tensors = next((tmp_path / "ckpt").glob("last-*.safetensors"))
+    arrays = cr.load(tensors)
+    assert "model/0.weight" in arrays and "0.weight" not in arrays
+    other = cr.load(tensors, model=_net(5))
+    net.eval()
+    np.testing.assert_array_equal(cr.train.predict(other, X), cr.train.predict(net, X))

@@ -23,6 +23,7 @@ from chainrule import __version__
 from chainrule.errors import CheckpointError, StateDictError
 from chainrule.nn import Module
 from chainrule.tensor import Tensor
+from chainrule.train.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from chainrule.train.checkpoint import (
     decode_tree,
     encode_tree,
@@ -85,7 +86,9 @@ def load(path: str | Path, model: Module | None = None, strict: bool = True) -> 
     """Read a file written by :func:`save` (or any safetensors file).
 
     Returns ``{name: ndarray}`` for a file of arrays, the nested state for one saved from a
-    nested dict, or ``model`` with the weights loaded when ``model`` is given.
+    nested dict, or ``model`` with the weights loaded when ``model`` is given (from a
+    checkpoint's tensor file, ``RUN/checkpoints/best-<id>.safetensors``, its ``model/``
+    entries).
 
     Raises :class:`~chainrule.errors.CheckpointError` with one line for a missing, truncated
     or corrupt file, a PyTorch pickle (``.pt``/``.pth``: chainrule never unpickles), a
@@ -106,6 +109,8 @@ def load(path: str | Path, model: Module | None = None, strict: bool = True) -> 
         )
     if model is None:
         return arrays
+    if metadata.get("format") == CHECKPOINT_FORMAT:  # a checkpoint's tensor file
+        arrays = {k[len("model/") :]: v for k, v in arrays.items() if k.startswith("model/")}
     try:
         model.load_state_dict(arrays, strict=strict)
     except StateDictError as exc:
