@@ -136,6 +136,22 @@ def test_pytorch_pickles_are_refused_with_the_way_out(tmp_path, monkeypatch):
         assert "\n" not in msg and name in msg
 
 
+@pytest.mark.parametrize("size", [0x0180, 0x0280, 0x0380])
+def test_a_safetensors_header_that_starts_like_a_pickle_still_loads(tmp_path, size):
+    # A header of 0x0380 bytes is written little-endian as 80 03 ..., pickle protocol 3's
+    # opening bytes: the file is still read as the safetensors file it is.
+    from chainrule.train.checkpoint import load_arrays, save_arrays
+
+    path = tmp_path / "w.safetensors"
+    header = lambda pad: {"note": "x" * pad}
+    save_arrays(path, {"w": np.ones(3, np.float32)}, header(0))
+    pad = size - int.from_bytes(path.read_bytes()[:8], "little")  # one byte of note per byte
+    save_arrays(path, {"w": np.ones(3, np.float32)}, header(pad))
+    assert path.read_bytes()[:2] == bytes([0x80, size >> 8])
+    arrays, meta = load_arrays(path)
+    np.testing.assert_array_equal(arrays["w"], np.ones(3))
+
+
 def test_nested_training_state_round_trip(tmp_path):
     import torch
 
