@@ -35,6 +35,7 @@ def tb_run(tmp_path_factory):
     return out / "tb", result
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_train_tensorboard_writes_events_tensorboard_reads(tb_run):
     folder, _ = tb_run
     train = EventAccumulator(str(folder / "tensorboard" / "train"),
@@ -54,6 +55,7 @@ def test_train_tensorboard_writes_events_tensorboard_reads(tb_run):
     )
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_summary_of_a_run(tb_run):
     folder, _ = tb_run
     result = cli("summary", folder, "--batch-size", "64")
@@ -66,6 +68,7 @@ def test_summary_of_a_run(tb_run):
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_find_lr(tmp_path):
     result = cli("train", "--dataset", "moons", "--hidden", "8", "--find-lr", "--out", tmp_path,
                  "--name", "lr")  # fmt: skip

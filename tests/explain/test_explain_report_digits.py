@@ -12,6 +12,8 @@ from chainrule.explain.report import write_report
 from chainrule.train.experiment import start_run
 from chainrule.train.settings import TrainSettings
 
+pytestmark = pytest.mark.slow  # trains the CLI's network on digits for an epoch
+
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
