@@ -62,7 +62,9 @@ class Trainer:
             validation data).
         callbacks: :class:`~chainrule.train.callbacks.Callback` objects.
         progress: add a :class:`~chainrule.train.callbacks.ProgressBar` (rich on a terminal,
-            one plain line per epoch elsewhere); or pass a ``ProgressBar`` to configure it.
+            one plain line per epoch elsewhere; at the end, a line saying when an
+            :class:`~chainrule.train.callbacks.EarlyStopping` fired and which epoch's weights
+            it restored); or pass a ``ProgressBar`` to configure it.
         grad_clip: clip the gradients' global 2-norm to this value before each step.
         config: JSON-serialisable description of the run, stored in checkpoints.
 
