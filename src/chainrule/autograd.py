@@ -258,6 +258,13 @@ class Primitive:
         if self.view and isinstance(args[0], Tensor):
             t._version = args[0]._version
         if needs_grad and _grad_enabled:
+            if t.data.dtype.kind == "c":
+                raise DTypeError(
+                    f"{self.name}: the result is complex ({t.data.dtype}) but an input requires "
+                    "grad; chainrule differentiates real tensors only, and a complex result "
+                    "would cut the graph silently. Keep real and imaginary parts as two real "
+                    "tensors"
+                )
             if t.data.dtype.kind == "f":
                 t._node = Node(self, args, kwargs, t)
                 t._requires_grad = True

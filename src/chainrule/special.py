@@ -1,6 +1,6 @@
 """``cr.special``: special functions with gradients (SciPy's ``scipy.special`` names).
 
-Each is a chainrule op (see :mod:`chainrule.ops.elementwise`), computed in NumPy (no SciPy
+Each is a chainrule op (see :mod:`chainrule.ops.special`), computed in NumPy (no SciPy
 needed): ``erf``, ``erfc``, ``erfinv``, ``gammaln`` (PyTorch's ``lgamma``), ``digamma``
 (``psi``), ``polygamma``, ``xlogy``, ``expit`` (the logistic sigmoid), ``ndtr``
 (the normal CDF), ``logsumexp`` and ``softmax`` / ``log_softmax``.
@@ -15,19 +15,9 @@ needed): ``erf``, ``erfc``, ``erfinv``, ``gammaln`` (PyTorch's ``lgamma``), ``di
 from __future__ import annotations
 
 from chainrule.ops.activation import log_softmax, normal_cdf, sigmoid, softmax
-from chainrule.ops.elementwise import (
-    digamma,
-    erf,
-    erfc,
-    erfinv,
-    expm1,
-    gammaln,
-    log1p,
-    polygamma,
-    sinc,
-    xlogy,
-)
+from chainrule.ops.elementwise import expm1, log1p, sinc
 from chainrule.ops.reduction import logsumexp
+from chainrule.ops.special import digamma, erf, erfc, erfinv, gammaln, polygamma, xlogy
 
 expit = sigmoid
 ndtr = normal_cdf

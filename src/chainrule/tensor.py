@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import _numpy_protocol, backend
 from chainrule.errors import DTypeError, InplaceError, ShapeError
 
 ArrayLike = Any
@@ -216,6 +216,14 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         a = self.numpy()
         return a if dtype is None else a.astype(dtype)
+
+    # NumPy functions given tensors run as chainrule ops where chainrule has them (np.sum(t),
+    # np.exp(t), ndarray + t) and say what to call where a gradient would be lost
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return _numpy_protocol.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        return _numpy_protocol.array_function(func, args, kwargs)
 
     def __len__(self) -> int:
         if self.ndim == 0:

@@ -53,12 +53,8 @@ from chainrule.ops.elementwise import (
     cosh,
     deg2rad,
     degrees,
-    digamma,
     divide,
     equal,
-    erf,
-    erfc,
-    erfinv,
     exp,
     exp2,
     expm1,
@@ -68,7 +64,6 @@ from chainrule.ops.elementwise import (
     fmax,
     fmin,
     fmod,
-    gammaln,
     greater,
     greater_equal,
     heaviside,
@@ -97,7 +92,6 @@ from chainrule.ops.elementwise import (
     nan_to_num,
     negative,
     not_equal,
-    polygamma,
     power,
     rad2deg,
     radians,
@@ -117,7 +111,6 @@ from chainrule.ops.elementwise import (
     tanh,
     trunc,
     where,
-    xlogy,
 )
 from chainrule.ops.indexing import (
     argwhere,
@@ -212,6 +205,7 @@ from chainrule.ops.sort import (
     topk,
     unique,
 )
+from chainrule.ops.special import digamma, erf, erfc, erfinv, gammaln, polygamma, xlogy
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "copy",

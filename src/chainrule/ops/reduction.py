@@ -16,7 +16,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import Primitive
 from chainrule.errors import DomainError, ShapeError
-from chainrule.ops.elementwise import exp, sqrt, where
+from chainrule.ops.elementwise import exp, std_sqrt, where
 from chainrule.ops.shape import broadcast_to, getitem, pad, reshape, transpose
 from chainrule.tensor import Tensor
 
@@ -80,7 +80,9 @@ def _axes(axis: Axis, ndim: int, name: str = "") -> tuple[int, ...]:
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < (ndim or 1):  # not max(): this module's max is the reduction
+        # a 0-d tensor takes axis 0 or -1, as NumPy's sum and max do (not max(): this
+        # module's max is the reduction)
+        if not -(ndim or 1) <= a < (ndim or 1):
             raise ShapeError(
                 f"{name}{': ' if name else ''}axis {a} is out of range for a tensor with "
                 f"{ndim} dimensions"
@@ -183,7 +185,8 @@ def std(
     axis, keepdims = pick_axis("std", axis, dim, keepdims, keepdim)
     if correction is not None:
         ddof = correction
-    return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+    # sqrt whose gradient is 0 where the variance is 0 (PyTorch's), not inf * 0 = NaN
+    return std_sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
 @axis_primitive
