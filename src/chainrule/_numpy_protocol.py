@@ -5,8 +5,8 @@ here. A NumPy function or ufunc that chainrule also has, under the same name (or
 alias of it), runs as the chainrule op: the result is a Tensor and gradients flow. One that
 chainrule lacks runs in NumPy on the tensors' arrays and returns NumPy's result, as before
 (shapes, indices, booleans, arrays), except when a tensor argument requires grad and the
-result holds floating-point values: their gradient would be lost silently, so a ``TypeError``
-says what to call instead.
+result holds floating-point values: their gradient would be lost silently, so a
+:class:`~chainrule.errors.NotDifferentiableError` (a ``TypeError``) says what to call instead.
 """
 
 from __future__ import annotations
@@ -96,13 +96,15 @@ def _numpy_result(func: Any, what: str, instead: str | None, args: tuple, kwargs
     return result
 
 
-def _refuse(what: str, instead: str | None) -> TypeError:
+def _refuse(what: str, instead: str | None) -> Exception:
     hint = (
         f"call cr.{instead}"
         if instead
         else "chainrule has no differentiable version of it: compute it with chainrule ops"
     )
-    return TypeError(
+    from chainrule.errors import NotDifferentiableError
+
+    return NotDifferentiableError(
         f"{what} got a tensor that requires grad, and its result would carry no gradient; "
         f"{hint}, or .detach() the tensor to leave the graph on purpose"
     )

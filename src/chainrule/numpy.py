@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as _np
 
+from chainrule import _numpy_protocol
 from chainrule.errors import NotDifferentiableError
 from chainrule.tensor import Tensor
 
@@ -110,7 +111,8 @@ class _Dispatch:
             return self._np(*args, **kwargs)
         if self._cr is not None:
             return self._cr(*args, **kwargs)
-        out = self._np(*args, **kwargs)
+        # NumPy on the arrays (a tensor's own __array_function__ would answer for it)
+        out = self._np(*_numpy_protocol._unwrap(args), **_numpy_protocol._unwrap(kwargs))
         if _needs_grad(args) or _needs_grad(tuple(kwargs.values())):
             if _is_float_result(out):
                 raise NotDifferentiableError(
