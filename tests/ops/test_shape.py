@@ -659,6 +659,7 @@ def test_array_keeps_gradients_of_scalars_and_dtype():
     assert w.grad.item() == 5.0
     plain = cr.array([[1, 2], [3, 4]])
     assert plain.dtype == np.int64 and not plain.requires_grad
+    assert cr.array([[1.0, 2.0]]).dtype == cr.tensor([[1.0, 2.0]]).dtype == np.float32
     assert cr.array([w, 1], dtype="float64").dtype == np.float64
     with pytest.raises(cr.ShapeError, match=r"array: .*ragged"):
         cr.array([[w, w], [w]])

@@ -615,10 +615,14 @@ def array(obj: Any, dtype: Any = None) -> Tensor:
     if not any(t.requires_grad for t in leaves):
         data = _plain(obj)
         try:
-            arr = np.asarray(data) if backend.xp is np else backend.xp.asarray(data)
+            np.shape(data)  # ragged nesting raises here
         except ValueError as exc:
             raise ShapeError(f"array: the nested sequences are ragged: {exc}") from exc
-        return Tensor(arr, dtype=dtype)
+        if dtype is None and leaves:
+            common = np.result_type(*(t.dtype for t in leaves))
+            if common.kind == "f" and np.asarray(data).dtype.kind == "f":
+                dtype = common  # float tensors set the dtype, as when they need gradients
+        return Tensor(data, dtype=dtype)  # otherwise cr.tensor's dtype rules
     if dtype is not None:
         target = backend.as_dtype(dtype)
     else:
