@@ -225,3 +225,14 @@ def test_chainrule_train_device_errors_are_one_line(monkeypatch, capsys, tmp_pat
         assert err.startswith("chainrule train: error: ") and expected in err
         assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []  # refused before a run folder was made
+
+
+def test_to_takes_pytorchs_keywords():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    assert x.to("cpu", non_blocking=True) is x
+    y = x.to(copy=True)
+    assert y is not x and y.grad_fn is not None
+    np.testing.assert_array_equal(y.numpy(), x.numpy())
+    model = cr.nn.Linear(2, 1)
+    assert model.to(device="cpu", dtype="float64", non_blocking=True) is model
+    assert model.weight.dtype == np.float64

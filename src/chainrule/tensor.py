@@ -164,11 +164,20 @@ class Tensor:
         """A copy of the data that stays in the graph (gradients flow back)."""
         return _ops.copy(self)
 
-    def to(self, *args: Any, device: Any = None, dtype: Any = None) -> Tensor:
+    def to(
+        self,
+        *args: Any,
+        device: Any = None,
+        dtype: Any = None,
+        non_blocking: bool = False,
+        copy: bool = False,
+    ) -> Tensor:
         """This tensor on another device and/or in another dtype, as PyTorch's ``.to``:
         ``t.to("cuda")``, ``t.to("float64")``, ``t.to("cuda", "float16")``, ``t.to(other)``
-        (``other``'s device and dtype). Returns ``self`` when nothing changes; otherwise a
-        copy that stays in the graph (gradients flow back to this tensor's device).
+        (``other``'s device and dtype). Returns ``self`` when nothing changes (a copy with
+        ``copy=True``); otherwise a copy that stays in the graph (gradients flow back to this
+        tensor's device). ``non_blocking`` is accepted for PyTorch's sake; copies are
+        synchronous.
 
         Moving to a GPU selects the CuPy backend (see :func:`chainrule.set_backend`). Raises
         :class:`~chainrule.errors.DeviceError` for an unknown device name, when CuPy is
@@ -193,6 +202,8 @@ class Tensor:
                 out = _ops.shape.to_device(self, dev, here)
         if dtype is not None and backend.as_dtype(dtype) != out.dtype:
             out = out.astype(dtype)
+        if copy and out is self:
+            out = self.clone()
         return out
 
     def cpu(self) -> Tensor:

@@ -31,8 +31,9 @@ def test_launched_by_mpi_without_mpi4py_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     monkeypatch.setattr(comm, "_checked", False)
     monkeypatch.setattr(comm, "_comm", None)
-    with pytest.raises(cr.errors.DistributedError, match=r"pip install 'chainrule\[mpi\]'"):
-        d.rank()
+    for call in (d.rank, d.size):  # every time, not only the first
+        with pytest.raises(cr.errors.DistributedError, match=r"pip install 'chainrule\[mpi\]'"):
+            call()
 
 
 @pytest.mark.parametrize(

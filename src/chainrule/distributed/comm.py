@@ -50,16 +50,17 @@ def _world() -> Any:
     global _comm, _checked
     if _checked:
         return _comm
-    _checked = True
     if not launched_by_mpi():
+        _checked = True
         return None
     try:
         from mpi4py import MPI  # type: ignore[import-not-found]
-    except ImportError as exc:
+    except ImportError as exc:  # raised again at every call: never a silent single process
         raise DistributedError(
             f"this process was started by an MPI launcher but mpi4py is missing ({exc}); "
             "pip install 'chainrule[mpi]'"
         ) from exc
+    _checked = True
     _comm = MPI.COMM_WORLD
     if _comm.Get_size() > 1:
         _install_abort_hook()

@@ -385,11 +385,14 @@ class Module:
             else:
                 p.grad.data[...] = 0
 
-    def to(self, *args: Any, device: Any = None, dtype: Any = None) -> Module:
+    def to(
+        self, *args: Any, device: Any = None, dtype: Any = None, non_blocking: bool = False
+    ) -> Module:
         """Move every parameter, gradient and buffer to a device and/or cast the floating ones
         to a dtype, in place (the same Parameter objects, so an optimiser built before keeps
         working); returns ``self``. As PyTorch: ``model.to("cuda")``, ``model.to("float64")``,
-        ``model.to("cuda", "float64")``, ``model.to(device=..., dtype=...)``.
+        ``model.to("cuda", "float64")``, ``model.to(device=..., dtype=...)``
+        (``non_blocking`` is accepted and ignored: copies are synchronous).
 
         Moving to a GPU selects the CuPy backend (see :func:`chainrule.set_backend`). Raises
         :class:`~chainrule.errors.DTypeError` unless ``dtype`` is a floating dtype,
