@@ -236,3 +236,13 @@ def test_to_takes_pytorchs_keywords():
     model = cr.nn.Linear(2, 1)
     assert model.to(device="cpu", dtype="float64", non_blocking=True) is model
     assert model.weight.dtype == np.float64
+
+
+def test_numpy_constants_follow_the_tensors_to_the_gpu(fake_gpu):
+    g = cr.tensor([1.0, 2.0, 3.0]).to("cuda")
+    out = g + np.array([1.0, 1.0, 1.0], dtype=np.float32)
+    assert out.device == "cuda:0"
+    np.testing.assert_array_equal(out.numpy(), [2.0, 3.0, 4.0])
+    picked = g[np.array([2, 0])]
+    assert picked.device == "cuda:0" and picked.tolist() == [3.0, 1.0]
+    assert cr.exp(cr.tensor(0.0, device="cpu")).device == "cpu"

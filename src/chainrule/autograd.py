@@ -242,9 +242,13 @@ class Primitive:
                 needs_grad = needs_grad or a._requires_grad
             else:
                 raw.append(a)
-        if backend.xp is not np and backend.common_device(self.name, raw) == backend.CPU:
-            with backend.host():  # the GPU backend is on, and these inputs all live on the CPU
-                return self(*args, **kwargs)
+        if backend.xp is not np:  # the GPU backend is on: the tensors must share a device
+            dev = backend.common_device(self.name, [a.data for a in args if isinstance(a, Tensor)])
+            if dev == backend.CPU:
+                with backend.host():  # CPU tensors (or only constants): computed by NumPy
+                    return self(*args, **kwargs)
+            # NumPy arrays given as constants follow the tensors to their GPU
+            raw = [backend.to_device(r, dev) if type(r) is np.ndarray else r for r in raw]
         try:
             out = self.forward(*raw, **kwargs)
         except ShapeError:
