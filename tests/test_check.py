@@ -206,3 +206,12 @@ def test_numerical_grad_matches_the_derivative(shape, seed):
 def test_numerical_grad_needs_a_scalar_function():
     with pytest.raises(cr.ShapeError, match=r"one element, got shape \(2,\)"):
         cr.numerical_grad(lambda a: a * 2, [np.ones(2)])
+
+
+def test_gradcheck_perturbs_fortran_ordered_inputs():
+    """A transposed (Fortran-ordered) input: each element is still perturbed (a flat copy
+    would leave the function unchanged and the numerical gradient 0)."""
+    x = np.asfortranarray(np.arange(6.0).reshape(2, 3) + 1)
+    (g,) = cr.numerical_grad(lambda t: (t * t).sum(), [x])
+    np.testing.assert_allclose(g, 2 * x, rtol=1e-6)
+    assert cr.gradcheck(lambda t: t**3, [x.T])

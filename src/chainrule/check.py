@@ -100,7 +100,7 @@ def gradcheck(
 
 def _as_float64(x: Any) -> np.ndarray:
     a = x.data if isinstance(x, Tensor) else x
-    return np.array(backend.to_numpy(a), dtype=np.float64)
+    return np.array(backend.to_numpy(a), dtype=np.float64, order="C")  # reshape(-1) is a view
 
 
 def _scalar(f: Callable[..., Tensor], xs: list[np.ndarray]) -> float:
