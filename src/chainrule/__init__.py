@@ -84,6 +84,7 @@ __all__ = [
     "set_grad_enabled", "tensor", "train", "value_and_grad", "vjp", "zeros", "zeros_like",
     "hvp", "jacfwd", "jacrev", "jvp", "linearize",
     "special",
+    "linalg",
     *_ops_all,
 ]  # fmt: skip
 
@@ -92,6 +93,7 @@ from chainrule import cuda as cuda
 from chainrule import data as data
 from chainrule import distributed as distributed
 from chainrule import explain as explain
+from chainrule import linalg as linalg
 from chainrule import nn as nn
 from chainrule import optim as optim
 from chainrule import special as special

@@ -35,6 +35,7 @@ from chainrule import backend
 from chainrule.errors import (
     AnomalyError,
     BackwardError,
+    ChainruleError,
     DTypeError,
     GraphFreedError,
     InplaceError,
@@ -251,7 +252,7 @@ class Primitive:
             raw = [backend.to_device(r, dev) if type(r) is np.ndarray else r for r in raw]
         try:
             out = self.forward(*raw, **kwargs)
-        except ShapeError:
+        except ChainruleError:  # the op's own error, already naming it
             raise
         except ValueError as exc:
             if not _SHAPE_WORDS.search(str(exc)):  # not about shapes: the op's own message

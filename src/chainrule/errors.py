@@ -7,6 +7,8 @@ the graph), so ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class ChainruleError(Exception):
     """Base class of every error chainrule raises on purpose."""
@@ -104,3 +106,10 @@ class DistributedError(ChainruleError, RuntimeError):
 class NotDifferentiableError(ChainruleError, TypeError):
     """A function without a gradient rule (a plain NumPy one reached through
     ``chainrule.numpy``) was given a tensor that requires gradients; the message names it."""
+
+
+class LinAlgError(ChainruleError, np.linalg.LinAlgError):
+    """A matrix a linear-algebra op cannot take: singular (``inv``, ``solve``), not positive
+    definite (``cholesky``), or a gradient that does not exist there (repeated eigenvalues or
+    singular values under eigenvectors). The message names the op and the shape. Also a
+    ``numpy.linalg.LinAlgError`` (and so a ``ValueError``)."""
