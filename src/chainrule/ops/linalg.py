@@ -305,7 +305,7 @@ def solve_triangular(
             f"solve_triangular: b of shape {b.shape} does not fit a of shape {a.shape}"
         )
     bm = expand_dims(b, -1) if vector else b
-    x = _solve_triangular(a, bm, bool(lower), bool(unit_diagonal), transposed)
+    x = _solve_triangular(a, bm, lower=bool(lower), unit=bool(unit_diagonal), trans=transposed)
     return getitem(x, (Ellipsis, 0)) if vector else x
 
 
@@ -321,7 +321,7 @@ def _triangle_of(a: Any, lower: bool, unit: bool) -> Any:
 
 
 @primitive
-def _solve_triangular(a, b, lower, unit, trans):
+def _solve_triangular(a, b, *, lower=False, unit=False, trans=False):
     """``T⁻¹ b`` (or ``T⁻ᵀ b`` when ``trans``), T a triangle of ``a`` (``solve_triangular``).
 
     b̄ = T⁻ᵀ ḡ   (T⁻¹ ḡ when trans)
@@ -334,8 +334,8 @@ def _solve_triangular(a, b, lower, unit, trans):
                    backend.xp.linalg.solve, t, b)  # fmt: skip
 
 
-def _solve_triangular_grad(g, out, a, b, lower, unit, trans):
-    gb = _solve_triangular(a, g, lower, unit, not trans)
+def _solve_triangular_grad(g, out, a, b, *, lower=False, unit=False, trans=False):
+    gb = _solve_triangular(a, g, lower=lower, unit=unit, trans=not trans)
     ga = -(out @ _mT(gb)) if trans else -(gb @ _mT(out))
     n = a.shape[-1]
     mask = backend.xp.tri(n, n, -1 if unit else 0, dtype=bool)
@@ -678,7 +678,7 @@ def _qr_grad_tall(q: Tensor, r: Tensor, gq: Tensor, gr: Tensor) -> Tensor:
 
 def _rsolve_t(x: Tensor, r: Tensor) -> Tensor:
     """x R⁻ᵀ for upper-triangular R: (R⁻¹ xᵀ)ᵀ."""
-    return _mT(_solve_triangular(r, _mT(x), False, False, False))
+    return _mT(_solve_triangular(r, _mT(x), lower=False))
 
 
 def _ops_concat(a: Tensor, b: Tensor) -> Tensor:
@@ -728,7 +728,7 @@ def lstsq(a: Any, b: Any, rcond: float | None = None) -> LstsqResult:
     if rcond is None:
         rcond = float(np.finfo(a.dtype if a.dtype.kind == "f" else np.float64).eps) * max(m, n)
     bm = expand_dims(b, -1) if b.ndim == 1 else b
-    x = _lstsq(a, bm, float(rcond))
+    x = _lstsq(a, bm, rcond=float(rcond))
     s = backend.xp.linalg.svd(a.data, compute_uv=False)
     rank = int((s > rcond * (s[0] if s.size else 0)).sum())
     if rank == n and m > n:
@@ -742,7 +742,7 @@ def lstsq(a: Any, b: Any, rcond: float | None = None) -> LstsqResult:
 
 
 @primitive
-def _lstsq(a, b, rcond):
+def _lstsq(a, b, *, rcond=None):
     """Minimum-norm least-squares x = pinv(a) b for b (M, K) (``numpy.linalg.lstsq``'s x).
 
     b̄ = pinv(a)ᵀ ḡ
@@ -752,9 +752,9 @@ def _lstsq(a, b, rcond):
                    rcond=rcond)[0]  # fmt: skip
 
 
-def _lstsq_grad(g, out, a, b, rcond):
+def _lstsq_grad(g, out, a, b, *, rcond=None):
     p = pinv(a, rcond)
-    return _pinv_adjoint(g @ _mT(b), p, a), _mT(p) @ g, None
+    return _pinv_adjoint(g @ _mT(b), p, a), _mT(p) @ g
 
 
 _lstsq.defvjp_all(_lstsq_grad, keep="a b")
