@@ -71,7 +71,15 @@ def _cr_namespace(sub: str | None) -> Any:
         from chainrule import ops
 
         return types.SimpleNamespace(**{n: getattr(chainrule, n) for n in ops.__all__})
-    return getattr(chainrule, sub, None)
+    found = getattr(chainrule, sub, None)
+    if found is None:
+        import importlib
+
+        try:  # a submodule chainrule.linalg that chainrule/__init__ does not import
+            found = importlib.import_module(f"chainrule.{sub}")
+        except ImportError:
+            return None
+    return found
 
 
 def _resolve(np_module: Any, name: str, cr_ns: Any, qualname: str) -> Any:

@@ -752,21 +752,23 @@ class Tensor:
     def roll(self, shift, axis=None, *, dims=None):
         return _ops.roll(self, shift, dims if dims is not None else axis)
 
-    def repeat(self, repeats, axis=None):
+    def repeat(self, repeats, axis=None, *, dim=None):
         """NumPy's ``repeat`` (each element ``repeats`` times); PyTorch's ``repeat`` is
         :meth:`tile`."""
-        return _ops.repeat(self, repeats, axis)
+        return _ops.repeat(self, repeats, _dim(axis, dim))
 
     def tile(self, *reps):
         if len(reps) == 1 and isinstance(reps[0], (tuple, list)):
             reps = tuple(reps[0])
         return _ops.tile(self, reps)
 
-    def take(self, indices, axis=None):
-        return _ops.take(self, indices, axis)
+    def take(self, indices, axis=None, *, dim=None):
+        return _ops.take(self, indices, _dim(axis, dim))
 
-    def take_along_axis(self, indices, axis):
-        return _ops.take_along_axis(self, indices, axis)
+    def take_along_axis(self, indices, axis=None, *, dim=None):
+        return _ops.take_along_axis(self, indices, _dim(axis, dim))
+
+    take_along_dim = take_along_axis
 
     def gather(self, dim, index):
         return _ops.gather(self, dim, index)
@@ -783,28 +785,30 @@ class Tensor:
     def masked_fill(self, mask, value):
         return _ops.masked_fill(self, mask, value)
 
-    def sort(self, axis=-1, *, descending=False):
+    def sort(self, axis=-1, *, dim=None, descending=False):
         """The values sorted along ``axis`` (out of place, unlike NumPy's ``ndarray.sort``)."""
-        return _ops.sort(self, axis, descending=descending)
+        return _ops.sort(self, _dim(axis, dim), descending=descending)
 
-    def argsort(self, axis=-1, *, descending=False):
-        return _ops.argsort(self, axis, descending=descending)
+    def argsort(self, axis=-1, *, dim=None, descending=False):
+        return _ops.argsort(self, _dim(axis, dim), descending=descending)
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         return _ops.topk(self, k, dim, largest, sorted)
 
-    def partition(self, kth, axis=-1):
+    def partition(self, kth, axis=-1, *, dim=None):
         """The partitioned values (out of place, unlike NumPy's ``ndarray.partition``)."""
-        return _ops.partition(self, kth, axis)
+        return _ops.partition(self, kth, _dim(axis, dim))
 
-    def argpartition(self, kth, axis=-1):
-        return _ops.argpartition(self, kth, axis)
+    def argpartition(self, kth, axis=-1, *, dim=None):
+        return _ops.argpartition(self, kth, _dim(axis, dim))
 
     def searchsorted(self, v, side="left", sorter=None):
         return _ops.searchsorted(self, v, side, sorter)
 
-    def unique(self, return_index=False, return_inverse=False, return_counts=False, axis=None):
-        return _ops.unique(self, return_index, return_inverse, return_counts, axis)
+    def unique(
+        self, return_index=False, return_inverse=False, return_counts=False, axis=None, *, dim=None
+    ):
+        return _ops.unique(self, return_index, return_inverse, return_counts, _dim(axis, dim))
 
     def nonzero(self):
         """NumPy's ``nonzero``: one index tensor per axis (PyTorch's form is :meth:`argwhere`)."""
@@ -852,6 +856,11 @@ def _method(op_name: str, method_name: str) -> Callable:
 for _name, _op in (_ELEMENTWISE_METHODS | _BINARY_METHODS).items():
     if not hasattr(Tensor, _name):  # methods written out above take precedence
         setattr(Tensor, _name, _method(_op, _name))
+
+
+def _dim(axis: Any, dim: Any) -> Any:
+    """A method's ``axis`` or, when given, PyTorch's ``dim`` for it."""
+    return axis if dim is None else dim
 
 
 def tensor(

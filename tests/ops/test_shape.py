@@ -764,5 +764,18 @@ def test_dim_is_a_synonym_of_axis():
     ]
     for got, want in pairs:
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+    methods = [
+        (x.sort(dim=0), cr.sort(x, axis=0)),
+        (x.argsort(dim=0, descending=True), cr.argsort(x, axis=0, descending=True)),
+        (x.repeat(2, dim=1), cr.repeat(x, 2, axis=1)),
+        (x.take([1], dim=1), cr.take(x, [1], axis=1)),
+        (x.take_along_dim(np.zeros((3, 1), int), dim=1), x[:, :1]),
+        (x.partition(1, dim=0), cr.partition(x, 1, axis=0)),
+        (x.unique(dim=1), cr.unique(x, axis=1)),
+        (x.flip(dims=(0, 1)), cr.flip(x)),
+        (x.roll(1, dims=0), cr.roll(x, 1, 0)),
+    ]
+    for got, want in methods:
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
     with pytest.raises(TypeError, match="sort: got both axis= and dim="):
         cr.sort(x, axis=0, dim=0)
