@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
+from chainrule.ops import _special
 from strategies import broadcast_shapes, seeds, uniform
 
 # ----------------------------------------------------------------------------- bitwise
@@ -183,14 +184,21 @@ def _t(a: np.ndarray) -> torch.Tensor:
     ],
     ids=["erfinv", "erfc", "gammaln", "digamma", "trigamma", "polygamma_3"],
 )  # fmt: skip
-def test_special_functions_match_torch_across_their_range(fn, ref, data, rtol):
+@pytest.mark.parametrize("use_scipy", [True, False], ids=["scipy", "numpy"])
+def test_special_functions_match_torch_across_their_range(
+    fn, ref, data, rtol, use_scipy, monkeypatch
+):
+    """Both evaluations: SciPy's when installed, and the NumPy code the core falls back to."""
+    monkeypatch.setattr(_special, "USE_SCIPY", use_scipy)
     data = data[np.abs(data - np.round(data)) > 1e-3]  # no poles (0, -1, -2, ...)
     got = fn(cr.tensor(data)).numpy()
     want = ref(_t(data)).numpy()
     np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-12)
 
 
-def test_special_functions_at_their_edges():
+@pytest.mark.parametrize("use_scipy", [True, False], ids=["scipy", "numpy"])
+def test_special_functions_at_their_edges(use_scipy, monkeypatch):
+    monkeypatch.setattr(_special, "USE_SCIPY", use_scipy)
     np.testing.assert_array_equal(
         cr.special.erfinv(cr.tensor([1.0, -1.0, 1.5, np.nan])).numpy(),
         [np.inf, -np.inf, np.nan, np.nan],
@@ -244,3 +252,14 @@ def test_size_zero_inputs_give_size_zero_values_and_gradients(shape):
         gx, gy = cr.gradients(fn(x, y).sum(), [x, y])
         assert gx.shape == shape and gy.shape == y.shape, fn.__name__
         np.testing.assert_array_equal(gy.numpy(), 0)
+
+
+@pytest.mark.parametrize(
+    "fn", [cr.arctan2, cr.hypot, cr.logaddexp, cr.fmod, cr.fmax, cr.copysign, cr.special.xlogy]
+)
+def test_binary_ops_name_themselves_and_the_shapes_that_do_not_broadcast(fn):
+    x = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(
+        cr.ShapeError, match=rf"{fn.__name__}: cannot apply to shapes \(2, 3\) and \(4,\)"
+    ):
+        fn(x, cr.tensor(np.ones(4)))

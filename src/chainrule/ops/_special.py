@@ -4,6 +4,12 @@ Vectorised evaluation of W. J. Cody's near-minimax rational approximations ("Rat
 approximations for the error function", Math. Comp. 23, 1969, pp. 631-638): one rational
 function for erf on |x| <= 0.46875, and two for erfc on 0.46875 < |x| <= 4 and |x| > 4.
 Accurate to a few ulps in float64; float32 inputs are computed in float64 and cast back.
+
+The erfinv, log-gamma and polygamma evaluations below are NumPy too, so the core needs
+nothing else. When SciPy is installed (the ``special`` extra) and the backend is NumPy,
+``scipy.special``'s compiled versions of the same functions are used instead: the same values
+to ~1e-15, 5-20x faster. Set ``USE_SCIPY = False`` to force the NumPy code (the tests run
+both).
 """
 
 from __future__ import annotations
@@ -33,6 +39,32 @@ _P = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1,
 _Q = (1.0, 2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
       6.05183413124413191e-2, 2.33520497626869185e-3)  # fmt: skip
 _SQRT_PI_INV = 1.0 / math.sqrt(math.pi)
+
+
+USE_SCIPY = True
+"""Use ``scipy.special`` when it is installed and the backend is NumPy."""
+_scipy_special: Any = None
+
+
+def _scipy(name: str) -> Any:
+    """``scipy.special.<name>`` when SciPy may and can be used, else None."""
+    global _scipy_special
+    if not USE_SCIPY or backend.xp is not np:
+        return None
+    if _scipy_special is None:
+        try:
+            import scipy.special as special
+        except ImportError:
+            special = False
+        _scipy_special = special
+    return getattr(_scipy_special, name) if _scipy_special else None
+
+
+def _in_float64(fn: Any, x: Any, *args: Any) -> Any:
+    """``fn(*args, x)`` evaluated in float64 and returned in x's floating dtype."""
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64
+    return np.asarray(fn(*args, x.astype(np.float64, copy=False))).astype(dtype, copy=False)
 
 
 def _poly(coeffs: tuple[float, ...], x: Any) -> Any:
@@ -73,11 +105,17 @@ def erf(x: Any) -> Any:
     >>> bool(abs(erf(np.array(xs)) - [math.erf(v) for v in xs]).max() < 1e-15)
     True
     """
+    fast = _scipy("erf")
+    if fast is not None:
+        return _in_float64(fast, x)
     return _erf_or_erfc(x, complement=False)
 
 
 def erfc(x: Any) -> Any:
     """Element-wise erfc(x) = 1 - erf(x), without cancellation for large x."""
+    fast = _scipy("erfc")
+    if fast is not None:
+        return _in_float64(fast, x)
     return _erf_or_erfc(x, complement=True)
 
 
@@ -130,6 +168,9 @@ def erfinv(y: Any) -> Any:
     >>> bool(abs(erf(erfinv(np.array([-0.999, 0.1, 0.7]))) - [-0.999, 0.1, 0.7]).max() < 1e-15)
     True
     """
+    fast = _scipy("erfinv")
+    if fast is not None:
+        return _in_float64(fast, y)
     xp = backend.xp
     y = xp.asarray(y)
     dtype = y.dtype if y.dtype.kind == "f" else xp.float64
@@ -196,6 +237,9 @@ def gammaln(x: Any) -> Any:
     >>> bool(np.allclose(got, [math.lgamma(v) for v in xs], rtol=1e-13))
     True
     """
+    fast = _scipy("gammaln")
+    if fast is not None:
+        return _in_float64(fast, x)
     xp = backend.xp
     x = xp.asarray(x)
     dtype = x.dtype if x.dtype.kind == "f" else xp.float64
@@ -251,6 +295,9 @@ def polygamma(n: int, x: Any) -> Any:
     >>> bool(np.allclose(got, [-0.5772156649015329, -1.9635100260214235, 0.03648997397857652]))
     True
     """
+    fast = _scipy("digamma" if n == 0 else "polygamma")
+    if fast is not None:
+        return _in_float64(fast, x) if n == 0 else _in_float64(fast, x, n)
     xp = backend.xp
     x = xp.asarray(x)
     dtype = x.dtype if x.dtype.kind == "f" else xp.float64
