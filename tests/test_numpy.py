@@ -90,3 +90,15 @@ def test_numpy_only_function_on_a_tensor_that_needs_gradients_says_so():
         np.fft.fft(x)
     numpy.testing.assert_allclose(np.fft.fft(x.detach()), numpy.fft.fft([1.0, 2.0]))
     assert np.shape(x) == (2,) and np.ndim(x) == 1  # non-float results pass through
+
+
+def test_linalg_submodule_dispatches_like_the_top_level():
+    a = numpy.array([[2.0, 1.0], [1.0, 3.0]])
+    assert type(np.linalg.inv(a)) is numpy.ndarray
+    numpy.testing.assert_allclose(np.linalg.inv(a), numpy.linalg.inv(a))
+    t = cr.tensor(a, requires_grad=True)
+    (g,) = cr.gradients(np.sum(np.linalg.inv(t)), [t])
+    inv = numpy.linalg.inv(a)
+    numpy.testing.assert_allclose(g.numpy(), -(inv.T @ numpy.ones((2, 2)) @ inv.T), rtol=1e-12)
+    with pytest.raises(numpy.linalg.LinAlgError):  # chainrule's error is also NumPy's
+        np.linalg.inv(cr.tensor(numpy.zeros((2, 2)), requires_grad=True))
