@@ -246,3 +246,16 @@ def test_numpy_constants_follow_the_tensors_to_the_gpu(fake_gpu):
     picked = g[np.array([2, 0])]
     assert picked.device == "cuda:0" and picked.tolist() == [3.0, 1.0]
     assert cr.exp(cr.tensor(0.0, device="cpu")).device == "cpu"
+
+
+def test_explain_traces_a_gpu_model_on_a_host_copy(fake_gpu):
+    cr.manual_seed(0)
+    net = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Tanh(), cr.nn.Linear(4, 2))
+    x = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]])
+    ref = cr.explain.trace(net, x, [1, 0])
+    net.to("cuda")
+    got = cr.explain.trace(net, cr.tensor(x).to("cuda"), [1, 0])
+    assert all(p.device == "cuda:0" for p in net.parameters())  # the model stays where it was
+    assert got.max_disagreement < 1e-12
+    for a, b in zip(ref.layers, got.layers):
+        np.testing.assert_allclose(b["grad_W"].value, a["grad_W"].value, rtol=1e-12)

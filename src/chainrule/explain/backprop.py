@@ -536,7 +536,27 @@ def trace(
     >>> t = trace(net, [0.5, -1.0, 2.0], 1)
     >>> t.max_disagreement < 1e-12, t.layers[0]["grad_W"].shape
     (True, (4, 3))
+
+    A model or data on a GPU is traced on a host copy (the formulas are NumPy's).
     """
+    if any(p.device != backend.CPU for p in model.parameters()):
+        model = _copy_as(model, None).to("cpu")
+    x, y = (v.cpu() if isinstance(v, Tensor) else v for v in (x, y))
+    with backend.host():  # every array of the trace on the host, whatever the backend
+        return _trace(model, x, y, loss, check, dtype, fd_eps, fd_max_entries, class_names)
+
+
+def _trace(
+    model: Module,
+    x: Any,
+    y: Any,
+    loss: Any,
+    check: str | None,
+    dtype: Any,
+    fd_eps: float,
+    fd_max_entries: int,
+    class_names: list[str] | None,
+) -> Trace:
     if check not in (None, "fd"):
         raise ValueError(f"trace: check must be None or 'fd', got {check!r}")
     kind, reduction = _loss_kind(loss)
