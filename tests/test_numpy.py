@@ -102,3 +102,25 @@ def test_linalg_submodule_dispatches_like_the_top_level():
     numpy.testing.assert_allclose(g.numpy(), -(inv.T @ numpy.ones((2, 2)) @ inv.T), rtol=1e-12)
     with pytest.raises(numpy.linalg.LinAlgError):  # chainrule's error is also NumPy's
         np.linalg.inv(cr.tensor(numpy.zeros((2, 2)), requires_grad=True))
+
+
+def test_numpy_signatures_that_numpy_code_uses():
+    x = cr.tensor([[3.0, 1.0], [2.0, 5.0]], requires_grad=True)
+    a = x.detach().numpy()
+    numpy.testing.assert_array_equal(np.sort(x, kind="mergesort").numpy(), numpy.sort(a))
+    numpy.testing.assert_array_equal(
+        np.argsort(x, axis=0, kind="quicksort").numpy(), numpy.argsort(a, 0)
+    )
+    numpy.testing.assert_array_equal(np.concatenate([x, x], axis=None).numpy(),
+                                     numpy.concatenate([a, a], axis=None))  # fmt: skip
+    for mode in ("wrap", "clip"):
+        numpy.testing.assert_array_equal(
+            np.take(x, [-5, 0, 7], mode=mode).numpy(), numpy.take(a, [-5, 0, 7], mode=mode)
+        )
+    numpy.testing.assert_array_equal(np.roll(x, numpy.array([1, -1]), (0, 1)).numpy(),
+                                     numpy.roll(a, [1, -1], (0, 1)))  # fmt: skip
+    z = np.zeros_like(x)  # depends on the shape only: NumPy's, no error
+    assert type(z) is numpy.ndarray and z.shape == (2, 2)
+    (g,) = cr.gradients(np.sum(np.roll(x, numpy.array([1, -1]), (0, 1)) * x), [x])
+    numpy.testing.assert_allclose(g.numpy(), numpy.roll(a, [1, -1], (0, 1)) + numpy.roll(
+        a, [-1, 1], (0, 1)))  # fmt: skip

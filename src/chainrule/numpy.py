@@ -121,6 +121,8 @@ class _Dispatch:
             return self._cr(*args, **kwargs)
         # NumPy on the arrays (a tensor's own __array_function__ would answer for it)
         out = self._np(*_numpy_protocol._unwrap(args), **_numpy_protocol._unwrap(kwargs))
+        if self.__name__.endswith("_like"):  # zeros_like & co.: nothing depends on values
+            return out
         if _needs_grad(args) or _needs_grad(tuple(kwargs.values())):
             if _is_float_result(out):
                 raise NotDifferentiableError(

@@ -102,19 +102,27 @@ _scatter_add.defvjp(lambda g, out, v, index, shape: _getitem(g, index, shape), k
 
 # ---------------------------------------------------------------------------- gathers
 @accepts_dim
-def take(x: Tensor, indices: Any, axis: int | None = None) -> Tensor:
+def take(x: Tensor, indices: Any, axis: int | None = None, mode: str = "raise") -> Tensor:
     """Elements of ``x`` at integer ``indices`` along ``axis`` (NumPy's ``take``; ``None``:
     the flattened tensor). The result has shape ``x.shape[:axis] + indices.shape +
     x.shape[axis+1:]``; negative indices count from the end; repeated ones add up in the
-    gradient.
+    gradient. ``mode`` as NumPy's: ``"raise"``, ``"wrap"`` or ``"clip"``.
 
-    Raises :class:`~chainrule.errors.IndexRangeError` for an index out of range.
+    Raises :class:`~chainrule.errors.IndexRangeError` for an index out of range (mode
+    ``"raise"``), ``ValueError`` for another mode.
     """
     x = _tensor(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
     ax = _axis("take", axis, x.ndim)
     idx = _int_array("take", indices)
+    n = x.shape[ax]
+    if mode == "wrap" and n:
+        idx = idx % n
+    elif mode == "clip" and n:
+        idx = backend.xp.clip(idx, 0, n - 1)
+    elif mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
     _check_range("take", idx, x.shape, ax, negative=True)
     return getitem(x, (slice(None),) * ax + (idx,))
 

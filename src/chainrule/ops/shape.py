@@ -116,14 +116,17 @@ broadcast_to.defvjp(lambda g, out, x, shape: g, keep="")  # the engine sums it b
 
 
 # ---------------------------------------------------------------------------- joins
-def concatenate(tensors: Any, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis (NumPy's ``concatenate``).
+def concatenate(tensors: Any, axis: int | None = 0) -> Tensor:
+    """Join tensors along an existing axis (NumPy's ``concatenate``; ``axis=None`` joins
+    them flattened).
 
     Raises :class:`~chainrule.errors.ShapeError` naming every shape when they do not fit.
     """
     tensors = list(tensors)
     if not tensors:
         raise ShapeError("concatenate: need at least one tensor")
+    if axis is None:
+        tensors, axis = [ravel(t) for t in tensors], 0
     return _concatenate(*tensors, axis=axis)
 
 
@@ -510,7 +513,8 @@ def roll(x, shift, axis=None):
 
 
 def _negate(shift: Any) -> Any:
-    return tuple(-int(s) for s in shift) if isinstance(shift, (tuple, list)) else -int(shift)
+    s = np.asarray(shift)
+    return (-s).tolist() if s.ndim else -int(s)
 
 
 roll.defvjp(lambda g, out, x, shift, axis=None: roll(g, _negate(shift), axis), keep="")
@@ -530,7 +534,7 @@ def repeat(x: Tensor, repeats: Any, axis: int | None = None) -> Tensor:
     if axis is None:
         x, axis = ravel(x), 0
     ax = normalize_axis("repeat", axis, x.ndim)
-    reps = np.asarray(repeats.data if isinstance(repeats, Tensor) else repeats)
+    reps = np.asarray(backend.to_numpy(repeats.data) if isinstance(repeats, Tensor) else repeats)
     if reps.dtype.kind not in "iu" or reps.ndim > 1 or (reps < 0).any():
         raise ShapeError(
             f"repeat: repeats must be non-negative integers (one, or one per element), "

@@ -24,10 +24,18 @@ TopK.__doc__ = "What :func:`topk` returns: ``(values, indices)``, as PyTorch's `
 
 
 @accepts_dim
-def sort(x: Tensor, axis: int | None = -1, *, descending: bool = False) -> Tensor:
+def sort(
+    x: Tensor,
+    axis: int | None = -1,
+    kind: str | None = None,
+    *,
+    stable: bool | None = None,
+    descending: bool = False,
+) -> Tensor:
     """``x`` sorted along ``axis`` (NumPy's ``sort``; ``None``: the flattened tensor),
     ascending, or descending with PyTorch's ``descending=True``. NaNs sort last, as in
-    NumPy. The gradient puts ``ḡ`` back at each value's original position.
+    NumPy. The gradient puts ``ḡ`` back at each value's original position. ``kind`` and
+    ``stable`` are accepted for NumPy's signature; sorted values do not depend on them.
 
     Raises :class:`~chainrule.errors.ShapeError` for an axis out of range.
     """
@@ -61,15 +69,24 @@ _sort.defvjp(_sort_grad, keep="x")
 
 @accepts_dim
 def argsort(
-    x: Any, axis: int | None = -1, *, descending: bool = False, stable: bool = True
+    x: Any,
+    axis: int | None = -1,
+    kind: str | None = None,
+    *,
+    stable: bool | None = None,
+    descending: bool = False,
 ) -> Tensor:
     """The indices that sort ``x`` along ``axis`` (NumPy's ``argsort``; ``None``: the
     flattened tensor), as an int64 tensor; ``descending=True`` as PyTorch's. Ties keep their
-    order (a stable sort). Not differentiable."""
+    order (a stable sort) unless ``stable=False`` or a ``kind`` other than ``"stable"`` /
+    ``"mergesort"`` is asked for. Not differentiable."""
     data = _data(x)
     if axis is None:
         data, axis = data.reshape(-1), -1
     ax = normalize_axis("argsort", axis, data.ndim)
+    if stable is False or kind in ("quicksort", "heapsort"):
+        order = backend.xp.argsort(data, axis=ax, kind=kind)
+        return Tensor._make(backend.xp.flip(order, ax) if descending else order)
     return Tensor._make(_argsort_data(data, ax, descending))
 
 
