@@ -148,7 +148,7 @@ def test_a_safetensors_header_that_starts_like_a_pickle_still_loads(tmp_path, si
     pad = size - int.from_bytes(path.read_bytes()[:8], "little")  # one byte of note per byte
     save_arrays(path, {"w": np.ones(3, np.float32)}, header(pad))
     assert path.read_bytes()[:2] == bytes([0x80, size >> 8])
-    arrays, meta = load_arrays(path)
+    arrays, _ = load_arrays(path)
     np.testing.assert_array_equal(arrays["w"], np.ones(3))
 
 

@@ -25,6 +25,7 @@ from chainrule.errors import ChainruleError
 
 COMMANDS = (
     "train", "predict", "evaluate", "datasets", "explain", "report", "export", "summary",
+    "generate",
 )  # fmt: skip
 
 

@@ -74,6 +74,14 @@ def register(subparsers: Any) -> None:
         help="a bundled dataset (see 'chainrule datasets'; default digits) or a .csv/.npz file",
     )
     data.add_argument(
+        "--task",
+        default=S,
+        choices=["classification", "regression", "lm"],
+        help="what to learn: inferred from the data by default; lm: a character-level "
+        "language model of a text (--dataset kjv, the bundled one, or a UTF-8 file; --model "
+        "lstm, gru or transformer; then 'chainrule generate RUN')",
+    )
+    data.add_argument(
         "--target",
         default=S,
         metavar="COLUMN",
@@ -238,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.train.experiment import start_run
     from chainrule.train.settings import TrainSettings, load_settings_file
 
+    if getattr(args, "task", None) == "lm":
+        return _train_lm(args)
     keys = TrainSettings.keys()
     flags = {k: v for k, v in vars(args).items() if k in keys}
     values: dict[str, Any] = {}
@@ -290,6 +300,50 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     results = training.finish()
     _print_results(training, results)
+    return 0
+
+
+_LM_OPTIONS = {"dataset", "model", "epochs", "batch_size", "lr", "hidden", "seed", "dropout"}
+
+
+def _train_lm(args: argparse.Namespace) -> int:
+    """``--task lm``: a character-level language model (:mod:`chainrule.train.lm`)."""
+    from chainrule.train.callbacks import ProgressBar
+    from chainrule.train.experiment import _new_run_folder
+    from chainrule.train.lm import LM_KINDS, train_char_lm
+
+    given = {k: v for k, v in vars(args).items() if k not in ("run", "command", "_subparsers")}
+    ignored = sorted(k for k, v in given.items() if v not in (None, False) and k not in (
+        *_LM_OPTIONS, "task", "out", "name", "quiet", "device"))  # fmt: skip
+    if ignored:
+        names = ", ".join("--" + k.replace("_", "-") for k in ignored)
+        raise ValueError(f"{names}: not used with --task lm (it takes --dataset, --model, "
+                         "--epochs, --batch-size, --lr, --hidden, --dropout, --seed)")  # fmt: skip
+    settings: dict[str, Any] = {}
+    model = given.get("model", "lstm")
+    if model not in LM_KINDS:
+        raise ValueError(f"--task lm: --model must be one of {', '.join(LM_KINDS)}, got {model!r}")
+    settings["model"] = model
+    for key, conv in (("epochs", int), ("batch_size", int), ("lr", float), ("seed", int),
+                      ("dropout", float)):  # fmt: skip
+        if given.get(key) is not None:
+            settings[key] = conv(given[key])
+    if given.get("hidden") is not None:
+        settings["hidden"] = int(str(given["hidden"]).split(",")[0])
+    _use_device(args.device)
+    text = str(given.get("dataset") or "kjv")
+    folder = _new_run_folder(Path(args.out or "runs"), Path(text).stem, args.name)
+    callbacks = [] if args.quiet else [ProgressBar(stream=sys.stdout)]
+    if not args.quiet:
+        print(f"data:   {text}, next-character prediction; model: {model}; run folder {folder}")
+    metrics = train_char_lm(text, folder, settings, callbacks)
+    t = metrics["test"]
+    print(f"test: cross-entropy {t['cross_entropy']:.4f} nats/char ({t['bits_per_char']:.3f} "
+          f"bits), perplexity {t['perplexity']:.3f} on {metrics['test_chars']:,} held-out "
+          "characters")  # fmt: skip
+    if not args.quiet:
+        print("sample:", metrics["sample"].replace("\n", " / "))
+    print(f"run folder: {folder}   (sample more: chainrule generate {folder})")
     return 0
 
 
