@@ -262,10 +262,11 @@ def _not_safetensors(path: Path, payload: bytes) -> str | None:
     """One line saying what ``payload`` is when it is recognisably not a safetensors file (a
     PyTorch pickle, a checkpoint's JSON sidecar, a file cut short); ``None`` otherwise."""
     n = int.from_bytes(payload[:8], "little") if len(payload) >= 8 else -1
-    if 0 < n <= len(payload) - 8 and payload[8:9] == b"{":
-        return None  # a safetensors header (its length may well start with pickle's 0x80 0x03)
-    if payload[:4] == b"PK\x03\x04" or (
-        payload[:1] == b"\x80" and payload[1:2] in b"\x02\x03\x04\x05"
+    # a safetensors header's length may well start with pickle's opening bytes (896: 80 03)
+    header = 0 < n <= len(payload) - 8 and payload[8:9] == b"{"
+    if not header and (
+        payload[:4] == b"PK\x03\x04"
+        or (payload[:1] == b"\x80" and payload[1:2] in b"\x02\x03\x04\x05")
     ):
         return (
             f"{path} is a pickle (PyTorch's .pt/.pth format), not a safetensors file: chainrule "
