@@ -38,8 +38,10 @@ def init() -> None:
     """Join the MPI job, when this process was started by an MPI launcher (it is done on the
     first call to any function here; calling it is only needed to fail early).
 
-    Installs a hook so that an uncaught exception in any rank prints one line naming the rank
-    and aborts the whole job (``MPI_Abort``): the other ranks exit instead of waiting forever.
+    With more than one rank it installs a hook so that an uncaught exception in any rank
+    prints one line naming the rank and aborts the whole job (``MPI_Abort``): the other ranks
+    exit instead of waiting forever. It also wraps ``sys.exit`` to note the status, so that a
+    rank exiting with a failure status aborts the job the same way at exit.
     Raises :class:`~chainrule.errors.DistributedError` when launched by MPI but mpi4py is
     missing.
     """

@@ -256,7 +256,7 @@ class Trainer:
                     _update_metrics(metrics, out, y)
         finally:
             self.model.train(was_training)
-        if getattr(loader, "_sharded", False):
+        if isinstance(loader.sampler, _Shard):  # each rank evaluated its share
             total, seen = _reduce(metrics, total, seen)
         logs = {"loss": total / seen}
         logs.update({m.name: m.compute() for m in metrics})
@@ -377,14 +377,12 @@ class Trainer:
                 dtype=_model_dtype(self.model),
             )
         if world > 1 and n >= world:  # evaluation: disjoint shares, summed afterwards
-            loader = DataLoader(
+            return DataLoader(
                 dataset,
                 batch_size=batch_size,
                 sampler=_Shard(n, distributed.rank(), world),
                 dtype=_model_dtype(self.model),
             )
-            loader._sharded = True
-            return loader
         return DataLoader(
             dataset,
             batch_size=batch_size,
