@@ -119,6 +119,8 @@ def test_numpy_signatures_that_numpy_code_uses():
         )
     numpy.testing.assert_array_equal(np.roll(x, numpy.array([1, -1]), (0, 1)).numpy(),
                                      numpy.roll(a, [1, -1], (0, 1)))  # fmt: skip
+    for alias, name in [("concat", "concatenate"), ("permute_dims", "transpose")]:
+        assert getattr(np, alias)._cr is getattr(cr, name)  # NumPy 2's aliases
     z = np.zeros_like(x)  # depends on the shape only: NumPy's, no error
     assert type(z) is numpy.ndarray and z.shape == (2, 2)
     (g,) = cr.gradients(np.sum(np.roll(x, numpy.array([1, -1]), (0, 1)) * x), [x])

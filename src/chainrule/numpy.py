@@ -95,7 +95,8 @@ def _resolve(np_module: Any, name: str, cr_ns: Any, qualname: str) -> Any:
         return _Dispatch(qualname, np_obj, _SPECIAL[name])
     if isinstance(np_obj, (type, types.ModuleType)) or not callable(np_obj):
         return np_obj  # dtypes, classes, constants, other submodules
-    cr_obj = getattr(cr_ns, name, None) if cr_ns is not None else None
+    cr_name = _numpy_protocol._ALIASES.get(name, name)  # NumPy's aliases: concat, acos...
+    cr_obj = getattr(cr_ns, cr_name, None) if cr_ns is not None else None
     if callable(cr_obj):
         return _Dispatch(qualname, np_obj, cr_obj)
     return _Dispatch(qualname, np_obj, None)
