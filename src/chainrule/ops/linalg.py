@@ -812,15 +812,13 @@ def _pnorm(x, p, axis, keepdims):
 
 
 def _pnorm_grad(g, out, x, p, axis, keepdims):
-    from chainrule.ops.reduction import _keep, _spread
+    from chainrule.ops.reduction import _keep
 
-    gs = _spread(g, x.shape, axis, keepdims)
-    o = _keep(out, x.shape, axis, keepdims)
-    safe = where(o.data == 0, 1, o)
-    if p == 2:
-        return gs * x / safe
-    ax = abs(x)
-    return gs * where(x.data == 0, 0, sign(x) * ax ** (p - 1)) / safe ** (p - 1)
+    safe = where(out.data == 0, 1, out)
+    if p == 2:  # x ḡ / out: the small factor first, then one pass over x
+        return x * _keep(g / safe, x.shape, axis, keepdims)
+    scale = _keep(g / safe ** (p - 1), x.shape, axis, keepdims)
+    return where(x.data == 0, 0, sign(x) * abs(x) ** (p - 1)) * scale
 
 
 _pnorm.defvjp(_pnorm_grad, keep="x out")

@@ -290,10 +290,9 @@ def prod(x, axis=None, keepdims=False):
 
 
 def _prod_grad(g, out, x, axis=None, keepdims=False):
-    gs = _spread(g, x.shape, axis, keepdims)
-    if not (x.data == 0).any():
-        return gs * (_keep(out, x.shape, axis, keepdims) / x)
-    return gs * _others_product(x, axis)
+    if backend.xp.count_nonzero(x.data) == x.size:  # no zeros: ḡ out / x, one pass over x
+        return _keep(g * out, x.shape, axis, keepdims) / x
+    return _spread(g, x.shape, axis, keepdims) * _others_product(x, axis)
 
 
 def _others_product(x: Tensor, axis: Axis) -> Tensor:

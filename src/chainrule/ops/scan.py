@@ -179,7 +179,8 @@ def _record_index(x: Any, out: Any, axis: int) -> Any:
     xp = backend.array_module(x)
     n = x.shape[axis]
     pos = xp.arange(n).reshape((-1,) + (1,) * (x.ndim - axis - 1))
-    return xp.maximum.accumulate(xp.where(x == out, pos, 0), axis=axis).astype(np.int64)
+    found = xp.where(x == out, pos, 0)
+    return xp.maximum.accumulate(found, axis=axis, out=found).astype(np.int64, copy=False)
 
 
 def _running_grad(g, out, x, axis):
