@@ -276,7 +276,9 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
 
 
 hardtanh.defvjp(
-    lambda g, out, x, min_val=-1.0, max_val=1.0: g * _mask((x.data > min_val) & (x.data < max_val)),
+    lambda g, out, x, min_val=-1.0, max_val=1.0: where(
+        _mask((x.data > min_val) & (x.data < max_val)), g, 0
+    ),
     keep="x",
 )
 
@@ -296,7 +298,9 @@ def hardsigmoid(x):
     return backend.xp.clip(x / 6 + 0.5, 0, 1)
 
 
-hardsigmoid.defvjp(lambda g, out, x: g * _mask((x.data > -3) & (x.data < 3)) / 6, keep="x")
+hardsigmoid.defvjp(
+    lambda g, out, x: where(_mask((x.data > -3) & (x.data < 3)), g * (1 / 6), 0), keep="x"
+)
 
 
 @primitive

@@ -873,10 +873,9 @@ mod = remainder
 
 
 def _fmax_mask(x: Any, y: Any, pick_x_on_tie: Any) -> Tensor:
-    # 1 where x is the chosen input: x wins (or ties) or y is NaN; in maximum's dtype
+    # True where x is the chosen input: x wins (or ties) or y is NaN
     xd, yd = _data(x), _data(y)
-    mask = pick_x_on_tie(xd, yd) | backend.xp.isnan(yd)
-    return Tensor._make(mask.astype(backend.xp.result_type(xd, yd), copy=False))
+    return Tensor._make(pick_x_on_tie(xd, yd) | backend.xp.isnan(yd))
 
 
 @primitive
@@ -889,8 +888,8 @@ def fmax(x, y):
     return backend.xp.fmax(x, y)
 
 
-fmax.defvjp(lambda g, out, x, y: g * _fmax_mask(x, y, backend.xp.greater_equal),
-            lambda g, out, x, y: g * (1 - _fmax_mask(x, y, backend.xp.greater_equal)),
+fmax.defvjp(lambda g, out, x, y: where(_fmax_mask(x, y, backend.xp.greater_equal), g, 0),
+            lambda g, out, x, y: where(_fmax_mask(x, y, backend.xp.greater_equal), 0, g),
             keep="x y")  # fmt: skip
 
 
@@ -904,8 +903,8 @@ def fmin(x, y):
     return backend.xp.fmin(x, y)
 
 
-fmin.defvjp(lambda g, out, x, y: g * _fmax_mask(x, y, backend.xp.less_equal),
-            lambda g, out, x, y: g * (1 - _fmax_mask(x, y, backend.xp.less_equal)),
+fmin.defvjp(lambda g, out, x, y: where(_fmax_mask(x, y, backend.xp.less_equal), g, 0),
+            lambda g, out, x, y: where(_fmax_mask(x, y, backend.xp.less_equal), 0, g),
             keep="x y")  # fmt: skip
 
 
