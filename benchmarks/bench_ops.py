@@ -14,6 +14,8 @@ Goals (issue 9): forward ≤ 1.5x NumPy, backward ≤ 3x forward; rows over a go
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_ops.py
     python benchmarks/bench_ops.py --rounds 3 --only tan,cumsum,linalg.inv   # a few, quicker
+
+(The einsum rows write the subscripts' comma as ·, so that --only can name them.)
 """
 
 from __future__ import annotations
@@ -182,9 +184,9 @@ def _ops() -> list[Op]:
         Op("outer", ("outer",), np.outer, V(2), (0, 1)),
         Op("tensordot", ("tensordot",), lambda a, b: np.tensordot(a, b, axes=1), U(k=2), (0, 1),
            call=lambda fn, a, b: fn(a, b, axes=1)),
-        Op("einsum ij,jk->ik", ("einsum",), lambda a, b: np.einsum("ij,jk->ik", a, b), U(k=2),
+        Op("einsum ij·jk->ik", ("einsum",), lambda a, b: np.einsum("ij,jk->ik", a, b), U(k=2),
            (0, 1), call=lambda fn, a, b: fn("ij,jk->ik", a, b)),
-        Op("einsum ij,ij->i", ("einsum",), lambda a, b: np.einsum("ij,ij->i", a, b), U(k=2),
+        Op("einsum ij·ij->i", ("einsum",), lambda a, b: np.einsum("ij,ij->i", a, b), U(k=2),
            (0, 1), call=lambda fn, a, b: fn("ij,ij->i", a, b)),
         Op("einsum ii->", ("einsum",), lambda a: np.einsum("ii->", a), U(),
            call=lambda fn, a: fn("ii->", a)),
