@@ -11,6 +11,7 @@ result holds floating-point values: their gradient would be lost silently, so a
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 # NumPy's name -> chainrule's, where they differ.
@@ -38,6 +39,7 @@ def _tensor_type() -> type:
     return Tensor
 
 
+@functools.cache
 def _lookup(name: str, module: str = "numpy") -> Any:
     """The chainrule function NumPy's ``module.name`` corresponds to, or None."""
     import chainrule as cr
