@@ -20,7 +20,10 @@ statistics of the training split only, 10% of the training split held out for va
 two tanh hidden layers of 128 and 64 units, a softmax output with cross-entropy (label
 smoothing 0.1), SGD with momentum 0.9 and L2 weight decay 5e-4, learning rate 0.1 on a
 cosine schedule, 40 epochs of batches of 32. Regression data get a linear output and squared
-error on standardised targets instead.
+error on standardised targets instead. --model cnn builds a convolutional network instead
+(convolution, batch norm, ReLU and max pooling per --channels entry, then a linear layer; 1-D
+for signals, 2-D for images), --model resnet adds residual blocks; both shift each training
+example at random unless --no-augment.
 
 Progress is shown per epoch (a bar on a terminal, one line per epoch otherwise); at the end a
 table gives the train/validation/test loss and accuracy, the time and the samples per second.
@@ -33,6 +36,7 @@ EPILOG = """\
 examples:
   chainrule train                                   # digits, the defaults above
   chainrule train --dataset mnist1d --hidden 256,128 --epochs 60
+  chainrule train --dataset fashion_mnist --model cnn --epochs 8 --batch-size 128
   chainrule train --dataset examples/fruit.csv --target fruit --batch-size 16
   chainrule train --config settings.toml --epochs 5 # flags override the file
   chainrule train --resume runs/digits-20250101-120000
@@ -101,6 +105,26 @@ def register(subparsers: Any) -> None:
         help="test share for datasets without their own test split (default 0.2)",
     )
     model = p.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        default=S,
+        metavar="KIND",
+        help="mlp (the default: the seeds' feed-forward network), cnn (convolutions, batch "
+        "norm, pooling; 1-D for signals, 2-D for images) or resnet (cnn with residual blocks)",
+    )
+    model.add_argument(
+        "--channels",
+        default=S,
+        metavar="SIZES",
+        help="cnn/resnet: feature maps per stage, comma-separated (default 32,64; resnet 16,32,64)",
+    )
+    model.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="cnn/resnet: shift each training example at random, up to a tenth of its size "
+        "(the default there; --no-augment: off)",
+    )
     model.add_argument(
         "--hidden",
         default=S,
@@ -416,9 +440,17 @@ def _print_start(training: Any, quiet: bool) -> None:
     sizes = "-".join(str(n) for n in [pre.n_features, *s.hidden, training.spec["n_outputs"]])
     from chainrule.train.experiment import loss_description
 
+    if s.model == "mlp":
+        arch = f"MLP {sizes}, {s.activation} hidden units"
+    else:
+        shape = "x".join(str(n) for n in training.spec["input_shape"])
+        chans = ",".join(str(c) for c in training.spec["channels"])
+        arch = f"{s.model.upper()} on {shape} inputs, channels {chans}" + (
+            ", shifted at random" if s.augment else ""
+        )
     lines = [
         f"data:   {d.split.name}: {', '.join(parts)} samples; {pre.n_features} features, {kind}",
-        f"model:  MLP {sizes}, {s.activation} hidden units"
+        f"model:  {arch}"
         + (f", dropout {s.dropout:g}" if s.dropout else "")
         + f", {s.output} output; loss: {loss_description(s)}",
         f"train:  {s.optimizer} lr {s.lr:g}"

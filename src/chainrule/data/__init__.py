@@ -3,6 +3,7 @@
 * :class:`Dataset`, :class:`TensorDataset`, :class:`Subset`, :func:`random_split`
 * :class:`DataLoader` (seeded shuffling, batches gathered with one fancy-index per array),
   :func:`default_collate`, :func:`check_batch_size`
+* :mod:`~chainrule.data.transforms`: batch augmentations (RandomCrop, RandomAffine, ...)
 * :func:`train_test_split` (stratified for class labels), :class:`StandardScaler`
 * :func:`load_dataset` / :func:`list_datasets`: scikit-learn's small datasets, generated ones
   (:func:`make_spirals`, :func:`make_moons`, :func:`make_xor`, :func:`make_sine`), MNIST-1D
@@ -14,6 +15,7 @@ Imports only the floors below it (tensor, backend, errors); scikit-learn and mni
 imported when a dataset needs them.
 """
 
+from chainrule.data import transforms
 from chainrule.data.containers import LabeledData, SplitData
 from chainrule.data.dataset import Dataset, Subset, TensorDataset, random_split
 from chainrule.data.files import load_csv, load_npz
@@ -35,5 +37,5 @@ __all__ = [
     "StandardScaler", "Subset", "TensorDataset", "cache_dir", "check_batch_size",
     "default_collate", "list_datasets", "load_csv", "load_dataset", "load_fashion_mnist",
     "load_idx_dataset", "load_mnist1d", "load_npz", "make_moons", "make_sine", "make_spirals",
-    "make_xor", "parse_idx", "random_split", "read_idx", "train_test_split",
+    "make_xor", "parse_idx", "random_split", "read_idx", "train_test_split", "transforms",
 ]  # fmt: skip

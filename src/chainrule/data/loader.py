@@ -65,6 +65,8 @@ class DataLoader:
         persistent_workers: keep the workers between epochs (else started per epoch).
         prefetch_factor: batches fetched ahead per worker (2 when ``num_workers > 0``).
         worker_init_fn: called as ``worker_init_fn(worker_id)`` in each new worker.
+        transform: applied to the inputs (the first field) of every batch, an array
+            (N, ...), e.g. a :mod:`chainrule.data.transforms` augmentation; ``None``: none.
 
     Each batch is a tuple of tensors (one per field of a sample, e.g. ``(x, y)`` of shapes
     ``(B, ...)`` and ``(B,)``), or a single tensor when samples are single arrays.
@@ -97,6 +99,7 @@ class DataLoader:
         persistent_workers: bool = False,
         prefetch_factor: int | None = None,
         worker_init_fn: Callable[[int], Any] | None = None,
+        transform: Callable[[Any], Any] | None = None,
     ) -> None:
         if sampler is not None and shuffle:
             raise DataError("DataLoader: give either shuffle=True or a sampler, not both")
@@ -129,6 +132,7 @@ class DataLoader:
         self._current: object | None = None  # token of the latest iterator
         self._position = (0, 0)  # (epoch, batches yielded) of the latest iterator
         self._use_arrays = collate_fn is None and hasattr(dataset, "__getitems__")
+        self.transform = transform
 
     # ------------------------------------------------------------------ iteration
     def __len__(self) -> int:
@@ -178,6 +182,8 @@ class DataLoader:
                 batch = default_collate([self.dataset[int(i)] for i in idx], self.dtype)
             else:
                 batch = self.collate_fn([self.dataset[int(i)] for i in idx])
+            if self.transform is not None:
+                batch = self._transformed(batch)
             if self._current is token:
                 self._position = (epoch, b + 1)
             yield batch
@@ -208,6 +214,8 @@ class DataLoader:
         try:
             for b, raw in enumerate(pool.run(batches, epoch, self.prefetch_factor), start):
                 batch = raw if self.collate_fn is not None else _to_tensors(raw, self.dtype)
+                if self.transform is not None:
+                    batch = self._transformed(batch)
                 if self._current is token:
                     self._position = (epoch, b + 1)
                 yield batch
@@ -230,6 +238,16 @@ class DataLoader:
         state = dict(self.__dict__)
         state["_pool"] = None  # processes do not travel
         return state
+
+    def _transformed(self, batch: Any) -> Any:
+        """``transform`` applied to the batch's inputs (its first field), as an array."""
+        first = batch[0] if isinstance(batch, (tuple, list)) else batch
+        x = Tensor._make(backend.xp.asarray(self.transform(first.data)))
+        if self.dtype is not None:
+            x = Tensor._make(x.data.astype(self.dtype, copy=False))
+        if isinstance(batch, (tuple, list)):
+            return type(batch)([x, *batch[1:]])
+        return x
 
     # ------------------------------------------------------------------ state
     @property

@@ -32,7 +32,15 @@ from chainrule.nn.activation import (
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.container import ModuleDict, ModuleList, Sequential
 from chainrule.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
-from chainrule.nn.layers import Dropout, Embedding, Flatten, Identity, Linear, Residual
+from chainrule.nn.layers import (
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    Linear,
+    Residual,
+    Unflatten,
+)
 from chainrule.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -124,6 +132,7 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "Unflatten",
     "Upsample",
     "functional",
     "init",

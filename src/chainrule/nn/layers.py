@@ -1,6 +1,6 @@
 """Layers with PyTorch's names, arguments, parameter names and default initialisation:
-``Linear``, ``Identity``, ``Flatten``, ``Dropout``, ``Embedding``, and ``Residual`` (an arrow
-that skips a block: x + block(x)).
+``Linear``, ``Identity``, ``Flatten``, ``Unflatten``, ``Dropout``, ``Embedding``, and
+``Residual`` (an arrow that skips a block: x + block(x)).
 """
 
 from __future__ import annotations
@@ -106,6 +106,35 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size``: (N, C*H*W) -> (N, C, H, W) for
+    ``Unflatten(1, (C, H, W))`` (PyTorch's). Raises :class:`~chainrule.errors.ShapeError`
+    naming the layer when the axis does not have that many elements."""
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dim = dim
+        self.unflattened_size = tuple(int(s) for s in unflattened_size)
+
+    def forward(self, input: Tensor) -> Tensor:
+        shape = tuple(input.shape)
+        n = max(len(shape), 1)
+        if not -n <= self.dim < n:
+            raise ShapeError(f"{self!r}: dimension out of range for an input of shape {shape}")
+        d = self.dim % n
+        want = 1
+        for s in self.unflattened_size:
+            want *= s
+        if shape[d] != want and -1 not in self.unflattened_size:
+            raise ShapeError(
+                f"{self!r} expects axis {self.dim} of size {want}, got input of shape {shape}"
+            )
+        return reshape(input, (*shape[:d], *self.unflattened_size, *shape[d + 1 :]))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Dropout(Module):

@@ -82,21 +82,24 @@ def _windows(xpad: Any, kernel: Ints, stride: Ints, dilation: Ints, size: Ints) 
 
 
 def _im2col(x: Any, kernel: Ints, stride: Ints, padding: Pads, dilation: Ints, size: Ints) -> Any:
-    """(N, C, *S) -> (N, C * prod(kernel), prod(size)): every receptive field as a column."""
-    n, c = x.shape[:2]
-    w = _windows(_padded(x, padding), kernel, stride, dilation, size)
-    return w.reshape(n, c * math.prod(kernel), math.prod(size))
+    """(N, C, *S) -> (C * prod(kernel), N * prod(size)): every receptive field as a column,
+    the examples side by side, so that one matrix product serves the whole batch."""
+    c = x.shape[1]
+    w = _windows(_padded(x, padding), kernel, stride, dilation, size)  # (N, C, *K, *L)
+    nd = len(kernel)
+    order = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *K, N, *L)
+    return backend.xp.transpose(w, order).reshape(c * math.prod(kernel), -1)
 
 
 def _col2im(
     cols: Any, shape: Ints, kernel: Ints, stride: Ints, padding: Pads, dilation: Ints, size: Ints
 ) -> Any:
-    """The adjoint of :func:`_im2col`: add each column back into its window of a zero input of
-    ``shape``; one strided slice per kernel offset (never per pixel)."""
+    """The adjoint of the windows view: add each window of ``cols`` (any (N, C, *kernel,
+    *size) view) back into a zero input of ``shape``; one strided slice per kernel offset
+    (never per pixel)."""
     n, c = shape[:2]
     padded = tuple(m + lo + hi for m, (lo, hi) in zip(shape[2:], padding))
     z = backend.xp.zeros((n, c, *padded), dtype=cols.dtype)
-    cols = cols.reshape(n, c, *kernel, *size)
     every = (slice(None), slice(None))
     for ks in itertools.product(*map(range, kernel)):
         window = tuple(
@@ -106,6 +109,28 @@ def _col2im(
         z[every + window] += cols[every + ks]
     crop = tuple(slice(lo, lo + m) for (lo, _), m in zip(padding, shape[2:]))
     return z[every + crop] if any(lo or hi for lo, hi in padding) else z
+
+
+def _cols_view(cols: Any, c: int, kernel: Ints, n: int, size: Ints) -> Any:
+    """Columns (C * prod(kernel), N * prod(size)) seen as (N, C, *kernel, *size)."""
+    nd = len(kernel)
+    v = cols.reshape(c, *kernel, n, *size)
+    return backend.xp.transpose(v, (1 + nd, 0, *range(1, 1 + nd), *range(2 + nd, 2 + 2 * nd)))
+
+
+def _batch_major(y: Any, n: int, size: Ints) -> Any:
+    """(O, N * prod(size)) -> (N, O, *size), contiguous."""
+    o = y.shape[0]
+    return backend.xp.ascontiguousarray(backend.xp.swapaxes(y.reshape(o, n, -1), 0, 1)).reshape(
+        n, o, *size
+    )
+
+
+def _channel_major(g: Any, groups: int) -> Any:
+    """(N, O, *size) -> (groups, O / groups, N * prod(size)), the layout of the columns."""
+    n, o = g.shape[:2]
+    t = backend.xp.swapaxes(g.reshape(n, o, -1), 0, 1).reshape(o, -1)
+    return t.reshape(groups, o // groups, -1)
 
 
 def _channel_axes(ndim: int) -> tuple[int, ...]:
@@ -125,13 +150,13 @@ def conv(x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,), gr
     o, kernel = weight.shape[0], weight.shape[2:]
     if size is None:
         size = conv_size(x.shape[2:], kernel, stride, padding, dilation)
-    cols = _im2col(x, kernel, stride, padding, dilation, size)
+    cols = _im2col(x, kernel, stride, padding, dilation, size)  # (C K, N L)
     if groups == 1:
-        y = weight.reshape(o, -1) @ cols
+        y = weight.reshape(o, -1) @ cols  # one matrix product for the whole batch
     else:
-        cols = cols.reshape(n, groups, -1, cols.shape[-1])
-        y = weight.reshape(groups, o // groups, -1) @ cols
-    y = y.reshape(n, o, *size)
+        cols = cols.reshape(groups, -1, cols.shape[-1])
+        y = (weight.reshape(groups, o // groups, -1) @ cols).reshape(o, -1)
+    y = _batch_major(y, n, size)
     if bias is not None:
         y += bias.reshape(o, *(1,) * len(size))
     return y
@@ -169,10 +194,10 @@ def conv_transpose(
     cg, kernel = weight.shape[1], weight.shape[2:]
     c = cg * groups
     lsize = y.shape[2:]
-    ym = y.reshape(n, groups, o // groups, -1)
     wm = weight.reshape(groups, o // groups, -1)
-    cols = backend.xp.swapaxes(wm, -1, -2) @ ym  # (N, G, C/G * K, L)
-    x = _col2im(cols, (n, c, *size), kernel, stride, padding, dilation, lsize)
+    cols = backend.xp.swapaxes(wm, -1, -2) @ _channel_major(y, groups)  # (G, C/G K, N L)
+    view = _cols_view(cols.reshape(c * math.prod(kernel), -1), c, kernel, n, lsize)
+    x = _col2im(view, (n, c, *size), kernel, stride, padding, dilation, lsize)
     if bias is not None:
         x += bias.reshape(c, *(1,) * len(size))
     return x
@@ -197,12 +222,14 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     x̄ = conv_transpose(gy, ḡ)
     gȳ = conv(x, ḡ)
     """
-    n, c = x.shape[:2]
+    c = x.shape[1]
     o, lsize = gy.shape[1], gy.shape[2:]
-    cols = _im2col(x, kernel, stride, padding, dilation, lsize)
-    cols = cols.reshape(n, groups, -1, cols.shape[-1])
-    gm = gy.reshape(n, groups, o // groups, -1)
-    w = (gm @ backend.xp.swapaxes(cols, -1, -2)).sum(axis=0)
+    cols = _im2col(x, kernel, stride, padding, dilation, lsize)  # (C K, N L)
+    cols = cols.reshape(groups, -1, cols.shape[-1])
+    gm = _channel_major(gy, groups)
+    # one product per group (a stacked product with a transposed operand misses BLAS), as
+    # (cols gᵀ)ᵀ: OpenBLAS runs this shape (long inner axis N L) several times faster
+    w = backend.xp.stack([(cols[i] @ gm[i].T).T for i in range(groups)])  # (G, O/G, C/G K)
     return w.reshape(o, c // groups, *kernel)
 
 
@@ -224,8 +251,10 @@ def unfold(x, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,)):
     receptive field.
     x̄ = fold(ḡ): every column added back into the window it came from
     """
+    n, c = x.shape[:2]
     size = conv_size(x.shape[2:], kernel, stride, padding, dilation)
-    return _im2col(x, kernel, stride, padding, dilation, size)
+    w = _windows(_padded(x, padding), kernel, stride, dilation, size)
+    return w.reshape(n, c * math.prod(kernel), math.prod(size))
 
 
 unfold.defvjp(lambda g, out, x, **p: fold(g, x.shape[2:], **p), keep="x.shape")
@@ -240,7 +269,8 @@ def fold(cols, size, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,))
     n, ck = cols.shape[:2]
     lsize = conv_size(size, kernel, stride, padding, dilation)
     c = ck // math.prod(kernel)
-    return _col2im(cols, (n, c, *size), kernel, stride, padding, dilation, lsize)
+    view = cols.reshape(n, c, *kernel, *lsize)
+    return _col2im(view, (n, c, *size), kernel, stride, padding, dilation, lsize)
 
 
 fold.defvjp(lambda g, out, cols, size, **p: unfold(g, **p), keep="")

@@ -49,6 +49,7 @@ from chainrule.train.metrics import (
     R2Score,
     confusion_matrix,
 )
+from chainrule.train.models import image_shape
 from chainrule.train.run import (
     Preprocess,
     build_from_spec,
@@ -65,7 +66,7 @@ __all__ = [
     "prepare_data", "run_config", "start_run",
 ]  # fmt: skip
 
-_MODEL_KEYS = ("hidden", "activation", "output", "dropout")
+_MODEL_KEYS = ("model", "hidden", "channels", "activation", "output", "dropout")
 
 
 # ---------------------------------------------------------------------------------- data
@@ -129,6 +130,10 @@ def prepare_data(settings: TrainSettings) -> PreparedData:
             f"--batch-size {max(1, len(X_tr))} or less, or more data"
         )
     scaler = StandardScaler().fit(X_tr)
+    if settings.model != "mlp":  # one mean and scale for every pixel, as Normalize: a shifted
+        mean, std = float(np.mean(X_tr)), float(np.std(X_tr))  # image keeps its values' scale
+        scaler.mean_ = np.full(X_tr.shape[1:], mean)
+        scaler.scale_ = np.full(X_tr.shape[1:], std if std > 0 else 1.0)
     pre = Preprocess(
         task=data.task,
         n_features=data.n_features,
@@ -265,6 +270,9 @@ class TrainingRun:
             settings.activation,
             str(settings.output),
             settings.dropout,
+            model=settings.model,
+            input_shape=image_shape(pre.input_shape, pre.feature_names),
+            channels=list(settings.channels or ()),
         )
         backend.manual_seed(settings.seed)
         self.model = build_from_spec(self.spec)
@@ -320,14 +328,41 @@ class TrainingRun:
         val = None if d.X_val is None else (d.X_val, d.y_val)
         if self.resumed_from is None and self.trainer.epoch == 0:
             backend.set_rng_state(self._rng_state)
+        train: Any = (d.X_train, d.y_train)
+        if self.settings.augment:
+            train = self._augmented_loader()
         return self.trainer.fit(
-            (d.X_train, d.y_train),
+            train,
             val,
             epochs=self.settings.epochs,
             batch_size=self.settings.batch_size,
             seed=self.settings.seed,
             resume=self.resumed_from,
         )
+
+    def _augmented_loader(self) -> Any:
+        """The training batches with random shifts (``--augment``): each batch is taken back
+        to the data's own units, shifted (zeros shifted in) and standardised again."""
+        from chainrule.data import DataLoader, TensorDataset
+        from chainrule.data.transforms import shift_augmentation
+
+        if "input_shape" not in self.spec:
+            raise ValueError("--augment shifts images and signals: use --model cnn or resnet")
+        if distributed.size() > 1:
+            raise ValueError("--augment runs in one process: launch it without mpiexec")
+        shape = self.spec["input_shape"]
+        pre, s = self.data.preprocess, self.settings
+        mean = np.asarray(pre.mean, dtype=np.float32).reshape(shape)
+        scale = np.asarray(pre.scale, dtype=np.float32).reshape(shape)
+        shift = shift_augmentation(shape, s.seed)
+
+        def augment(xb: np.ndarray) -> np.ndarray:
+            raw = np.asarray(xb).reshape(len(xb), *shape) * scale + mean
+            return ((shift(raw) - mean) / scale).reshape(len(xb), -1)
+
+        d = self.data
+        return DataLoader(TensorDataset(d.X_train, d.y_train), batch_size=s.batch_size,
+                          shuffle=True, generator=s.seed, transform=augment)  # fmt: skip
 
     @property
     def epochs_done(self) -> int:

@@ -110,11 +110,17 @@ def model_spec(
     activation: str,
     output: str,
     dropout: float = 0.0,
+    *,
+    model: str = "mlp",
+    input_shape: list[int] | None = None,
+    channels: list[int] | None = None,
 ) -> dict[str, Any]:
-    """The ``config["model"]`` entry: what :func:`build_mlp` needs, plus the output function
-    (``"softmax"`` for classifiers, ``"linear"`` for regression)."""
-    return {
-        "type": "mlp",
+    """The ``config["model"]`` entry: ``"type"`` (a kind of
+    :data:`~chainrule.train.models.MODELS`) and what building it needs, plus the output
+    function (``"softmax"`` for classifiers, ``"linear"`` for regression). Convolutional kinds
+    also record ``input_shape`` (C, *spatial) and ``channels``."""
+    spec: dict[str, Any] = {
+        "type": model,
         "input_dim": int(input_dim),
         "hidden": [int(h) for h in hidden],
         "n_outputs": int(n_outputs),
@@ -122,17 +128,23 @@ def model_spec(
         "output": output,
         "dropout": float(dropout),
     }
+    if model != "mlp":
+        spec["input_shape"] = [int(s) for s in input_shape or [1, input_dim]]
+        spec["channels"] = [int(c) for c in channels or []]
+    return spec
 
 
 def build_from_spec(spec: dict[str, Any]) -> Sequential:
-    """:func:`build_mlp` from a :func:`model_spec` dict."""
-    return build_mlp(
-        spec["input_dim"],
-        spec["hidden"],
-        spec["n_outputs"],
-        spec["activation"],
-        spec.get("dropout", 0.0),
-    )
+    """The network a :func:`model_spec` dict describes, built by its kind's record.
+
+    Raises ``ValueError`` for an unknown kind.
+    """
+    from chainrule.train.models import MODELS
+
+    kind = spec.get("type", "mlp")
+    if kind not in MODELS:
+        raise ValueError(f"unknown model type {kind!r}; known: {', '.join(MODELS)}")
+    return MODELS[kind].build(spec)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import DataError
+from chainrule.train.models import MODELS
 from chainrule.train.run import ACTIVATIONS
 
 __all__ = [
@@ -59,7 +60,9 @@ class TrainSettings:
 
     dataset: str = "digits"
     target: str | None = None
+    model: str = "mlp"
     hidden: tuple[int, ...] = (128, 64)
+    channels: tuple[int, ...] | None = None
     activation: str = "tanh"
     output: str | None = None
     loss: str | None = None
@@ -76,6 +79,7 @@ class TrainSettings:
     early_stopping: int | None = None
     val_size: float = 0.1
     test_size: float | None = None
+    augment: bool | None = None
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -118,6 +122,8 @@ class TrainSettings:
         """The settings as a JSON-ready dict (``hidden`` as a list)."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        if self.channels is not None:
+            d["channels"] = list(self.channels)
         return d
 
     def resolved(self, task: str) -> TrainSettings:
@@ -149,6 +155,8 @@ class TrainSettings:
             raise ValueError("--label-smoothing is for classification only")
         return dataclasses.replace(
             self,
+            channels=self.channels or MODELS[self.model].channels or None,
+            augment=self.model != "mlp" if self.augment is None else self.augment,
             output=output,
             loss=loss,
             lr=self.lr if self.lr is not None else _default_lr(self.optimizer, task),
@@ -298,10 +306,33 @@ def _test_size(v: Any) -> float | None:
     return f
 
 
+def _channels(v: Any) -> tuple[int, ...] | None:
+    if v is None or (isinstance(v, str) and v.strip().lower() in ("", "none")):
+        return None
+    sizes = _hidden(v)
+    if not sizes:
+        raise ValueError(f"expected channel counts such as 32,64, got {v!r}")
+    return sizes
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "yes", "on", "1", "false", "no",
+                                                     "off", "0"):  # fmt: skip
+        return v.strip().lower() in ("true", "yes", "on", "1")
+    if isinstance(v, (int, np.integer)) and v in (0, 1):
+        return bool(v)
+    raise ValueError(f"expected true or false, got {v!r}")
+
+
 _CHECKS: dict[str, Any] = {
     "dataset": _str,
     "target": _opt_str,
+    "model": _choice(list(MODELS)),
     "hidden": _hidden,
+    "channels": _channels,
+    "augment": lambda v: None if v is None else _bool(v),
     "activation": _choice(list(ACTIVATIONS)),
     "output": _opt_choice(OUTPUTS, _OUTPUT_ALIASES),
     "loss": _opt_choice(sorted(set(_LOSS_ALIASES.values())), _LOSS_ALIASES),

@@ -1,0 +1,104 @@
+"""``chainrule train --model``: the registry of network kinds (mlp, cnn, resnet), networks
+shaped from the dataset, runs that train, save and load back, ``--augment``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.errors import CheckpointError
+from chainrule.train import predict
+from chainrule.train.experiment import start_run
+from chainrule.train.models import MODELS, build_cnn, image_shape
+from chainrule.train.run import build_from_spec, load_run, model_spec
+from chainrule.train.settings import TrainSettings
+
+QUICK = {"dataset": "digits", "model": "cnn", "channels": "4,8", "epochs": 1, "batch_size": 64,
+         "augment": False}  # fmt: skip
+
+
+def test_image_shape_from_the_dataset():
+    assert image_shape([28, 28]) == [1, 28, 28]
+    assert image_shape([40]) == [1, 40]
+    digits = cr.data.load_dataset("digits")
+    assert image_shape(digits.input_shape, digits.feature_names) == [1, 8, 8]
+    assert image_shape([3], ["a", "b", "c"]) == [1, 3]
+
+
+@pytest.mark.parametrize(
+    "shape, residual, kinds",
+    [
+        ([1, 40], False, (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d)),
+        ([1, 8, 8], False, (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d)),
+        ([1, 28, 28], True, (nn.Conv2d, nn.Residual, nn.AdaptiveAvgPool2d)),
+    ],
+)
+def test_build_cnn_shapes(shape, residual, kinds):
+    model = build_cnn(shape, [4, 8], 10, dropout=0.1, residual=residual)
+    found = {type(m) for m in model.modules()}
+    assert all(k in found for k in kinds)
+    out = model(cr.randn(3, int(np.prod(shape))))  # flat rows in, as Preprocess makes them
+    assert out.shape == (3, 10)
+
+
+def test_every_kind_builds_from_its_spec():
+    for kind in MODELS:
+        spec = model_spec(64, [16], 10, "relu", "softmax", model=kind, input_shape=[1, 8, 8],
+                          channels=list(MODELS[kind].channels or (4,)))  # fmt: skip
+        assert spec["type"] == kind
+        assert build_from_spec(spec)(cr.randn(2, 64)).shape == (2, 10)
+    with pytest.raises(ValueError, match="unknown model type 'vgg'"):
+        build_from_spec({**spec, "type": "vgg"})
+
+
+def test_settings_model_channels_augment():
+    s = TrainSettings.from_mapping({"model": "resnet", "augment": "yes"})
+    assert s.model == "resnet" and s.augment is True and s.channels is None
+    assert s.resolved("classification").channels == (16, 32, 64)
+    assert TrainSettings(model="cnn").resolved("classification").augment is True
+    assert TrainSettings().resolved("classification").augment is False
+    assert TrainSettings.from_mapping({"model": "cnn", "channels": "8,16"}).channels == (8, 16)
+    with pytest.raises(ValueError, match=r"--model: unknown value 'cnnn'.*did you mean 'cnn'"):
+        TrainSettings.from_mapping({"model": "cnnn"})
+
+
+def test_cnn_run_trains_saves_and_loads(tmp_path):
+    run = start_run(TrainSettings.from_mapping(QUICK), tmp_path, name="cnn")
+    assert isinstance(run.model[0], nn.Unflatten) and run.spec["input_shape"] == [1, 8, 8]
+    history = run.fit()
+    assert history["val_accuracy"][-1] > 0.5
+    run.finish()
+    loaded = load_run(tmp_path / "cnn")
+    x = run.data.X_test[:20]
+    np.testing.assert_allclose(predict(loaded.model, x), predict(run.model, x))
+    with pytest.raises(CheckpointError, match="different architecture"):
+        start_run(TrainSettings(), resume=tmp_path / "cnn", explicit={"model": "mlp"})
+
+
+def test_augmented_run_shifts_batches(tmp_path):
+    run = start_run(TrainSettings.from_mapping({**QUICK, "augment": True}), tmp_path)
+    loader = run._augmented_loader()
+    xb, _ = next(iter(loader))
+    assert xb.shape == (64, 64) and str(xb.dtype) == "float32"
+    assert not np.allclose(xb.numpy(), run.data.X_train[loader.order(0)[:64]])
+    run.fit()
+    with pytest.raises(ValueError, match="--augment shifts images"):
+        start_run(TrainSettings.from_mapping({"augment": True, "epochs": 1}), tmp_path).fit()
+    assert start_run(
+        TrainSettings.from_mapping({**QUICK, "augment": None}), tmp_path
+    ).settings.augment
+
+
+def test_cli_trains_a_cnn(tmp_path):
+    import subprocess
+
+    from cli_entry import entry_point
+
+    args = ["train", "--dataset", "digits", "--model", "cnn", "--channels", "4,8", "--epochs",
+            "1", "--batch-size", "64", "--out", str(tmp_path), "--name", "c"]  # fmt: skip
+    result = subprocess.run([*entry_point(), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "CNN on 1x8x8 inputs, channels 4,8, shifted at random" in result.stdout
+    assert (tmp_path / "c" / "model.safetensors").is_file()
