@@ -80,12 +80,12 @@ def build_cnn(
 
     >>> build_cnn([1, 8, 8], [8], 10)[1:]
     Sequential(
-      (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
-      (1): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
-      (2): ReLU()
-      (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
-      (4): Flatten(start_dim=1, end_dim=-1)
-      (5): Linear(in_features=128, out_features=10, bias=True)
+      (1): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
+      (2): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+      (3): ReLU()
+      (4): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+      (5): Flatten(start_dim=1, end_dim=-1)
+      (6): Linear(in_features=128, out_features=10, bias=True)
     )
     """
     shape = [int(s) for s in input_shape]
