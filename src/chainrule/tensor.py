@@ -669,9 +669,12 @@ class Tensor:
             shape = tuple(shape[0])
         return _ops.reshape(self, shape)
 
-    def flatten(self):
-        """A 1-D view of all elements (NumPy's ``flatten``)."""
-        return _ops.reshape(self, (-1,))
+    def flatten(self, start_dim=0, end_dim=-1):
+        """All elements as 1-D (NumPy's ``flatten()``; its ``order="C"`` is accepted), or
+        axes ``start_dim`` to ``end_dim`` merged as PyTorch's ``flatten(1)``."""
+        if start_dim == "C":
+            start_dim = 0
+        return _ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes):
         """Axes permuted as NumPy's ``transpose`` (reversed when none are given)."""

@@ -408,6 +408,20 @@ def test_ravel_flatten_view(shape, seed):
     _check(lambda t: t.view(-1), lambda t: t.reshape(-1), [x])
 
 
+@settings(max_examples=20)
+@given(shape=shapes0(min_dims=1, max_dims=4), data=st.data(), seed=seeds)
+def test_flatten_start_end_dims(shape, data, seed):
+    nd = len(shape)
+    a = data.draw(st.integers(-nd, nd - 1), label="start_dim")
+    b = data.draw(st.integers(a % nd, nd - 1), label="end_dim")
+    if data.draw(st.booleans(), label="negative end"):
+        b -= nd
+    x = uniform(seed, shape)
+    _check(lambda t: cr.flatten(t, a, b), lambda t: torch.flatten(t, a, b), [x])
+    _check(lambda t: t.flatten(a), lambda t: t.flatten(a), [x])
+    assert cr.tensor(x).flatten("C").shape == x.flatten("C").shape
+
+
 @pytest.mark.parametrize("n", [1, 2, 3])
 @settings(max_examples=15)
 @given(shape=shapes0(max_dims=4), seed=seeds)
@@ -740,6 +754,7 @@ def test_shape_errors_name_the_op_and_what_was_expected():
         (lambda: cr.hstack([x, cr.ones((3, 3))]), r"concatenate: shapes"),
         (lambda: cr.roll(x, 1, 5), r"roll: .*\(2, 3\)"),
         (lambda: x.expand(2), r"expand: 1 sizes given for a tensor of shape \(2, 3\)"),
+        (lambda: cr.flatten(x, 1, 0), r"flatten: start_dim 1 comes after end_dim 0"),
     ]
     for call, pattern in cases:
         with pytest.raises(cr.ShapeError, match=pattern):

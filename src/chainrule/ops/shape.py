@@ -337,9 +337,24 @@ def ravel(x: Tensor) -> Tensor:
     return reshape(as_tensor(x), (-1,))
 
 
-def flatten(x: Tensor) -> Tensor:
-    """All elements as a 1-D tensor (NumPy's ``ndarray.flatten``); same as :func:`ravel`."""
-    return reshape(as_tensor(x), (-1,))
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Axes ``start_dim`` to ``end_dim`` merged into one (PyTorch's ``flatten``; by default
+    all of them: a 1-D tensor, as NumPy's ``ndarray.flatten``). A 0-d tensor becomes 1-D.
+
+    Raises :class:`~chainrule.errors.ShapeError` for axes out of range or in the wrong order.
+    """
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    a = normalize_axis("flatten", start_dim, x.ndim)
+    b = normalize_axis("flatten", end_dim, x.ndim)
+    if a > b:
+        raise ShapeError(
+            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of "
+            f"shape {x.shape}"
+        )
+    merged = int(np.prod(x.shape[a : b + 1]))  # not -1: ambiguous with size-0 axes
+    return reshape(x, (*x.shape[:a], merged, *x.shape[b + 1 :]))
 
 
 def atleast_1d(*tensors: Any) -> Tensor | list[Tensor]:
