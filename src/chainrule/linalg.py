@@ -13,7 +13,7 @@ naming the op and the shape. The ops and their gradient rules live in
 >>> cr.linalg.det(a).backward()
 >>> a.grad
 tensor([[ 3., -1.],
-       [-1.,  2.]], dtype=float64)
+        [-1.,  2.]], dtype=float64)
 """
 
 from chainrule.errors import LinAlgError

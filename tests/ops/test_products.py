@@ -264,3 +264,19 @@ def test_product_errors_name_the_op_and_shapes():
     for call, pattern in cases:
         with pytest.raises(cr.ShapeError, match=pattern):
             call()
+
+
+def test_products_with_constant_numpy_operands():
+    """Arrays and lists among the operands are constants: only the tensors get gradients."""
+    a, b = uniform(0, (2, 3)), uniform(1, (3, 4))
+    check_against_torch(
+        lambda t: cr.einsum("ij,jk->ik", t, b),
+        lambda t: torch.einsum("ij,jk->ik", t, torch.tensor(b)),
+        [a],
+    )
+    check_against_torch(
+        lambda t: cr.tensordot(t, b, 1), lambda t: torch.tensordot(t, torch.tensor(b), 1), [a]
+    )
+    t = cr.tensor(a, requires_grad=True)
+    cr.einsum("ij,j->i", t, [1.0, 2.0, 3.0]).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [[1.0, 2.0, 3.0]] * 2)

@@ -38,13 +38,14 @@ def einsum(subscripts, *operands, optimize=False):
     x̄ₖ = einsum(ḡ and the other operands → operand k's indices), broadcast over indices
     only operand k has, written back onto its diagonal where an index repeats
     """
-    _parse(subscripts, tuple(op.ndim for op in operands))  # checks, cached
+    _parse(subscripts, tuple(np.ndim(op) for op in operands))  # checks, cached
     return backend.xp.einsum(subscripts, *operands, optimize=optimize)
 
 
 def _einsum_grad(argnum, g, out, subscripts, *operands, optimize=False):
     k = argnum - 1
-    terms, out_term = _parse(subscripts, tuple(np.ndim(op.data) for op in operands))
+    ndims = tuple(op.ndim if isinstance(op, Tensor) else np.ndim(op) for op in operands)
+    terms, out_term = _parse(subscripts, ndims)
     term = terms[k]
     x = operands[k]
     uniq = "".join(dict.fromkeys(term))
