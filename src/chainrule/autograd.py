@@ -634,10 +634,7 @@ def _visit(
     reach: set[int] | None = None,
 ) -> None:
     if node.hooks:
-        for hook in node.hooks:
-            r = hook(g)
-            if r is not None:
-                g = r
+        g = _run_hooks(node.hooks, g)
     if node.retained is not None:
         t = node.retained()
         if t is not None and t.grad is None:  # its own writable copy, as leaves get
@@ -691,14 +688,30 @@ def _visit(
         node._free()
 
 
+def _run_hooks(hooks: list[Callable], g: Tensor) -> Tensor:
+    """Call each gradient hook in turn; one returning a tensor replaces the gradient, which
+    must keep its shape (as in PyTorch). Raises :class:`BackwardError` naming the hook and
+    both shapes otherwise."""
+    for hook in list(hooks):
+        r = hook(g)
+        if r is not None:
+            shape = tuple(getattr(r, "shape", ()))
+            if shape != tuple(g.shape):
+                name = getattr(hook, "__qualname__", None) or repr(hook)
+                raise BackwardError(
+                    f"hook {name!r} returned a gradient of shape {shape}, but the gradient it "
+                    f"was given has shape {tuple(g.shape)}; a hook may change the gradient's "
+                    "values, not its shape"
+                )
+            g = r
+    return g
+
+
 def _deliver_leaf(
     leaf: Tensor, g: Tensor, g_in: Tensor | None, create_graph: bool, capture: dict | None
 ) -> None:
     if leaf._hooks:
-        for hook in leaf._hooks:
-            r = hook(g)
-            if r is not None:
-                g = r
+        g = _run_hooks(leaf._hooks, g)
     if capture is not None:
         if leaf in capture:
             capture[leaf] = g if capture[leaf] is None else capture[leaf] + g

@@ -113,3 +113,8 @@ class LinAlgError(ChainruleError, np.linalg.LinAlgError):
     definite (``cholesky``), or a gradient that does not exist there (repeated eigenvalues or
     singular values under eigenvectors). The message names the op and the shape. Also a
     ``numpy.linalg.LinAlgError`` (and so a ``ValueError``)."""
+
+
+class FolderLockedError(ChainruleError, RuntimeError):
+    """A folder (a run being trained) is locked by another process; the message names its
+    PID."""

@@ -40,6 +40,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from chainrule._atomic import atomic_write_bytes
 from chainrule.autograd import no_grad
 from chainrule.errors import ExportError, ShapeError
 from chainrule.nn import (
@@ -149,7 +150,7 @@ def export(
     )
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
-        onnx.save(proto, os.fspath(path))
+        atomic_write_bytes(path, proto.SerializeToString())
     return proto
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from html_check import check_html
 
+from chainrule.errors import IndexRangeError
 from chainrule.explain.report import example_from_run, run_report, trace_run
 from chainrule.train.run import load_run
 
@@ -47,9 +48,9 @@ def test_config_as_chainrule_train_writes_it(run_copy):
     t, text = trace_run(run, 3)
     assert t.max_disagreement < 1e-10
     assert "label smoothing 0.1" in text and "plain cross-entropy" in text
-    # an index past the split: the fallback example, and the note says why
-    _, _, note = example_from_run(run, 10**6)
-    assert "example 1000000 is outside the test split (0..199)" in note
+    # an index past the split is refused, naming the valid range (no silent fallback)
+    with pytest.raises(IndexRangeError, match=r"example 1000000 is outside .*: choose 0\.\.199"):
+        example_from_run(run, 10**6)
 
 
 def test_unloadable_data_falls_back_to_the_mean_input(run_copy):

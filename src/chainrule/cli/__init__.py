@@ -18,7 +18,10 @@ import importlib
 import os
 import re
 import sys
+import warnings
 from typing import Any, NoReturn
+
+import numpy as np
 
 from chainrule import __version__
 from chainrule.errors import ChainruleError
@@ -82,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     if distributed.rank() != 0:  # under mpiexec, rank 0 alone prints
         sys.stdout = open(os.devnull, "w")
     try:
-        return int(args.run(args) or 0)
+        # NumPy's overflow warnings (with source lines) are not shown: what overflows is
+        # caught by chainrule's own checks (non-finite loss, updates), which end with one line
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return int(args.run(args) or 0)
     except KeyboardInterrupt:
         _stop_other_ranks("interrupted", 130)
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
@@ -126,6 +134,12 @@ def _unknown_arguments(args: argparse.Namespace, extras: list[str]) -> NoReturn:
         message = f"unexpected argument {first!r}"
     sys.stderr.write(f"{prog}: error: {message} (see '{prog} --help')\n")
     sys.exit(2)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings during a command: one line each, ``chainrule: warning: ...``, no source."""
+    text = " ".join(str(message).split())
+    print(f"chainrule: {category.__name__}: {text}", file=file or sys.stderr)
 
 
 def _one_line(exc: BaseException) -> str:

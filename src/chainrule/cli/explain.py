@@ -251,10 +251,9 @@ def _graph_source(model: Any, x: Any, y: Any, kind: str, graph: Any) -> str:
 
 
 def _write(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    from chainrule._atomic import atomic_write_text
+
+    return atomic_write_text(path, text)
 
 
 if __name__ == "__main__":  # pragma: no cover

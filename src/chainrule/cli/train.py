@@ -314,15 +314,18 @@ def run(args: argparse.Namespace) -> int:
         training.trainer.callbacks.append(TensorBoard(training.folder / "tensorboard"))
     _print_start(training, quiet=args.quiet)
     previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops like Ctrl-C
-    try:
-        training.fit()
-    except KeyboardInterrupt:
-        _print_interrupted(training)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    results = training.finish()
+    signal.signal(signal.SIGTERM, _raise_terminated)  # `kill` stops like Ctrl-C
+    # the run folder stays locked from the first epoch until its files are written
+    with training.lock:
+        try:
+            training.fit()
+        except KeyboardInterrupt as exc:
+            _print_interrupted(training)
+            # the shell's convention: 128 + the signal's number (130 SIGINT, 143 SIGTERM)
+            return 128 + getattr(exc, "signum", signal.SIGINT)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        results = training.finish()
     _print_results(training, results)
     return 0
 
@@ -423,8 +426,14 @@ def _use_device(name: str) -> None:
 _LOCAL_RANK_VARS = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "PMIX_LOCAL_RANK")
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that training stops the way Ctrl-C stops it."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
 
 
 def _print_start(training: Any, quiet: bool) -> None:

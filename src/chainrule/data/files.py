@@ -57,7 +57,7 @@ def load_csv(
     >>> d.X.shape, d.y.tolist(), d.class_names, d.task
     ((3, 2), [0, 1, 0], ['cat', 'dog'], 'classification')
     """
-    path = _existing_file(path)
+    path = existing_file(path)
     header, lines, cells = _read_csv(path, delimiter)
     if target is not None and target not in header:
         raise DataError(
@@ -128,7 +128,7 @@ def load_npz(
     >>> d.X.shape, d.task
     ((4, 2), 'regression')
     """
-    path = _existing_file(path)
+    path = existing_file(path)
     try:
         with open(path, "rb") as fh:
             if fh.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -334,12 +334,19 @@ def _target(
 
 
 # ---------------------------------------------------------------------------------- shared
-def _existing_file(path: str | Path) -> Path:
+def existing_file(path: str | Path) -> Path:
+    """``path`` (with ``~`` expanded) when it is a readable file's name.
+
+    Raises :class:`~chainrule.errors.DataError` "no such file" when nothing is there, and
+    one saying what is there instead (a directory, a device, ...) when it is not a file.
+    """
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise DataError(f"{str(path)!r} is a directory, not a data file (a .csv or .npz file)")
     if not p.exists():
         raise DataError(f"no such file: {str(path)!r} (resolved to {p.resolve()})")
     if not p.is_file():
-        raise DataError(f"not a file: {str(path)!r} is a directory")
+        raise DataError(f"{str(path)!r} is not a regular file (a .csv or .npz file)")
     return p
 
 

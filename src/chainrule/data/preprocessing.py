@@ -58,19 +58,32 @@ class StandardScaler:
         if X.shape[0] == 0:
             raise DataError(f"StandardScaler.fit: X is empty (shape {X.shape})")
         n = X.shape[0]
+        # Work in units of a power of two m >= max |x| per feature: sums and squares of x / m
+        # cannot overflow (features near 1e300 are fine), and dividing by a power of two is
+        # exact, so ordinary data get exactly the statistics of the unscaled formulas.
+        peak = np.zeros(X.shape[1:], dtype=np.float64)
+        for lo in range(0, n, _CHUNK_ROWS):
+            np.maximum(peak, np.abs(X[lo : lo + _CHUNK_ROWS]).max(axis=0), out=peak)
+        if not np.isfinite(peak).all():
+            raise DataError("StandardScaler.fit: X holds NaN or infinite values")
+        m = np.ldexp(1.0, np.frexp(peak)[1])  # 2**e > peak (1 for all-zero features)
+        m[peak == 0] = 1.0
         total = np.zeros(X.shape[1:], dtype=np.float64)
         for lo in range(0, n, _CHUNK_ROWS):
-            total += X[lo : lo + _CHUNK_ROWS].sum(axis=0, dtype=np.float64)
-        mean = np.array(total / n, dtype=np.float64)
-        sq = np.zeros_like(mean)
+            total += (X[lo : lo + _CHUNK_ROWS].astype(np.float64) / m).sum(axis=0)
+        mean_u = np.array(total / n, dtype=np.float64)
+        sq = np.zeros_like(mean_u)
         for lo in range(0, n, _CHUNK_ROWS):
-            d = X[lo : lo + _CHUNK_ROWS].astype(np.float64) - mean
+            d = X[lo : lo + _CHUNK_ROWS].astype(np.float64) / m - mean_u
             sq += np.einsum("i...,i...->...", d, d)
-        var = np.array(sq / n, dtype=np.float64)
-        scale = np.array(np.sqrt(var), dtype=np.float64)
+        scale_u = np.sqrt(sq / n)
+        mean = np.array(mean_u * m, dtype=np.float64)
+        scale = np.array(scale_u * m, dtype=np.float64)
+        with np.errstate(over="ignore"):  # var_ (not used to scale) is inf beyond 1.3e154
+            var = np.array(scale * scale, dtype=np.float64)
         # constant features: rounding can leave a tiny variance and a mean a hair off the
         # value; take the value itself and scale 1, so that they map to exactly 0
-        const = scale <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+        const = scale_u <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean_u), 1.0)
         mean[const] = np.asarray(X[0], dtype=np.float64)[const]
         var[const] = 0.0
         scale[const] = 1.0
@@ -81,10 +94,18 @@ class StandardScaler:
         """``(X - mean_) / scale_``, shape unchanged."""
         X = self._check(X, "transform")
         out = X.astype(_out_dtype(X), copy=True)
-        if self.with_mean:
-            out -= self.mean_.astype(out.dtype)
-        if self.with_std:
-            out /= self.scale_.astype(out.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.with_mean:
+                out -= self.mean_.astype(out.dtype)
+            if self.with_std:
+                out /= self.scale_.astype(out.dtype)
+        if not np.isfinite(out).all() and np.isfinite(X).all():
+            raise DataError(
+                "StandardScaler.transform: standardising overflows "
+                f"{out.dtype} (|x| up to {float(np.abs(X).max()):.3g}, mean_ and scale_ up to "
+                f"{float(np.abs(self.mean_).max()):.3g} and {float(self.scale_.max()):.3g}); "
+                "rescale the features first"
+            )
         return out
 
     def fit_transform(self, X: Any) -> np.ndarray:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from chainrule._atomic import atomic_write_bytes
 from chainrule.autograd import Node
 from chainrule.errors import GraphvizError
 from chainrule.tensor import Tensor
@@ -196,10 +197,9 @@ def render(dot: str, path: str | os.PathLike, format: str | None = None) -> Path
             "graphviz (apt install graphviz; brew install graphviz; conda install graphviz), "
             "or save the DOT source and render it elsewhere"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         proc = subprocess.run(
-            [exe, f"-T{fmt_}", "-o", str(path)],
+            [exe, f"-T{fmt_}"],  # to stdout, then written atomically (never through a link)
             input=dot.encode("utf-8"),
             capture_output=True,
             timeout=120,
@@ -210,7 +210,7 @@ def render(dot: str, path: str | os.PathLike, format: str | None = None) -> Path
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip()
         raise GraphvizError(f"dot could not render the graph (exit {proc.returncode}): {msg}")
-    return path
+    return atomic_write_bytes(path, proc.stdout)
 
 
 # ---------------------------------------------------------------------------- helpers

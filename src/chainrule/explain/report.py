@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._atomic import atomic_write_text
+from chainrule.errors import IndexRangeError
 from chainrule.explain import _html
 from chainrule.explain.backprop import Trace, trace
 from chainrule.explain.diagnostics import (
@@ -39,9 +41,7 @@ def write_report(
     ``folder/report.html``); returns the path written."""
     out = Path(path) if path is not None else Path(folder) / "report.html"
     html = run_report(folder, example=example)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
-    return out
+    return atomic_write_text(out, html)
 
 
 def run_report(folder: str | os.PathLike, example: int = 0, max_entries: int = 16) -> str:
@@ -300,6 +300,9 @@ def example_from_run(run: Run, index: int = 0) -> tuple[np.ndarray, Any, str]:
     test size, options) in ``config.json``, and ``index`` picks a row of its test split.
     When the data cannot be loaded, the example is the average training input (zeros after
     standardisation) with the model's own prediction as label, and ``note`` says so.
+
+    Raises :class:`~chainrule.errors.IndexRangeError` naming the valid range when ``index`` is
+    not a row of the test split (negative indices included).
     """
     cfg = run.config
     name = _dataset_name(cfg)
@@ -316,13 +319,18 @@ def example_from_run(run: Run, index: int = 0) -> tuple[np.ndarray, Any, str]:
             data = load_dataset(name, **kwargs, **_dataset_options(cfg)).flattened()
             X, y = (data.X_test, data.y_test) if len(data.X_test) else (data.X_train, data.y_train)
             if not 0 <= index < len(X):
-                raise IndexError(f"example {index} is outside the test split (0..{len(X) - 1})")
+                raise IndexRangeError(
+                    f"example {index} is outside the test split of {Path(str(name)).name}: "
+                    f"choose 0..{len(X) - 1}"
+                )
             x = run.preprocess.transform(X[index : index + 1])[0]
             shown = Path(name).name if Path(name).suffix.lower() in (".csv", ".npz") else name
             note = f"Example {index} of the test split of {shown}"
             if run.preprocess.class_names and data.task == "classification":
                 note += f" (class {run.preprocess.class_names[int(y[index])]})"
             return x, y[index], note + "."
+        except IndexRangeError:
+            raise  # a wrong --example is the user's to fix, not a reason to trace another input
         except (ImportError, OSError, ValueError, IndexError, KeyError, TypeError) as exc:
             reason = f"{name} could not be loaded ({exc})"
     pre = run.preprocess

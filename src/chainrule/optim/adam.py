@@ -87,9 +87,10 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(p)
         state["step"] += 1
         step = state["step"]
+        decay = None  # decoupled weight decay: θ ← θ (1 - lr λ) + update, applied by _apply
         if group["decoupled_weight_decay"]:
             if weight_decay != 0:
-                p *= 1 - lr * weight_decay
+                decay = 1 - lr * weight_decay
             weight_decay = 0.0
         d = self._decayed_grad(p, g, weight_decay, group["maximize"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -113,7 +114,7 @@ class Adam(Optimizer):
         t += group["eps"]
         xp.divide(m, t, out=t)
         t *= -step_size
-        p += t
+        self._apply(p, t, decay)
 
 
 class AdamW(Adam):

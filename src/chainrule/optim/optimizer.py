@@ -58,6 +58,8 @@ class Optimizer:
     tensor([0., 0.], dtype=float32, requires_grad=True)
     """
 
+    _current: tuple[int, int, int, Any] = (0, 0, 0, None)  # the parameter step() updates
+
     def __init__(
         self, params: ParamsT, defaults: dict[str, Any], *, skip_nonfinite: bool = False
     ) -> None:
@@ -207,12 +209,16 @@ class Optimizer:
                 loss = closure()
         if not self._gradients_finite():
             return loss
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                self._update(p.data, p.grad.data, self.state[p], group)
-                p._bump()  # a graph that saved p now sees it was modified
+        index = 0
+        # overflow is not warned about but caught, once per parameter, by _apply
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k, group in enumerate(self.param_groups):
+                for j, p in enumerate(group["params"]):
+                    if p.grad is not None:
+                        self._current = (index, k, j, p)
+                        self._update(p.data, p.grad.data, self.state[p], group)
+                        p._bump()  # a graph that saved p now sees it was modified
+                    index += 1
         return loss
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -290,7 +296,41 @@ class Optimizer:
         """``p += alpha * x`` in place, through scratch array 1 (which ``x`` may be)."""
         t = self._tmp(p, 1)
         backend.xp.multiply(x, alpha, out=t)
-        p += t
+        self._apply(p, t)
+
+    def _apply(self, p: Any, t: Any, decay: float | None = None) -> None:
+        """``p ← p + t`` (``p · decay + t`` with ``decay``), where ``t`` is scratch array 1,
+        written to ``p`` only when every new value is finite.
+
+        Raises :class:`~chainrule.errors.NonFiniteError` naming the parameter (which keeps its
+        value) when the update overflows or turns into NaN, e.g. from a learning rate far too
+        large. One pass checks it: ``t · t`` is finite whenever every element is small enough.
+        """
+        xp = backend.xp
+        if decay is None:
+            xp.add(p, t, out=t)
+        else:
+            scaled = self._tmp(p, 0)
+            xp.multiply(p, decay, out=scaled)
+            xp.add(scaled, t, out=t)
+        flat = t.reshape(-1)
+        if not bool(xp.isfinite(xp.dot(flat, flat))) and not bool(xp.isfinite(flat).all()):
+            raise NonFiniteError(self._update_message(t))
+        xp.copyto(p, t)
+
+    def _update_message(self, new: Any) -> str:
+        index, k, _, p = self._current
+        xp = backend.xp
+        names = self.param_groups[k].get("param_names")
+        label = f" {names[self._current[2]]!r}" if names is not None else ""
+        n_bad = int((~xp.isfinite(new)).sum())
+        lr = self.param_groups[k].get("lr")
+        return (
+            f"{type(self).__name__}.step: the update of parameter {index}{label} (group {k}, "
+            f"shape {p.shape}) overflows: {n_bad} of its {new.size} new values would be NaN or "
+            f"Inf (lr {lr}); the parameter was left unchanged. Lower the learning rate or "
+            "clip gradients (cr.nn.utils.clip_grad_norm_)"
+        )
 
     # ------------------------------------------------------------------ saving
     def state_dict(self) -> dict[str, Any]:

@@ -6,7 +6,8 @@ A checkpoint named ``last`` in folder ``d`` is two files:
   keys ``model/<name>`` and ``optim/<index>/<key>``;
 - ``d/last.json``: the commit record: which tensor file, its SHA-256, and everything that is
   not an array (epoch, history, scheduler state, optimiser hyper-parameters, RNG states,
-  configuration).
+  configuration), and ``record_sha256``: the SHA-256 of the record itself (its canonical JSON
+  without that field), so that an edited sidecar is refused like a corrupt tensor file.
 
 Saving writes the new tensor file under a fresh name, then replaces the sidecar atomically,
 then deletes the previous tensor file. Whenever the process dies, the sidecar names a complete
@@ -55,6 +56,7 @@ def save_checkpoint(
         "sha256": hashlib.sha256(payload).hexdigest(),
         "meta": json_safe(meta),
     }
+    record["record_sha256"] = _record_digest(record)
     atomic_write_json(sidecar, record)
     if previous is not None and previous.name != tensor_name:
         previous.unlink(missing_ok=True)
@@ -86,6 +88,16 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{sidecar} is not a chainrule checkpoint (format {FORMAT})")
     tensor_path = _tensor_file(sidecar, record)
+    if record.get("record_sha256") != _record_digest(record):
+        raise CheckpointError(
+            f"checkpoint {sidecar} was modified after it was written (its content does not "
+            "match its record_sha256)"
+            if "record_sha256" in record
+            else f"checkpoint {sidecar} has no record_sha256 (edited, or written by an older "
+            "chainrule); it cannot be trusted"
+        )
+    if not isinstance(record.get("meta", {}), dict):
+        raise CheckpointError(f"checkpoint {sidecar} is malformed: 'meta' is not an object")
     if not tensor_path.exists():
         raise CheckpointError(f"checkpoint {sidecar} names {tensor_path.name}, which is missing")
     payload = tensor_path.read_bytes()
@@ -180,6 +192,16 @@ def json_restore(obj: Any) -> Any:
     if isinstance(obj, list):
         return [json_restore(v) for v in obj]
     return obj
+
+
+def _record_digest(record: dict[str, Any]) -> str:
+    """SHA-256 of a sidecar's canonical JSON, without its own ``record_sha256`` field."""
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    try:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN written by hand: no digest can match
+        return ""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _safetensors_metadata(payload: bytes) -> dict[str, str]:

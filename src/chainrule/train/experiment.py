@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, distributed
+from chainrule._atomic import FolderLock, remove_stray_temporaries
 from chainrule.autograd import no_grad
 from chainrule.data import SplitData, StandardScaler, load_dataset, train_test_split
+from chainrule.data.files import existing_file
 from chainrule.errors import CheckpointError, DataError
 from chainrule.nn import CrossEntropyLoss, HuberLoss, L1Loss, Linear, Module, MSELoss
 from chainrule.optim import SGD, Adagrad, Adam, AdamW, RMSprop
@@ -94,8 +97,14 @@ class PreparedData:
 
 
 def is_data_file(name: str) -> bool:
-    """Whether ``name`` names a data file (``.csv`` / ``.npz``) rather than a bundled set."""
-    return Path(name).suffix.lower() in (".csv", ".npz")
+    """Whether ``name`` names a data file (``.csv`` / ``.npz``) rather than a bundled set: by
+    its suffix, or because it is a path (it holds a folder separator, or is a directory)."""
+    seps = [s for s in (os.sep, os.altsep) if s]
+    return (
+        Path(name).suffix.lower() in (".csv", ".npz")
+        or any(s in name for s in seps)
+        or Path(name).expanduser().is_dir()
+    )
 
 
 def prepare_data(settings: TrainSettings) -> PreparedData:
@@ -178,9 +187,7 @@ def _load_split(settings: TrainSettings) -> SplitData:
     name = settings.dataset
     options: dict[str, Any] = {}
     if is_data_file(name):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise DataError(f"no such file: {name!r}")
+        path = existing_file(name)
         if path.suffix.lower() == ".csv":
             if settings.target is None:
                 raise DataError(
@@ -262,6 +269,9 @@ class TrainingRun:
         self.settings = settings
         self.data = data
         self.resumed_from = resume
+        #: held while this run trains or writes its folder: another process is refused (in a
+        #: distributed run, by rank 0, which alone writes there)
+        self.lock = FolderLock(folder, "run folder", active=_rank0())
         pre = data.preprocess
         self.spec = model_spec(
             pre.n_features,
@@ -328,17 +338,33 @@ class TrainingRun:
         val = None if d.X_val is None else (d.X_val, d.y_val)
         if self.resumed_from is None and self.trainer.epoch == 0:
             backend.set_rng_state(self._rng_state)
-        train: Any = (d.X_train, d.y_train)
-        if self.settings.augment:
-            train = self._augmented_loader()
-        return self.trainer.fit(
-            train,
-            val,
-            epochs=self.settings.epochs,
-            batch_size=self.settings.batch_size,
-            seed=self.settings.seed,
-            resume=self.resumed_from,
-        )
+        with self.lock:
+            if _rank0():  # left by writes killed midway (none of ours is open)
+                self.clean_stray_files()
+            train: Any = (d.X_train, d.y_train)
+            if self.settings.augment:
+                train = self._augmented_loader()
+            return self.trainer.fit(
+                train,
+                val,
+                epochs=self.settings.epochs,
+                batch_size=self.settings.batch_size,
+                seed=self.settings.seed,
+                resume=self.resumed_from,
+            )
+
+    def clean_stray_files(self) -> list[Path]:
+        """Delete the temporary files of writes killed midway (``.NAME.*.tmp``) in the run
+        folder and its checkpoints; returns them. Only under :attr:`lock`."""
+        return [
+            *remove_stray_temporaries(self.folder),
+            *remove_stray_temporaries(self.folder / "checkpoints"),
+        ]
+
+    def close(self) -> None:
+        """Release the run folder's lock if this run still holds it."""
+        while self.lock.held:
+            self.lock.release()
 
     def _augmented_loader(self) -> Any:
         """The training batches with random shifts (``--augment``): each batch is taken back
@@ -372,6 +398,10 @@ class TrainingRun:
         """Evaluate on every split and write the run folder: weights, configuration,
         preprocessing, history, ``metrics.json``, ``curves.png`` and (classifiers)
         ``confusion_matrix.png``. Returns the metrics (what ``metrics.json`` holds)."""
+        with self.lock:
+            return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
         from chainrule.train.plots import plot_confusion_matrix, plot_history
 
         d, history = self.data, self.trainer.history
@@ -623,7 +653,11 @@ def make_loss(settings: TrainSettings) -> Module:
 
 def make_optimizer(settings: TrainSettings, model: Module) -> Any:
     """The optimiser for resolved ``settings`` over ``model``'s parameters."""
-    params, lr, wd = model.parameters(), float(settings.lr or 0.0), settings.weight_decay
+    params, lr, wd = (
+        list(model.named_parameters()),
+        float(settings.lr or 0.0),
+        settings.weight_decay,
+    )
     name = settings.optimizer
     if name == "sgd":
         return SGD(params, lr=lr, momentum=settings.momentum, weight_decay=wd)

@@ -61,6 +61,8 @@ class History:
         return {
             "epochs": list(self.epochs),
             "history": {k: list(v) for k, v in self.history.items()},
+            # the column order, which JSON objects written with sorted keys lose
+            "names": list(self.history),
             "stopped_early": self.stopped_early,
             "interrupted": self.interrupted,
         }
@@ -70,9 +72,11 @@ class History:
         h = cls()
         h.epochs = [int(e) for e in d.get("epochs", [])]
         # to_json writes NaN (and infinities) as null: read null back as NaN
+        logged = d.get("history", {})
+        order = [n for n in d.get("names", []) if n in logged]
         h.history = {
-            k: [math.nan if x is None else float(x) for x in v]
-            for k, v in d.get("history", {}).items()
+            k: [math.nan if x is None else float(x) for x in logged[k]]
+            for k in [*order, *(k for k in logged if k not in order)]
         }
         h.stopped_early = bool(d.get("stopped_early", False))
         h.interrupted = bool(d.get("interrupted", False))

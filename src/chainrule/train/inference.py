@@ -20,6 +20,7 @@ import numpy as np
 
 from chainrule.autograd import no_grad
 from chainrule.data import load_csv, load_dataset, load_npz
+from chainrule.data.files import existing_file
 from chainrule.errors import DataError
 from chainrule.tensor import Tensor
 from chainrule.train.experiment import as_columns, csv_header, is_data_file, make_loss
@@ -50,9 +51,7 @@ def load_data_for_run(run: Run, data: str, *, need_target: bool) -> tuple[np.nda
     task = pre.task
     classes = pre.class_names if task == "classification" else None
     if is_data_file(data):
-        path = Path(data).expanduser()
-        if not path.is_file():
-            raise DataError(f"no such file: {data!r}")
+        path = existing_file(data)
         if path.suffix.lower() == ".csv":
             X, y = _csv_for_run(path, pre, target, need_target, task, classes)
         else:
@@ -88,7 +87,15 @@ def _csv_for_run(
     path: Path, pre: Preprocess, target: str | None, need_target: bool, task: str, classes: Any
 ) -> tuple[np.ndarray, Any]:
     header = csv_header(path)
-    has_target = target is not None and target in header
+    if header and all(_is_number(h) for h in header) and not set(pre.feature_names) <= set(header):
+        raise DataError(
+            f"{path.name}: the first row holds numbers ({', '.join(header[:4])}"
+            f"{', ...' if len(header) > 4 else ''}), not column names; add a header row naming "
+            f"the columns ({', '.join(pre.feature_names[:4])}"
+            f"{', ...' if len(pre.feature_names) > 4 else ''})"
+        )
+    # the target column, when there, is read only to evaluate; predicting ignores it
+    has_target = need_target and target is not None and target in header
     if need_target and not has_target:
         if target is None:
             raise DataError(
@@ -120,6 +127,14 @@ def _csv_for_run(
     return d.X, d.y
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _npz_for_run(
     path: Path, target: str | None, need_target: bool, task: str, classes: Any
 ) -> tuple[np.ndarray, Any]:
@@ -129,7 +144,7 @@ def _npz_for_run(
             keys = list(f.files)
     except Exception as exc:
         raise DataError(f"{path.name}: not a readable .npz archive ({exc})") from exc
-    has_target = y_key in keys
+    has_target = need_target and y_key in keys  # predicting ignores a target array
     if need_target and not has_target:
         raise DataError(f"{path.name}: no target array {y_key!r}; the file holds {keys}")
     d = load_npz(

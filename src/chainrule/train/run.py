@@ -28,6 +28,7 @@ repeated at the top level: ``"dataset"``, ``"seed"``, ``"test_size"``, ...), ``"
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,8 +182,17 @@ class Preprocess:
         if not np.isfinite(X).all():
             raise DataError("the data holds NaN or infinite values")
         if self.mean is not None and self.scale is not None:
-            X = (X - np.asarray(self.mean)) / np.asarray(self.scale)
-        return X.astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                X = (X - np.asarray(self.mean)) / np.asarray(self.scale)
+        with np.errstate(over="ignore"):
+            out = X.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise DataError(
+                "standardised features overflow float32 (values up to "
+                f"{float(np.abs(X[np.isfinite(X)]).max(initial=0)):.3g} standard deviations, "
+                "or beyond float64); the data is far outside what the model was trained on"
+            )
+        return out
 
     def __call__(self, X: Any) -> np.ndarray:
         """The same as :meth:`transform`: ``model(preprocess(X))``."""
@@ -194,6 +204,49 @@ class Preprocess:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
         return cls(**d)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` saying what is wrong when the fields do not fit together:
+        ``mean``/``scale`` not ``n_features`` finite numbers (scale > 0), ``input_shape`` not
+        holding ``n_features`` values, ``class_names`` not ``n_classes`` names."""
+        n = self.n_features
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n_features must be a positive integer, got {n!r}")
+        shape = self.input_shape
+        if (
+            not isinstance(shape, list)
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+            or math.prod(shape) != n
+        ):
+            raise ValueError(f"input_shape {shape!r} does not hold n_features = {n} values")
+        for name in ("mean", "scale"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if not isinstance(values, list) or len(values) != n:
+                got = f"{len(values)} values" if isinstance(values, list) else repr(values)
+                raise ValueError(f"{name!r} must hold n_features = {n} numbers, it has {got}")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"{name!r} must hold numbers only")
+            arr = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(arr).all() or (name == "scale" and (arr <= 0).any()):
+                raise ValueError(f"{name!r} holds a value that is not a finite (positive) number")
+        if (self.mean is None) != (self.scale is None):
+            raise ValueError("'mean' and 'scale' must be given together")
+        if self.task == "classification":
+            k = self.n_classes
+            if not isinstance(k, int) or k < 2:
+                raise ValueError(f"n_classes must be an integer >= 2, got {k!r}")
+            if self.class_names is not None and len(self.class_names) != k:
+                raise ValueError(
+                    f"'class_names' has {len(self.class_names)} names for n_classes = {k}"
+                )
+        elif self.task != "regression":
+            raise ValueError(f"task must be 'classification' or 'regression', got {self.task!r}")
+        if self.feature_names and len(self.feature_names) != n:
+            raise ValueError(
+                f"'feature_names' has {len(self.feature_names)} names for n_features = {n}"
+            )
 
 
 @dataclass
@@ -277,7 +330,14 @@ def load_run(folder: str | Path) -> Run:
         ) from exc
     try:
         preprocess = Preprocess.from_dict(_read_json(folder / "preprocess.json"))
-    except TypeError as exc:
+        preprocess.check()
+        inputs = int(config["model"]["input_dim"])
+        if preprocess.n_features != inputs:
+            raise ValueError(
+                f"n_features = {preprocess.n_features}, but the model in config.json takes "
+                f"{inputs} inputs"
+            )
+    except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{folder / 'preprocess.json'} is malformed: {exc}") from exc
     history = (
         History.from_json(folder / "history.json") if (folder / "history.json").exists() else None

@@ -303,6 +303,9 @@ class Trainer:
         """
         arrays, meta = load_checkpoint(path)
         meta = json_restore(meta)
+        problem = _meta_problem(meta)
+        if problem:
+            raise CheckpointError(f"checkpoint {path} is malformed: {problem}")
         weights = {k[len("model/") :]: v for k, v in arrays.items() if k.startswith("model/")}
         try:
             self.model.load_state_dict(weights, strict=True)
@@ -330,7 +333,7 @@ class Trainer:
             backend.set_rng_state(meta["rng"])
             self.epoch = int(meta["epoch"])
             self.history = History.from_dict(meta["history"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise CheckpointError(f"checkpoint {path} cannot be restored: {exc!r}") from exc
 
     # ------------------------------------------------------------------ helpers
@@ -524,3 +527,47 @@ def _ranked(names: Iterable[str]) -> list[tuple[str, int]]:
         out.append((name, seen.get(name, 0)))
         seen[name] = seen.get(name, 0) + 1
     return out
+
+
+def _meta_problem(meta: Any) -> str | None:
+    """What is wrong with a checkpoint's ``meta`` (as :meth:`Trainer.state_dict` writes it),
+    or ``None``: the epoch, and a history of exactly that many epochs."""
+    if not isinstance(meta, dict):
+        return "its meta is not an object"
+    missing = [k for k in ("epoch", "optimizer", "history", "rng") if k not in meta]
+    if missing:
+        return f"it has no {', '.join(map(repr, missing))}"
+    epoch = meta["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        return f"'epoch' must be a whole number >= 0, got {epoch!r}"
+    h = meta["history"]
+    if not isinstance(h, dict) or not isinstance(h.get("epochs"), list):
+        return f"'history' must be an object with a list 'epochs', got {_brief(h)}"
+    epochs = h["epochs"]
+    if not all(isinstance(e, int) and not isinstance(e, bool) for e in epochs) or any(
+        b <= a for a, b in zip(epochs, epochs[1:])
+    ):
+        return "'history.epochs' must be increasing whole numbers"
+    if len(epochs) != epoch:
+        return f"its history has {len(epochs)} epochs but 'epoch' is {epoch}"
+    logged = h.get("history", {})
+    if not isinstance(logged, dict):
+        return f"'history.history' must be an object, got {_brief(logged)}"
+    for name, values in logged.items():
+        if not isinstance(values, list) or len(values) != len(epochs):
+            return f"'history.history.{name}' must hold one value per epoch ({len(epochs)})"
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                   for v in values):  # fmt: skip
+            return f"'history.history.{name}' must hold numbers"
+    for key in ("optimizer",):
+        if not isinstance(meta[key], dict):
+            return f"{key!r} must be an object, got {_brief(meta[key])}"
+    cbs = meta.get("callbacks", [])
+    if not isinstance(cbs, list) or not all(isinstance(c, dict) and "type" in c for c in cbs):
+        return "'callbacks' must be a list of objects with a 'type'"
+    return None
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
