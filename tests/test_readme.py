@@ -23,7 +23,10 @@ def test_readme_block_runs(index, tmp_path, monkeypatch):
 
 def test_ci_runs_the_readme_test_command():
     """.ci/run must run exactly the second set-up command at the top of the README."""
-    lines = [ln for ln in README.read_text().splitlines() if ln.startswith("python3 -m venv")]
-    assert len(lines) >= 2, "the README starts with two set-up commands"
-    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    top = README.read_text().split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [ln for ln in top.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(lines) == 2, "the README starts with exactly two set-up commands"
+    assert lines[0].startswith("python3 -m venv") and lines[0].endswith("chainrule train")
+    assert lines[1].startswith("sh .ci/test-deps && python3 -m venv")  # self-sufficient
+    ci = [ln.strip() for ln in (README.parent / ".ci" / "run").read_text().splitlines()]
     assert lines[1] in ci

@@ -143,9 +143,16 @@ def test_predict_ignores_the_target_column(trained, tmp_path, capsys):
         (lambda d: d.update(scale=[1.0, 0.0, 1.0, 1.0]), "'scale' holds a value that is not"),
         (lambda d: d.update(class_names=["a"]), "'class_names' has 1 names for n_classes = 2"),
         (lambda d: d.update(n_features=3, input_shape=[3]), "'mean' must hold n_features = 3"),
-        (lambda d: d.update(n_features=3, input_shape=[3], mean=None, scale=None,
-                            feature_names=["f0", "f1", "f2"]),
-         "the model in config.json takes 4"),
+        (
+            lambda d: d.update(
+                n_features=3,
+                input_shape=[3],
+                mean=None,
+                scale=None,
+                feature_names=["f0", "f1", "f2"],
+            ),
+            "the model in config.json takes 4",
+        ),
     ],
 )
 def test_a_malformed_preprocess_json_is_named(trained, tmp_path, capsys, edit, message):
@@ -360,7 +367,7 @@ def test_concurrent_resumes_leave_a_consistent_run(trained, tmp_path):
         if status != 0:
             lines = err.strip().splitlines()
             assert status == 1 and len(lines) == 1 and "is in use by process" in lines[0], err
-    arrays, meta = load_checkpoint(run / "checkpoints" / "last.json")
+    _, meta = load_checkpoint(run / "checkpoints" / "last.json")
     assert meta["epoch"] == 30 and meta["history"]["epochs"] == list(range(1, 31))
     assert len(list((run / "checkpoints").glob("last-*.safetensors"))) == 1
     assert not (run / ".lock").exists()

@@ -181,16 +181,20 @@ class Preprocess:
             )
         if not np.isfinite(X).all():
             raise DataError("the data holds NaN or infinite values")
+        raw = X
         if self.mean is not None and self.scale is not None:
             with np.errstate(over="ignore", invalid="ignore"):
                 X = (X - np.asarray(self.mean)) / np.asarray(self.scale)
         with np.errstate(over="ignore"):
             out = X.astype(np.float32)
         if not np.isfinite(out).all():
+            i, j = (int(k) for k in np.argwhere(~np.isfinite(out))[0])
+            where = f"feature {j} of row {i} ({raw[i, j]:.4g})"
+            if self.mean is not None and self.scale is not None:
+                where += f", with mean {self.mean[j]:.4g} and scale {self.scale[j]:.4g},"
             raise DataError(
-                "standardised features overflow float32 (values up to "
-                f"{float(np.abs(X[np.isfinite(X)]).max(initial=0)):.3g} standard deviations, "
-                "or beyond float64); the data is far outside what the model was trained on"
+                f"{where} is beyond float32's range once standardised: the data is far "
+                "outside what the model was trained on"
             )
         return out
 

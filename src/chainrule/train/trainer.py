@@ -11,6 +11,7 @@ the state of chainrule's random generator (dropout) and of the data order.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -175,9 +176,15 @@ class Trainer:
             self.history.stopped_early = self.stop_training and self.epoch < self.epochs
         except KeyboardInterrupt:
             self.history.interrupted = True
+            # the interrupt is what propagates: a callback failing to wrap up an epoch that
+            # was cut short must not replace it (the last checkpoint is intact either way)
+            with contextlib.suppress(Exception):
+                self._call("on_train_end")
             raise
-        finally:
+        except BaseException:
             self._call("on_train_end")
+            raise
+        self._call("on_train_end")
         return self.history
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
