@@ -25,8 +25,11 @@ class DistributedSampler:
 
     Args:
         dataset: the dataset (or its length).
-        num_replicas, rank: default to the MPI job's size and this process's rank.
-        shuffle, seed, drop_last: as PyTorch's.
+        num_replicas: the number of ranks; default the MPI job's size.
+        rank: this process's rank; default its rank in the MPI job.
+        shuffle: shuffle each epoch, as PyTorch's.
+        seed: seeds the shuffle, as PyTorch's.
+        drop_last: cut the tail instead of padding, as PyTorch's.
 
     Call :meth:`set_epoch` before each epoch (a :class:`~chainrule.data.DataLoader` given this
     sampler does). Raises :class:`~chainrule.errors.DataError` for a rank outside
