@@ -48,11 +48,15 @@ def test_sort(shape, data, seed):
 def test_sort_ties_and_nan_follow_numpy():
     x = np.array([2.0, np.nan, 1.0, 2.0, -np.inf])
     np.testing.assert_array_equal(cr.sort(x).numpy(), np.sort(x))
-    np.testing.assert_array_equal(cr.argsort(x).numpy(), np.argsort(x, kind="stable"))
+    np.testing.assert_array_equal(cr.argsort(x, stable=True).numpy(), np.argsort(x, kind="stable"))
+    np.testing.assert_array_equal(
+        cr.argsort(x, kind="mergesort").numpy(), np.argsort(x, kind="stable")
+    )
+    assert np.array_equal(np.sort(x), x[cr.argsort(x).numpy()], equal_nan=True)
     t = cr.tensor([1.0, 3.0, 1.0, 2.0], requires_grad=True)
     (cr.sort(t) * cr.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
     assert sorted(t.grad.numpy().tolist()) == [1.0, 2.0, 3.0, 4.0]  # a permutation of them
-    d = cr.argsort(cr.tensor([1.0, 3.0, 1.0, 3.0]), descending=True)
+    d = cr.argsort(cr.tensor([1.0, 3.0, 1.0, 3.0]), descending=True, stable=True)
     np.testing.assert_array_equal(d.numpy(), [1, 3, 0, 2])  # stable: ties keep their order
 
 

@@ -77,17 +77,17 @@ def argsort(
     descending: bool = False,
 ) -> Tensor:
     """The indices that sort ``x`` along ``axis`` (NumPy's ``argsort``; ``None``: the
-    flattened tensor), as an int64 tensor; ``descending=True`` as PyTorch's. Ties keep their
-    order (a stable sort) unless ``stable=False`` or a ``kind`` other than ``"stable"`` /
-    ``"mergesort"`` is asked for. Not differentiable."""
+    flattened tensor), as an int64 tensor; ``descending=True`` as PyTorch's. As in NumPy
+    and PyTorch, ties keep their order only when asked: ``stable=True`` or
+    ``kind="stable"`` / ``"mergesort"``. Not differentiable."""
     data = _data(x)
     if axis is None:
         data, axis = data.reshape(-1), -1
     ax = normalize_axis("argsort", axis, data.ndim)
-    if stable is False or kind in ("quicksort", "heapsort"):
-        order = backend.xp.argsort(data, axis=ax, kind=kind)
-        return Tensor._make(backend.xp.flip(order, ax) if descending else order)
-    return Tensor._make(_argsort_data(data, ax, descending))
+    if stable or kind in ("stable", "mergesort"):
+        return Tensor._make(_argsort_data(data, ax, descending))
+    order = backend.xp.argsort(data, axis=ax, kind=kind)
+    return Tensor._make(backend.xp.flip(order, ax) if descending else order)
 
 
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopK:
