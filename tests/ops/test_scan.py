@@ -157,3 +157,15 @@ def test_scan_methods_and_dim_synonym():
     np.testing.assert_allclose(t.cumprod(dim=0).numpy(), np.cumprod(x, 0))
     np.testing.assert_allclose(cr.cumsum(t, dim=-1).numpy(), np.cumsum(x, -1))
     np.testing.assert_allclose(t.cumsum().numpy(), np.cumsum(x))
+
+
+@pytest.mark.parametrize("name", list(SCANS))
+def test_scan_forward_mode_matches_torch_func_jvp(name):
+    """Forward mode transposes each rule with a symbolic zero ḡ: logcumsumexp's rule, which
+    splits ḡ by sign when ḡ is data, must stay linear in ḡ there."""
+    from torch.func import jvp
+
+    fn, ref, _ = SCANS[name]
+    x, t = _values(name, 2, (3, 4)), uniform(3, (3, 4))
+    ours = cr.jvp(lambda a: fn(a, 1), (cr.tensor(x),), (cr.tensor(t),))[1]
+    assert_close(ours, jvp(lambda a: ref(a, 1), (torch.tensor(x),), (torch.tensor(t),))[1])

@@ -464,13 +464,13 @@ def _eigh_grad(g, out, a, UPLO="L"):
     n = a.shape[-1]
     w, v = _unpack(out, [(n,), (n, n)])
     gw, gv = _unpack(g, [(n,), (n, n)])
-    inner = _mT(v) @ gv
-    if inner.data.any():
+    m = diag_embed_last(gw)
+    # Skipped only when V̄ is zero for sure (a loss of the eigenvalues alone); a symbolic ḡ (the
+    # zero cotangent forward mode transposes) keeps every term, so the rule stays linear in ḡ.
+    if g.requires_grad or gv.data.any():
+        inner = _mT(v) @ gv
         gap = _gaps("eigh", "eigenvalues", w, "eigenvectors", a.shape)
-        inner = (inner - _mT(inner)) * 0.5 / gap
-    else:
-        inner = inner * 0
-    m = inner + diag_embed_last(gw)
+        m = m + (inner - _mT(inner)) * 0.5 / gap
     return v @ m @ _mT(v)
 
 
@@ -565,7 +565,9 @@ def _svd_grad(g, out, a, full_matrices):
             getitem(vh, (Ellipsis, slice(0, k), slice(None))),
             getitem(gvh, (Ellipsis, slice(0, k), slice(None))),
         )
-    has_u, has_v = bool(gu.data.any()), bool(gvh.data.any())
+    # As in eigh: skip a term only when its ḡ part is zero for sure (not symbolic).
+    has_u = g.requires_grad or bool(gu.data.any())
+    has_v = g.requires_grad or bool(gvh.data.any())
     ret = diag_embed_last(gs)
     if not (has_u or has_v):
         return u @ ret @ vh

@@ -140,6 +140,12 @@ def logcumsumexp(x, axis=None):
 def _logcumsumexp_grad(g, out, x, axis):
     if backend.xp.isneginf(out.data).any():  # only -inf before: every term there is 0
         out = where(backend.xp.isneginf(out.data), 0, out)
+    if g.requires_grad:
+        # A symbolic ḡ (forward mode transposes this rule) needs a rule linear in ḡ: shift by
+        # the slice's largest out, a constant that cancels. Exact; overflows only when out
+        # spans more than ~700 along the axis.
+        c = Tensor._make(out.data.max(axis=axis, keepdims=True))
+        return exp(x - c) * _flip(cumsum(_flip(g * exp(c - out), axis), axis), axis)
     # Σ_{j ≥ i} ḡ_j exp(x_i − out_j) = exp(x_i + log Σ_{j ≥ i} exp(log ḡ_j − out_j)) for the
     # positive part of ḡ, minus the same for its negative part: no exp of a large number.
     total = None
