@@ -287,7 +287,8 @@ def test_namespace_and_methods():
 
 
 FORWARD = ["inv", "solve", "det", "cholesky", "eigh", "eigvalsh", "svd_reduced", "svd_full",
-           "qr", "qr_wide", "pinv", "solve_triangular_lower", "matrix_norm_nuc", "lstsq"]  # fmt: skip
+           "qr", "qr_wide", "pinv", "solve_triangular_lower", "matrix_norm_nuc",
+           "lstsq"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", FORWARD)
