@@ -126,3 +126,11 @@ def test_numpy_signatures_that_numpy_code_uses():
     (g,) = cr.gradients(np.sum(np.roll(x, numpy.array([1, -1]), (0, 1)) * x), [x])
     numpy.testing.assert_allclose(g.numpy(), numpy.roll(a, [1, -1], (0, 1)) + numpy.roll(
         a, [-1, 1], (0, 1)))  # fmt: skip
+
+
+def test_numpy_only_keyword_arguments():
+    x = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert np.sum(x, dtype=numpy.float32).dtype == numpy.float32  # no gradient: NumPy's
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"chainrule\.numpy\.sum: chainrule's sum does not take"):
+        np.sum(w, dtype=numpy.float32)

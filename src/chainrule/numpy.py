@@ -119,7 +119,19 @@ class _Dispatch:
         if not _has_tensor(args) and not _has_tensor(tuple(kwargs.values())):
             return self._np(*args, **kwargs)
         if self._cr is not None:
-            return self._cr(*args, **kwargs)
+            try:
+                return self._cr(*args, **kwargs)
+            except TypeError as exc:
+                if "unexpected keyword argument" not in str(exc):
+                    raise
+                if _needs_grad(args) or _needs_grad(tuple(kwargs.values())):
+                    raise TypeError(
+                        f"{self._name}: chainrule's {self.__name__} does not take NumPy's "
+                        f"argument {str(exc).rsplit(' ', 1)[-1]} (it was given a tensor that "
+                        "requires gradients); leave the argument out, or use tensor.detach() "
+                        "to run NumPy's function"
+                    ) from exc
+                # no gradient wanted: NumPy's own function takes every argument
         # NumPy on the arrays (a tensor's own __array_function__ would answer for it)
         out = self._np(*_numpy_protocol._unwrap(args), **_numpy_protocol._unwrap(kwargs))
         if self.__name__.endswith("_like"):  # zeros_like & co.: nothing depends on values
