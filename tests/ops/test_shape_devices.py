@@ -1,6 +1,9 @@
-"""The shape, indexing and sort ops on a GPU tensor: on the CPU, CuPy is the stand-in of
-tests/fake_cupy.py, whose functions refuse host arrays, so a NumPy array leaking into device
-code fails here as it would on a GPU. Values and gradients must equal the CPU's."""
+"""The shape, indexing and sort ops on a GPU tensor, and in forward mode.
+
+On the CPU, the GPU is CuPy's stand-in of tests/fake_cupy.py, whose functions refuse host
+arrays, so a NumPy array leaking into device code fails here as it would on a GPU. Values and
+gradients must equal the CPU's. Forward mode (cr.jvp) is checked against central differences.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ CASES = {
     "scatter": lambda x: cr.scatter(x, 0, IDX[:, :4], x[:1, :4] * 3),
     "scatter_add": lambda x: cr.scatter_add(x, 0, IDX, x[1:2]),
     "index_add": lambda x: cr.index_add(x, 1, [0, 0, 5], x[:, :3]),
-    "masked_fill": lambda x: cr.masked_fill(x, x > 1.0, -1.0),
+    "masked_fill": lambda x: cr.masked_fill(x, x > 1.05, x[0, 0]),  # no value at 1.05
     "getitem_array": lambda x: x[[0, 0, 3]],
     "sort": lambda x: cr.sort(x, 0, descending=True),
     "topk": lambda x: cr.topk(x, 2).values,
@@ -82,3 +85,15 @@ def test_integer_results_on_a_gpu_tensor(fake_gpu):
     ]:
         assert got.device.type == "cuda"
         np.testing.assert_array_equal(got.cpu().numpy(), want)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_forward_mode_matches_central_differences(name):
+    """cr.jvp runs the reverse rules transposed: they must be linear in ḡ."""
+    fn = CASES[name]
+    t = np.random.default_rng(1).normal(size=X.shape)
+    _, tangent = cr.jvp(lambda x: fn(x) ** 2, (cr.tensor(X),), (cr.tensor(t),))
+    eps = 1e-6
+    plus = (fn(cr.tensor(X + eps * t)) ** 2).numpy()
+    minus = (fn(cr.tensor(X - eps * t)) ** 2).numpy()
+    np.testing.assert_allclose(tangent.numpy(), (plus - minus) / (2 * eps), atol=1e-6)
