@@ -55,7 +55,7 @@ def step_mask(g, a):
 
     ḡ = v̄ ⊙ [a > 0]   (v̄: the gradient arriving at this op's output; a gets none)
     """
-    return g * (a > 0)
+    return g * (a > 0).astype(g.dtype, copy=False)  # a float mask: faster than a boolean
 
 
 # The mask is piecewise constant: no gradient flows to ``a``.
@@ -188,8 +188,10 @@ def _sigmoid(x):
     return sigmoid.forward(x)
 
 
-def _mask(cond):
-    return Tensor._make(cond)
+def _mask(cond, like):
+    """A 0/1 mask in ``like``'s dtype: g times a float mask is several times faster than
+    g times a boolean one, and than ``where(cond, g, 0)``, on random masks."""
+    return Tensor._make(cond.astype(like.dtype, copy=False))
 
 
 @primitive
@@ -241,12 +243,13 @@ def selu(x):
     return _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(xp.minimum(x, 0)))
 
 
-selu.defvjp(
-    lambda g, out, x: where(
-        x > 0, g * _SELU_SCALE, g * (_SELU_SCALE * _SELU_ALPHA) * exp(minimum(x, 0))
-    ),
-    keep="x",
-)
+def _selu_grad(g, out, x):
+    pos = _mask(x.data > 0, g)
+    neg = _mask(x.data <= 0, g)
+    return g * (pos * _SELU_SCALE + neg * (_SELU_SCALE * _SELU_ALPHA) * exp(minimum(x, 0)))
+
+
+selu.defvjp(_selu_grad, keep="x")
 
 
 @primitive
@@ -261,7 +264,12 @@ def celu(x, alpha=1.0):
     return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0) / alpha))
 
 
-celu.defvjp(lambda g, out, x, alpha=1.0: where(x > 0, g, g * exp(minimum(x, 0) / alpha)), keep="x")
+def _celu_grad(g, out, x, alpha=1.0):
+    pos = _mask(x.data > 0, g)
+    return g * (pos + (1 - pos) * exp(minimum(x, 0) / alpha))
+
+
+celu.defvjp(_celu_grad, keep="x")
 
 
 @primitive
@@ -276,8 +284,8 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
 
 
 hardtanh.defvjp(
-    lambda g, out, x, min_val=-1.0, max_val=1.0: where(
-        _mask((x.data > min_val) & (x.data < max_val)), g, 0
+    lambda g, out, x, min_val=-1.0, max_val=1.0: (
+        g * _mask((x.data > min_val) & (x.data < max_val), g)
     ),
     keep="x",
 )
@@ -299,7 +307,7 @@ def hardsigmoid(x):
 
 
 hardsigmoid.defvjp(
-    lambda g, out, x: where(_mask((x.data > -3) & (x.data < 3)), g * (1 / 6), 0), keep="x"
+    lambda g, out, x: g * _mask(((x.data > -3) & (x.data < 3)) * (1 / 6), g), keep="x"
 )
 
 
@@ -314,8 +322,8 @@ def hardswish(x):
 
 def _hardswish_grad(g, out, x):
     xd = x.data
-    mid = _mask((xd >= -3) & (xd <= 3))
-    above = _mask(xd > 3)
+    mid = _mask((xd >= -3) & (xd <= 3), g)
+    above = _mask(xd > 3, g)
     return g * (mid * (x / 3 + 0.5) + above)
 
 
