@@ -2,8 +2,9 @@
 
 Decompositions, inverses and solves (``inv``, ``solve``, ``solve_triangular``, ``det``,
 ``slogdet``, ``cholesky``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals``, ``qr``, ``pinv``,
-``lstsq``), norms (``norm``, ``vector_norm``, ``matrix_norm``) and products (``matmul``,
-``multi_dot``, ``matrix_power``, ``outer``, ``tensordot``, ``trace``, ``diagonal``, ``cross``).
+``lstsq``), norms and numbers (``norm``, ``vector_norm``, ``matrix_norm``, ``cond``,
+``matrix_rank``) and products (``matmul``, ``multi_dot``, ``matrix_power``, ``outer``,
+``vecdot``, ``tensordot``, ``trace``, ``diagonal``, ``cross``, ``matrix_transpose``).
 Singular or non-positive-definite input raises :class:`~chainrule.errors.LinAlgError`
 naming the op and the shape. The ops and their gradient rules live in
 :mod:`chainrule.ops.linalg`; this module only gathers NumPy's names.
@@ -24,6 +25,7 @@ from chainrule.ops.linalg import (
     SlogdetResult,
     SVDResult,
     cholesky,
+    cond,
     det,
     eigh,
     eigvalsh,
@@ -32,6 +34,8 @@ from chainrule.ops.linalg import (
     matmul,
     matrix_norm,
     matrix_power,
+    matrix_rank,
+    matrix_transpose,
     multi_dot,
     norm,
     outer,
@@ -42,13 +46,15 @@ from chainrule.ops.linalg import (
     solve_triangular,
     svd,
     svdvals,
+    vecdot,
     vector_norm,
 )
 from chainrule.ops.products import cross, diagonal, tensordot, trace
 
 __all__ = [
     "EighResult", "LinAlgError", "LstsqResult", "QRResult", "SVDResult", "SlogdetResult",
-    "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "lstsq", "matmul",
-    "matrix_norm", "matrix_power", "multi_dot", "norm", "outer", "pinv", "qr", "slogdet",
-    "solve", "solve_triangular", "svd", "svdvals", "tensordot", "trace", "vector_norm",
+    "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "lstsq",
+    "matmul", "matrix_norm", "matrix_power", "matrix_rank", "matrix_transpose", "multi_dot",
+    "norm", "outer", "pinv", "qr", "slogdet", "solve", "solve_triangular", "svd", "svdvals",
+    "tensordot", "trace", "vecdot", "vector_norm",
 ]  # fmt: skip

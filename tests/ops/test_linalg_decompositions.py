@@ -305,3 +305,28 @@ def test_forward_mode_matches_torch_func_jvp(name):
     expected = jvp(ref, tuple(map(torch.tensor, arrays)), tuple(map(torch.tensor, tangents)))[1]
     for a, b in zip(outs, _flat(list(expected) if isinstance(expected, tuple) else expected)):
         assert_close(a, b, rtol=1e-6, atol=1e-10)
+
+
+def test_vecdot_matrix_transpose_cond_matrix_rank():
+    x, y = uniform(0, (2, 3, 4)), uniform(1, (3, 4))
+    np.testing.assert_allclose(L.vecdot(cr.tensor(x), cr.tensor(y)).numpy(),
+                               np.linalg.vecdot(x, y))  # fmt: skip
+    check_against_torch(L.vecdot, TL.vecdot, [x, y])
+    assert cr.gradcheck(lambda a, b: L.vecdot(a, b, axis=-2), [x, y])
+    np.testing.assert_array_equal(L.matrix_transpose(cr.tensor(x)).numpy(), np.swapaxes(x, 1, 2))
+    a = _wellcond(2, (2, 3, 3))
+    for p in (None, 2, -2, "fro", 1, np.inf, "nuc"):
+        np.testing.assert_allclose(L.cond(cr.tensor(a), p).numpy(), np.linalg.cond(a, p))
+        # torch.linalg.cond's own backward fails for these orders (an in-place inverse)
+        ref = (
+            (lambda t, p=p: TL.cond(t, p))
+            if p in (None, 2, -2)
+            else (lambda t, p=p: TL.matrix_norm(t, p) * TL.matrix_norm(TL.inv(t), p))
+        )
+        check_against_torch(lambda t, p=p: L.cond(t, p), ref, [a])
+    assert cr.gradcheck(lambda t: L.cond(t, "fro"), [a])
+    low = np.outer([1.0, 2.0, 3.0], [1.0, 0.0, 1.0])
+    assert L.matrix_rank(cr.tensor(low)).item() == 1
+    np.testing.assert_array_equal(L.matrix_rank(cr.tensor(a)).numpy(), [3, 3])
+    with pytest.raises(cr.ShapeError, match=r"vecdot: axis -1 of shapes \(2,\) and \(3,\)"):
+        L.vecdot(cr.ones(2), cr.ones(3))

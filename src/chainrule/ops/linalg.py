@@ -989,3 +989,51 @@ def _chain(ts: list[Tensor], split: list[list[int]], i: int, j: int) -> Tensor:
 
 def _t(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def vecdot(x1: Any, x2: Any, axis: int = -1) -> Tensor:
+    """Dot products of vectors along ``axis``, broadcast over the rest
+    (``numpy.linalg.vecdot`` for real tensors). Raises :class:`~chainrule.errors.ShapeError`
+    when the vector axes differ in length."""
+    from chainrule.ops.reduction import sum as _sum
+
+    x1, x2 = _t(x1), _t(x2)
+    n1 = x1.shape[axis] if x1.ndim else None
+    n2 = x2.shape[axis] if x2.ndim else None
+    if n1 is None or n2 is None or n1 != n2:
+        raise ShapeError(
+            f"vecdot: axis {axis} of shapes {x1.shape} and {x2.shape} must hold vectors of one "
+            "length"
+        )
+    return _sum(x1 * x2, axis=axis)
+
+
+def matrix_transpose(x: Any) -> Tensor:
+    """The last two axes swapped (``numpy.linalg.matrix_transpose``, ``Tensor.mT``)."""
+    x = _t(x)
+    _matrix("matrix_transpose", x)
+    return _mT(x)
+
+
+def cond(x: Any, p: Any = None) -> Tensor:
+    """Condition number (``numpy.linalg.cond``): σ_max / σ_min for ``p`` None, 2 or -2 (its
+    inverse), otherwise ``norm(x, p) * norm(inv(x), p)`` for square ``x``."""
+    x = _t(x)
+    _matrix("cond", x)
+    if p is None or p in (2, -2):
+        from chainrule.ops.reduction import max as _max
+        from chainrule.ops.reduction import min as _min
+
+        s = svdvals(x)
+        ratio = _max(s, axis=-1) / _min(s, axis=-1)
+        return 1 / ratio if p == -2 else ratio
+    _square("cond", x)
+    return matrix_norm(x, p) * matrix_norm(inv(x), p)
+
+
+def matrix_rank(a: Any, tol: float | None = None, hermitian: bool = False) -> Tensor:
+    """Number of singular values above ``tol`` (default σ_max · max(M, N) · eps), as
+    ``numpy.linalg.matrix_rank``: an int64 tensor, no gradient."""
+    data = a.data if isinstance(a, Tensor) else backend.xp.asarray(a)
+    rank = backend.xp.linalg.matrix_rank(data, tol=tol, hermitian=hermitian)
+    return Tensor._make(backend.xp.asarray(rank, dtype=np.int64))
