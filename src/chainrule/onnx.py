@@ -14,8 +14,20 @@ walking the model the way its ``forward`` runs: ``Sequential`` in order, ``Resid
 ``Softmax``, ``LogSoftmax``            ``Softmax``, ``LogSoftmax`` on their ``dim``
 ``LayerNorm``                          ``LayerNormalization``
 ``BatchNorm1d`` (running statistics)   ``BatchNormalization`` (inference form)
-``Flatten``                            ``Flatten`` or ``Reshape``
-``Dropout``, ``Identity``              nothing (the export is of the model in eval mode)
+``Flatten``, ``Unflatten``             ``Flatten`` or ``Reshape``
+``Conv1d``, ``Conv2d``                 ``Conv`` (after a ``Pad`` for reflect / replicate /
+                                       circular ``padding_mode``)
+``ConvTranspose1d``, ``ConvTranspose2d`` ``ConvTranspose``
+``MaxPool1d/2d``, ``AvgPool1d/2d``     ``MaxPool``, ``AveragePool``
+``AdaptiveAvgPool/MaxPool1d/2d``       ``GlobalAveragePool`` / ``GlobalMaxPool`` (output 1),
+                                       else a pool whose windows tile the input
+``BatchNorm2d``                        ``BatchNormalization`` (inference form)
+``InstanceNorm1d/2d``, ``GroupNorm``   ``InstanceNormalization`` (GroupNorm: over a reshape
+                                       to (N, groups, -1), then its per-channel affine)
+``Upsample``                           ``Resize`` (nearest: floor of asymmetric positions;
+                                       bilinear: half_pixel or align_corners)
+``Dropout``, ``Dropout1d/2d``,         nothing (the export is of the model in eval mode)
+``Identity``
 ``Sequential``, ``Residual``           their layers, in order; ``Add`` for the skip
 =====================================  ==================================================
 
@@ -46,14 +58,32 @@ from chainrule.errors import ExportError, ShapeError
 from chainrule.nn import (
     ELU,
     GELU,
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
     BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
     Dropout,
+    Dropout1d,
+    Dropout2d,
     Flatten,
+    GroupNorm,
     Identity,
+    InstanceNorm1d,
+    InstanceNorm2d,
     LayerNorm,
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool1d,
+    MaxPool2d,
     Module,
     ReLU,
     Residual,
@@ -62,6 +92,8 @@ from chainrule.nn import (
     Softmax,
     Softplus,
     Tanh,
+    Unflatten,
+    Upsample,
 )
 from chainrule.tensor import Tensor
 
@@ -73,6 +105,10 @@ DEFAULT_OPSET = 17
 SUPPORTED_LAYERS: tuple[type[Module], ...] = (
     Linear, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softplus, Identity, Softmax,
     LogSoftmax, Dropout, LayerNorm, BatchNorm1d, Flatten, Residual, Sequential,
+    Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool2d, AvgPool1d,
+    AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+    BatchNorm2d, InstanceNorm1d, InstanceNorm2d, GroupNorm, Unflatten, Upsample, Dropout1d,
+    Dropout2d,
 )  # fmt: skip
 """The layer classes :func:`export` knows (subclasses are refused: their forward may differ)."""
 
@@ -121,6 +157,7 @@ def export(
     if not 17 <= opset_version <= 21:
         raise ValueError(f"export: opset_version must be in 17..21, got {opset_version}")
     graph = _Graph(dtype)
+    graph.opset = opset_version
     was_training = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -159,6 +196,7 @@ class _Graph:
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
+        self.opset = DEFAULT_OPSET
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.names: set[str] = set()
@@ -218,7 +256,7 @@ class _Graph:
                     f"{tuple(value.shape)} to {tuple(out.shape)}"
                 )
             return self.node("Add", [x, y], where), value + out
-        if kind in (Dropout, Identity):
+        if kind in (Dropout, Dropout1d, Dropout2d, Identity):
             return x, m(value)
         y = self._layer(m, kind, prefix, where, x, value)  # refuses settings with no export
         return y, m(value)
@@ -273,10 +311,12 @@ class _Graph:
             return self.node(
                 "LayerNormalization", inputs, where, axis=-len(shape), epsilon=float(m.eps)
             )
-        if kind is BatchNorm1d:
+        if kind in _SPATIAL:
+            return _spatial(self, m, kind, prefix, where, x, value)
+        if kind in (BatchNorm1d, BatchNorm2d):
             if m.running_mean is None or m.running_var is None:
                 raise ExportError(
-                    f"cannot export {where[1:]!r}: BatchNorm1d(track_running_stats=False) "
+                    f"cannot export {where[1:]!r}: {kind.__name__}(track_running_stats=False) "
                     "normalises with each batch's statistics even in eval mode"
                 )
             c = m.num_features
@@ -342,3 +382,118 @@ class _Graph:
             return sp
         limit = self.const(f"{tag}.threshold", float(m.threshold))
         return self.node("Where", [self.node("Greater", [bx, limit], where), x, sp], where)
+
+
+# ---------------------------------------------------------------------------- spatial layers
+_CONV = (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d)
+_POOL = (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d)
+_ADAPTIVE = (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d)
+_SPATIAL = (*_CONV, *_POOL, *_ADAPTIVE, InstanceNorm1d, InstanceNorm2d, GroupNorm, Unflatten,
+            Upsample)  # fmt: skip
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _ints(v: Any, nd: int) -> list[int]:
+    return [int(v)] * nd if isinstance(v, (int, np.integer)) else [int(i) for i in v]
+
+
+def _spatial(g: _Graph, m: Any, kind: type, prefix: str, where: str, x: str, value: Tensor) -> str:
+    """The ONNX nodes of a convolution, pooling, normalisation or resampling layer."""
+    nd = value.ndim - 2
+    if kind in _CONV:
+        w = g.const(prefix + "weight", m.weight.data)
+        inputs = [x, w] + ([] if m.bias is None else [g.const(prefix + "bias", m.bias.data)])
+        attrs: dict[str, Any] = dict(kernel_shape=list(m.kernel_size), strides=list(m.stride),
+                                     dilations=list(m.dilation), group=int(m.groups))  # fmt: skip
+        if kind in (ConvTranspose1d, ConvTranspose2d):
+            p = list(m.padding)
+            return g.node("ConvTranspose", inputs, where, pads=p + p,
+                          output_padding=list(m.output_padding), **attrs)  # fmt: skip
+        if isinstance(m.padding, str):
+            total = [0] * nd if m.padding == "valid" else [
+                d * (k - 1) for k, d in zip(m.kernel_size, m.dilation)]  # fmt: skip
+            lo, hi = [t // 2 for t in total], [t - t // 2 for t in total]
+        else:
+            lo = hi = list(m.padding)
+        if m.padding_mode != "zeros":
+            if m.padding_mode == "circular" and g.opset < 19:
+                raise ExportError(f"cannot export {where[1:]!r}: circular padding needs opset 19")
+            pads = g.const(prefix + "pads", [0, 0, *lo, 0, 0, *hi], np.int64)
+            inputs[0] = g.node("Pad", [x, pads], where, mode=_PAD_MODES[m.padding_mode])
+            lo = hi = [0] * nd
+        return g.node("Conv", inputs, where, pads=lo + hi, **attrs)
+    if kind in _POOL:
+        k = _ints(m.kernel_size, nd)
+        st = _ints(m.stride, nd)
+        p = _ints(m.padding, nd)
+        attrs = dict(kernel_shape=k, strides=st, pads=p + p, ceil_mode=int(m.ceil_mode))
+        if kind in (MaxPool1d, MaxPool2d):
+            if m.return_indices:
+                raise ExportError(f"cannot export {where[1:]!r}: return_indices=True")
+            return g.node("MaxPool", [x], where, dilations=_ints(m.dilation, nd), **attrs)
+        if getattr(m, "divisor_override", None):
+            raise ExportError(f"cannot export {where[1:]!r}: divisor_override has no ONNX form")
+        return g.node("AveragePool", [x], where, count_include_pad=int(m.count_include_pad),
+                      **attrs)  # fmt: skip
+    if kind in _ADAPTIVE:
+        is_max = kind in (AdaptiveMaxPool1d, AdaptiveMaxPool2d)
+        size = _ints(m.output_size, nd) if m.output_size is not None else list(value.shape[2:])
+        size = [n if s is None else s for s, n in zip(size, value.shape[2:])]
+        if all(s == 1 for s in size):
+            return g.node("GlobalMaxPool" if is_max else "GlobalAveragePool", [x], where)
+        if any(n % s for n, s in zip(value.shape[2:], size)):
+            raise ExportError(f"cannot export {where[1:]!r}: output size {size} does not tile "
+                              f"the input {tuple(value.shape[2:])}")  # fmt: skip
+        k = [n // s for n, s in zip(value.shape[2:], size)]
+        return g.node("MaxPool" if is_max else "AveragePool", [x], where, kernel_shape=k,
+                      strides=k)  # fmt: skip
+    if kind in (InstanceNorm1d, InstanceNorm2d):
+        if m.track_running_stats:
+            raise ExportError(f"cannot export {where[1:]!r}: track_running_stats=True")
+        c = m.num_features
+        scale = m.weight.data if m.weight is not None else np.ones(c)
+        bias = m.bias.data if m.bias is not None else np.zeros(c)
+        return g.node("InstanceNormalization", [x, g.const(prefix + "weight", scale),
+                      g.const(prefix + "bias", bias)], where, epsilon=float(m.eps))  # fmt: skip
+    if kind is GroupNorm:
+        grouped = g.node("Reshape", [x, g.const(prefix + "groups", [0, m.num_groups, -1],
+                                                np.int64)], where)  # fmt: skip
+        ones = g.const(prefix + "ones", np.ones(m.num_groups))
+        zeros = g.const(prefix + "zeros", np.zeros(m.num_groups))
+        normed = g.node("InstanceNormalization", [grouped, ones, zeros], where,
+                        epsilon=float(m.eps))  # fmt: skip
+        shape = g.node("Shape", [x], where)
+        y = g.node("Reshape", [normed, shape], where)
+        if m.weight is not None:
+            bshape = (m.num_channels, *(1,) * nd)
+            y = g.node("Mul", [y, g.const(prefix + "weight", m.weight.data.reshape(bshape))], where)
+            y = g.node("Add", [y, g.const(prefix + "bias", m.bias.data.reshape(bshape))], where)
+        return y
+    if kind is Unflatten:
+        d = m.dim % value.ndim
+        shape = [0] * d + list(m.unflattened_size) + [0] * (value.ndim - d - 1)
+        return g.node("Reshape", [x, g.const(prefix + "shape", shape, np.int64)], where)
+    # Upsample: Resize to the sizes chainrule gives, the batch and channel axes kept
+    out = m(value)
+    lead = g.node("Slice", [g.node("Shape", [x], where), g.const(f"{where[1:]}.start", [0],
+                  np.int64), g.const(f"{where[1:]}.stop", [2], np.int64)], where)  # fmt: skip
+    sizes = g.node("Concat", [lead, g.const(f"{where[1:]}.sizes", list(out.shape[2:]), np.int64)],
+                   where, axis=0)  # fmt: skip
+    if m.mode == "nearest":
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                     nearest_mode="floor")  # fmt: skip
+        if m.scale_factor is not None and not m.recompute_scale_factor:
+            scales = [1.0, 1.0, *(_floats(m.scale_factor, nd))]
+            return g.node("Resize", [x, "", g.const(f"{where[1:]}.scales", scales, np.float32)],
+                          where, **attrs)  # fmt: skip
+    else:
+        if m.scale_factor is not None and not m.recompute_scale_factor and not m.align_corners:
+            raise ExportError(f"cannot export {where[1:]!r}: a linear Upsample by scale_factor "
+                              "without align_corners; give size")  # fmt: skip
+        ctm = "align_corners" if m.align_corners else "pytorch_half_pixel"
+        attrs = dict(mode="linear", coordinate_transformation_mode=ctm)
+    return g.node("Resize", [x, "", "", sizes], where, **attrs)
+
+
+def _floats(v: Any, nd: int) -> list[float]:
+    return [float(v)] * nd if isinstance(v, (int, float)) else [float(i) for i in v]
