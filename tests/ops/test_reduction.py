@@ -326,3 +326,12 @@ def test_new_reductions_second_derivatives_match_torch(name):
     g_t, h_t = hvp(ref, torch, [x])
     assert_close(g_cr[0], g_t[0])
     assert_close(h_cr[0], h_t[0])
+
+
+def test_median_of_a_slice_with_nan_is_nan():
+    x = np.array([[3.0, np.nan, 1.0], [2.0, 5.0, 4.0]])
+    t = cr.tensor(x, requires_grad=True)
+    m = cr.median(t, axis=1)
+    np.testing.assert_array_equal(m.numpy(), np.median(x, axis=1))
+    m.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [[0, 0, 0], [0, 0, 1]])

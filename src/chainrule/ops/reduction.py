@@ -400,7 +400,8 @@ def median(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Median over ``axis`` (NumPy's ``median``: the mean of the two middle values when the
-    count is even). The gradient goes to the middle element(s), half each when there are two.
+    count is even; NaN for a slice holding NaN). The gradient goes to the middle element(s),
+    half each when there are two.
 
     Raises :class:`~chainrule.errors.ShapeError` for an empty slice.
     """
@@ -420,6 +421,9 @@ def median(
     mid = getitem(flat, (*lead, order[..., lo]))
     if hi != lo:
         mid = (mid + getitem(flat, (*lead, order[..., hi]))) / 2
+    nan = backend.xp.isnan(flat.data).any(axis=-1)
+    if nan.any():  # NumPy: a slice holding NaN has median NaN (no gradient flows there)
+        mid = where(nan, np.nan, mid)
     return reshape(mid, _kept_shape(x.shape, axis)) if keepdims else mid
 
 
