@@ -303,3 +303,30 @@ def test_errors_name_the_op_shapes_and_expectation():
         cr.put_along_axis(x, np.zeros((2, 1), dtype=int), cr.ones(3), 1)
     with pytest.raises(cr.ShapeError, match=r"nonzero: not defined for a 0-d tensor"):
         cr.nonzero(cr.tensor(1.0))
+
+
+@settings(max_examples=15)
+@given(shape=shapes0(min_dims=1), data=st.data(), seed=seeds)
+def test_put_along_axis_broadcasts_values(shape, data, seed):
+    """``values`` broadcast to the picked positions (a 0-d tensor, or size-1 axes); each
+    value's gradient sums ḡ over the positions it was written to."""
+    nd = len(shape)
+    axis = data.draw(st.integers(-nd, nd - 1), label="axis")
+    k = data.draw(st.integers(0, shape[axis]), label="k")
+    ishape = tuple(k if i == axis % nd else s for i, s in enumerate(shape))
+    idx = _unique_positions(seed, shape, list(ishape), axis)
+    vshape = data.draw(st.sampled_from([(), tuple(1 for _ in shape)]), label="values shape")
+    x, v = uniform(seed, shape), uniform(seed + 1, vshape)
+
+    def np_put(a, b):
+        a = a.copy()
+        np.put_along_axis(a, idx, b, axis)
+        return a
+
+    ti = torch.from_numpy(idx)
+    _check(
+        lambda t, b: cr.put_along_axis(t, idx, b, axis),
+        lambda t, b: torch.scatter(t, axis, ti, b.expand(ti.shape)),
+        [x, v],
+        np_put,
+    )
