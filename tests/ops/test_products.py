@@ -280,3 +280,21 @@ def test_products_with_constant_numpy_operands():
     t = cr.tensor(a, requires_grad=True)
     cr.einsum("ij,j->i", t, [1.0, 2.0, 3.0]).sum().backward()
     np.testing.assert_array_equal(t.grad.numpy(), [[1.0, 2.0, 3.0]] * 2)
+
+
+def test_cross_with_vector_axes_elsewhere():
+    a, b = uniform(0, (3, 2, 4)), uniform(1, (4, 3))
+    kwargs = {"axisa": 0, "axisb": -1, "axisc": 1}
+    np.testing.assert_allclose(
+        cr.cross(cr.tensor(a), cr.tensor(b), **kwargs).numpy(), np.cross(a, b, **kwargs)
+    )
+    assert cr.gradcheck(lambda x, y: cr.cross(x, y, **kwargs), [a, b])
+    c = uniform(2, (3, 4))
+    np.testing.assert_allclose(
+        cr.cross(cr.tensor(c), cr.tensor(c[::-1]), axis=0).numpy(), np.cross(c, c[::-1], axis=0)
+    )
+    check_against_torch(
+        lambda x, y: cr.cross(x, y, axis=0),
+        lambda x, y: torch.linalg.cross(x, y, dim=0),
+        [c, c[::-1].copy()],
+    )
