@@ -134,3 +134,11 @@ def test_numpy_only_keyword_arguments():
     w = cr.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(TypeError, match=r"chainrule\.numpy\.sum: chainrule's sum does not take"):
         np.sum(w, dtype=numpy.float32)
+
+
+def test_star_import_gives_numpy_names():
+    namespace: dict = {}
+    exec("from chainrule.numpy import *", namespace)
+    assert namespace["pi"] == numpy.pi and namespace["float64"] is numpy.float64
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    assert namespace["exp"](x).requires_grad and "Tensor" not in namespace

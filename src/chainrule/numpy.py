@@ -45,6 +45,8 @@ _SUBMODULES = {"linalg": "linalg", "fft": "fft", "random": "random"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__all__":  # ``from chainrule.numpy import *``: NumPy's public names
+        return [n for n in getattr(_np, "__all__", dir(_np)) if not n.startswith("_")]
     if name.startswith("__"):  # module machinery (__path__, __wrapped__...): not NumPy's
         raise AttributeError(f"module 'chainrule.numpy' has no attribute {name!r}")
     obj = _cache.get(name)
