@@ -360,3 +360,17 @@ def test_has_aux_and_the_old_import_path():
     from chainrule.autograd import grad, jacobian
 
     assert grad is cr.grad and jacobian is cr.jacrev is cr.jacobian
+
+
+def test_a_rule_that_skips_work_when_its_gradient_is_zero_still_transposes():
+    """Forward mode records the backward at a cotangent of ones (the map is linear, so the
+    point does not matter): a rule that returns early for an all-zero ḡ keeps its terms."""
+
+    @cr.primitive
+    def double(x):
+        return 2 * x
+
+    double.defvjp(lambda g, out, x: g * 2 if g.data.any() else g * 0, keep="")
+    _, t = cr.jvp(double, (np.array([1.0, 2.0]),), (np.array([3.0, -1.0]),))
+    np.testing.assert_array_equal(t.numpy(), [6.0, -2.0])
+    np.testing.assert_array_equal(cr.jacfwd(double)(np.ones(2)).numpy(), 2 * np.eye(2))

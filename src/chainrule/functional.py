@@ -9,15 +9,17 @@ default float dtype); results come back as tensors in the same structure.
 products). A Jacobian-vector product is obtained from them by the "jvp from two vjps" trick
 (the linearisation by transposition): for ``y = f(x)`` and a cotangent ``u``, the vjp
 ``u ↦ Jᵀu`` is linear in ``u``, and its own vjp with cotangent ``t`` is ``(Jᵀ)ᵀ t = J t``.
-So ``linearize`` runs ``f`` once, runs its backward once *recording* (``create_graph``) with a
-symbolic cotangent ``u``, and every tangent afterwards costs one reverse pass through that
-recorded graph, pruned to the part that depends on ``u`` (about the cost of one backward
-pass). ``jvp`` is ``linearize`` applied to one tangent (one forward and two backward passes);
-``jacfwd`` of a function of ``n`` input elements applies it to the ``n`` basis tangents:
-O(n) passes, against ``jacrev``'s O(m) for ``m`` output elements. Every rule written with
-chainrule's differentiable ops (all built-in ones are) works in forward mode with nothing
-else to write. ``hessian`` is ``jacfwd(jacrev(f))``, JAX's forward-over-reverse composition;
-``hvp`` uses the Hessian's symmetry, ``H v = ∇(∇f · v)``: two reverse passes.
+So ``linearize`` runs ``f`` once, runs its backward once *recording* (``create_graph``) with
+a symbolic cotangent ``u`` (ones that require grad), and every tangent afterwards costs one
+reverse pass through that recorded graph, pruned to the part that depends on ``u`` (about
+the cost of one backward pass). ``jvp`` is ``linearize`` applied to one tangent (one forward
+and two backward passes); ``jacfwd`` of a function of ``n`` input elements applies it to the
+``n`` basis tangents: O(n) passes, against ``jacrev``'s O(m) for ``m`` output elements. Every
+rule written with chainrule's differentiable ops (all built-in ones are) works in forward
+mode with nothing else to write, provided it is linear in ``g`` as a vjp is: no term dropped
+or changed by a test on ``g``'s values unless ``g.requires_grad`` is false. ``hessian`` is
+``jacfwd(jacrev(f))``, JAX's forward-over-reverse composition; ``hvp`` uses the Hessian's
+symmetry, ``H v = ∇(∇f · v)``: two reverse passes.
 """
 
 from __future__ import annotations
@@ -408,13 +410,15 @@ class _Recorded:
         return _grads([out], self.xs, [v], create_graph=self.nested, retain_graph=True)
 
     def transpose(self) -> None:
-        """Record ``u ↦ Jᵀu`` once, with zero cotangents ``us`` that require grad (the map is
-        linear, so their value does not matter)."""
+        """Record ``u ↦ Jᵀu`` once, at cotangents ``us`` of ones that require grad. The map
+        is linear, so where it is taken does not change its derivative; ones rather than
+        zeros, so that a rule that skips a term when its part of ḡ is all zero (an
+        optimisation for the common loss of part of an op's outputs) keeps every term."""
         xp = backend.xp
         self.live = [o for o in self.outs if o._requires_grad]
         self.us = []
         for o in self.live:
-            u = Tensor._make(xp.zeros_like(o.data))
+            u = Tensor._make(xp.ones_like(o.data))
             u.requires_grad = True
             self.us.append(u)
         if not self.live:
