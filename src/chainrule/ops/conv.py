@@ -264,7 +264,7 @@ unfold.defvjp(lambda g, out, x, **p: fold(g, x.shape[2:], **p), keep="x.shape")
 def fold(cols, size, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,)):
     """col2im (PyTorch's fold): cols (N, C * prod(kernel), L) -> (N, C, *size), overlapping
     windows summed.
-    colš = unfold(ḡ)
+    cols̄ = unfold(ḡ)
     """
     n, ck = cols.shape[:2]
     lsize = conv_size(size, kernel, stride, padding, dilation)
