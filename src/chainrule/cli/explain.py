@@ -63,6 +63,14 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--batch", type=int, metavar="N", help="trace a batch of N random examples instead of one"
     )
+    p.add_argument(
+        "--model",
+        default="mlp",
+        choices=["mlp", "cnn"],
+        help="mlp (the default) or cnn: a 3x3 convolution, ReLU, 2x2 max pooling and a linear "
+        "readout on a 6x6 input: the kernel's gradient as a correlation, the input's as a full "
+        "convolution with the flipped kernel, pooling routing each gradient to its winner",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds the weights and the example")
     p.add_argument(
         "--run",
@@ -115,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.explain import graph, render, rich_view, trace
     from chainrule.explain.report import example_from_run
 
+    if args.model == "cnn" and not args.run_folder:
+        return _explain_cnn(args)
     if args.run_folder:
         from chainrule.train.run import load_run
 
@@ -198,6 +208,27 @@ def run(args: argparse.Namespace) -> int:
         console.print(view)
     for path in written:
         print(f"wrote {path}")
+    return 0
+
+
+def _explain_cnn(args: argparse.Namespace) -> int:
+    """``chainrule explain --model cnn``: the convolution walk-through, three ways checked."""
+    import chainrule as cr
+    from chainrule.explain import trace_conv
+
+    cr.manual_seed(args.seed)
+    net = cr.nn.Sequential(cr.nn.Conv2d(1, 2, 3, padding=1), cr.nn.ReLU(), cr.nn.MaxPool2d(2),
+                           cr.nn.Flatten(), cr.nn.Linear(2 * 3 * 3, 3))  # fmt: skip
+    rng = np.random.default_rng(args.seed)
+    x = np.round(rng.normal(size=(1, 6, 6)), 2)
+    if args.input:
+        x = _floats(args.input, "--input").reshape(1, 6, 6)
+    y = int(args.label) if args.label is not None else int(rng.integers(3))
+    t = trace_conv(net, x, y, check="fd")
+    if not args.quiet:
+        print(t.to_text(max_entries=max(args.max_entries, 72)), end="")
+    if args.html:
+        print(f"wrote {_write(args.html, t.to_html())}")
     return 0
 
 

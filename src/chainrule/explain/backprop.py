@@ -524,7 +524,8 @@ def trace(
         class_names: names of the classes, for the renderings.
 
     Returns a :class:`Trace`; ``trace.max_disagreement`` is the largest difference between
-    engine and formulas (about 1e-16 in float64).
+    engine and formulas (about 1e-16 in float64). A model with a ``Conv2d`` is handed to
+    :func:`~chainrule.explain.conv.trace_conv` and gives its :class:`ConvTrace`.
 
     Raises :class:`~chainrule.errors.UnsupportedModelError` for a model it cannot follow
     layer by layer, :class:`~chainrule.errors.ShapeError` when ``x`` does not fit the first
@@ -539,6 +540,10 @@ def trace(
 
     A model or data on a GPU is traced on a host copy (the formulas are NumPy's).
     """
+    if any(type(m).__name__ == "Conv2d" for m in model.modules()):
+        from chainrule.explain.conv import trace_conv  # a convolution: its own walk-through
+
+        return trace_conv(model, x, int(np.asarray(y)), check=check)  # type: ignore[return-value]
     if any(p.device != backend.CPU for p in model.parameters()):
         model = _copy_as(model, None).to("cpu")
     x, y = (v.cpu() if isinstance(v, Tensor) else v for v in (x, y))
