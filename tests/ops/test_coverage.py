@@ -117,6 +117,7 @@ INTERNAL_PRIMITIVES = {
     "_sort": "test_sort.py (sort)",
     "_unique": "test_sort.py (unique)",
     "_partition": "test_sort.py (partition)",
+    "_take": "test_indexing.py (take)",
     "_flip": "test_shape.py (flip, fliplr, flipud, rot90)",
     "matmul_tn": "test_gradient_helpers.py",
     "step_mask": "test_gradient_helpers.py",

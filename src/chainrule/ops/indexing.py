@@ -124,7 +124,23 @@ def take(x: Tensor, indices: Any, axis: int | None = None, mode: str = "raise") 
     elif mode not in ("raise", "wrap", "clip"):
         raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
     _check_range("take", idx, x.shape, ax, negative=True)
-    return getitem(x, (slice(None),) * ax + (idx,))
+    return _take(x, idx, ax)
+
+
+@primitive
+def _take(x, indices, axis):
+    """``x`` at integer ``indices`` along ``axis`` (NumPy's ``take``, faster than indexing).
+
+    x̄ = scatter_add(zeros(x.shape), (:, …, indices), ḡ) (repeated indices add up)
+    """
+    return backend.xp.take(x, indices, axis=axis)
+
+
+_take.defvjp(
+    lambda g, out, x, indices, axis: _scatter_add(g, (slice(None),) * axis + (indices,), x.shape),
+    None,
+    keep="x.shape",
+)
 
 
 @accepts_dim
