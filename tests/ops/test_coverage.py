@@ -39,7 +39,7 @@ DIFFERENTIABLE = {
     "test_shape.py": {
         "broadcast_to", "concatenate", "expand_dims", "getitem", "pad", "reshape", "split",
         "squeeze", "stack", "swapaxes", "transpose",
-        "array", "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "clamp",
+        "array", "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "block", "clamp",
         "column_stack", "dstack", "flatten", "flip", "fliplr", "flipud", "hsplit", "hstack",
         "meshgrid", "moveaxis", "ravel", "repeat", "roll", "rot90", "tile", "vsplit", "vstack",
     },

@@ -647,6 +647,38 @@ def test_meshgrid(indexing, sizes, seed):
     assert [s.shape for s in sparse] == [e.shape for e in expected]
 
 
+@settings(max_examples=20)
+@given(rows=st.lists(st.integers(0, 3), min_size=1, max_size=3),
+       cols=st.lists(st.integers(0, 3), min_size=1, max_size=3), seed=seeds)  # fmt: skip
+def test_block(rows, cols, seed):
+    """A block matrix from (r_i, c_j) blocks, and a 1-D join of vectors and a 0-d block."""
+    shapes_ = [(r, c) for r in rows for c in cols]
+    arrays = [uniform(seed + k, s) for k, s in enumerate(shapes_)]
+
+    def fn(*ts):
+        return cr.block([list(ts[i * len(cols) : (i + 1) * len(cols)]) for i in range(len(rows))])
+
+    def np_fn(*a):
+        return np.block([list(a[i * len(cols) : (i + 1) * len(cols)]) for i in range(len(rows))])
+
+    np.testing.assert_array_equal(fn(*[cr.tensor(a) for a in arrays]).numpy(), np_fn(*arrays))
+    if sum(rows) and sum(cols):
+        assert cr.gradcheck(fn, arrays)
+    v = [uniform(seed, (rows[0],)), uniform(seed + 1, ())]
+    np.testing.assert_array_equal(cr.block([cr.tensor(v[0]), cr.tensor(v[1])]).numpy(), np.block(v))
+    assert cr.gradcheck(lambda a, b: cr.block([a, b]) ** 2, v)
+
+
+def test_block_errors():
+    a = cr.ones((2, 2))
+    with pytest.raises(cr.ShapeError, match=r"block: lists are nested to different depths"):
+        cr.block([[a, a], a])
+    with pytest.raises(cr.ShapeError, match=r"block: a list of blocks is empty"):
+        cr.block([[], [a]])
+    with pytest.raises(cr.ShapeError, match=r"concatenate: shapes"):
+        cr.block([[a, cr.ones((3, 1))]])
+
+
 @settings(max_examples=15)
 @given(shape=shapes(max_dims=2), seed=seeds)
 def test_array_from_nested_tensors(shape, seed):
@@ -718,6 +750,9 @@ SECOND_ORDER = {
                     lambda x: torch.cat(torch.tensor_split(x, 2)[::-1]), [(5, 2)]),
     "meshgrid": (lambda x, y: cr.meshgrid(x, y)[0] * cr.meshgrid(x, y)[1],
                  lambda x, y: torch.mul(*torch.meshgrid(x, y, indexing="xy")), [(3,), (2,)]),
+    "block": (lambda x, y: cr.block([[x, y], [y, x]]),
+              lambda x, y: torch.cat([torch.cat([x, y], 1), torch.cat([y, x], 1)], 0),
+              [(2, 1), (2, 1)]),
     "array": (lambda x, y: cr.array([[x[0], y[1]], [y[0], 2.0]]),
               lambda x, y: torch.stack([torch.stack([x[0], y[1]]),
                                         torch.stack([y[0], torch.tensor(2.0, dtype=x.dtype)])]),

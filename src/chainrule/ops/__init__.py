@@ -168,6 +168,7 @@ from chainrule.ops.shape import (
     atleast_1d,
     atleast_2d,
     atleast_3d,
+    block,
     broadcast_to,
     column_stack,
     concatenate,
@@ -305,7 +306,7 @@ __all__ += [
 ]  # fmt: skip
 __all__ += [  # shape, indexing and sort
     "argpartition", "argsort", "argwhere", "array", "array_split", "atleast_1d", "atleast_2d",
-    "atleast_3d", "clamp", "column_stack", "dstack", "flatten", "flip", "fliplr", "flipud",
+    "atleast_3d", "block", "clamp", "column_stack", "dstack", "flatten", "flip", "fliplr", "flipud",
     "gather", "hsplit", "hstack", "index_add", "masked_fill", "meshgrid", "moveaxis",
     "nonzero", "partition", "put_along_axis", "ravel", "repeat", "roll", "rot90", "scatter",
     "scatter_add", "searchsorted", "sort", "take", "take_along_axis", "tile", "topk",

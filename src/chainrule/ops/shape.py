@@ -448,6 +448,46 @@ def column_stack(tensors: Any) -> Tensor:
     return concatenate(ts, axis=1)
 
 
+def block(arrays: Any) -> Tensor:
+    """A tensor assembled from nested lists of blocks, as NumPy's ``block``: the innermost
+    lists are joined along the last axis, the next ones along the second to last, and so on
+    (``cr.block([[A, B], [C, D]])`` is the 2 x 2 block matrix). Blocks with fewer
+    dimensions get leading size-1 axes.
+
+    Raises :class:`~chainrule.errors.ShapeError` for lists nested to different depths, empty
+    lists, or blocks that do not fit.
+    """
+    depth = _block_depth(arrays)
+    ndim = max(depth, _block_ndim(arrays))
+
+    def assemble(obj: Any, level: int) -> Tensor:
+        if isinstance(obj, list):
+            return concatenate([assemble(o, level + 1) for o in obj], axis=level - depth)
+        t = as_tensor(obj)
+        return t if t.ndim == ndim else reshape(t, (1,) * (ndim - t.ndim) + t.shape)
+
+    return assemble(arrays, 0)
+
+
+def _block_depth(obj: Any) -> int:
+    if not isinstance(obj, list):
+        if isinstance(obj, tuple):
+            raise ShapeError("block: use lists, not tuples, to nest the blocks (as NumPy)")
+        return 0
+    if not obj:
+        raise ShapeError("block: a list of blocks is empty")
+    depths = {_block_depth(o) for o in obj}
+    if len(depths) > 1:
+        raise ShapeError(f"block: lists are nested to different depths {sorted(depths)}")
+    return depths.pop() + 1
+
+
+def _block_ndim(obj: Any) -> int:
+    if isinstance(obj, list):
+        return max(_block_ndim(o) for o in obj)
+    return np.ndim(obj.data if isinstance(obj, Tensor) else obj)
+
+
 # ---------------------------------------------------------------------------- flips, rolls
 @accepts_dim
 def flip(x: Tensor, axis: Any = None) -> Tensor:
