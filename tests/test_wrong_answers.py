@@ -127,3 +127,14 @@ def test_numpy_dtype_keyword_and_one_argument_where():
     x = cr.tensor([1.0, 2.0], dtype="float32", requires_grad=True)
     assert np.sum(x, dtype=np.float64).dtype == np.float64
     np.testing.assert_array_equal(np.where(x.detach() > 1.5)[0], [1])
+
+
+def test_tensor_reduction_methods_accept_numpys_out_none_and_dtype_none():
+    t = cr.tensor([1.0, 2.0, 4.0])
+    assert t.sum(out=None).item() == 7.0
+    assert t.mean(dtype=None, out=None).item() == pytest.approx(7 / 3)
+    assert t.max(axis=0, out=None).item() == 4.0
+    with pytest.raises(TypeError, match=r"Tensor\.sum\(out=\.\.\.\): chainrule ops return a new"):
+        t.sum(out=cr.zeros(()))
+    with pytest.raises(TypeError, match=r"Tensor\.mean\(dtype='float64'\): cast first"):
+        t.mean(dtype="float64")

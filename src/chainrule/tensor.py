@@ -900,10 +900,20 @@ def tensor(
 
 
 def _axis_kw(name: str, axis: Any, keepdims: Any, kw: dict) -> tuple[Any, bool]:
-    """``(axis, keepdims)`` from a method given PyTorch's ``dim=`` / ``keepdim=``."""
-    extra = set(kw) - {"dim", "keepdim"}
+    """``(axis, keepdims)`` from a method given PyTorch's ``dim=`` / ``keepdim=``; NumPy's
+    ``out=None`` and ``dtype=None`` are accepted too (what ``numpy.sum(t)`` would pass)."""
+    extra = set(kw) - {"dim", "keepdim", "out", "dtype"}
     if extra:
         raise TypeError(f"Tensor.{name}() got unexpected keyword arguments {sorted(extra)}")
+    if kw.get("out") is not None:
+        raise TypeError(
+            f"Tensor.{name}(out=...): chainrule ops return a new tensor and write into none; "
+            "use the result instead"
+        )
+    if kw.get("dtype") is not None:
+        raise TypeError(
+            f"Tensor.{name}(dtype={kw['dtype']!r}): cast first, t.astype(dtype).{name}(...)"
+        )
     return _ops.reduction.pick_axis(name, axis, kw.get("dim"), keepdims, kw.get("keepdim"))
 
 
