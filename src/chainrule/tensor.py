@@ -654,6 +654,10 @@ class Tensor:
         """Rounded to ``decimals`` places, halves to even (zero gradient)."""
         return _ops.round(self, decimals)
 
+    def __round__(self, ndigits=None):
+        """``round(t)`` / ``round(t, n)``: a tensor, as PyTorch's (zero gradient)."""
+        return _ops.round(self, 0 if ndigits is None else ndigits)
+
     def clamp(self, min=None, max=None):
         """PyTorch's name for :meth:`clip` (``min``/``max`` for ``a_min``/``a_max``)."""
         return _ops.clip(self, min, max)

@@ -107,6 +107,12 @@ def test_piecewise_constant_ops_give_zero_gradients_as_pytorch(name):
     assert cr.grad(lambda t: fn(t).sum())(data).numpy().tolist() == [0.0] * 6
 
 
+def test_python_round_gives_a_tensor():
+    t = cr.tensor([0.5, 1.5, 2.26], dtype="float64")
+    np.testing.assert_array_equal(round(t).numpy(), [0.0, 2.0, 2.0])
+    np.testing.assert_array_equal(round(t, 1).numpy(), [0.5, 1.5, 2.3])
+
+
 def test_mod_and_floordiv_with_scalars_on_either_side():
     x = cr.tensor([7.5, -7.5], dtype="float64", requires_grad=True)
     np.testing.assert_array_equal((x % 2).numpy(), np.array([7.5, -7.5]) % 2)
