@@ -350,25 +350,28 @@ def test_stray_temporary_files_are_removed_on_resume(trained, tmp_path):
     assert not any(p.exists() for p in strays)
 
 
+@pytest.mark.slow  # three processes, 400 epochs: long enough that they overlap
 def test_concurrent_resumes_leave_a_consistent_run(trained, tmp_path):
+    """Three resumes of one run started at once: one trains, the others are refused with one
+    line (without the lock all three trained over each other's files)."""
     _, run = trained
     run = _copy_run(run, tmp_path / "run")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CHAINRULE_DEBUG", None)
-    cmd = [*entry_point(), "train", "--resume", str(run), "--epochs", "30", "--quiet"]
+    cmd = [*entry_point(), "train", "--resume", str(run), "--epochs", "400", "--quiet"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=env) for _ in range(3)]  # fmt: skip
-    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()
         p.stderr.close()
-    assert any(status == 0 for status, _ in results), results
+    assert sorted(status for status, _ in results) == [0, 1, 1], results
     for status, err in results:
         if status != 0:
             lines = err.strip().splitlines()
-            assert status == 1 and len(lines) == 1 and "is in use by process" in lines[0], err
+            assert len(lines) == 1 and "is in use by process" in lines[0], err
     _, meta = load_checkpoint(run / "checkpoints" / "last.json")
-    assert meta["epoch"] == 30 and meta["history"]["epochs"] == list(range(1, 31))
+    assert meta["epoch"] == 400 and meta["history"]["epochs"] == list(range(1, 401))
     assert len(list((run / "checkpoints").glob("last-*.safetensors"))) == 1
     assert not (run / ".lock").exists()
 
