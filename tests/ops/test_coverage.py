@@ -42,6 +42,8 @@ DIFFERENTIABLE = {
         "array", "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "block", "clamp",
         "column_stack", "dstack", "flatten", "flip", "fliplr", "flipud", "hsplit", "hstack",
         "meshgrid", "moveaxis", "ravel", "repeat", "roll", "rot90", "tile", "vsplit", "vstack",
+        "append", "broadcast_arrays", "compress", "delete", "diff", "dsplit", "insert",
+        "matrix_transpose", "unstack",
     },
     "test_indexing.py": {
         "gather", "index_add", "masked_fill", "put_along_axis", "scatter", "scatter_add",

@@ -385,17 +385,20 @@ def _joined(pieces):
 def _check(cr_fn, torch_fn, arrays, np_fn=None):
     """Values against NumPy (when given), then finite differences and PyTorch."""
     out = cr_fn(*[cr.tensor(a) for a in arrays])
-    if np_fn is not None:
-        expected = np_fn(*arrays)
+    expected = None if np_fn is None else np_fn(*arrays)
+    if expected is not None:
         if isinstance(out, list):
             assert [o.shape for o in out] == [e.shape for e in expected]
             for o, e in zip(out, expected):
                 np.testing.assert_array_equal(o.numpy(), e)
         else:
             np.testing.assert_array_equal(out.numpy(), expected)
+    if isinstance(out, list) and not out:
+        return  # no pieces (a size-0 axis unstacked): nothing to differentiate
     fn = (lambda *ts: _joined(cr_fn(*ts))) if isinstance(out, list) else cr_fn
     assert cr.gradcheck(fn, arrays)
-    check_against_torch(cr_fn, torch_fn, arrays)
+    if torch_fn is not None:  # None: PyTorch lacks the function; NumPy's values checked
+        check_against_torch(cr_fn, torch_fn, arrays)
 
 
 @settings(max_examples=20)
@@ -669,6 +672,82 @@ def test_block(rows, cols, seed):
     assert cr.gradcheck(lambda a, b: cr.block([a, b]) ** 2, v)
 
 
+@settings(max_examples=20)
+@given(shape=shapes0(min_dims=1, max_dims=3), data=st.data(), seed=seeds)
+def test_diff(shape, data, seed):
+    nd = len(shape)
+    axis = data.draw(st.integers(-nd, nd - 1), label="axis")
+    n = data.draw(st.integers(0, 3), label="n")
+    x = uniform(seed, shape)
+    edge = data.draw(st.sampled_from([None, "scalar", "array"]), label="prepend/append")
+    kw = {}
+    if edge == "scalar":
+        kw = {"prepend": 0.5}
+    elif edge == "array":
+        kw = {"append": uniform(seed + 1, tuple(2 if i == axis % nd else s
+                                              for i, s in enumerate(shape)))}  # fmt: skip
+    want = np.diff(x, n, axis, **kw)
+    got = cr.diff(cr.tensor(x), n, axis, **kw)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+    assert cr.gradcheck(lambda t: cr.diff(t, n, axis, **kw), [x])
+    edge_shape = tuple(1 if i == axis % nd else s for i, s in enumerate(shape))
+    tkw = {k: torch.tensor(np.broadcast_to(v, edge_shape) if np.ndim(v) == 0 else v)
+           for k, v in kw.items()}  # fmt: skip
+    check_against_torch(lambda t: cr.diff(t, n, dim=axis, **kw),
+                        lambda t: torch.diff(t, n, axis, **tkw), [x])  # fmt: skip
+
+
+@settings(max_examples=20)
+@given(shape=shapes0(min_dims=1, max_dims=3), data=st.data(), seed=seeds)
+def test_insert_delete_append_compress(shape, data, seed):
+    """NumPy's own rules on index arrays; a value inserted in several places (broadcast)
+    gets the sum of their gradients."""
+    nd = len(shape)
+    axis = data.draw(st.one_of(st.none(), st.integers(-nd, nd - 1)), label="axis")
+    n = int(np.prod(shape)) if axis is None else shape[axis]
+    x = uniform(seed, shape)
+    where = data.draw(st.lists(st.integers(-n, n) if n else st.just(0), max_size=3), label="obj")
+    v = uniform(seed + 1, ())
+    _check(lambda t, b: cr.insert(t, where, b, axis=axis), None, [x, v],
+           lambda a, b: np.insert(a, where, b, axis=axis))  # fmt: skip
+    if n:
+        gone = data.draw(st.lists(st.integers(-n, n - 1), max_size=3, unique=True))
+        _check(lambda t: cr.delete(t, gone, axis=axis), None, [x],
+               lambda a: np.delete(a, gone, axis=axis))  # fmt: skip
+        mask = data.draw(st.lists(st.booleans(), min_size=n, max_size=n), label="condition")
+        _check(lambda t: cr.compress(mask, t, axis=axis), None, [x],
+               lambda a: np.compress(mask, a, axis=axis))  # fmt: skip
+    y = uniform(seed + 2, shape)
+    _check(lambda t, u: cr.append(t, u, axis=axis),
+           lambda t, u: torch.cat([t.reshape(-1), u.reshape(-1)]) if axis is None
+           else torch.cat([t, u], axis), [x, y],
+           lambda a, b: np.append(a, b, axis=axis))  # fmt: skip
+
+
+@settings(max_examples=15)
+@given(shapes_=hnp.mutually_broadcastable_shapes(num_shapes=3, min_side=0, max_side=3),
+       seed=seeds)  # fmt: skip
+def test_broadcast_arrays(shapes_, seed):
+    arrays = [uniform(seed + i, s) for i, s in enumerate(shapes_.input_shapes)]
+    _check(lambda *ts: cr.broadcast_arrays(*ts), lambda *ts: list(torch.broadcast_tensors(*ts)),
+           arrays, lambda *a: list(np.broadcast_arrays(*a)))  # fmt: skip
+
+
+@settings(max_examples=15)
+@given(shape=shapes0(min_dims=3, max_dims=4, max_side=4), data=st.data(), seed=seeds)
+def test_unstack_dsplit_matrix_transpose(shape, data, seed):
+    nd = len(shape)
+    axis = data.draw(st.integers(-nd, nd - 1), label="axis")
+    x = uniform(seed, shape)
+    _check(lambda t: list(cr.unstack(t, axis)), lambda t: list(torch.unbind(t, axis)), [x],
+           lambda a: [np.take(a, i, axis) for i in range(a.shape[axis])])  # fmt: skip
+    d = data.draw(st.sampled_from([k for k in (1, 2, 3) if shape[2] % k == 0] or [1]))
+    if shape[2] % d == 0:
+        _check(lambda t: cr.dsplit(t, d), lambda t: list(torch.dsplit(t, d)), [x],
+               lambda a: np.dsplit(a, d))  # fmt: skip
+    _check(cr.matrix_transpose, lambda t: t.mT, [x], lambda a: np.swapaxes(a, -1, -2))
+
+
 def test_block_errors():
     a = cr.ones((2, 2))
     with pytest.raises(cr.ShapeError, match=r"block: lists are nested to different depths"):
@@ -753,6 +832,13 @@ SECOND_ORDER = {
     "block": (lambda x, y: cr.block([[x, y], [y, x]]),
               lambda x, y: torch.cat([torch.cat([x, y], 1), torch.cat([y, x], 1)], 0),
               [(2, 1), (2, 1)]),
+    "diff": (lambda x: cr.diff(x, 2, 0, prepend=0.5), lambda x: torch.diff(
+        x, 2, 0, prepend=torch.full((1, 3), 0.5, dtype=x.dtype)), [(4, 3)]),
+    "insert": (lambda x, v: cr.insert(x, [0, 2, 2], v, axis=1),
+               lambda x, v: torch.cat([v.expand(2, 1), x[:, :2], v.expand(2, 2), x[:, 2:]], 1),
+               [(2, 3), ()]),
+    "delete": (lambda x: cr.delete(x, [0, 2], axis=1), lambda x: x[:, [1, 3]], [(2, 4)]),
+    "unstack": (lambda x: cr.unstack(x, 1)[1], lambda x: torch.unbind(x, 1)[1], [(2, 3)]),
     "array": (lambda x, y: cr.array([[x[0], y[1]], [y[0], 2.0]]),
               lambda x, y: torch.stack([torch.stack([x[0], y[1]]),
                                         torch.stack([y[0], torch.tensor(2.0, dtype=x.dtype)])]),

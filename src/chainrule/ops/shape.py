@@ -488,6 +488,132 @@ def _block_ndim(obj: Any) -> int:
     return np.ndim(obj.data if isinstance(obj, Tensor) else obj)
 
 
+def dsplit(x: Tensor, indices_or_sections: int | Any) -> list[Tensor]:
+    """:func:`split` along axis 2 of a tensor with at least 3 dimensions (NumPy's)."""
+    x = as_tensor(x)
+    if x.ndim < 3:
+        raise ShapeError(f"dsplit: needs a tensor with at least 3 dimensions, got {x.shape}")
+    return split(x, indices_or_sections, axis=2)
+
+
+def unstack(x: Tensor, axis: int = 0) -> tuple[Tensor, ...]:
+    """The slices of ``x`` along ``axis``, as NumPy's ``unstack`` (PyTorch's ``unbind``)."""
+    x = as_tensor(x)
+    ax = normalize_axis("unstack", axis, x.ndim)
+    lead = (slice(None),) * ax
+    return tuple(getitem(x, (*lead, i)) for i in range(x.shape[ax]))
+
+
+def broadcast_arrays(*tensors: Any) -> list[Tensor]:
+    """The inputs broadcast against each other (NumPy's ``broadcast_arrays``).
+
+    Raises :class:`~chainrule.errors.ShapeError` naming the shapes when they do not broadcast.
+    """
+    ts = [as_tensor(t) for t in tensors]
+    try:
+        shape = np.broadcast_shapes(*(t.shape for t in ts))
+    except ValueError as exc:
+        shapes = ", ".join(str(t.shape) for t in ts)
+        raise ShapeError(f"broadcast_arrays: shapes {shapes} do not broadcast") from exc
+    return [t if t.shape == shape else broadcast_to(t, shape) for t in ts]
+
+
+def matrix_transpose(x: Tensor) -> Tensor:
+    """The last two axes swapped (NumPy's ``matrix_transpose``, ``Tensor.mT``)."""
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ShapeError(
+            f"matrix_transpose: needs a tensor with at least 2 dimensions, got {x.shape}"
+        )
+    return swapaxes(x, -1, -2)
+
+
+@accepts_dim
+def diff(x: Tensor, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+    """The ``n``-th differences ``x[i+1] - x[i]`` along ``axis`` (NumPy's ``diff``), after
+    joining ``prepend`` / ``append`` (broadcast to ``x``'s other axes) to its ends.
+
+    Raises :class:`~chainrule.errors.ShapeError` for ``n < 0`` or an axis out of range.
+    """
+    x = as_tensor(x)
+    if n < 0:
+        raise ShapeError(f"diff: the order n must be >= 0, got {n}")
+    ax = normalize_axis("diff", axis, x.ndim)
+    if n == 0:
+        return x  # as NumPy: prepend and append ignored too
+
+    def edge(e: Any) -> Tensor:
+        e = as_tensor(e)
+        return broadcast_to(e, (*x.shape[:ax], 1, *x.shape[ax + 1 :])) if e.ndim == 0 else e
+
+    parts = [*([edge(prepend)] if prepend is not None else []), x]
+    parts += [edge(append)] if append is not None else []
+    if len(parts) > 1:
+        x = concatenate(parts, axis=ax)
+    lead = (slice(None),) * ax
+    for _ in range(n):
+        x = getitem(x, (*lead, slice(1, None))) - getitem(x, (*lead, slice(None, -1)))
+    return x
+
+
+def append(x: Tensor, values: Any, axis: int | None = None) -> Tensor:
+    """``values`` joined to the end of ``x`` (NumPy's ``append``: both flattened when
+    ``axis`` is ``None``, else :func:`concatenate` along ``axis``)."""
+    if axis is None:
+        return concatenate([ravel(x), ravel(values)])
+    return concatenate([x, values], axis=axis)
+
+
+def insert(x: Tensor, obj: Any, values: Any, axis: int | None = None) -> Tensor:
+    """``values`` inserted before the indices ``obj`` along ``axis`` (NumPy's ``insert``, with
+    all its rules for ``obj`` and for broadcasting ``values``; ``None``: the flattened
+    tensor). A value broadcast to several places gets the sum of their gradients.
+
+    Raises what NumPy's ``insert`` raises for ``obj`` and ``values`` that do not fit, as
+    :class:`~chainrule.errors.ShapeError` naming ``insert``.
+    """
+    x, v = as_tensor(x), as_tensor(values)
+    ix = np.arange(x.size).reshape(x.shape)
+    iv = np.arange(x.size, x.size + v.size).reshape(v.shape)
+    obj = backend.to_numpy(obj.data) if isinstance(obj, Tensor) else obj
+    try:
+        order = np.insert(ix, obj, iv, axis=axis)
+    except (ValueError, IndexError) as exc:
+        raise ShapeError(f"insert: into shape {x.shape} along axis {axis}: {exc}") from exc
+    if v.dtype != x.dtype:
+        v = v.astype(x.dtype)  # NumPy converts values to the array's dtype
+    both = concatenate([ravel(x), ravel(v)])
+    return getitem(both, backend.xp.asarray(order))
+
+
+def delete(x: Tensor, obj: Any, axis: int | None = None) -> Tensor:
+    """``x`` without the entries ``obj`` (an index, a slice, indices or a boolean mask) along
+    ``axis`` (NumPy's ``delete``; ``None``: the flattened tensor).
+
+    Raises what NumPy's ``delete`` raises for ``obj`` out of range, as
+    :class:`~chainrule.errors.ShapeError` naming ``delete``.
+    """
+    x = as_tensor(x)
+    obj = backend.to_numpy(obj.data) if isinstance(obj, Tensor) else obj
+    try:
+        keep = np.delete(np.arange(x.size).reshape(x.shape), obj, axis=axis)
+    except (ValueError, IndexError) as exc:
+        raise ShapeError(f"delete: from shape {x.shape} along axis {axis}: {exc}") from exc
+    return getitem(ravel(x), backend.xp.asarray(keep))
+
+
+def compress(condition: Any, x: Tensor, axis: int | None = None) -> Tensor:
+    """The slices of ``x`` along ``axis`` where the 1-D boolean ``condition`` is true (NumPy's
+    ``compress``; ``None``: the flattened tensor)."""
+    x = as_tensor(x)
+    cond = backend.to_numpy(condition.data) if isinstance(condition, Tensor) else condition
+    try:
+        keep = np.compress(cond, np.arange(x.size).reshape(x.shape), axis=axis)
+    except (ValueError, IndexError) as exc:
+        raise ShapeError(f"compress: shape {x.shape} along axis {axis}: {exc}") from exc
+    return getitem(ravel(x), backend.xp.asarray(keep))
+
+
 # ---------------------------------------------------------------------------- flips, rolls
 @accepts_dim
 def flip(x: Tensor, axis: Any = None) -> Tensor:
