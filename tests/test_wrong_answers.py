@@ -138,3 +138,17 @@ def test_tensor_reduction_methods_accept_numpys_out_none_and_dtype_none():
         t.sum(out=cr.zeros(()))
     with pytest.raises(TypeError, match=r"Tensor\.mean\(dtype='float64'\): cast first"):
         t.mean(dtype="float64")
+
+
+def test_numpy_functions_that_write_in_place_refuse_a_tensor_target():
+    t = cr.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match=r"numpy\.add\.at writes into its first argument"):
+        np.add.at(t, [0, 0], 1.0)
+    with pytest.raises(TypeError, match=r"numpy\.copyto writes into.*t\[\.\.\.\] = value"):
+        np.copyto(t, np.zeros(3))
+    with pytest.raises(TypeError, match=r"numpy\.put_along_axis.*cr\.put_along_axis"):
+        np.put_along_axis(t, np.array([0]), 5.0, axis=0)
+    np.testing.assert_array_equal(t.numpy(), [1.0, 2.0, 3.0])  # untouched
+    a = np.zeros(3)
+    np.copyto(a, t)  # a tensor as the source is fine
+    np.testing.assert_array_equal(a, [1.0, 2.0, 3.0])

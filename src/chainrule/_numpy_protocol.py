@@ -112,9 +112,28 @@ def _refuse(what: str, instead: str | None) -> Exception:
     )
 
 
+# NumPy functions that write into their first argument: a tensor there is refused (its data
+# would change behind the graph's back, or, dispatched to an out-of-place op, not at all).
+_IN_PLACE = {
+    "copyto": "t[...] = value (under cr.no_grad() for a tensor that requires grad)",
+    "put": "t[...] = value, or cr.scatter", "place": "cr.where(mask, values, t)",
+    "putmask": "cr.where(mask, values, t)", "fill_diagonal": "t[...] = value",
+    "put_along_axis": "cr.put_along_axis (out of place: it returns the new tensor)",
+}  # fmt: skip
+
+
+def _in_place_error(what: str, instead: str) -> TypeError:
+    return TypeError(
+        f"{what} writes into its first argument in place, and NumPy does not write into "
+        f"chainrule tensors; use {instead}"
+    )
+
+
 def array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_ufunc__``: see the module docstring."""
     name = ufunc.__name__
+    if method == "at" and _contains_tensor(inputs[:1]):
+        raise _in_place_error(f"numpy.{name}.at", "cr.index_add / cr.scatter_add (out of place)")
     out = kwargs.get("out")
     has_out = out is not None and any(
         o is not None for o in (out if isinstance(out, tuple) else (out,))
@@ -149,6 +168,8 @@ def array_function(func: Any, args: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_function__``: see the module docstring."""
     name = func.__name__
     module = func.__module__ or "numpy"
+    if name in _IN_PLACE and _contains_tensor(args[:1]):
+        raise _in_place_error(f"numpy.{name}", _IN_PLACE[name])
     fn = _lookup(name, "numpy" if module.startswith("numpy._core") else module)
     what = f"{module if module.startswith('numpy.') and '_' not in module else 'numpy'}.{name}"
     if fn is not None:
