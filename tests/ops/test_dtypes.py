@@ -38,6 +38,10 @@ OPS = {
     "split": (lambda x: cr.split(x, 3, axis=1)[1], [(2, 3)]),
     "pad": (lambda x: cr.pad(x, 1), [(2, 3)]),
     "pad_reflect": (lambda x: cr.pad(x, 1, mode="reflect"), [(2, 3)]),
+    "softmin": (lambda x: cr.softmin(x, axis=0), [(2, 3)]),
+    "glu": (lambda x: cr.glu(x, axis=0), [(2, 3)]),
+    "normalize": (lambda x: cr.normalize(x, axis=-1), [(2, 3)]),
+    "normalize_p1": (lambda x: cr.normalize(x, 1.0, axis=0), [(2, 3)]),
     "cross_entropy": (lambda x: cr.cross_entropy(x, np.array([0, 2])), [(2, 3)]),
     "cross_entropy_smoothed": (
         lambda x: cr.cross_entropy(x, np.array([0, 2]), weight=np.ones(3), label_smoothing=0.1),
