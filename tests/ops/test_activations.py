@@ -56,7 +56,7 @@ def test_normalize_matches_torch(shape, data, seed, p):
     )
 
 
-def test_normalize_zero_vector_gives_zeros_and_zero_gradient_as_torch():
+def test_normalize_zero_vector_gives_zeros_and_torchs_gradient():
     x = np.array([[0.0, 0.0, 0.0], [3.0, 4.0, 0.0]])
     check_against_torch(lambda t: cr.normalize(t, dim=1), lambda t: F.normalize(t, dim=1), [x])
     np.testing.assert_array_equal(cr.normalize(cr.tensor(x)).numpy()[0], 0)

@@ -109,6 +109,7 @@ def test_non_differentiable_ops_give_values_without_graph(name):
 # Primitives that are not in ``ops.__all__``: the pieces public ops are made of, and the
 # fused ops that gradient rules call. Each is tested where named.
 INTERNAL_PRIMITIVES = {
+    "l2_normalize": "test_activations.py (normalize with p=2: torch, gradcheck, zero vectors)",
     "std_sqrt": "test_higher_order.py (var_std) / test_wrong_answers.py (std at zero variance)",
     "_getitem": "test_shape.py (getitem)",
     "_scatter_add": "test_shape.py / test_higher_order.py (getitem's gradient and Hessian)",

@@ -16,7 +16,16 @@ from chainrule.autograd import primitive
 from chainrule.errors import ShapeError
 from chainrule.ops import _special
 from chainrule.ops.elementwise import abs as _abs
-from chainrule.ops.elementwise import exp, maximum, minimum, negative, power, tanh, where
+from chainrule.ops.elementwise import (
+    exp,
+    maximum,
+    minimum,
+    negative,
+    power,
+    std_sqrt,
+    tanh,
+    where,
+)
 from chainrule.ops.reduction import max as _max
 from chainrule.ops.reduction import sum as _sum
 from chainrule.ops.shape import split
@@ -400,16 +409,36 @@ def normalize(
 ) -> Tensor:
     """x / max(‖x‖_p, eps) along ``axis`` (PyTorch's ``F.normalize``: ``dim=1`` by default).
 
-    The norm is clamped below by ``eps``, so a zero vector gives zeros and a zero gradient.
+    The norm is clamped below by ``eps``: a zero vector gives zeros (and the gradient ḡ / eps,
+    as PyTorch's). Raises ``ValueError`` for p ≤ 0.
     """
     ax = _axis_or_dim("normalize", axis, dim, 1)
+    if p == 2:
+        return l2_normalize(x, ax, eps)
     if p == float("inf"):
         denom = maximum(_max(_abs(x), axis=ax, keepdims=True), eps)
-    elif p == 2:
-        denom = power(maximum(_sum(x * x, axis=ax, keepdims=True), eps * eps), 0.5)
     elif p > 0:
         s = _sum(power(_abs(x), p), axis=ax, keepdims=True)
         denom = power(maximum(s, eps**p), 1.0 / p)
     else:
         raise ValueError(f"normalize: p must be positive, got {p}")
     return x / denom
+
+
+@primitive
+def l2_normalize(x, axis=1, eps=1e-12):
+    """x / max(‖x‖₂, eps) along ``axis``: :func:`normalize` with p = 2, in one op.
+
+    x̄ = (ḡ − out ⊙ Σ_axis ḡ ⊙ out) / ‖x‖₂ where ‖x‖₂ > eps, else ḡ / eps
+    """
+    xp = backend.xp
+    return x / xp.maximum(xp.sqrt((x * x).sum(axis=axis, keepdims=True)), eps)
+
+
+def _l2_normalize_grad(g, out, x, axis=1, eps=1e-12):
+    norm = std_sqrt(_sum(x * x, axis=axis, keepdims=True))  # gradient 0 at a zero vector
+    inside = _mask(norm.data > eps, g)
+    return (g - inside * out * _sum(g * out, axis=axis, keepdims=True)) / maximum(norm, eps)
+
+
+l2_normalize.defvjp(_l2_normalize_grad, keep="x out")
