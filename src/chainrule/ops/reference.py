@@ -248,8 +248,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.out} is stale: run `{COMMAND}`")
             return 1
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+    from chainrule._atomic import atomic_write_text
+
+    atomic_write_text(args.out, text)
     print(f"wrote {args.out} ({len(text.splitlines())} lines)")
     return 0
 
