@@ -28,7 +28,7 @@ from chainrule.ops.elementwise import (
 )
 from chainrule.ops.reduction import max as _max
 from chainrule.ops.reduction import sum as _sum
-from chainrule.ops.shape import split
+from chainrule.ops.shape import concatenate, split
 from chainrule.tensor import Tensor
 
 
@@ -376,17 +376,27 @@ def _axis_or_dim(name: str, axis: Any, dim: Any, default: Any) -> Any:
     return default if dim is None else dim
 
 
-def softmin(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
-    """softmax(−x) along ``axis`` (PyTorch's ``dim`` accepted; the last axis by default)."""
-    return softmax(negative(x), axis=_axis_or_dim("softmin", axis, dim, -1))
+@primitive
+def softmin(x, axis=None, dim=None):
+    """softmax(−x) along ``axis`` (the last by default; PyTorch's ``dim`` accepted), shifted
+    by the minimum.
 
-
-def glu(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
-    """The gated linear unit a ⊙ σ(b), where a and b are the two halves of ``x`` along
-    ``axis`` (the last by default; PyTorch's ``dim`` accepted).
-
-    Raises :class:`~chainrule.errors.ShapeError` when that axis has an odd size.
+    x̄ = out ⊙ (Σ_axis ḡ ⊙ out − ḡ)
     """
+    ax = _axis_or_dim("softmin", axis, dim, -1)
+    e = backend.xp.exp(x.min(axis=ax, keepdims=True) - x)
+    return e / e.sum(axis=ax, keepdims=True)
+
+
+softmin.defvjp(
+    lambda g, out, x, axis=None, dim=None: (
+        out * (_sum(g * out, axis=_axis_or_dim("softmin", axis, dim, -1), keepdims=True) - g)
+    ),
+    keep="out",
+)
+
+
+def _glu_axis(x: Any, axis: Any, dim: Any) -> int:
     ax = _axis_or_dim("glu", axis, dim, -1)
     if x.ndim == 0 or not -x.ndim <= ax < x.ndim:
         raise ShapeError(f"glu: axis {ax} is out of range for a tensor of shape {x.shape}")
@@ -395,8 +405,30 @@ def glu(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor
             f"glu: axis {ax} of shape {x.shape} has size {x.shape[ax]}; it must be even "
             "(it is halved into a value and a gate)"
         )
+    return ax
+
+
+@primitive
+def glu(x, axis=None, dim=None):
+    """The gated linear unit a ⊙ σ(b), where a and b are the two halves of ``x`` along
+    ``axis`` (the last by default; PyTorch's ``dim`` accepted). Raises
+    :class:`~chainrule.errors.ShapeError` when that axis has an odd size.
+
+    x̄ = concatenate(ḡ ⊙ σ(b), ḡ ⊙ a ⊙ σ(b) ⊙ (1 − σ(b)))   (a, b: the halves of x)
+    """
+    a, b = backend.xp.split(x, 2, axis=_glu_axis(x, axis, dim))
+    return a * sigmoid.forward(b)
+
+
+def _glu_grad(g, out, x, axis=None, dim=None):
+    ax = _glu_axis(x, axis, dim)
     a, b = split(x, 2, axis=ax)
-    return a * sigmoid(b)
+    s = sigmoid(b)
+    ga = g * s
+    return concatenate([ga, ga * a * (1 - s)], axis=ax)
+
+
+glu.defvjp(_glu_grad, keep="x")
 
 
 def normalize(
