@@ -195,8 +195,10 @@ def conv_transpose(
     c = cg * groups
     lsize = y.shape[2:]
     wm = weight.reshape(groups, o // groups, -1)
-    cols = backend.xp.swapaxes(wm, -1, -2) @ _channel_major(y, groups)  # (G, C/G K, N L)
-    view = _cols_view(cols.reshape(c * math.prod(kernel), -1), c, kernel, n, lsize)
+    ym = _channel_major(y, groups)
+    # Wᵀ y per group, as 2-D products: a stacked product with a transposed operand misses BLAS
+    cols = backend.xp.concatenate([wm[i].T @ ym[i] for i in range(groups)])  # (C K, N L)
+    view = _cols_view(cols, c, kernel, n, lsize)
     x = _col2im(view, (n, c, *size), kernel, stride, padding, dilation, lsize)
     if bias is not None:
         x += bias.reshape(c, *(1,) * len(size))
