@@ -41,6 +41,14 @@ def test_the_gradient_at_h_t_is_the_sum_over_its_two_paths():
     np.testing.assert_allclose(t.grad_h_next[:-1], t.grad_a[1:] @ w_hh, atol=1e-12)
 
 
+def test_the_unrolled_graph_shares_the_weights_across_steps():
+    rnn, head = _rnn()
+    t = trace_rnn(rnn, head, cr.randn(4, 2), 1, check=None)
+    assert t.graph.startswith("digraph") and "unrolled" in t.graph
+    assert t.graph.count('label="tanh') == 4  # one state per step
+    assert t.graph.count("weight_hh_l0") == 1  # one leaf, read by every step
+
+
 def test_small_recurrent_weights_make_gradients_vanish_with_distance():
     rnn, head = _rnn(scale=0.3)
     t = trace_rnn(rnn, head, cr.randn(12, 2), 1)

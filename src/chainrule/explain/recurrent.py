@@ -42,6 +42,7 @@ from chainrule.autograd import gradients
 from chainrule.check import numerical_grad
 from chainrule.errors import ShapeError, TargetError, UnsupportedModelError
 from chainrule.explain import _html
+from chainrule.explain.compgraph import graph
 from chainrule.explain.notation import fmt
 from chainrule.nn import RNN, Linear
 from chainrule.nn import functional as F
@@ -94,6 +95,10 @@ class RecurrentTrace:
     grad_h: np.ndarray
     grad_a: np.ndarray
     checks: list[Check] = field(default_factory=list)
+    graph: str = ""
+    """The unrolled network's computation graph (Graphviz DOT, drawn inline in Jupyter): T
+    copies of the step sharing W_ih, W_hh and b, each state feeding the readout and the next
+    step."""
 
     @property
     def grad_norms(self) -> np.ndarray:
@@ -253,6 +258,7 @@ def trace_rnn(
     leaves = [Tensor._make(p[k]).requires_grad_() for k in names]
     captured: list = []
     loss = loss_of(*leaves, capture=captured)
+    unrolled = graph(loss, dict(zip(names, leaves)), title="the RNN unrolled over time")
     engine = gradients(loss, [*captured[0::2], *captured[1::2]])
     eng_a = np.stack([g.numpy() for g in engine[:steps]])
     eng_h = np.stack([g.numpy() for g in engine[steps:]])
@@ -277,7 +283,7 @@ def trace_rnn(
     return RecurrentTrace(
         x=xs, labels=labels, loss=f["loss"], a=f["a"], h=f["h"], y_hat=f["y_hat"],
         grad_h_output=f["grad_h_output"], grad_h_next=f["grad_h_next"], grad_h=f["grad_h"],
-        grad_a=f["grad_a"], checks=checks,
+        grad_a=f["grad_a"], checks=checks, graph=unrolled,
     )  # fmt: skip
 
 
