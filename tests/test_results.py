@@ -35,6 +35,7 @@ MNIST1D = (
 FASHION = ("--dataset fashion_mnist --hidden 256,128 --activation relu --dropout 0.1 "
            "--optimizer adamw --lr 0.001 --weight-decay 0.05 --epochs 12 --batch-size 128 "
            "--val-size 0").split()  # fmt: skip
+GRU = "--dataset mnist1d --model gru".split()
 
 
 def _chainrule() -> list[str]:
@@ -85,7 +86,7 @@ def test_fashion_mnist_mlp(tmp_path):
     assert metrics["test"]["accuracy"] >= 0.88
 
 
-@pytest.mark.parametrize("args", [MNIST1D, FASHION], ids=["mnist1d", "fashion_mnist"])
+@pytest.mark.parametrize("args", [MNIST1D, FASHION, GRU], ids=["mnist1d", "fashion_mnist", "gru"])
 def test_the_readme_shows_these_commands(args):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "chainrule train " + " ".join(args) in readme
@@ -152,3 +153,14 @@ def test_fashion_mnist_cnn_in_ten_minutes(tmp_path):
     assert metrics["train"]["samples"] == 60000 and metrics["test"]["samples"] == 10000
     assert metrics["test"]["accuracy"] >= 0.92
     assert seconds < 600
+
+
+# ---------------------------------------------------------------------------- sequences
+def test_mnist1d_gru_reaches_the_paper_gru(tmp_path):
+    """`chainrule train --dataset mnist1d --model gru` with its defaults (a bidirectional GRU
+    of 16 units over the 40 values, every step's output into one linear layer; Adam 0.01 on
+    a cosine schedule, 40 epochs of batches of 100; 3,600 / 400 / 1,000 split) reaches the 91%
+    of the MNIST-1D paper's GRU (measured: 95.5%, 2.1 CPU-minutes)."""
+    metrics, _ = train(tmp_path, *GRU)
+    assert metrics["test"]["samples"] == 1000 and metrics["epochs"] == 40
+    assert metrics["test"]["accuracy"] >= 0.91

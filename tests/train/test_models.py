@@ -102,3 +102,76 @@ def test_cli_trains_a_cnn(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "CNN on 1x8x8 inputs, channels 4,8, shifted at random" in result.stdout
     assert (tmp_path / "c" / "model.safetensors").is_file()
+
+
+# ---------------------------------------------------------------------------- sequence kinds
+class _Recorder(nn.Module):
+    """An encoder that keeps what it was given and returns it, as (output, state)."""
+
+    def forward(self, x):
+        self.seen = x.numpy()
+        return x, None
+
+
+def test_sequence_model_reads_positions_as_steps():
+    """Rows (N, C·S) unflatten to (N, C, S); step s holds the C values at position s."""
+    from chainrule.train.models import SequenceModel
+
+    rec = _Recorder()
+    model = SequenceModel([2, 5], rec, 2, 3)
+    x = np.arange(20.0, dtype=np.float32).reshape(2, 10)
+    assert model(cr.tensor(x)).shape == (2, 3)
+    np.testing.assert_array_equal(rec.seen, x.reshape(2, 2, 5).transpose(0, 2, 1))
+    model = SequenceModel([1, 3, 4], rec, 4, 3)  # an image, row by row
+    x = np.arange(24.0, dtype=np.float32).reshape(2, 12)
+    model(cr.tensor(x))
+    np.testing.assert_array_equal(rec.seen, x.reshape(2, 3, 4))
+
+
+@pytest.mark.parametrize("kind, encoder", [("gru", nn.GRU), ("lstm", nn.LSTM),
+                                           ("transformer", nn.Sequential)])  # fmt: skip
+def test_build_sequence_models(kind, encoder):
+    from chainrule.train.models import build_sequence_model
+
+    model = build_sequence_model(kind, [1, 40], [8, 8], 10, dropout=0.1)
+    assert type(model.encoder) is encoder
+    if kind != "transformer":
+        assert model.encoder.bidirectional and model.encoder.num_layers == 2
+        assert model.encoder.dropout == 0.1
+        assert model.head.in_features == 2 * 8 * 40
+    else:
+        assert len(model.encoder[2].layers) == 2 and model.encoder[2].layers[0].norm_first
+    assert model(cr.randn(3, 40)).shape == (3, 10)
+    with pytest.raises(ValueError, match=r"--model lstm: --hidden .* all equal .* got 16,8"):
+        build_sequence_model("lstm", [1, 40], [16, 8], 10)
+    with pytest.raises(ValueError, match="width 10 must be a multiple of the 4 heads"):
+        build_sequence_model("transformer", [1, 40], [10], 10)
+
+
+def test_sequence_kinds_have_their_own_defaults():
+    s = TrainSettings.from_mapping({"model": "gru"})
+    got = (s.optimizer, s.lr, s.weight_decay, s.epochs, s.batch_size, s.hidden)
+    assert got == ("adam", 0.01, 0.0, 40, 100, (16,))
+    assert s.resolved("classification").augment is False
+    t = TrainSettings.from_mapping({"model": "transformer", "batch-size": 50})
+    assert (t.lr, t.hidden, t.batch_size) == (0.003, (32, 32), 50)  # flags override
+    assert TrainSettings.from_mapping({"model": "lstm", "lr": "0.1"}).lr == 0.1
+    mlp = TrainSettings.from_mapping({})
+    assert (mlp.optimizer, mlp.batch_size, mlp.hidden) == ("sgd", 32, (128, 64))
+    saved = TrainSettings.from_mapping({"model": "gru", "epochs": 3}).to_dict()
+    assert TrainSettings.from_mapping(saved) == TrainSettings.from_mapping(
+        {"model": "gru", "epochs": 3}
+    )  # a run's saved settings read back the same
+
+
+def test_gru_run_trains_saves_and_loads(tmp_path):
+    settings = TrainSettings.from_mapping({"dataset": "digits", "model": "gru", "hidden": 8,
+                                           "epochs": 2})  # fmt: skip
+    run = start_run(settings, tmp_path, name="gru")
+    assert run.spec["input_shape"] == [1, 8, 8] and run.spec["type"] == "gru"
+    history = run.fit()
+    assert history["val_accuracy"][-1] > 0.5
+    run.finish()
+    loaded = load_run(tmp_path / "gru")
+    x = run.data.X_test[:20]
+    np.testing.assert_allclose(predict(loaded.model, x), predict(run.model, x), rtol=1e-6)

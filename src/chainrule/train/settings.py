@@ -90,7 +90,8 @@ class TrainSettings:
     def from_mapping(
         cls, values: Mapping[str, Any], base: TrainSettings | None = None, source: str = ""
     ) -> TrainSettings:
-        """``base`` (default: the defaults) with ``values`` applied, each checked.
+        """``base`` (default: the defaults of the ``model`` in ``values``, :meth:`for_model`)
+        with ``values`` applied, each checked.
 
         Keys may use ``-`` or ``_``. Raises ``ValueError`` naming the setting (and ``source``,
         e.g. the config file) for an unknown key (suggesting the closest) or a bad value.
@@ -116,7 +117,18 @@ class TrainSettings:
             except (TypeError, ValueError) as exc:
                 name = key.replace("_", "-")
                 raise ValueError(f"{where}{name if source else '--' + name}: {exc}") from None
-        return dataclasses.replace(base or cls(), **changes)
+        return dataclasses.replace(base or cls.for_model(changes.get("model", "mlp")), **changes)
+
+    @classmethod
+    def for_model(cls, model: str) -> TrainSettings:
+        """The defaults for a kind of network: those above with the kind's own
+        (:data:`~chainrule.train.models.MODELS` ``[model].defaults``) on top.
+
+        >>> s = TrainSettings.for_model("gru")
+        >>> s.optimizer, s.lr, s.batch_size, s.hidden
+        ('adam', 0.01, 100, (16,))
+        """
+        return dataclasses.replace(cls(), model=model, **MODELS[model].defaults)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (``hidden`` as a list)."""
