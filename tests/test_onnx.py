@@ -312,3 +312,171 @@ def test_cli_export_of_a_trained_run(tmp_path):
     logits = _ours(run.model, run.preprocess.transform(raw))
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(proba, e / e.sum(axis=1, keepdims=True), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- sequence layers
+def _check_all(model: nn.Module, shape: tuple[int, ...], batch_axis: int = 0, tol: float = 1e-5):
+    """Like _check for layers with several outputs (output, h_n, ...) and a batch axis that
+    may be axis 1: every output equals chainrule's at several batch sizes."""
+    from chainrule.onnx import _call, _flat
+
+    rng = np.random.default_rng(0)
+    example = rng.standard_normal(shape).astype(np.float32)
+    proto = export(model, example, None)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n in BATCHES:
+        size = list(shape)
+        size[batch_axis] = n
+        x = (rng.standard_normal(size) * 2).astype(np.float32)
+        got = sess.run(None, {"input": x})
+        model.eval()
+        with cr.no_grad():
+            want = [t.numpy() for t in _flat(_call(model, cr.tensor(x)))]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    return proto
+
+
+def _dims(proto: onnx.ModelProto) -> dict[str, list]:
+    return {
+        o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+        for o in proto.graph.output
+    }
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+def test_recurrent_layers_use_onnx_ops(cls):
+    """Two bidirectional layers, batch first: one ONNX node per layer, the gates reordered
+    (a wrong order gives wrong numbers), outputs (output, h_n[, c_n]) as chainrule's."""
+    cr.manual_seed(0)
+    model = cls(3, 5, num_layers=2, bidirectional=True, batch_first=True)
+    proto = _check_all(model, (2, 7, 3))
+    op = {nn.RNN: "RNN", nn.LSTM: "LSTM", nn.GRU: "GRU"}[cls]
+    nodes = [n for n in proto.graph.node if n.op_type == op]
+    assert len(nodes) == 2
+    attrs = {a.name: helper_value(a) for a in nodes[0].attribute}
+    assert attrs["direction"] == b"bidirectional" and attrs["hidden_size"] == 5
+    if cls is nn.GRU:
+        assert attrs["linear_before_reset"] == 1
+    want = {"output": ["batch", 7, 10], "h_n": [4, "batch", 5]}
+    if cls is nn.LSTM:
+        want["c_n"] = [4, "batch", 5]
+    assert _dims(proto) == want
+    assert {"l0.W", "l1.R", "l1.B"} <= {i.name for i in proto.graph.initializer}
+
+
+def helper_value(attr: onnx.AttributeProto):
+    return onnx.helper.get_attribute_value(attr)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [nn.RNN(4, 6), nn.RNN(4, 6, nonlinearity="relu", bias=False), nn.LSTM(4, 6, bias=False),
+     nn.GRU(4, 6, num_layers=2)],
+    ids=repr,
+)  # fmt: skip
+def test_recurrent_layers_sequence_first(model):
+    proto = _check_all(model, (9, 2, 4), batch_axis=1)
+    assert _dims(proto)["output"] == [9, "batch", 6]
+    assert proto.graph.input[0].type.tensor_type.shape.dim[1].dim_param == "batch"
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_multihead_self_attention(batch_first):
+    cr.manual_seed(1)
+    mha = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+    mha.in_proj_bias.data[...] = np.linspace(-1, 1, 24)  # biases are zero at initialisation
+    shape, axis = ((2, 5, 8), 0) if batch_first else ((5, 2, 8), 1)
+    proto = _check_all(mha, shape, batch_axis=axis)
+    out = ["batch", 5, 8] if batch_first else [5, "batch", 8]
+    assert _dims(proto) == {"output": out, "attn_weights": ["batch", 5, 5]}
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"MatMul", "Softmax", "Transpose", "Reshape"} <= ops
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_transformer_encoder_layer(norm_first, activation):
+    cr.manual_seed(2)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation=activation,
+                                       batch_first=True, norm_first=norm_first)  # fmt: skip
+    proto = _check_all(layer, (2, 6, 8))
+    assert "LayerNormalization" in {n.op_type for n in proto.graph.node}
+    assert {"self_attn.out_proj.weight_t", "linear1.bias", "norm2.weight"} <= {
+        i.name for i in proto.graph.initializer
+    }
+
+
+def test_transformer_encoder_with_positions_and_final_norm():
+    cr.manual_seed(3)
+    layer = nn.TransformerEncoderLayer(8, 4, 16)
+    encoder = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8))
+    _check_all(encoder, (6, 2, 8), batch_axis=1)
+    model = nn.Sequential(
+        nn.Linear(3, 8),
+        nn.PositionalEncoding(8, dropout=0.1, batch_first=True),
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2),
+        nn.Flatten(),
+        nn.Linear(8 * 6, 4),
+    )
+    _check(model, (6, 3))
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "transformer"])
+@pytest.mark.parametrize("shape", [[1, 40], [2, 6, 3]])
+def test_train_sequence_models(kind, shape):
+    """`chainrule train --model gru|lstm|transformer` networks: flat rows in, steps inside."""
+    from chainrule.train.models import build_sequence_model
+
+    cr.manual_seed(4)
+    _check(build_sequence_model(kind, shape, [8, 8], 10), (int(np.prod(shape)),))
+
+
+def test_sequence_layers_that_have_no_export():
+    layer = nn.TransformerEncoderLayer(8, 2, 16, activation=lambda x: x * 2, batch_first=True)
+    with pytest.raises(ExportError, match=r"'model': its activation .* use 'relu' or 'gelu'"):
+        export(layer, np.zeros((1, 3, 8), np.float32), None)
+    mha = nn.MultiheadAttention(8, 2, kdim=4, vdim=4, batch_first=True)
+    with pytest.raises(ExportError, match="kdim = vdim = embed_dim"):
+        export(mha, np.zeros((1, 3, 8), np.float32), None)
+    with pytest.raises(ValueError, match=r"GRU without batch_first takes \(L, N, \.\.\.\)"):
+        export(nn.GRU(3, 4), np.zeros((5, 3), np.float32), None)
+
+
+def test_float64_recurrent_export_is_valid_onnx():
+    """onnxruntime has float32 kernels only for RNN/LSTM/GRU; the float64 graph still checks."""
+    with_default = cr.get_default_dtype()
+    cr.set_default_dtype("float64")
+    try:
+        model = nn.LSTM(3, 4, batch_first=True)
+    finally:
+        cr.set_default_dtype(with_default)
+    proto = export(model, np.zeros((2, 5, 3)), None)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    (w,) = [i for i in proto.graph.initializer if i.name == "l0.W"]
+    want = model.weight_ih_l0.data.reshape(4, 4, 3)[[0, 3, 1, 2]]  # i, o, f, c
+    np.testing.assert_array_equal(onnx.numpy_helper.to_array(w)[0], want.reshape(16, 3))
+
+
+def test_cli_trains_and_exports_a_gru(tmp_path):
+    """`chainrule train --model gru`, then `chainrule export` of its run: onnxruntime on raw
+    rows gives the probabilities chainrule computes from the reloaded run."""
+    proc = _cli("train", "--dataset", "digits", "--model", "gru", "--hidden", "8", "--epochs",
+                "1", "--out", tmp_path, "--name", "gru")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "GRU over 8 steps of 8 values, 1 bidirectional layer of 8" in proc.stdout
+    assert "adam lr 0.01" in proc.stdout and "batches of 100" in proc.stdout
+    out = tmp_path / "gru.onnx"
+    proc = _cli("export", tmp_path / "gru", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "verified with onnxruntime" in proc.stdout
+    run = cr.train.run.load_run(tmp_path / "gru")
+    raw = cr.data.load_dataset("digits").X_test[:50].astype(np.float32)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (proba,) = sess.run(None, {"input": raw})
+    logits = _ours(run.model, run.preprocess.transform(raw))
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(proba, e / e.sum(axis=1, keepdims=True), atol=1e-5)
+    assert "GRU" in {n.op_type for n in onnx.load(str(out)).graph.node}

@@ -29,16 +29,34 @@ walking the model the way its ``forward`` runs: ``Sequential`` in order, ``Resid
 ``Dropout``, ``Dropout1d/2d``,         nothing (the export is of the model in eval mode)
 ``Identity``
 ``Sequential``, ``Residual``           their layers, in order; ``Add`` for the skip
+``RNN``, ``LSTM``, ``GRU``             ONNX's own ``RNN``, ``LSTM``, ``GRU``, one per layer
+                                       (gates reordered: ONNX's LSTM is i, o, f, c where
+                                       PyTorch's is i, f, g, o; its GRU z, r, h where
+                                       PyTorch's is r, z, n, with ``linear_before_reset=1``);
+                                       outputs ``output`` and ``h_n`` (and ``c_n``)
+``MultiheadAttention``                 self-attention ``mha(x, x, x)``: ``MatMul``,
+                                       ``Softmax``, ``Transpose``, ``Reshape``; outputs
+                                       ``output`` and ``attn_weights``
+``TransformerEncoderLayer``,           the same attention, ``LayerNormalization``, the
+``TransformerEncoder``                 feed-forward ``MatMul``s and the residual ``Add``s
+``PositionalEncoding``                 ``Add`` of the sinusoid rows the example uses
+``SequenceModel`` (``train --model``)  ``Reshape``/``Transpose`` to steps, its encoder,
+                                       ``Flatten``, its head
 =====================================  ==================================================
 
 Anything else raises :class:`~chainrule.errors.ExportError` naming the layer (its path in
-the model and its class). A float64 graph spells ``LeakyReLU``, ``ELU`` and ``Softplus`` out
-in elementary ops (their ONNX attributes are float32, and onnxruntime has no double kernels for
-them); its ``GELU`` keeps ``Erf``, valid ONNX that onnxruntime's CPU provider runs in float32
-only. The batch dimension is dynamic (named ``"batch"``); the other
-dimensions are those of ``example_input``. Initializers carry the ``state_dict`` names
-(``"0.weight"``, ...). The default opset, 17, is the first with ``LayerNormalization`` and runs
-on any onnxruntime since 1.12.
+the model and its class). Sequence layers are exported as their ``forward`` runs with the
+input alone: zero initial states, no masks or padding (a Transformer's ``activation`` must be
+``"relu"`` or ``"gelu"``); the graph keeps the example's sequence length, and the batch axis
+(axis 1 of a layer without ``batch_first``) is dynamic. onnxruntime runs the recurrent ops in
+float32 only (a float64 graph is valid ONNX, but it has no double kernels for them).
+
+A float64 graph spells ``LeakyReLU``, ``ELU`` and ``Softplus`` out in elementary ops (their
+ONNX attributes are float32, and onnxruntime has no double kernels for them); its ``GELU``
+keeps ``Erf``, valid ONNX that onnxruntime's CPU provider runs in float32 only. The batch
+dimension is dynamic (named ``"batch"``); the other dimensions are those of ``example_input``.
+Initializers carry the ``state_dict`` names (``"0.weight"``, ...). The default opset, 17, is
+the first with ``LayerNormalization`` and runs on any onnxruntime since 1.12.
 """
 
 from __future__ import annotations
@@ -53,11 +71,14 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from chainrule._atomic import atomic_write_bytes
-from chainrule.autograd import no_grad
+from chainrule.autograd import Primitive, no_grad
 from chainrule.errors import ExportError, ShapeError
 from chainrule.nn import (
     ELU,
     GELU,
+    GRU,
+    LSTM,
+    RNN,
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool1d,
@@ -85,6 +106,8 @@ from chainrule.nn import (
     MaxPool1d,
     MaxPool2d,
     Module,
+    MultiheadAttention,
+    PositionalEncoding,
     ReLU,
     Residual,
     Sequential,
@@ -92,10 +115,14 @@ from chainrule.nn import (
     Softmax,
     Softplus,
     Tanh,
+    TransformerEncoder,
+    TransformerEncoderLayer,
     Unflatten,
     Upsample,
 )
+from chainrule.nn.recurrent import RNNBase
 from chainrule.tensor import Tensor
+from chainrule.train.models import SequenceModel
 
 __all__ = ["DEFAULT_OPSET", "SUPPORTED_LAYERS", "export"]
 
@@ -109,6 +136,8 @@ SUPPORTED_LAYERS: tuple[type[Module], ...] = (
     AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
     BatchNorm2d, InstanceNorm1d, InstanceNorm2d, GroupNorm, Unflatten, Upsample, Dropout1d,
     Dropout2d,
+    RNN, LSTM, GRU, MultiheadAttention, TransformerEncoderLayer, TransformerEncoder,
+    PositionalEncoding, SequenceModel,
 )  # fmt: skip
 """The layer classes :func:`export` knows (subclasses are refused: their forward may differ)."""
 
@@ -156,6 +185,12 @@ def export(
         raise ValueError("export: the example input needs a batch axis (shape (N, ...))")
     if not 17 <= opset_version <= 21:
         raise ValueError(f"export: opset_version must be in 17..21, got {opset_version}")
+    batch_axis = _batch_axis(model)
+    if x.ndim < 3 and batch_axis == 1:
+        raise ValueError(
+            f"export: {type(model).__name__} without batch_first takes (L, N, ...) input; the "
+            f"example's shape {tuple(x.shape)} has no batch axis"
+        )
     graph = _Graph(dtype)
     graph.opset = opset_version
     was_training = [(m, m.training) for m in model.modules()]
@@ -165,18 +200,29 @@ def export(
             name, value = input_name, x
             if standardize is not None:
                 name, value = graph.standardize(name, value, *standardize)
+            first = value
             name, value = graph.emit(model, "", name, value)
+            # the output axes that follow the batch: those that change with a doubled batch
+            doubled = _call(model, Tensor(np.concatenate([first.data] * 2, axis=batch_axis)))
     finally:
         for m, mode in was_training:
             m.training = mode
-    if name == input_name:  # nothing but Identity / Dropout layers
-        graph.nodes.append(helper.make_node("Identity", [name], [output_name], name="/output"))
-    else:  # the node that computes the result writes the graph's output
-        node = next(n for n in graph.nodes if name in n.output)
-        node.output[list(node.output).index(name)] = output_name
+    names = name if isinstance(name, tuple) else (name,)
+    values = value if isinstance(value, tuple) else (value,)
+    twice = _flat(doubled)
+    out_names = [output_name, *_EXTRA_OUTPUTS.get(type(model), ())][: len(names)]
     elem = _ONNX_TYPES[dtype]
-    inputs = [helper.make_tensor_value_info(input_name, elem, ["batch", *x.shape[1:]])]
-    outputs = [helper.make_tensor_value_info(output_name, elem, ["batch", *value.shape[1:]])]
+    outputs = []
+    for name, want, v, v2 in zip(names, out_names, values, twice):
+        if name == input_name:  # nothing but Identity / Dropout layers
+            graph.nodes.append(helper.make_node("Identity", [name], [want], name="/output"))
+        else:  # the node that computes the result writes the graph's output
+            node = next(n for n in graph.nodes if name in n.output)
+            node.output[list(node.output).index(name)] = want
+        dims = ["batch" if a != b else a for a, b in zip(v.shape, v2.shape)]
+        outputs.append(helper.make_tensor_value_info(want, elem, dims))
+    in_dims = [d if i != batch_axis else "batch" for i, d in enumerate(x.shape)]
+    inputs = [helper.make_tensor_value_info(input_name, elem, in_dims)]
     g = helper.make_graph(graph.nodes, "chainrule", inputs, outputs, graph.initializers)
     opset = [helper.make_opsetid("", opset_version)]
     proto = helper.make_model(
@@ -189,6 +235,51 @@ def export(
     if path is not None:
         atomic_write_bytes(path, proto.SerializeToString())
     return proto
+
+
+_EXTRA_OUTPUTS: dict[type, tuple[str, ...]] = {
+    RNN: ("h_n",), GRU: ("h_n",), LSTM: ("h_n", "c_n"), MultiheadAttention: ("attn_weights",),
+}  # fmt: skip
+"""The names of a layer's outputs after the first, when the layer is the whole model."""
+
+
+def _batch_axis(model: Module) -> int:
+    """Where the batch sits in the model's input: axis 1 for sequence layers without
+    ``batch_first`` (the first layer's, for a Sequential), else axis 0."""
+    while type(model) in (Sequential, TransformerEncoder):
+        children = list(model.layers if type(model) is TransformerEncoder else model)
+        if not children:
+            return 0
+        model = children[0]
+    if isinstance(model, TransformerEncoderLayer):
+        model = model.self_attn
+    if isinstance(model, (RNNBase, MultiheadAttention, PositionalEncoding)):
+        return 0 if model.batch_first else 1
+    return 0
+
+
+_ONNX_GATES = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}
+"""Where ONNX's gate blocks come from in PyTorch's: LSTM i, o, f, c from i, f, g, o; GRU
+z, r, h from r, z, n."""
+
+
+def _gates(w: Any, order: Sequence[int]) -> np.ndarray:
+    """The gate blocks of a stacked (G·H, ...) weight or (G·H,) bias in ``order``."""
+    w = np.asarray(w)
+    blocks = w.reshape(len(order) if len(order) > 1 else 1, -1, *w.shape[1:])
+    return blocks[list(order)].reshape(w.shape)
+
+
+def _call(model: Module, x: Tensor) -> Any:
+    """``model(x)``; self-attention ``model(x, x, x)`` for a MultiheadAttention."""
+    return model(x, x, x) if type(model) is MultiheadAttention else model(x)
+
+
+def _flat(value: Any) -> tuple[Tensor, ...]:
+    """A layer's result as a flat tuple of tensors (an LSTM's (out, (h, c)) -> (out, h, c))."""
+    if isinstance(value, Tensor):
+        return (value,)
+    return tuple(t for v in value if v is not None for t in _flat(v))
 
 
 class _Graph:
@@ -258,18 +349,43 @@ class _Graph:
             return self.node("Add", [x, y], where), value + out
         if kind in (Dropout, Dropout1d, Dropout2d, Identity):
             return x, m(value)
+        if isinstance(m, RNNBase):
+            return self._recurrent(m, prefix, where, x), _flat(m(value))
+        if kind is MultiheadAttention:
+            names = self._attention(m, prefix, where, x, need_weights=True)
+            return names, _flat(_call(m, value))
+        if kind is TransformerEncoderLayer:
+            return self._encoder_layer(m, prefix, where, x), m(value)
+        if kind is TransformerEncoder:
+            y = x
+            for i, layer in enumerate(m.layers):
+                y = self._encoder_layer(layer, f"{prefix}layers.{i}.", f"{where}/layers/{i}", y)
+            if m.norm is not None:
+                y, _ = self.emit(m.norm, prefix + "norm", y, value)
+            return y, m(value)
+        if kind is SequenceModel:
+            return self._sequence_model(m, prefix, where, x, value), m(value)
+        if kind is PositionalEncoding:
+            axis = 1 if m.batch_first else 0
+            pe = np.asarray(m.pe.data[: value.shape[axis]])
+            pe = pe[None] if m.batch_first else pe[:, None]
+            return self.node("Add", [x, self.const(prefix + "pe", pe)], where), m(value)
         y = self._layer(m, kind, prefix, where, x, value)  # refuses settings with no export
         return y, m(value)
 
+    def _linear(self, m: Linear, prefix: str, where: str, x: str, ndim: int) -> str:
+        """``Gemm`` for (N, in) input, ``MatMul`` (+ ``Add``) for more axes."""
+        bias = [] if m.bias is None else [self.const(prefix + "bias", m.bias.data)]
+        if ndim == 2:
+            w = self.const(prefix + "weight", m.weight.data)
+            return self.node("Gemm", [x, w, *bias], where, transB=1)
+        wt = self.const(prefix + "weight_t", m.weight.data.T)  # (in, out) for MatMul
+        y = self.node("MatMul", [x, wt], where)
+        return self.node("Add", [y, *bias], where) if bias else y
+
     def _layer(self, m: Any, kind: type, prefix: str, where: str, x: str, value: Tensor) -> str:
         if kind is Linear:
-            bias = [] if m.bias is None else [self.const(prefix + "bias", m.bias.data)]
-            if value.ndim == 2:
-                w = self.const(prefix + "weight", m.weight.data)
-                return self.node("Gemm", [x, w, *bias], where, transB=1)
-            wt = self.const(prefix + "weight_t", m.weight.data.T)  # (in, out) for MatMul
-            y = self.node("MatMul", [x, wt], where)
-            return self.node("Add", [y, *bias], where) if bias else y
+            return self._linear(m, prefix, where, x, value.ndim)
         if kind is ReLU:
             return self.node("Relu", [x], where)
         if kind is Sigmoid:
@@ -339,6 +455,151 @@ class _Graph:
             return self.node("Flatten", [x], where, axis=1)
         shape = [0] * s + [-1] + list(value.shape[e + 1 :])
         return self.node("Reshape", [x, self.const(prefix + "shape", shape, np.int64)], where)
+
+    def multi(self, op: str, inputs: Sequence[str], where: str, n: int, **attrs: Any) -> list[str]:
+        """Add a node with ``n`` outputs; returns their names."""
+        name = self._unique(f"{where}/{op}")
+        outs = [self._unique(f"{name}_output_{i}") for i in range(n)]
+        self.nodes.append(helper.make_node(op, list(inputs), outs, name=name, **attrs))
+        return outs
+
+    def _recurrent(self, m: RNNBase, prefix: str, where: str, x: str) -> tuple[str, ...]:
+        """ONNX's RNN / LSTM / GRU, one node per layer (both directions in it); returns the
+        names of (output, h_n) or (output, h_n, c_n), laid out as chainrule's."""
+        d, n = m._dirs, m.hidden_size
+        op = {"LSTM": "LSTM", "GRU": "GRU"}.get(m.mode, "RNN")
+        order = _ONNX_GATES.get(m.mode, [0])
+        seq = self.node("Transpose", [x], where, perm=[1, 0, 2]) if m.batch_first else x
+        hs: list[str] = []
+        cs: list[str] = []
+        for layer in range(m.num_layers):
+            ws, rs, bs = [], [], []
+            for suffix in m._suffixes():
+                w_ih, w_hh, b_ih, b_hh = m._weights(layer, suffix)
+                ws.append(_gates(w_ih.data, order))
+                rs.append(_gates(w_hh.data, order))
+                if b_ih is not None:
+                    bs.append(np.concatenate([_gates(b_ih.data, order), _gates(b_hh.data, order)]))
+            tag = f"{prefix}l{layer}"
+            inputs = [
+                seq,
+                self.const(f"{tag}.W", np.stack(ws)),
+                self.const(f"{tag}.R", np.stack(rs)),
+            ]
+            if bs:
+                inputs.append(self.const(f"{tag}.B", np.stack(bs)))
+            attrs: dict[str, Any] = {
+                "hidden_size": n, "direction": "bidirectional" if d == 2 else "forward",
+            }  # fmt: skip
+            if op == "RNN":
+                attrs["activations"] = ["Relu" if m.mode == "RNN_RELU" else "Tanh"] * d
+            if op == "GRU":
+                attrs["linear_before_reset"] = 1  # PyTorch's n = tanh(x_n + r ⊙ (h W_hnᵀ + b_hn))
+            at = f"{where}/l{layer}"
+            outs = self.multi(op, inputs, at, 3 if op == "LSTM" else 2, **attrs)
+            y = self.node("Transpose", [outs[0]], at, perm=[0, 2, 1, 3])  # (L, N, D, H)
+            shape = self.const(f"{tag}.shape", [0, 0, d * n], np.int64)
+            seq = self.node("Reshape", [y, shape], at)  # (L, N, D·H), the next layer's input
+            hs.append(outs[1])
+            cs.extend(outs[2:])
+        out = self.node("Transpose", [seq], where, perm=[1, 0, 2]) if m.batch_first else seq
+        states = [hs] + ([cs] if cs else [])
+        joined = [s[0] if len(s) == 1 else self.node("Concat", s, where, axis=0) for s in states]
+        return (out, *joined)
+
+    def _attention(
+        self, m: MultiheadAttention, prefix: str, where: str, x: str, need_weights: bool
+    ) -> tuple[str, ...]:
+        """Self-attention m(x, x, x) without masks: the output's name (and the weights',
+        averaged over the heads, with ``need_weights``)."""
+        e, h, d = m.embed_dim, m.num_heads, m.head_dim
+        if m.kdim != e or m.vdim != e:
+            raise ExportError(
+                f"cannot export {where[1:]!r}: self-attention needs kdim = vdim = embed_dim, "
+                f"got {m.kdim}, {m.vdim} and {e}"
+            )
+        if not m.batch_first:
+            x = self.node("Transpose", [x], where, perm=[1, 0, 2])  # (N, L, E)
+        if m._qkv_same_embed_dim:
+            ws = np.split(np.asarray(m.in_proj_weight.data), 3)
+        else:
+            ws = [np.asarray(w.data) for w in (m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)]
+        bs = [None] * 3 if m.in_proj_bias is None else np.split(np.asarray(m.in_proj_bias.data), 3)
+        split = self.const(f"{prefix}heads_shape", [0, 0, h, d], np.int64)
+        heads = []  # q, v (N, h, L, d) and kᵀ (N, h, d, S)
+        for tag, w, b, perm in zip("qkv", ws, bs, ([0, 2, 1, 3], [0, 2, 3, 1], [0, 2, 1, 3])):
+            t = self.node("MatMul", [x, self.const(f"{prefix}{tag}_proj_weight_t", w.T)], where)
+            if b is not None:
+                t = self.node("Add", [t, self.const(f"{prefix}{tag}_proj_bias", b)], where)
+            t = self.node("Reshape", [t, split], where)
+            heads.append(self.node("Transpose", [t], where, perm=perm))
+        q, kt, v = heads
+        scores = self.node("MatMul", [q, kt], where)
+        scores = self.node("Mul", [scores, self.const(f"{prefix}scale", 1.0 / math.sqrt(d))], where)
+        weights = self.node("Softmax", [scores], where, axis=-1)
+        out = self.node("Transpose", [self.node("MatMul", [weights, v], where)], where,
+                        perm=[0, 2, 1, 3])  # fmt: skip
+        out = self.node("Reshape", [out, self.const(f"{prefix}join_shape", [0, 0, e], np.int64)],
+                        where)  # fmt: skip
+        out = self._linear(m.out_proj, prefix + "out_proj.", where + "/out_proj", out, 3)
+        if not m.batch_first:
+            out = self.node("Transpose", [out], where, perm=[1, 0, 2])
+        if not need_weights:
+            return (out,)
+        axes = self.const(f"{prefix}head_axis", [1], np.int64)
+        total = self.node("ReduceSum", [weights, axes], where, keepdims=0)
+        return out, self.node("Mul", [total, self.const(f"{prefix}per_head", 1.0 / h)], where)
+
+    def _sequence_model(
+        self, m: SequenceModel, prefix: str, where: str, x: str, value: Tensor
+    ) -> str:
+        """Rows to (N, S, F) steps, the encoder (its first output), Flatten, the head."""
+        shape = self.const(f"{prefix}input_shape", [0, *m.input_shape], np.int64)
+        y = self.node("Reshape", [x, shape], where)
+        if m.input_shape[0] > 1:  # channels last
+            rank = len(m.input_shape) + 1
+            y = self.node("Transpose", [y], where, perm=[0, *range(2, rank), 1])
+        steps = self.const(f"{prefix}steps_shape", [0, m.steps, m.features], np.int64)
+        y = self.node("Reshape", [y, steps], where)
+        n = value.shape[0]
+        inner = Tensor(np.zeros((n, m.steps, m.features), dtype=self.dtype))
+        y, out = self.emit(m.encoder, prefix + "encoder", y, inner)
+        if isinstance(y, tuple):
+            y, out = y[0], out[0]
+        y = self.node("Flatten", [y], where, axis=1)
+        return self._linear(m.head, prefix + "head.", f"{where}/head", y, 2)
+
+    def _encoder_layer(self, m: TransformerEncoderLayer, prefix: str, where: str, x: str) -> str:
+        """Self-attention and the feed-forward block, each with its residual Add and
+        LayerNormalization (before the block with ``norm_first``, after the Add otherwise)."""
+        # by name: TransformerEncoder deep-copies its layer, and with it the primitive
+        act = getattr(m.activation, "name", None) if isinstance(m.activation, Primitive) else None
+        if act not in ("relu", "gelu"):
+            raise ExportError(
+                f"cannot export {where[1:]!r}: its activation {m.activation!r} has no export; "
+                "use 'relu' or 'gelu'"
+            )
+
+        def norm(layer: LayerNorm, name: str, y: str) -> str:
+            return self._layer(layer, LayerNorm, f"{prefix}{name}.", f"{where}/{name}", y, None)
+
+        def attend(y: str) -> str:
+            return self._attention(m.self_attn, f"{prefix}self_attn.", f"{where}/self_attn", y,
+                                   need_weights=False)[0]  # fmt: skip
+
+        def feed_forward(y: str) -> str:
+            y = self._linear(m.linear1, f"{prefix}linear1.", f"{where}/linear1", y, 3)
+            if act == "relu":
+                y = self.node("Relu", [y], f"{where}/activation")
+            else:
+                y = self._gelu(GELU(), f"{where}/activation", y)
+            return self._linear(m.linear2, f"{prefix}linear2.", f"{where}/linear2", y, 3)
+
+        if m.norm_first:
+            x = self.node("Add", [x, attend(norm(m.norm1, "norm1", x))], where)
+            return self.node("Add", [x, feed_forward(norm(m.norm2, "norm2", x))], where)
+        x = norm(m.norm1, "norm1", self.node("Add", [x, attend(x)], where))
+        return norm(m.norm2, "norm2", self.node("Add", [x, feed_forward(x)], where))
 
     def _gelu(self, m: GELU, where: str, x: str) -> str:
         tag = where[1:]

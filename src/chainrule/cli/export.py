@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     r = load_run(args.run_folder)
     pre = r.preprocess
     classifier = r.spec.get("output") == "softmax"
-    layers = list(r.model)  # re-registered under the same indices: the same weight names
+    # a Sequential's layers re-registered under the same indices: the same weight names
+    layers = list(r.model) if isinstance(r.model, Sequential) else [r.model]
     if classifier and not args.logits:
         layers.append(Softmax(dim=1))
         output_name = "probabilities"
