@@ -197,7 +197,8 @@ def conv_transpose(
     wm = weight.reshape(groups, o // groups, -1)
     ym = _channel_major(y, groups)
     # Wᵀ y per group, as 2-D products: a stacked product with a transposed operand misses BLAS
-    cols = backend.xp.concatenate([wm[i].T @ ym[i] for i in range(groups)])  # (C K, N L)
+    part = [wm[i].T @ ym[i] for i in range(groups)]
+    cols = part[0] if groups == 1 else backend.xp.concatenate(part)  # (C K, N L)
     view = _cols_view(cols, c, kernel, n, lsize)
     x = _col2im(view, (n, c, *size), kernel, stride, padding, dilation, lsize)
     if bias is not None:
