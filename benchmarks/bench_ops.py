@@ -392,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"numpy {np.__version__}, chainrule {cr.__version__}, float64")
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     rows, missing, failed, over = [], [], [], []
+    fam: dict[str, dict[str, list[str]]] = {}  # family -> ops, over the fwd / bwd goal
     for op in _ops():
         if only and op.name not in only:
             continue
@@ -399,6 +400,8 @@ def main(argv: list[str] | None = None) -> None:
         if fn is None:
             missing.append(op.name)
             continue
+        counts = fam.setdefault(op.family, {"ops": [], "fwd": [], "bwd": []})
+        counts["ops"].append(op.name)
         for n in op.sizes:
             try:
                 t = measure(op, fn, n, args.rounds)
@@ -414,6 +417,8 @@ def main(argv: list[str] | None = None) -> None:
                 flag.append("bwd")
             if flag:
                 over.append(f"{op.name} ({n}: {'+'.join(flag)})")
+            for which in flag:
+                counts[which].append(f"{op.name} ({n})")
             rows.append([
                 op.family, op.name, f"({n}, {n})", f"{t['numpy'] * 1e6:,.1f}",
                 f"{t['fwd'] * 1e6:,.1f}", f"{f_ratio:.2f}",
@@ -428,6 +433,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"missing from this checkout ({len(missing)}): {', '.join(missing) or 'none'}")
     if failed:
         print(f"could not run ({len(failed)}):\n  " + "\n  ".join(failed))
+    print("\nper family (the README's table):\n")
+    summary = [[f, str(len(c["ops"])), _names(c["fwd"]), _names(c["bwd"])] for f, c in fam.items()]
+    print(table(summary, ["family", "ops", "forward > 1.5x NumPy", "backward > 3x forward"]))
+
+
+def _names(items: list[str]) -> str:
+    """``["tan (64)", "tan (1000)", "cosh (64)"]`` -> ``"tan, cosh (64)"``: one entry per op,
+    its size only when one size alone missed."""
+    sizes: dict[str, list[str]] = {}
+    for item in items:
+        name, _, size = item.rpartition(" (")
+        sizes.setdefault(name, []).append(size.rstrip(")"))
+    parts = [n if len(s) > 1 else f"{n} ({s[0]})" for n, s in sizes.items()]
+    return ", ".join(parts) or "none"
 
 
 HEADER = ["family", "op", "shape", "NumPy µs", "fwd µs", "fwd/NumPy", "bwd µs", "bwd/fwd", "over"]
