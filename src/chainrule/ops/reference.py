@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from chainrule._atomic import atomic_write_text
 
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, text)
     print(f"wrote {args.out} ({len(text.splitlines())} lines)")
     return 0
