@@ -198,6 +198,8 @@ def allreduce_sum(values: Any) -> np.ndarray:
 def all_reduce(x):
     """Differentiable sum over the ranks: every rank gets ``sum_r x_r`` (same shape).
 
+    x̄ = Σ_r ḡ_r: all_reduce(ḡ), the ranks' gradients summed
+
     The gradient of the summed result is the sum of the ranks' gradients (one more
     ``all_reduce``), which is what synchronised batch normalisation needs.
     """
