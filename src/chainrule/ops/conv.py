@@ -64,9 +64,14 @@ def pool_size(
 
 # ---------------------------------------------------------------------------- im2col
 def _padded(x: Any, padding: Pads, value: float = 0.0) -> Any:
-    if any(lo or hi for lo, hi in padding):
-        return backend.xp.pad(x, ((0, 0), (0, 0), *padding), constant_values=value)
-    return x
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    # a filled array and one slice assignment: several times faster than np.pad
+    shape = (*x.shape[:2], *(m + lo + hi for m, (lo, hi) in zip(x.shape[2:], padding)))
+    out = backend.xp.full(shape, value, dtype=x.dtype)
+    inner = tuple(slice(lo, lo + m) for m, (lo, _) in zip(x.shape[2:], padding))
+    out[(slice(None), slice(None), *inner)] = x
+    return out
 
 
 def _windows(xpad: Any, kernel: Ints, stride: Ints, dilation: Ints, size: Ints) -> Any:
