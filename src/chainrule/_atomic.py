@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +176,6 @@ def _holder(path: Path) -> int | None:
             return None
         if text.isdigit():
             return int(text)
-        import time
-
         time.sleep(0.01)
     return None
 
