@@ -205,6 +205,9 @@ def _rebuild(exc: BaseException | None, prefix: str, text: str) -> BaseException
         new = type(exc)(message) if exc is not None else DataError(message)
     except Exception:
         new = DataError(message)
+    note = "traceback in the worker:\n" + text.rstrip()
     if sys.version_info >= (3, 11):
-        new.add_note("traceback in the worker:\n" + text.rstrip())
+        new.add_note(note)
+    else:  # PEP 678's notes set by hand: 3.10 keeps them, though its tracebacks do not print them
+        new.__notes__ = [*getattr(new, "__notes__", []), note]
     return new
