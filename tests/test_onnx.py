@@ -425,7 +425,7 @@ def test_transformer_encoder_with_positions_and_final_norm():
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm", "transformer"])
-@pytest.mark.parametrize("shape", [[1, 40], [2, 6, 3]])
+@pytest.mark.parametrize("shape", [[1, 40], [2, 6, 3], [2, 12]])
 def test_train_sequence_models(kind, shape):
     """`chainrule train --model gru|lstm|transformer` networks: flat rows in, steps inside."""
     from chainrule.train.models import build_sequence_model

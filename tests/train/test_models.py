@@ -141,6 +141,9 @@ def test_build_sequence_models(kind, encoder):
         assert model.head.in_features == 2 * 8 * 40
     else:
         assert len(model.encoder[2].layers) == 2 and model.encoder[2].layers[0].norm_first
+        assert (model.steps, model.features) == (8, 5)  # patches of 5 values
+        assert build_sequence_model(kind, [1, 7], [8], 2).steps == 7  # 7 is prime: one value
+        assert build_sequence_model(kind, [1, 8, 8], [8], 2).steps == 8  # an image: its rows
     assert model(cr.randn(3, 40)).shape == (3, 10)
     with pytest.raises(ValueError, match=r"--model lstm: --hidden .* all equal .* got 16,8"):
         build_sequence_model("lstm", [1, 40], [16, 8], 10)
@@ -154,7 +157,7 @@ def test_sequence_kinds_have_their_own_defaults():
     assert got == ("adam", 0.01, 0.0, 40, 100, (16,))
     assert s.resolved("classification").augment is False
     t = TrainSettings.from_mapping({"model": "transformer", "batch-size": 50})
-    assert (t.lr, t.hidden, t.batch_size) == (0.003, (32, 32), 50)  # flags override
+    assert (t.lr, t.hidden, t.batch_size) == (0.01, (32, 32), 50)  # flags override
     assert TrainSettings.from_mapping({"model": "lstm", "lr": "0.1"}).lr == 0.1
     mlp = TrainSettings.from_mapping({})
     assert (mlp.optimizer, mlp.batch_size, mlp.hidden) == ("sgd", 32, (128, 64))

@@ -26,8 +26,8 @@ for signals, 2-D for images), --model resnet adds residual blocks; both shift ea
 example at random unless --no-augment. --model gru or lstm reads each sample as a sequence
 (MNIST-1D's 40 values one step at a time, an image row by row) with a bidirectional recurrent
 layer of 16 units whose outputs at every step go into a linear layer; --model transformer uses
-two pre-norm Transformer encoder layers of width 32 instead; these three train with Adam (lr
-0.01, the Transformer 0.003) and no weight decay, 40 epochs of batches of 100, unless told
+two pre-norm Transformer encoder layers of width 32 over patches of 5 values instead; these
+three train with Adam (lr 0.01) and no weight decay, 40 epochs of batches of 100, unless told
 otherwise.
 
 Progress is shown per epoch (a bar on a terminal, one line per epoch otherwise); at the end a
@@ -468,8 +468,7 @@ def _print_start(training: Any, quiet: bool) -> None:
     if s.model == "mlp":
         arch = f"MLP {sizes}, {s.activation} hidden units"
     elif s.model in SEQUENCE_KINDS:
-        c, steps, *rest = training.spec["input_shape"]
-        f, n = c * int(np.prod(rest)), len(s.hidden)
+        steps, f, n = training.model.steps, training.model.features, len(s.hidden)
         what = "encoder layer" if s.model == "transformer" else "bidirectional layer"
         arch = (f"{s.model.upper()} over {steps} steps of {f} value{'s' * (f > 1)}, {n} {what}"
                 f"{'s' * (n > 1)} of {s.hidden[0]}")  # fmt: skip
