@@ -437,9 +437,7 @@ def all(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Whether every element over ``axis`` is true (nonzero): a bool tensor, no gradient."""
-    axis, keepdims = pick_axis("all", axis, dim, keepdims, keepdim)
-    data = x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
-    return Tensor._make(backend.xp.all(data, axis=axis, keepdims=keepdims))
+    return _counting("all", backend.xp.all, x, axis, keepdims, dim, keepdim)
 
 
 def any(
@@ -451,9 +449,7 @@ def any(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Whether some element over ``axis`` is true (nonzero): a bool tensor, no gradient."""
-    axis, keepdims = pick_axis("any", axis, dim, keepdims, keepdim)
-    data = x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
-    return Tensor._make(backend.xp.any(data, axis=axis, keepdims=keepdims))
+    return _counting("any", backend.xp.any, x, axis, keepdims, dim, keepdim)
 
 
 def count_nonzero(
@@ -465,8 +461,14 @@ def count_nonzero(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Number of nonzero elements over ``axis`` (int64, no gradient)."""
-    axis, keepdims = pick_axis("count_nonzero", axis, dim, keepdims, keepdim)
+    n = _counting("count_nonzero", backend.xp.count_nonzero, x, axis, keepdims, dim, keepdim)
+    return Tensor._make(backend.xp.asarray(n.data, dtype=np.int64))
+
+
+def _counting(name: str, fn: Any, x: Any, axis: Axis, keepdims: bool, dim: Axis,
+              keepdim: bool | None) -> Tensor:  # fmt: skip
+    """``fn(x, axis, keepdims)`` on the array, for the reductions that give no gradient."""
+    axis, keepdims = pick_axis(name, axis, dim, keepdims, keepdim)
     data = x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
-    _axes(axis, data.ndim, "count_nonzero")
-    n = backend.xp.count_nonzero(data, axis=axis, keepdims=keepdims)
-    return Tensor._make(backend.xp.asarray(n, dtype=np.int64))
+    _axes(axis, data.ndim, name)
+    return Tensor._make(fn(data, axis=axis, keepdims=keepdims))
