@@ -62,7 +62,31 @@ def set_threads(n: int) -> str:
 
     threadpool_limits(n)
     torch.set_num_threads(n)
-    return f"{n} thread(s) each for NumPy's BLAS and PyTorch"
+    return f"{blas_report()}; PyTorch {torch.get_num_threads()} thread(s)"
+
+
+def blas_report() -> str:
+    """The BLAS (and OpenMP) libraries NumPy runs with, their kernel and thread count, as
+    threadpoolctl sees them now: ``BLAS: openblas 0.3.27 SkylakeX, 1 thread``. Also names
+    ``OPENBLAS_CORETYPE`` when it is set (it forces an older kernel; benchmarks run with it
+    unset: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/...``)."""
+    import os
+
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl looks for)
+    from threadpoolctl import threadpool_info
+
+    libs = [
+        f"{i['internal_api']} {i.get('version') or ''} {i.get('architecture') or ''}".replace(
+            "  ", " "
+        ).strip()
+        + f", {i['num_threads']} thread(s)"
+        for i in threadpool_info()
+        if i["user_api"] == "blas"
+    ]
+    forced = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+              if k in os.environ]  # fmt: skip
+    note = f" (environment sets {', '.join(forced)})" if forced else ""
+    return f"BLAS: {'; '.join(libs) or 'none found'}{note}"
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
