@@ -74,8 +74,6 @@ from chainrule._atomic import atomic_write_bytes
 from chainrule.autograd import Primitive, no_grad
 from chainrule.errors import ExportError, ShapeError
 from chainrule.nn import (
-    ELU,
-    GELU,
     GRU,
     LSTM,
     RNN,
@@ -100,7 +98,6 @@ from chainrule.nn import (
     InstanceNorm1d,
     InstanceNorm2d,
     LayerNorm,
-    LeakyReLU,
     Linear,
     LogSoftmax,
     MaxPool1d,
@@ -108,17 +105,14 @@ from chainrule.nn import (
     Module,
     MultiheadAttention,
     PositionalEncoding,
-    ReLU,
     Residual,
     Sequential,
-    Sigmoid,
     Softmax,
-    Softplus,
-    Tanh,
     TransformerEncoder,
     TransformerEncoderLayer,
     Unflatten,
     Upsample,
+    activations,
 )
 from chainrule.nn.recurrent import RNNBase
 from chainrule.tensor import Tensor
@@ -129,9 +123,11 @@ __all__ = ["DEFAULT_OPSET", "SUPPORTED_LAYERS", "export"]
 DEFAULT_OPSET = 17
 """The opset ``export`` writes unless told otherwise (17 to 21 are all accepted)."""
 
+_ACTIVATION_KINDS = tuple(a.module for a in activations.ACTIVATIONS.values())
+
 SUPPORTED_LAYERS: tuple[type[Module], ...] = (
-    Linear, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softplus, Identity, Softmax,
-    LogSoftmax, Dropout, LayerNorm, BatchNorm1d, Flatten, Residual, Sequential,
+    Linear, *_ACTIVATION_KINDS, Softmax, LogSoftmax, Dropout, LayerNorm, BatchNorm1d, Flatten,
+    Residual, Sequential,
     Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool2d, AvgPool1d,
     AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
     BatchNorm2d, InstanceNorm1d, InstanceNorm2d, GroupNorm, Unflatten, Upsample, Dropout1d,
@@ -386,31 +382,8 @@ class _Graph:
     def _layer(self, m: Any, kind: type, prefix: str, where: str, x: str, value: Tensor) -> str:
         if kind is Linear:
             return self._linear(m, prefix, where, x, value.ndim)
-        if kind is ReLU:
-            return self.node("Relu", [x], where)
-        if kind is Sigmoid:
-            return self.node("Sigmoid", [x], where)
-        if kind is Tanh:
-            return self.node("Tanh", [x], where)
-        if kind is LeakyReLU:
-            if self.dtype == np.float64:  # the alpha attribute is a float32
-                slope = self.const(f"{where[1:]}.negative_slope", m.negative_slope)
-                return self._where_positive(x, self.node("Mul", [x, slope], where), where)
-            return self.node("LeakyRelu", [x], where, alpha=float(m.negative_slope))
-        if kind is ELU:
-            if self.dtype == np.float64:  # onnxruntime has no double Elu; alpha is float32
-                tag = where[1:]
-                e = self.node(
-                    "Exp", [self.node("Min", [x, self.const(f"{tag}.zero", 0)], where)], where
-                )
-                em1 = self.node("Sub", [e, self.const(f"{tag}.one", 1)], where)
-                neg = self.node("Mul", [em1, self.const(f"{tag}.alpha", m.alpha)], where)
-                return self._where_positive(x, neg, where)
-            return self.node("Elu", [x], where, alpha=float(m.alpha))
-        if kind is GELU:
-            return self._gelu(m, where, x)
-        if kind is Softplus:
-            return self._softplus(m, where, x)
+        if kind in _ACTIVATION_KINDS:
+            return activations.of(kind).onnx(self, m, x, where)
         if kind in (Softmax, LogSoftmax):
             if m.dim is None:
                 raise ExportError(
@@ -589,10 +562,8 @@ class _Graph:
 
         def feed_forward(y: str) -> str:
             y = self._linear(m.linear1, f"{prefix}linear1.", f"{where}/linear1", y, 3)
-            if act == "relu":
-                y = self.node("Relu", [y], f"{where}/activation")
-            else:
-                y = self._gelu(GELU(), f"{where}/activation", y)
+            unit = activations.get(act)
+            y = unit.onnx(self, unit.module(), y, f"{where}/activation")
             return self._linear(m.linear2, f"{prefix}linear2.", f"{where}/linear2", y, 3)
 
         if m.norm_first:
@@ -600,49 +571,6 @@ class _Graph:
             return self.node("Add", [x, feed_forward(norm(m.norm2, "norm2", x))], where)
         x = norm(m.norm1, "norm1", self.node("Add", [x, attend(x)], where))
         return norm(m.norm2, "norm2", self.node("Add", [x, feed_forward(x)], where))
-
-    def _gelu(self, m: GELU, where: str, x: str) -> str:
-        tag = where[1:]
-        if m.approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-            cube = self.node("Mul", [x, self.node("Mul", [x, x], where)], where)
-            cubic = self.node("Mul", [cube, self.const(f"{tag}.c", 0.044715)], where)
-            inner = self.node("Add", [x, cubic], where)
-            k = self.const(f"{tag}.k", math.sqrt(2 / math.pi))
-            t = self.node("Tanh", [self.node("Mul", [inner, k], where)], where)
-        else:  # x Φ(x) = 0.5 x (1 + erf(x / sqrt 2))
-            scaled = self.node("Div", [x, self.const(f"{tag}.sqrt2", math.sqrt(2.0))], where)
-            t = self.node("Erf", [scaled], where)
-        hx = self.node("Mul", [x, self.const(f"{tag}.half", 0.5)], where)
-        return self.node(
-            "Mul", [hx, self.node("Add", [t, self.const(f"{tag}.one", 1.0)], where)], where
-        )
-
-    def _where_positive(self, x: str, otherwise: str, where: str) -> str:
-        """x where x > 0, else ``otherwise``."""
-        positive = self.node("Greater", [x, self.const(f"{where[1:]}.zero", 0)], where)
-        return self.node("Where", [positive, x, otherwise], where)
-
-    def _softplus(self, m: Softplus, where: str, x: str) -> str:
-        """chainrule's softplus: log(1 + exp(beta x)) / beta, and x where beta x > threshold."""
-        tag = where[1:]
-        beta = float(m.beta)
-        b = None if beta == 1.0 else self.const(f"{tag}.beta", beta)  # one initializer, used twice
-        bx = x if b is None else self.node("Mul", [x, b], where)
-        if self.dtype == np.float64:  # no double Softplus in onnxruntime: relu(z) + log1p(e^-|z|)
-            neg_abs = self.node("Neg", [self.node("Abs", [bx], where)], where)
-            one = self.const(f"{tag}.one", 1.0)
-            log1p = self.node(
-                "Log", [self.node("Add", [self.node("Exp", [neg_abs], where), one], where)], where
-            )
-            sp = self.node("Add", [self.node("Relu", [bx], where), log1p], where)
-        else:
-            sp = self.node("Softplus", [bx], where)
-        if b is not None:
-            sp = self.node("Div", [sp, b], where)
-        if not math.isfinite(m.threshold):
-            return sp
-        limit = self.const(f"{tag}.threshold", float(m.threshold))
-        return self.node("Where", [self.node("Greater", [bx, limit], where), x, sp], where)
 
 
 # ---------------------------------------------------------------------------- spatial layers

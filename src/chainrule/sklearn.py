@@ -76,15 +76,13 @@ from chainrule import backend
 from chainrule.autograd import no_grad
 from chainrule.errors import NonFiniteError
 from chainrule.nn import (
-    Identity,
     Linear,
     Module,
     Parameter,
-    ReLU,
     Sequential,
     Sigmoid,
     Softmax,
-    Tanh,
+    activations,
 )
 from chainrule.ops.activation import sigmoid, softmax
 from chainrule.ops.elementwise import exp
@@ -96,14 +94,6 @@ from chainrule.tensor import Tensor
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _log = logging.getLogger("chainrule.sklearn")
-
-ACTIVATIONS: dict[str, type[Module]] = {
-    "identity": Identity,
-    "logistic": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-}
-"""scikit-learn's names for the hidden units, and the :mod:`chainrule.nn` module of each."""
 
 _SOLVERS = ("lbfgs", "sgd", "adam")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
@@ -305,7 +295,7 @@ class _BaseMLP(BaseEstimator):
             intercept = self._random_state.uniform(-bound, bound, fan_out)
             layers.append(_linear(np.ascontiguousarray(coef.T, dtype), intercept.astype(dtype)))
             if i < len(layer_units) - 2:
-                layers.append(ACTIVATIONS[self.activation]())
+                layers.append(activations.get(self.activation).module())
         self.module_ = Sequential(*layers)
         self._optimizer: Optimizer | None = None
         self._best_params: list[np.ndarray] | None = None
@@ -699,7 +689,8 @@ class _BaseMLP(BaseEstimator):
             rb = "]" if closed in ("right", "both") else ")"
             need(ok, name, f"a float in the range {lb}{low}, {high}{rb}")
 
-        need(self.activation in ACTIVATIONS, "activation", f"one of {sorted(ACTIVATIONS)}")
+        units = activations.names()
+        need(self.activation in units, "activation", f"one of {list(units)}")
         need(self.solver in _SOLVERS, "solver", f"one of {list(_SOLVERS)}")
         need(self.learning_rate in _SCHEDULES, "learning_rate", f"one of {list(_SCHEDULES)}")
         bs = self.batch_size

@@ -19,7 +19,7 @@ DEFAULT_LAYERS = "3,3,3,2"
 
 def register(subparsers: Any) -> None:
     """Add the ``explain`` subcommand."""
-    from chainrule.train.run import ACTIVATIONS
+    from chainrule.nn.activations import names as activation_names
 
     p = subparsers.add_parser(
         "explain",
@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--activation",
         default="logistic",
-        choices=[*ACTIVATIONS, "linear"],
+        choices=activation_names(),
         help="hidden units g (default %(default)s)",
     )
     p.add_argument(

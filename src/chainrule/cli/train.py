@@ -58,7 +58,7 @@ config file (TOML): the same names as the options, e.g.
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` subcommand."""
-    from chainrule.train.run import ACTIVATIONS
+    from chainrule.nn.activations import names as activation_names
     from chainrule.train.settings import (
         DEFAULT_LR,
         LOSSES,
@@ -144,7 +144,7 @@ def register(subparsers: Any) -> None:
         "--activation",
         default=S,
         metavar="NAME",
-        help=f"hidden units g: {', '.join(ACTIVATIONS)} (default tanh)",
+        help=f"hidden units g: {', '.join(activation_names())} (default tanh)",
     )
     model.add_argument(
         "--output",

@@ -5,7 +5,7 @@ forms in :mod:`chainrule.nn.functional` (``F``); initialisers in :mod:`chainrule
 and the seeds' regularisers :func:`l1_penalty` / :func:`l2_penalty`.
 """
 
-from chainrule.nn import functional, init, utils
+from chainrule.nn import activations, functional, init, utils
 from chainrule.nn.activation import (
     CELU,
     ELU,
@@ -134,6 +134,7 @@ __all__ = [
     "Tanh",
     "Unflatten",
     "Upsample",
+    "activations",
     "functional",
     "init",
     "l1_penalty",

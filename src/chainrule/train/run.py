@@ -37,34 +37,9 @@ import numpy as np
 
 from chainrule._atomic import atomic_write_json
 from chainrule.errors import CheckpointError, DataError, ShapeError, StateDictError
-from chainrule.nn import (
-    ELU,
-    GELU,
-    Dropout,
-    Identity,
-    LeakyReLU,
-    Linear,
-    Module,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softplus,
-    Tanh,
-)
+from chainrule.nn import Dropout, Linear, Module, Sequential, activations
 from chainrule.train.checkpoint import load_arrays, read_json, save_arrays
 from chainrule.train.history import History
-
-ACTIVATIONS: dict[str, type[Module]] = {
-    "relu": ReLU,
-    "tanh": Tanh,
-    "logistic": Sigmoid,
-    "sigmoid": Sigmoid,
-    "leaky_relu": LeakyReLU,
-    "elu": ELU,
-    "gelu": GELU,
-    "softplus": Softplus,
-    "identity": Identity,
-}
 
 FORMAT = "chainrule-run/1"
 
@@ -80,6 +55,7 @@ def build_mlp(
     hidden layer, then a last ``Linear`` whose output ``a_L`` is the logits (softmax output,
     fused into the cross-entropy loss) or the prediction itself (linear output).
 
+    ``activation`` is a name of the activation registry, :func:`chainrule.nn.activations.get`.
     Raises ``ValueError`` for an unknown activation or non-positive sizes.
 
     >>> build_mlp(64, [32], 10, "relu")
@@ -89,8 +65,7 @@ def build_mlp(
       (2): Linear(in_features=32, out_features=10, bias=True)
     )
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+    unit = activations.get(activation).module
     sizes = [int(input_dim), *(int(h) for h in hidden), int(n_outputs)]
     if any(s <= 0 for s in sizes):
         raise ValueError(f"layer sizes must be positive, got {sizes}")
@@ -98,7 +73,7 @@ def build_mlp(
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(unit())
             if dropout:
                 layers.append(Dropout(dropout))
     return Sequential(*layers)

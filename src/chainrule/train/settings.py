@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import DataError
+from chainrule.nn import activations
 from chainrule.train.models import MODELS
-from chainrule.train.run import ACTIVATIONS
 
 __all__ = [
     "DEFAULT_LR", "LOSSES", "OPTIMIZERS", "OUTPUTS", "REGRESSION_SGD_LR", "RESUMABLE_CHANGES",
@@ -345,7 +345,7 @@ _CHECKS: dict[str, Any] = {
     "hidden": _hidden,
     "channels": _channels,
     "augment": lambda v: None if v is None else _bool(v),
-    "activation": _choice(list(ACTIVATIONS)),
+    "activation": _choice(activations.names()),
     "output": _opt_choice(OUTPUTS, _OUTPUT_ALIASES),
     "loss": _opt_choice(sorted(set(_LOSS_ALIASES.values())), _LOSS_ALIASES),
     "optimizer": _choice(OPTIMIZERS),
