@@ -322,6 +322,49 @@ def test_grad_mode_is_restored_after_an_exception():
     assert cr.is_grad_enabled()
 
 
+def test_bare_decorators_and_inference_mode_as_pytorch():
+    """``@cr.no_grad`` / ``@cr.enable_grad`` without parentheses, and ``inference_mode``:
+    recording off when true, the mode left as it is when false (PyTorch's semantics)."""
+    w = cr.ones(2, requires_grad=True)
+
+    @cr.no_grad
+    def off(t):
+        return t * 2
+
+    @cr.inference_mode
+    def infer(t):
+        return t * 2
+
+    @cr.inference_mode(False)
+    def unchanged(t):
+        return t * 2
+
+    assert not off(w).requires_grad and not infer(w).requires_grad
+    assert off.__name__ == "off"
+    assert unchanged(w).requires_grad
+    with cr.inference_mode():
+        assert not cr.is_grad_enabled() and not (w * 2).requires_grad
+        with cr.inference_mode(False):
+            assert not cr.is_grad_enabled()
+        with cr.enable_grad():
+            assert (w * 2).requires_grad
+    with cr.no_grad(), cr.inference_mode(False):
+        assert not (w * 2).requires_grad
+    assert cr.is_grad_enabled()
+
+
+def test_a_decorated_function_can_call_itself():
+    """Each call gets its own switch: a recursive no_grad function restores the mode."""
+
+    @cr.no_grad()
+    def depth(n):
+        assert not cr.is_grad_enabled()
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    assert depth(3) == 3
+    assert cr.is_grad_enabled()
+
+
 # ----------------------------------------------------------------------------- anomaly
 def test_detect_anomaly_names_the_op_of_a_forward_nan():
     x = cr.tensor([1.0, -1.0], requires_grad=True)

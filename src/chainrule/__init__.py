@@ -11,6 +11,7 @@ from chainrule.autograd import (
     detect_anomaly,
     enable_grad,
     gradients,
+    inference_mode,
     is_grad_enabled,
     no_grad,
     primitive,
@@ -85,6 +86,7 @@ __all__ = [
     "hvp", "jacfwd", "jacrev", "jvp", "linearize",
     "special",
     "linalg",
+    "inference_mode",
     *_ops_all,
 ]  # fmt: skip
 

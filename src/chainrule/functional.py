@@ -29,8 +29,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd import Node, _topological_order, enable_grad, gradients, is_grad_enabled
+from chainrule.autograd import enable_grad, gradients
 from chainrule.errors import BackwardError, ShapeError
+from chainrule.pytree import (
+    Tree,
+    argnums_tuple,
+    as_leaves,
+    cast_like,
+    check_argnums,
+    check_outputs,
+    closes_over_graph,
+    flatten,
+    split_aux,
+    stack_cols,
+    stack_rows,
+    unflatten,
+)
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -59,34 +73,34 @@ def value_and_grad(
     >>> cr.value_and_grad(lambda x: (x ** 3).sum())(cr.tensor([2.0]))
     (tensor(8., dtype=float32), tensor([12.], dtype=float32))
     """
-    nums = _argnums_tuple(argnums)
+    nums = argnums_tuple(argnums)
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         args = list(args)
-        _check_argnums("grad", nums, len(args))
+        check_argnums("grad", nums, len(args))
         nested = False
         trees, targets = [], []
         for n in nums:
-            leaves, tree = _flatten(args[n])
-            leaves, was = _as_leaves(leaves)
+            leaves, tree = flatten(args[n])
+            leaves, was = as_leaves(leaves)
             nested |= was
-            args[n] = _unflatten(tree, leaves)
+            args[n] = unflatten(tree, leaves)
             trees.append(tree)
             targets.extend(leaves)
         with enable_grad():
             res = f(*args, **kwargs)
-        out, aux = _split_aux("grad", res, has_aux)
+        out, aux = split_aux("grad", res, has_aux)
         if not isinstance(out, Tensor) or out.data.size != 1:
             raise BackwardError(
                 "grad/value_and_grad need f to return a one-element tensor, got "
                 f"{getattr(out, 'shape', type(out).__name__)}"
             )
-        nested = nested or _closes_over_graph([out], targets)
+        nested = nested or closes_over_graph([out], targets)
         gs = _grads([out], targets, None, create_graph=nested, retain_graph=nested)
         per_arg, k = [], 0
         for tree in trees:
-            per_arg.append(_unflatten(tree, gs[k : k + tree.size]))
+            per_arg.append(unflatten(tree, gs[k : k + tree.size]))
             k += tree.size
         value = out if nested else out.detach()
         g = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
@@ -131,26 +145,26 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     >>> vjp_fn(cr.tensor([1.0, 1.0]))
     (tensor([2., 4.], dtype=float32),)
     """
-    leaves_in, tree_in = _flatten(tuple(primals))
-    xs, nested = _as_leaves(leaves_in)
+    leaves_in, tree_in = flatten(tuple(primals))
+    xs, nested = as_leaves(leaves_in)
     with enable_grad():
-        res = f(*_unflatten(tree_in, xs))
-    res, aux = _split_aux("vjp", res, has_aux)
-    outs, tree_out = _flatten(res)
-    _check_outputs("vjp", outs)
-    nested = nested or _closes_over_graph(outs, xs)
+        res = f(*unflatten(tree_in, xs))
+    res, aux = split_aux("vjp", res, has_aux)
+    outs, tree_out = flatten(res)
+    check_outputs("vjp", outs)
+    nested = nested or closes_over_graph(outs, xs)
 
     def vjp_fn(v: Any) -> tuple[Any, ...]:
-        vs, vtree = _flatten(v)
+        vs, vtree = flatten(v)
         if vtree != tree_out:
             raise ShapeError(
                 f"vjp: the cotangent's structure {vtree} differs from the output's {tree_out}"
             )
-        vts = [_cast_like("vjp", "cotangent", vi, o, "output") for vi, o in zip(vs, outs)]
+        vts = [cast_like("vjp", "cotangent", vi, o, "output") for vi, o in zip(vs, outs)]
         gs = _grads(outs, xs, vts, create_graph=nested, retain_graph=True)
-        return _unflatten(tree_in, gs)
+        return unflatten(tree_in, gs)
 
-    out = res if nested else _unflatten(tree_out, [o.detach() for o in outs])
+    out = res if nested else unflatten(tree_out, [o.detach() for o in outs])
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
 
@@ -169,7 +183,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     tensor([[2., 0.],
             [0., 4.]], dtype=float32)
     """
-    nums = _argnums_tuple(argnums)
+    nums = argnums_tuple(argnums)
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -182,7 +196,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
                 e = xp.zeros(o.data.size, dtype=o.dtype)
                 e[k] = 1
                 rows.append(lin.vjp_one(o, Tensor._make(e.reshape(o.shape))))
-            blocks.append([_stack_rows(rows, j, o.shape, x) for j, x in enumerate(lin.xs)])
+            blocks.append([stack_rows(rows, j, o.shape, x) for j, x in enumerate(lin.xs)])
         return lin.result(blocks, isinstance(argnums, int))
 
     return wrapped
@@ -269,7 +283,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
             [2., 4.],
             [1., 0.]], dtype=float32)
     """
-    nums = _argnums_tuple(argnums)
+    nums = argnums_tuple(argnums)
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -287,7 +301,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
             for o in range(len(lin.outs)):
                 cols[o].append(per_out[o])
         blocks = [
-            [_stack_cols(cols[o][j], out.shape, x) for j, x in enumerate(lin.xs)]
+            [stack_cols(cols[o][j], out.shape, x) for j, x in enumerate(lin.xs)]
             for o, out in enumerate(lin.outs)
         ]
         return lin.result(blocks, isinstance(argnums, int))
@@ -332,22 +346,22 @@ def hvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
             raise TypeError(f"hvp: {what} must be a tuple or list, got {type(v).__name__}")
     if len(primals) != len(tangents):
         raise ShapeError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
-    leaves_in, tree_in = _flatten(tuple(primals))
-    t_leaves, t_tree = _flatten(tuple(tangents))
+    leaves_in, tree_in = flatten(tuple(primals))
+    t_leaves, t_tree = flatten(tuple(tangents))
     if t_tree != tree_in:
         raise ShapeError(
             f"hvp: the tangents' structure {t_tree} differs from the primals' {tree_in}"
         )
-    xs, nested = _as_leaves(leaves_in)
-    vs = [_cast_like("hvp", "tangent", t, x, "primal") for t, x in zip(t_leaves, xs)]
+    xs, nested = as_leaves(leaves_in)
+    vs = [cast_like("hvp", "tangent", t, x, "primal") for t, x in zip(t_leaves, xs)]
     with enable_grad():
-        out = f(*_unflatten(tree_in, xs))
+        out = f(*unflatten(tree_in, xs))
         if not isinstance(out, Tensor) or out.data.size != 1:
             raise BackwardError(
                 "hvp needs f to return a one-element tensor, got "
                 f"{getattr(out, 'shape', type(out).__name__)}"
             )
-        nested = nested or _closes_over_graph([out], xs)
+        nested = nested or closes_over_graph([out], xs)
         gs = _grads([out], xs, None, create_graph=True, retain_graph=True)
         dot = None
         for g, v in zip(gs, vs):
@@ -358,7 +372,7 @@ def hvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
         hv = [Tensor._make(backend.xp.zeros_like(x.data)) for x in xs]
     else:
         hv = _grads([dot], xs, None, create_graph=nested, retain_graph=nested)
-    return _unflatten(tree_in, hv)
+    return unflatten(tree_in, hv)
 
 
 # ---------------------------------------------------------------------------- the machinery
@@ -380,30 +394,30 @@ class _Recorded:
         has_aux: bool,
     ) -> None:
         args = list(args)
-        _check_argnums(name, nums, len(args))
+        check_argnums(name, nums, len(args))
         self.trees = []
         self.xs: list[Tensor] = []
         self.nested = False
         for n in nums:
-            leaves, tree = _flatten(args[n])
-            leaves, was = _as_leaves(leaves)
+            leaves, tree = flatten(args[n])
+            leaves, was = as_leaves(leaves)
             self.nested |= was
-            args[n] = _unflatten(tree, leaves)
+            args[n] = unflatten(tree, leaves)
             self.trees.append(tree)
             self.xs.extend(leaves)
         with enable_grad():
             res = f(*args, **kwargs)
-        res, self.aux = _split_aux(name, res, has_aux)
+        res, self.aux = split_aux(name, res, has_aux)
         self.has_aux = has_aux
-        self.outs, self.tree_out = _flatten(res)
-        _check_outputs(name, self.outs)
-        self.nested = self.nested or _closes_over_graph(self.outs, self.xs)
+        self.outs, self.tree_out = flatten(res)
+        check_outputs(name, self.outs)
+        self.nested = self.nested or closes_over_graph(self.outs, self.xs)
         self.vjps: list[Tensor | None] = []
 
     def output(self) -> Any:
         if self.nested:
-            return _unflatten(self.tree_out, self.outs)
-        return _unflatten(self.tree_out, [o.detach() for o in self.outs])
+            return unflatten(self.tree_out, self.outs)
+        return unflatten(self.tree_out, [o.detach() for o in self.outs])
 
     def vjp_one(self, out: Tensor, v: Tensor) -> list[Tensor]:
         """``vᵀ J`` for one output leaf: one gradient per input leaf."""
@@ -435,18 +449,18 @@ class _Recorded:
         return self._apply([(self.vjps[j], t)])
 
     def jvp(self, name: str, tangents: Sequence[Any]) -> Any:
-        t_leaves, t_tree = _flatten(tuple(tangents))
+        t_leaves, t_tree = flatten(tuple(tangents))
         if t_tree != self.trees_tuple:
             raise ShapeError(
                 f"{name}: the tangents' structure {t_tree} differs from the primals' "
                 f"{self.trees_tuple}"
             )
-        ts = [_cast_like(name, "tangent", t, x, "primal") for t, x in zip(t_leaves, self.xs)]
-        return _unflatten(self.tree_out, self._apply(list(zip(self.vjps, ts))))
+        ts = [cast_like(name, "tangent", t, x, "primal") for t, x in zip(t_leaves, self.xs)]
+        return unflatten(self.tree_out, self._apply(list(zip(self.vjps, ts))))
 
     @property
-    def trees_tuple(self) -> _Tree:
-        return _Tree(tuple, self.trees)
+    def trees_tuple(self) -> Tree:
+        return Tree(tuple, self.trees)
 
     def _apply(self, pairs: list[tuple[Tensor | None, Tensor]]) -> list[Tensor]:
         pairs = [(g, t) for g, t in pairs if g is not None]
@@ -478,31 +492,11 @@ class _Recorded:
         for row in blocks:
             per_arg, k = [], 0
             for tree in self.trees:
-                per_arg.append(_unflatten(tree, row[k : k + tree.size]))
+                per_arg.append(unflatten(tree, row[k : k + tree.size]))
                 k += tree.size
             per_out.append(per_arg[0] if single else tuple(per_arg))
-        jac = _unflatten(self.tree_out, per_out)
+        jac = unflatten(self.tree_out, per_out)
         return (jac, self.aux) if self.has_aux else jac
-
-
-def _stack_rows(rows: list[list[Tensor]], j: int, out_shape: tuple, x: Tensor) -> Tensor:
-    """Rows ``vᵀJ`` (one per output element) for input leaf ``j`` -> ``out.shape + x.shape``."""
-    from chainrule import ops
-
-    if not rows:
-        return Tensor._make(backend.xp.zeros(out_shape + x.shape, dtype=x.dtype))
-    return ops.reshape(ops.stack([r[j] for r in rows]), out_shape + x.shape)
-
-
-def _stack_cols(cols: list[Tensor], out_shape: tuple, x: Tensor) -> Tensor:
-    """Columns ``J e_k`` (one per element of ``x``) -> ``out.shape + x.shape``."""
-    from chainrule import ops
-
-    if not cols:
-        return Tensor._make(backend.xp.zeros(out_shape + x.shape, dtype=x.dtype))
-    n, m = len(cols), cols[0].data.size
-    stacked = ops.reshape(ops.stack(cols), (n, m))
-    return ops.reshape(ops.transpose(stacked), out_shape + x.shape)
 
 
 def _grads(
@@ -526,162 +520,3 @@ def _grads(
             allow_unused=True,
         )
     return [Tensor._make(xp.zeros_like(x.data)) if g is None else g for g, x in zip(gs, xs)]
-
-
-def _as_leaf(x: Any) -> tuple[Tensor, bool]:
-    """A tensor to differentiate w.r.t.; True when it already carried a graph (nesting)."""
-    if isinstance(x, Tensor):
-        if x._requires_grad:
-            return x, True
-        t = x.detach()
-    else:
-        t = Tensor(x)
-    if t.dtype.kind != "f":
-        t = Tensor._make(t.data.astype(backend.get_default_dtype()))
-    t.requires_grad = True
-    return t, False
-
-
-def _as_leaves(values: list[Any]) -> tuple[list[Tensor], bool]:
-    leaves, nested = [], False
-    for v in values:
-        t, was = _as_leaf(v)
-        leaves.append(t)
-        nested |= was
-    return leaves, nested
-
-
-def _closes_over_graph(outs: Sequence[Tensor], targets: Sequence[Tensor]) -> bool:
-    """Whether the outputs also depend on tensors that require grad other than ``targets``
-    (f closes over an outer variable or a parameter), while recording: then the result must
-    stay differentiable w.r.t. them (``grad`` of a ``grad`` that uses the outer argument, a
-    gradient penalty on a model's parameters)."""
-    roots = [o._node for o in outs if o._node is not None]
-    if not is_grad_enabled() or not roots:
-        return False
-    own = {id(t) for t in targets}
-    return any(
-        p is not None and type(p) is not Node and id(p) not in own
-        for node in _topological_order(roots)
-        for p in node.parents
-    )
-
-
-def _argnums_tuple(argnums: int | Sequence[int]) -> tuple[int, ...]:
-    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
-
-
-def _check_argnums(name: str, nums: tuple[int, ...], n_args: int) -> None:
-    for n in nums:
-        if not -n_args <= n < n_args:
-            raise IndexError(f"{name}: argnums {n} is out of range for {n_args} arguments")
-
-
-def _split_aux(name: str, res: Any, has_aux: bool) -> tuple[Any, Any]:
-    if not has_aux:
-        return res, None
-    if not isinstance(res, (tuple, list)) or len(res) != 2:
-        raise TypeError(f"{name}: has_aux=True needs f to return a pair (output, aux)")
-    return res[0], res[1]
-
-
-def _check_outputs(name: str, outs: list[Any]) -> None:
-    for o in outs:
-        if not isinstance(o, Tensor):
-            raise BackwardError(
-                f"{name}: f returned a {type(o).__module__}.{type(o).__name__}, not a Tensor: "
-                "its result has no graph to differentiate; compute it with chainrule ops (or "
-                "wrap a constant with cr.tensor)"
-            )
-
-
-def _cast_like(name: str, what: str, v: Any, ref: Tensor, ref_what: str) -> Tensor:
-    """``v`` as a tensor shaped and typed like ``ref`` (a tangent like its primal, a
-    cotangent like its output)."""
-    if isinstance(v, Tensor):
-        t = v
-    else:
-        t = Tensor._make(backend.to_device(v, backend.device_of(ref.data)))
-    if t.shape != ref.shape:
-        raise ShapeError(f"{name}: {what} has shape {t.shape}, {ref_what} has {ref.shape}")
-    if t.dtype != ref.dtype:
-        t = Tensor._make(t.data.astype(ref.dtype))
-    return t
-
-
-# ---------------------------------------------------------------------------- pytrees
-class _Tree:
-    """The structure of a pytree: ``kind`` is ``None`` for a leaf, else the container type
-    (tuple, list, dict or a namedtuple class), with the children's structures (and a dict's
-    sorted keys)."""
-
-    __slots__ = ("children", "keys", "kind", "size")
-
-    def __init__(self, kind: Any, children: Sequence[_Tree] = (), keys: tuple = ()) -> None:
-        self.kind = kind
-        self.children = tuple(children)
-        self.keys = keys
-        self.size = 1 if kind is None else sum(c.size for c in self.children)
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, _Tree)
-            and self.kind is other.kind
-            and self.keys == other.keys
-            and self.children == other.children
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.kind, self.keys, self.children))
-
-    def __repr__(self) -> str:
-        if self.kind is None:
-            return "*"
-        inner = (
-            ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.keys, self.children))
-            if self.kind is dict
-            else ", ".join(repr(c) for c in self.children)
-        )
-        if self.kind is dict:
-            return "{" + inner + "}"
-        if self.kind is list:
-            return "[" + inner + "]"
-        return "(" + inner + ("," if len(self.children) == 1 else "") + ")"
-
-
-def _flatten(tree: Any) -> tuple[list[Any], _Tree]:
-    """The leaves of a pytree, left to right, and its structure."""
-    if isinstance(tree, (tuple, list)):
-        leaves: list[Any] = []
-        children = []
-        for c in tree:
-            ls, t = _flatten(c)
-            leaves.extend(ls)
-            children.append(t)
-        return leaves, _Tree(type(tree), children)
-    if isinstance(tree, dict):
-        keys = tuple(sorted(tree))
-        leaves, children = [], []
-        for k in keys:
-            ls, t = _flatten(tree[k])
-            leaves.extend(ls)
-            children.append(t)
-        return leaves, _Tree(dict, children, keys)
-    return [tree], _Tree(None)
-
-
-def _unflatten(tree: _Tree, leaves: Sequence[Any]) -> Any:
-    """The pytree of structure ``tree`` holding ``leaves`` (inverse of :func:`_flatten`)."""
-    it = iter(leaves)
-
-    def build(t: _Tree) -> Any:
-        if t.kind is None:
-            return next(it)
-        parts = [build(c) for c in t.children]
-        if t.kind is dict:
-            return dict(zip(t.keys, parts))
-        if t.kind in (tuple, list):
-            return t.kind(parts)
-        return t.kind(*parts)  # a namedtuple
-
-    return build(tree)

@@ -4,6 +4,7 @@ One file per family, each readable as a table of derivatives:
 elementwise, reduction, scan, linalg, products, shape, indexing, sort, activation, loss.
 """
 
+from chainrule.ops import tensor_methods, tensor_operators  # noqa: F401 - Tensor's methods
 from chainrule.ops.activation import (
     celu,
     elu,

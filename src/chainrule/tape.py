@@ -1,0 +1,511 @@
+"""Floor 2: the tape. Primitives record nodes while grad mode is on.
+
+An op is a :class:`Primitive`: a forward written in backend array calls plus one gradient rule
+(a vector-Jacobian product) per positional input. Calling it on tensors that require gradients
+records a :class:`Node` holding the rule, the node or leaf each input came from, and what the
+rules read: every input and the output, unless the op declared less with ``defvjp(..., keep=)``
+(only the output, only some inputs, or only an input's shape).
+
+Whether anything is recorded is one switch, the grad mode: :class:`no_grad`,
+:class:`enable_grad`, :class:`inference_mode` and :func:`set_grad_enabled` all set it, as
+context managers or decorators, with PyTorch's names and semantics. :class:`detect_anomaly`
+turns on the NaN/Inf checks. The backward walk over the recorded nodes is
+:mod:`chainrule.autograd`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.errors import (
+    AnomalyError,
+    ChainruleError,
+    DTypeError,
+    GraphFreedError,
+    InplaceError,
+    ShapeError,
+)
+from chainrule.tensor import Tensor
+
+_grad_enabled = True
+_anomaly = False
+_in_backward = False  # rules run: anomaly mode checks what they return, not their insides
+_SHAPE_WORDS = re.compile(r"shape|broadcast|dimension|size")
+
+
+# ---------------------------------------------------------------------------- grad mode
+def is_grad_enabled() -> bool:
+    """Whether ops record the graph right now."""
+    return _grad_enabled
+
+
+class _GradMode:
+    """The one grad-mode switch: entering sets recording to ``mode`` (``None``: leaves it as
+    it is), leaving restores what it was; used on a function, it applies ``mode`` around each
+    call (re-entrant: every call gets its own switch)."""
+
+    def __init__(self, mode: bool | None) -> None:
+        self.mode = None if mode is None else bool(mode)
+        self.prev = _grad_enabled
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        if self.mode is not None:
+            _grad_enabled = self.mode
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _GradMode(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager / decorator: ops inside record nothing (inference, parameter updates).
+    ``with cr.no_grad():``, ``@cr.no_grad()`` and ``@cr.no_grad`` all work, as in PyTorch.
+
+    >>> import chainrule as cr
+    >>> w = cr.ones(2, requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        return super().__new__(cls) if fn is None else cls()(fn)
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(_GradMode):
+    """Context manager / decorator: record the graph again inside a ``no_grad`` block."""
+
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        return super().__new__(cls) if fn is None else cls()(fn)
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class inference_mode(_GradMode):
+    """Context manager / decorator for inference, PyTorch's name: :class:`no_grad` when
+    ``mode`` is true (chainrule has no separate inference tensors), nothing changed when
+    false."""
+
+    def __new__(cls, mode: bool | Callable = True) -> Any:
+        return cls()(mode) if callable(mode) else super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__(False if mode else None)
+
+
+class set_grad_enabled(_GradMode):
+    """Turn graph recording on or off: as a call (takes effect at once), a ``with`` block
+    (restored on leaving) or a decorator (applied only inside each call), as PyTorch's.
+
+    >>> import chainrule as cr
+    >>> with cr.set_grad_enabled(False):
+    ...     cr.is_grad_enabled()
+    False
+    """
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(mode)
+        _GradMode.__enter__(self)
+
+    def __enter__(self) -> None:
+        pass  # the constructor has already set the mode
+
+    def __call__(self, fn: Callable) -> Callable:
+        self.__exit__()  # as a decorator, making it changes nothing outside the calls
+        return super().__call__(fn)
+
+
+class detect_anomaly:
+    """Context manager: raise :class:`~chainrule.errors.AnomalyError` naming the op as soon
+    as any forward result or backward gradient contains NaN or Inf. Slower; for debugging.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        global _anomaly
+        self.prev = _anomaly
+        _anomaly = self.enabled
+
+    def __exit__(self, *exc: Any) -> None:
+        global _anomaly
+        _anomaly = self.prev
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether :class:`detect_anomaly` checks results for NaN and Inf right now."""
+    return _anomaly
+
+
+class backward_mode:
+    """Context manager for the backward walk while rules run: recording on only when
+    ``create_graph`` (so the backward pass can be differentiated again), and anomaly checks
+    on the gradients rules return rather than on the ops inside them."""
+
+    def __init__(self, create_graph: bool) -> None:
+        self.create_graph = create_graph
+
+    def __enter__(self) -> None:
+        global _grad_enabled, _in_backward
+        self.prev = _grad_enabled, _in_backward
+        _grad_enabled, _in_backward = self.create_graph, True
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled, _in_backward
+        _grad_enabled, _in_backward = self.prev
+
+
+# ---------------------------------------------------------------------------- primitives
+class Primitive:
+    """A differentiable op: a forward on arrays and one gradient rule per positional input.
+
+    Use it as a decorator on the forward, then give the rules with :meth:`defvjp`:
+
+    >>> import chainrule as cr
+    >>> @cr.primitive
+    ... def cube(x):
+    ...     return x ** 3
+    >>> cube.defvjp(lambda g, out, x: g * 3 * x * x)
+    >>> x = cr.tensor([2.0], requires_grad=True)
+    >>> cube(x).sum().backward()
+    >>> x.grad
+    tensor([12.], dtype=float32)
+
+    The forward receives arrays (tensors unwrapped) and keyword parameters, and returns an
+    array. A rule receives ``g`` (the gradient w.r.t. the output, a Tensor), ``out`` (the
+    output) and the op's arguments as Tensors, plus the keyword parameters; it returns the
+    gradient w.r.t. its input, shaped like the output or broadcastable to the input (the engine
+    sums broadcasting away). Write rules with chainrule ops so higher derivatives work.
+    Arguments that are not tensors are constants and get no gradient.
+    """
+
+    def __init__(self, forward: Callable, name: str | None = None, view: bool = False) -> None:
+        self.forward = forward
+        self.name = name or forward.__name__
+        self.view = view
+        self.vjps: tuple[Callable | None, ...] = ()
+        self.vjp_argnum: Callable | None = None
+        self.vjp_all: Callable | None = None
+        self._keep: tuple[dict[int, str], bool] | None = None  # None: inputs and output
+        functools.update_wrapper(self, forward)
+
+    def defvjp(self, *rules: Callable | None, keep: str | None = None) -> None:
+        """Register one gradient rule per positional input (``None``: not differentiable).
+
+        ``keep`` declares what the rules read, so that a node holds on to nothing more. By
+        default (``None``) a node keeps every tensor input and the output. Otherwise it is a
+        space-separated list of the rules' own parameter names: ``"out"`` keeps the output,
+        ``"x"`` input ``x``'s data, ``"x.shape"`` only its shape, ndim and dtype; ``""`` keeps
+        nothing. Constant (non-tensor) arguments are always passed to the rules.
+
+        >>> import chainrule as cr
+        >>> @cr.primitive
+        ... def double(x):
+        ...     return 2 * x
+        >>> double.defvjp(lambda g, out, x: 2 * g, keep="")
+        >>> double.keeps(0), double.keeps_out
+        (None, False)
+
+        Raises ``ValueError`` for a name that is not one of the rules' parameters.
+        """
+        self.vjps = rules
+        self._keep = None if keep is None else _parse_keep(self.name, rules, keep)
+
+    def defvjp_argnum(self, rule: Callable) -> None:
+        """Register one rule for all inputs: ``rule(argnum, g, out, *args, **kwargs)``.
+
+        For ops with a variable number of tensor inputs (``concatenate``, ``stack``); the node
+        keeps every input and the output.
+        """
+        self.vjp_argnum = rule
+        self._keep = None
+
+    def defvjp_all(self, rule: Callable, keep: str | None = None) -> None:
+        """Register one rule that returns every input's gradient at once:
+        ``rule(g, out, *args, **kwargs) -> tuple`` (one entry per positional argument,
+        ``None`` where nothing flows). For fused ops whose inputs' gradients share one pass
+        (backpropagation through time of a whole recurrent layer). ``keep`` as in
+        :meth:`defvjp`, read against ``rule``'s parameters.
+        """
+        self.vjp_all = rule
+        self.vjps = (rule,)
+        self._keep = None if keep is None else _parse_keep(self.name, (rule,), keep)
+
+    def keeps(self, i: int) -> str | None:
+        """What a node of this op keeps of its ``i``-th input for backward: ``"data"``,
+        ``"shape"`` (shape, ndim and dtype only) or ``None`` (nothing)."""
+        if self._keep is None:
+            return "data"
+        return self._keep[0].get(i)
+
+    @property
+    def keeps_out(self) -> bool:
+        """Whether a node of this op keeps the op's output for backward."""
+        return self._keep is None or self._keep[1]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        if kwargs:
+            for v in kwargs.values():
+                if isinstance(v, Tensor):
+                    args, kwargs = _bind_tensor_kwargs(self._positional, args, kwargs)
+                    break
+        raw = []
+        needs_grad = False
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a.data)
+                needs_grad = needs_grad or a._requires_grad
+            else:
+                raw.append(a)
+        if backend.xp is not np:  # the GPU backend is on: the tensors must share a device
+            dev = backend.common_device(self.name, [a.data for a in args if isinstance(a, Tensor)])
+            if dev == backend.CPU:
+                with backend.host():  # CPU tensors (or only constants): computed by NumPy
+                    return self(*args, **kwargs)
+            # NumPy arrays given as constants follow the tensors to their GPU
+            raw = [backend.to_device(r, dev) if type(r) is np.ndarray else r for r in raw]
+        try:
+            out = self.forward(*raw, **kwargs)
+        except ChainruleError:  # the op's own error, already naming it
+            raise
+        except ValueError as exc:
+            if not _SHAPE_WORDS.search(str(exc)):  # not about shapes: the op's own message
+                raise
+            shapes = " and ".join(str(np.shape(r)) for r in raw if hasattr(r, "shape"))
+            raise ShapeError(f"{self.name}: cannot apply to shapes {shapes}: {exc}") from exc
+        t = Tensor._make(out)
+        if self.view and isinstance(args[0], Tensor):
+            t._version = args[0]._version
+        if needs_grad and _grad_enabled:
+            if t.data.dtype.kind == "c":
+                raise DTypeError(
+                    f"{self.name}: the result is complex ({t.data.dtype}) but an input requires "
+                    "grad; chainrule differentiates real tensors only, and a complex result "
+                    "would cut the graph silently. Keep real and imaginary parts as two real "
+                    "tensors"
+                )
+            if t.data.dtype.kind == "f":
+                t._node = Node(self, args, kwargs, t)
+                t._requires_grad = True
+        if _anomaly and not _in_backward:
+            check_finite(t.data, f"{self.name} (forward)")
+        return t
+
+    @functools.cached_property
+    def _positional(self) -> tuple[inspect.Parameter, ...]:
+        # The forward's positional parameters, read once: tensors given by keyword bind here.
+        return tuple(
+            p
+            for p in inspect.signature(self.forward).parameters.values()
+            if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def primitive(forward: Callable | None = None, *, name: str | None = None, view: bool = False):
+    """Decorator turning an array function into a :class:`Primitive` (see its docstring)."""
+    if forward is None:
+        return lambda f: Primitive(f, name=name, view=view)
+    return Primitive(forward, name=name, view=view)
+
+
+class Node:
+    """One recorded op application: what backward needs to apply its rule.
+
+    ``parents[i]`` is the node that produced input ``i``, the leaf tensor itself, or ``None``
+    when the input needs no gradient. ``args`` holds the inputs the rule reads (others
+    ``None``), ``out`` the output array if read; both are dropped after backward unless the
+    graph is retained.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "args",
+        "hooks",
+        "kwargs",
+        "out",
+        "out_version",
+        "parents",
+        "prim",
+        "retained",
+        "saves",
+        "shapes",
+        "versions",
+    )
+
+    def __init__(self, prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> None:
+        self.prim = prim
+        self.kwargs = kwargs
+        self.hooks: list[Callable] | None = None
+        self.retained: weakref.ref | None = None
+        keep = prim._keep
+        parents = []
+        saved = []
+        shapes = []
+        versions = []
+        for i, a in enumerate(args):
+            if not isinstance(a, Tensor):
+                shapes.append(None)
+                parents.append(None)
+                saved.append(a)
+                continue
+            data = a.data
+            shapes.append(data.shape)
+            parents.append((a._node or a) if a._requires_grad else None)
+            kind = "data" if keep is None else keep[0].get(i)
+            if kind == "data":
+                saved.append(a)
+                versions.append((a._version, a._version[0]))
+            else:
+                saved.append(_Meta(data.shape, data.dtype) if kind else None)
+        self.parents = tuple(parents)
+        self.args = tuple(saved)
+        self.shapes = tuple(shapes)
+        self.versions = versions
+        if keep is None or keep[1]:
+            self.out = out.data
+            self.out_version = out._version
+        else:
+            self.out = None
+            self.out_version = None
+        self.saves = bool(versions) or self.out is not None
+
+    @property
+    def name(self) -> str:
+        """The op's name, with a ``Backward`` suffix as PyTorch prints it."""
+        return f"{self.prim.name}Backward"
+
+    @property
+    def freed(self) -> bool:
+        """Whether backward has already freed what this node kept (graph not retained)."""
+        return self.args is None
+
+    @property
+    def next_nodes(self) -> tuple:
+        """The nodes (or leaf tensors) this node passes gradients to."""
+        return tuple(p for p in self.parents if p is not None)
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+    def _output(self) -> Tensor | None:
+        if self.out is None:
+            return None
+        t = Tensor._make(self.out)
+        t._node = self
+        t._requires_grad = True
+        t._version = self.out_version
+        return t
+
+    def _check_saved(self) -> None:
+        if self.args is None:
+            raise GraphFreedError(
+                f"backward through {self.prim.name} a second time: its saved tensors were "
+                "freed after the first backward; pass retain_graph=True to the first one"
+            )
+        for counter, version in self.versions:
+            if counter[0] != version:
+                raise InplaceError(
+                    f"an input saved by {self.prim.name} for backward was modified in place "
+                    f"(version {counter[0]}, saved at version {version}); "
+                    "clone it before modifying, or recompute the forward"
+                )
+        if self.out_version is not None and self.out_version[0] != 0:
+            raise InplaceError(
+                f"the output of {self.prim.name}, saved for backward, was modified in place"
+            )
+
+    def _free(self) -> None:
+        if self.saves:
+            self.args = None
+            self.out = None
+            self.versions = []
+
+
+class _Meta:
+    """Stands in for an input whose rule reads only its shape, ndim and dtype."""
+
+    __slots__ = ("dtype", "shape")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def _parse_keep(name: str, rules: tuple, keep: str) -> tuple[dict[int, str], bool]:
+    """Read a ``keep`` declaration against the rules' parameters ``(g, out, *inputs)``."""
+    rule = next((r for r in rules if r is not None), None)
+    params = list(inspect.signature(rule).parameters) if rule is not None else []
+    inputs = params[2:]
+    kept: dict[int, str] = {}
+    keeps_out = False
+    for word in keep.replace(",", " ").split():
+        base, _, attr = word.partition(".")
+        if len(params) > 1 and base == params[1] and not attr:
+            keeps_out = True
+        elif base in inputs and attr in ("", "shape"):
+            i = inputs.index(base)
+            if kept.get(i) != "data":
+                kept[i] = "shape" if attr else "data"
+        else:
+            raise ValueError(
+                f"{name}.defvjp: keep={keep!r} names {word!r}; expected the output "
+                f"{params[1:2]} or an input of {inputs}, optionally as NAME.shape"
+            )
+    return kept, keeps_out
+
+
+def _bind_tensor_kwargs(
+    params: tuple[inspect.Parameter, ...], args: tuple, kwargs: dict
+) -> tuple[tuple, dict]:
+    """Move tensors given by keyword for positional parameters (``linear(x, w, bias=b)``)
+    into ``args``, the parameters before them filled with their defaults, so that they are
+    inputs of the node (and get gradients) exactly as when given by position."""
+    names = [p.name for p in params]
+    wanted = [names.index(k) for k, v in kwargs.items() if isinstance(v, Tensor) and k in names]
+    if not wanted:
+        return args, kwargs
+    args, kwargs = list(args), dict(kwargs)
+    for p in params[len(args) : max(wanted) + 1]:
+        args.append(kwargs.pop(p.name) if p.name in kwargs else p.default)
+    return tuple(args), kwargs
+
+
+def check_finite(arr: Any, where: str) -> None:
+    """Raise :class:`~chainrule.errors.AnomalyError` naming ``where`` if ``arr`` holds NaN or
+    Inf (anomaly mode's check)."""
+    if arr.dtype.kind == "f" and not bool(backend.xp.isfinite(arr).all()):
+        what = "NaN" if bool(backend.xp.isnan(arr).any()) else "Inf"
+        raise AnomalyError(f"{where} produced {what} (output shape {arr.shape})")
