@@ -15,6 +15,7 @@ last layer, so the saved model predicts in the target's own units.
 from __future__ import annotations
 
 import csv
+import inspect
 import math
 import os
 import time
@@ -26,15 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend, distributed
+from chainrule import backend, distributed, optim
 from chainrule._atomic import FolderLock, remove_stray_temporaries
 from chainrule.autograd import no_grad
 from chainrule.data import SplitData, StandardScaler, load_dataset, train_test_split
 from chainrule.data.files import existing_file
 from chainrule.errors import CheckpointError, DataError
 from chainrule.nn import CrossEntropyLoss, HuberLoss, L1Loss, Linear, Module, MSELoss
-from chainrule.optim import SGD, Adagrad, Adam, AdamW, RMSprop
-from chainrule.optim.lr_scheduler import CosineAnnealingLR, StepLR
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import (
     Callback,
@@ -652,34 +651,30 @@ def make_loss(settings: TrainSettings) -> Module:
 
 
 def make_optimizer(settings: TrainSettings, model: Module) -> Any:
-    """The optimiser for resolved ``settings`` over ``model``'s parameters."""
-    params, lr, wd = (
-        list(model.named_parameters()),
-        float(settings.lr or 0.0),
-        settings.weight_decay,
-    )
-    name = settings.optimizer
-    if name == "sgd":
-        return SGD(params, lr=lr, momentum=settings.momentum, weight_decay=wd)
-    if name == "adam":
-        return Adam(params, lr=lr, weight_decay=wd)
-    if name == "adamw":
-        return AdamW(params, lr=lr, weight_decay=wd)
-    if name == "rmsprop":
-        return RMSprop(params, lr=lr, momentum=settings.momentum, weight_decay=wd)
-    if name == "adagrad":
-        return Adagrad(params, lr=lr, weight_decay=wd)
-    raise ValueError(f"unknown optimizer {name!r}")
+    """The optimiser for resolved ``settings`` over ``model``'s parameters (looked up in
+    :data:`chainrule.optim.OPTIMIZERS`; ``momentum`` goes to those that take one)."""
+    kwargs: dict[str, Any] = {"lr": float(settings.lr or 0.0)}
+    kwargs["weight_decay"] = settings.weight_decay
+    if "momentum" in inspect.signature(optim.OPTIMIZERS[settings.optimizer]).parameters:
+        kwargs["momentum"] = settings.momentum
+    return optim.get(settings.optimizer, list(model.named_parameters()), **kwargs)
+
+
+# the schedules of ``--schedule``, each with its arguments from the settings
+_SCHEDULE_ARGS: dict[str, Any] = {
+    "cosine": lambda s: {"T_max": s.epochs},
+    "step": lambda s: {"step_size": max(1, math.ceil(s.epochs / 3)), "gamma": 0.1},
+}
 
 
 def make_scheduler(settings: TrainSettings, optimizer: Any) -> Any:
     """The learning-rate schedule: cosine annealing to 0 over the epochs, a step schedule
-    (×0.1 at each third of the epochs), or none."""
-    if settings.schedule == "cosine":
-        return CosineAnnealingLR(optimizer, T_max=settings.epochs)
-    if settings.schedule == "step":
-        return StepLR(optimizer, step_size=max(1, math.ceil(settings.epochs / 3)), gamma=0.1)
-    return None
+    (×0.1 at each third of the epochs), or none (looked up in
+    :data:`chainrule.optim.SCHEDULERS`)."""
+    if settings.schedule not in _SCHEDULE_ARGS:
+        return None
+    kwargs = _SCHEDULE_ARGS[settings.schedule](settings)
+    return optim.get_scheduler(settings.schedule, optimizer, **kwargs)
 
 
 def fold_target_scaling(model: Module, mean: np.ndarray | None, scale: np.ndarray | None) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import optim
 from chainrule.errors import DataError
 from chainrule.nn import activations
 from chainrule.train.models import MODELS
@@ -29,7 +30,7 @@ __all__ = [
     "TrainSettings", "load_settings_file",
 ]  # fmt: skip
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+OPTIMIZERS = tuple(optim.OPTIMIZERS)
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
 # The squared error's gradient is not bounded like softmax cross-entropy's (ŷ - e(y)): SGD with
 # momentum at 0.1 diverges on standardised regression targets (the bundled sine, diabetes).
