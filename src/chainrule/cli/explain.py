@@ -19,6 +19,7 @@ DEFAULT_LAYERS = "3,3,3,2"
 
 def register(subparsers: Any) -> None:
     """Add the ``explain`` subcommand."""
+    from chainrule.nn import losses
     from chainrule.nn.activations import names as activation_names
 
     p = subparsers.add_parser(
@@ -45,8 +46,14 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--loss",
         default="cross_entropy",
-        choices=["cross_entropy", "squared_error"],
-        help="softmax output + cross-entropy, or linear output + squared error",
+        type=_loss,
+        metavar="LOSS",
+        help=" or ".join(
+            f"{r.output} output + {r.title} ({', '.join((r.name, *r.aliases[:1]))})"
+            for r in losses.LOSSES.values()
+            if r.traceable
+        )
+        + " (default %(default)s)",
     )
     p.add_argument(
         "--input",
@@ -126,15 +133,12 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "cnn" and not args.run_folder:
         return _explain_cnn(args)
     if args.run_folder:
+        from chainrule.nn import losses
         from chainrule.train.run import load_run
 
         loaded = load_run(args.run_folder)
         model = loaded.model
-        kind = (
-            "cross_entropy"
-            if loaded.spec.get("output", "softmax") == "softmax"
-            else ("squared_error")
-        )
+        kind = losses.by_output(loaded.spec.get("output", "softmax"))
         class_names = loaded.preprocess.class_names
         if args.input is not None:
             x = loaded.preprocess.transform(_floats(args.input, "--input")[None, :])[0]
@@ -169,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         x = _floats(args.input, "--input") if args.input else np.round(rng.normal(size=shape), 2)
         if args.label is not None:
             y = _label(args.label, kind, model, x)
-        elif kind == "cross_entropy":
+        elif kind.labels:
             y = rng.integers(sizes[-1], size=None if n is None else n)
         else:
             y = np.round(rng.normal(size=(sizes[-1],) if n is None else (n, sizes[-1])), 2)
@@ -246,8 +250,21 @@ def _floats(text: str, opt: str) -> np.ndarray:
         raise ValueError(f"{opt} takes comma-separated numbers, got {text!r}") from None
 
 
-def _label(text: str, kind: str, model: Any, x: np.ndarray) -> Any:
-    if kind == "cross_entropy":
+def _loss(name: str) -> Any:
+    """``--loss``: a loss of :mod:`chainrule.nn.losses` with the seeds' formulas."""
+    from chainrule.nn import losses
+
+    try:
+        rec = losses.get(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not rec.traceable:
+        raise argparse.ArgumentTypeError(f"the seeds' formulas are not written for the {rec.title}")
+    return rec
+
+
+def _label(text: str, kind: Any, model: Any, x: np.ndarray) -> Any:
+    if kind.labels:
         vals = _ints(text, "--label")
         if np.ndim(x) == 2 and len(vals) == 1:
             return np.full(len(x), vals[0])
@@ -258,26 +275,25 @@ def _label(text: str, kind: str, model: Any, x: np.ndarray) -> Any:
     return vals
 
 
-def _predicted(model: Any, x: np.ndarray, kind: str) -> Any:
+def _predicted(model: Any, x: np.ndarray, kind: Any) -> Any:
     from chainrule.train.trainer import predict
 
     out = predict(model, np.asarray(x, dtype=np.float32)[None, :])[0]
-    return int(np.argmax(out)) if kind == "cross_entropy" else out
+    return int(np.argmax(out)) if kind.labels else out
 
 
-def _graph_source(model: Any, x: Any, y: Any, kind: str, graph: Any) -> str:
+def _graph_source(model: Any, x: Any, y: Any, kind: Any, graph: Any) -> str:
     import chainrule as cr
-    from chainrule.nn import functional as F
 
     xt = cr.tensor(np.asarray(x, dtype=np.float32))
     out = model(xt)
     names = {**dict(model.named_parameters()), "x": xt}
-    if kind == "cross_entropy":
-        loss = F.cross_entropy(out, cr.tensor(np.asarray(y, dtype=np.int64)), reduction="sum")
+    if kind.labels:
+        target = cr.tensor(np.asarray(y, dtype=np.int64))
     else:
         target = cr.tensor(np.asarray(y, dtype=np.float32).reshape(out.shape))
         names["y"] = target
-        loss = F.mse_loss(out, target, reduction="sum")
+    loss = kind.function(out, target, reduction="sum")
     return graph(loss, names=names, title="the loss's computation graph")
 
 

@@ -2,7 +2,11 @@
 plain text (terminal), LaTeX, and MathML (HTML pages that need no script or font to show it).
 
 An expression is a tree of :class:`Expr` nodes: symbols with subscripts and superscripts,
-numbers, matrices of actual values, operators, function applications and juxtaposition.
+numbers, operators, function applications and juxtaposition (defined in
+:mod:`chainrule._notation`, low enough for the loss records of :mod:`chainrule.nn.losses` to
+hold their formulas as trees), and here the nodes of actual values: matrices
+(:class:`Mat`) and arrays too large to print (:class:`Summary`). Each renderer is a table
+from node type to a small function.
 
 >>> e = Row(grad(Sym("a", "2")), Op("="), Sym("W", "3", "T"), grad(Sym("a", "3")))
 >>> to_text(e)
@@ -17,17 +21,35 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "Expr", "Frac", "Func", "Mat", "Num", "Op", "Paren", "Row", "Summary", "Sym", "Text",
-    "array_expr", "fmt", "grad", "to_latex", "to_mathml", "to_text",
-]  # fmt: skip
+from chainrule._notation import LOSS, Expr, Frac, Func, Num, Op, Paren, Row, Sym, Text, grad
 
-LOSS = "ℒ"
+__all__ = [
+    "LOSS",
+    "Expr",
+    "Frac",
+    "Func",
+    "Mat",
+    "Num",
+    "Op",
+    "Paren",
+    "Row",
+    "Summary",
+    "Sym",
+    "Text",
+    "array_expr",
+    "fmt",
+    "grad",
+    "latex_text",
+    "to_latex",
+    "to_mathml",
+    "to_text",
+]  # fmt: skip
 
 # Characters with a LaTeX spelling; everything else is written as is.
 _LATEX = {
@@ -48,30 +70,6 @@ _LATEX = {
 }
 
 
-class Expr:
-    """Base class of notation nodes."""
-
-
-@dataclass
-class Sym(Expr):
-    """A symbol ``name`` with an optional subscript and superscript (strings or expressions).
-
-    Names of more than one letter (``softmax``, ``tanh``) are set upright.
-    """
-
-    name: str
-    sub: str | Expr | None = None
-    sup: str | Expr | None = None
-
-
-@dataclass
-class Num(Expr):
-    """A number, printed with ``precision`` significant digits."""
-
-    value: float
-    precision: int = 4
-
-
 @dataclass
 class Mat(Expr):
     """Actual values: a 2-D array as a matrix, a 1-D array as a column vector (``row=True``:
@@ -88,58 +86,6 @@ class Summary(Expr):
 
     shape: tuple[int, ...]
     norm: float
-
-
-@dataclass
-class Op(Expr):
-    """An operator or relation: ``=``, ``+``, ``−``, ``⊙``, ``·``."""
-
-    text: str
-
-
-@dataclass
-class Text(Expr):
-    """Words inside an equation."""
-
-    text: str
-
-
-@dataclass
-class Func(Expr):
-    """``name(arg)``; ``name`` is a string or an expression (e.g. g')."""
-
-    name: str | Expr
-    arg: Expr
-
-
-@dataclass
-class Frac(Expr):
-    """num / den."""
-
-    num: Expr
-    den: Expr
-
-
-class Row(Expr):
-    """Expressions side by side (juxtaposition is multiplication)."""
-
-    def __init__(self, *items: Expr | str) -> None:
-        self.items = [Sym(i) if isinstance(i, str) else i for i in items]
-
-    def __repr__(self) -> str:
-        return f"Row({', '.join(map(repr, self.items))})"
-
-
-@dataclass
-class Paren(Expr):
-    """An expression in round brackets."""
-
-    body: Expr
-
-
-def grad(wrt: Expr, of: str = LOSS) -> Row:
-    """The seeds' ∇_{wrt} ℒ: the gradient of ``of`` (the loss) with respect to ``wrt``."""
-    return Row(Sym("∇", wrt), Sym(of))
 
 
 def fmt(v: float, precision: int = 4, minus: str = "−") -> str:
@@ -159,37 +105,46 @@ def fmt(v: float, precision: int = 4, minus: str = "−") -> str:
     return s.replace("-", minus)
 
 
+def _render(table: dict[type, Callable[[Any], str]], e: Expr | str) -> str:
+    """``e`` rendered by the function ``table`` holds for its node type."""
+    render = table.get(type(e))
+    if render is None:
+        raise TypeError(f"not a notation node: {e!r}")
+    return render(e)
+
+
+def _scripts(e: Sym, render: Callable[[Any], str], sub: str, sup: str) -> str:
+    """A symbol's name and scripts, each script rendered and put in the ``sub``/``sup``
+    template (with ``{}`` for the script)."""
+    s = ""
+    if e.sub is not None:
+        s += sub.format(render(e.sub))
+    if e.sup is not None:
+        s += sup.format(render(e.sup))
+    return s
+
+
 # ---------------------------------------------------------------------------- text
 def to_text(e: Expr | str) -> str:
-    """Plain-text (Unicode) form of an expression, TeX-style ``_{}``/``^{}`` for scripts."""
-    if isinstance(e, str):
-        return e
-    if isinstance(e, Sym):
-        s = e.name
-        if e.sub is not None:
-            sub = to_text(e.sub)
-            s += f"_{sub}" if len(sub) == 1 else f"_{{{sub}}}"
-        if e.sup is not None:
-            sup = to_text(e.sup)
-            s += f"^{sup}" if len(sup) == 1 else f"^{{{sup}}}"
-        return s
-    if isinstance(e, Num):
-        return fmt(e.value, e.precision)
-    if isinstance(e, Mat):
-        return _text_matrix(e)
-    if isinstance(e, Summary):
-        return _summary_text(e)
-    if isinstance(e, (Op, Text)):
-        return e.text
-    if isinstance(e, Func):
-        return f"{to_text(e.name)}({to_text(e.arg)})"
-    if isinstance(e, Frac):
-        return f"{_text_atom(e.num)}/{_text_atom(e.den)}"
-    if isinstance(e, Paren):
-        return f"({to_text(e.body)})"
-    if isinstance(e, Row):
-        return " ".join(to_text(i) for i in e.items)
-    raise TypeError(f"not a notation node: {e!r}")
+    """Plain-text (Unicode) form of an expression, TeX-style ``_{}``/``^{}`` for scripts.
+
+    Raises ``TypeError`` for anything that is not a notation node.
+    """
+    return _render(_TEXT, e)
+
+
+def _text_script(mark: str, e: Expr | str) -> str:
+    s = to_text(e)
+    return f"{mark}{s}" if len(s) == 1 else f"{mark}{{{s}}}"
+
+
+def _text_sym(e: Sym) -> str:
+    s = e.name
+    if e.sub is not None:
+        s += _text_script("_", e.sub)
+    if e.sup is not None:
+        s += _text_script("^", e.sup)
+    return s
 
 
 def _text_atom(e: Expr) -> str:
@@ -208,42 +163,40 @@ def _text_matrix(m: Mat) -> str:
     return f"[{rows}]"
 
 
-def _summary_text(s: Summary) -> str:
-    return f"⟨{'×'.join(map(str, s.shape))}, ‖·‖ = {fmt(s.norm)}⟩"
+def _text_row(items: list[Expr]) -> str:
+    """Items separated by spaces, a leading minus (or one after an operator) written
+    against its operand: −log ŷ_y, −(e(y) − ŷ), a − −2."""
+    out = ""
+    for i, item in enumerate(items):
+        unary_before = (
+            i > 0 and items[i - 1] == Op("−") and (i == 1 or isinstance(items[i - 2], Op))
+        )
+        out += ("" if i == 0 or unary_before else " ") + to_text(item)
+    return out
+
+
+_TEXT: dict[type, Callable[[Any], str]] = {
+    str: lambda e: e,
+    Sym: _text_sym,
+    Num: lambda e: fmt(e.value, e.precision),
+    Mat: _text_matrix,
+    Summary: lambda e: f"⟨{'×'.join(map(str, e.shape))}, ‖·‖ = {fmt(e.norm)}⟩",
+    Op: lambda e: e.text,
+    Text: lambda e: e.text,
+    Func: lambda e: f"{to_text(e.name)}({to_text(e.arg)})",
+    Frac: lambda e: f"{_text_atom(e.num)}/{_text_atom(e.den)}",
+    Paren: lambda e: f"({to_text(e.body)})",
+    Row: lambda e: _text_row(e.items),
+}
 
 
 # ---------------------------------------------------------------------------- LaTeX
 def to_latex(e: Expr | str) -> str:
-    """LaTeX (amsmath) form of an expression, for use inside math mode."""
-    if isinstance(e, str):
-        return _latex_name(e)
-    if isinstance(e, Sym):
-        s = _latex_name(e.name)
-        if e.sub is not None:
-            s += f"_{{{to_latex(e.sub)}}}"
-        if e.sup is not None:
-            s += f"^{{{to_latex(e.sup)}}}"
-        return s
-    if isinstance(e, Num):
-        return fmt(e.value, e.precision, minus="-").replace("∞", r"\infty")
-    if isinstance(e, Mat):
-        return _latex_matrix(e)
-    if isinstance(e, Summary):
-        dims = r" \times ".join(map(str, e.shape))
-        return rf"\langle {dims},\ \|\cdot\| = {fmt(e.norm, minus='-')} \rangle"
-    if isinstance(e, Op):
-        return _latex_chars(e.text)
-    if isinstance(e, Text):
-        return rf"\text{{{_latex_escape(e.text)}}}"
-    if isinstance(e, Func):
-        return rf"{to_latex(e.name)}\left({to_latex(e.arg)}\right)"
-    if isinstance(e, Frac):
-        return rf"\frac{{{to_latex(e.num)}}}{{{to_latex(e.den)}}}"
-    if isinstance(e, Paren):
-        return rf"\left({to_latex(e.body)}\right)"
-    if isinstance(e, Row):
-        return " ".join(to_latex(i) for i in e.items)
-    raise TypeError(f"not a notation node: {e!r}")
+    """LaTeX (amsmath) form of an expression, for use inside math mode.
+
+    Raises ``TypeError`` for anything that is not a notation node.
+    """
+    return _render(_TEX, e)
 
 
 def _latex_chars(text: str) -> str:
@@ -260,20 +213,20 @@ def _latex_name(name: str) -> str:
     return _latex_chars(name)
 
 
-def _latex_escape(text: str) -> str:
-    out = text
-    for c, r in (
-        ("\\", r"\textbackslash{}"),
-        ("_", r"\_"),
-        ("%", r"\%"),
-        ("&", r"\&"),
-        ("#", r"\#"),
-        ("$", r"\$"),
-        ("{", r"\{"),
-        ("}", r"\}"),
-    ):
-        out = out.replace(c, r)
-    return "".join(_LATEX.get(c, c) if c in "−·×" else c for c in out)
+def latex_text(text: str) -> str:
+    """``text`` for LaTeX's text mode: special characters escaped, the seeds' symbols
+    (ℒ, ∇, ⊙, ŷ, σ, ...) as inline math, the Unicode minus as a hyphen."""
+    return "".join(_TEX_TEXT.get(c, c) for c in text)
+
+
+_TEX_TEXT = {
+    "\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+    "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}", "−": "-",
+    "→": r"$\to$", "ℒ": r"$\mathcal{L}$", "∇": r"$\nabla$", "⊙": r"$\odot$",
+    "ŷ": r"$\hat{y}$", "×": r"$\times$", "‖": r"$\|$", "·": r"$\cdot$", "σ": r"$\sigma$",
+    "≤": r"$\le$", "²": r"$^2$", "³": r"$^3$", "Φ": r"$\Phi$", "φ": r"$\varphi$",
+    "π": r"$\pi$", "√": r"$\surd$",
+}  # fmt: skip
 
 
 def _latex_matrix(m: Mat) -> str:
@@ -286,51 +239,62 @@ def _latex_matrix(m: Mat) -> str:
     return rf"\begin{{bmatrix}} {rows} \end{{bmatrix}}"
 
 
+def _latex_summary(e: Summary) -> str:
+    dims = r" \times ".join(map(str, e.shape))
+    return rf"\langle {dims},\ \|\cdot\| = {fmt(e.norm, minus='-')} \rangle"
+
+
+_TEX: dict[type, Callable[[Any], str]] = {
+    str: _latex_name,
+    Sym: lambda e: _latex_name(e.name) + _scripts(e, to_latex, "_{{{}}}", "^{{{}}}"),
+    Num: lambda e: fmt(e.value, e.precision, minus="-").replace("∞", r"\infty"),
+    Mat: _latex_matrix,
+    Summary: _latex_summary,
+    Op: lambda e: _latex_chars(e.text),
+    Text: lambda e: rf"\text{{{latex_text(e.text)}}}",
+    Func: lambda e: rf"{to_latex(e.name)}\left({to_latex(e.arg)}\right)",
+    Frac: lambda e: rf"\frac{{{to_latex(e.num)}}}{{{to_latex(e.den)}}}",
+    Paren: lambda e: rf"\left({to_latex(e.body)}\right)",
+    Row: lambda e: " ".join(to_latex(i) for i in e.items),
+}
+
+
 # ---------------------------------------------------------------------------- MathML
 def to_mathml(e: Expr | str, display: bool = False) -> str:
     """MathML Core markup (a ``<math>`` element) of an expression; ``display=True`` for a
     block equation. Browsers with MathML Core (Chromium 109+, Firefox, Safari) render it
-    without scripts or web fonts."""
+    without scripts or web fonts.
+
+    Raises ``TypeError`` for anything that is not a notation node.
+    """
     attr = ' display="block"' if display else ""
-    return f"<math{attr}>{_mml(e)}</math>"
+    return f"<math{attr}>{mathml(e)}</math>"
 
 
-def _mml(e: Expr | str) -> str:
-    if isinstance(e, str):
-        return _mml_name(e)
-    if isinstance(e, Sym):
-        base = _mml_name(e.name)
-        if e.sub is not None and e.sup is not None:
-            return f"<msubsup>{base}{_mml_group(e.sub)}{_mml_group(e.sup)}</msubsup>"
-        if e.sub is not None:
-            return f"<msub>{base}{_mml_group(e.sub)}</msub>"
-        if e.sup is not None:
-            return f"<msup>{base}{_mml_group(e.sup)}</msup>"
-        return base
-    if isinstance(e, Num):
-        return _mml_number(fmt(e.value, e.precision))
-    if isinstance(e, Mat):
-        return _mml_matrix(e)
-    if isinstance(e, Summary):
-        dims = "<mo>×</mo>".join(f"<mn>{d}</mn>" for d in e.shape)
-        return (
-            f'<mrow><mo fence="true">⟨</mo>{dims}<mo separator="true">,</mo><mspace width="0.3em"/>'
-            f"<mo>‖</mo><mo>·</mo><mo>‖</mo><mo>=</mo>{_mml_number(fmt(e.norm))}"
-            '<mo fence="true">⟩</mo></mrow>'
-        )
-    if isinstance(e, Op):
-        return f"<mo>{html.escape(e.text)}</mo>"
-    if isinstance(e, Text):
-        return f"<mtext>{html.escape(e.text)}</mtext>"
-    if isinstance(e, Func):
-        return f"<mrow>{_mml(e.name)}<mo>(</mo>{_mml(e.arg)}<mo>)</mo></mrow>"
-    if isinstance(e, Frac):
-        return f"<mfrac>{_mml_group(e.num)}{_mml_group(e.den)}</mfrac>"
-    if isinstance(e, Paren):
-        return f"<mrow><mo>(</mo>{_mml(e.body)}<mo>)</mo></mrow>"
-    if isinstance(e, Row):
-        return "<mrow>" + "".join(_mml(i) for i in e.items) + "</mrow>"
-    raise TypeError(f"not a notation node: {e!r}")
+def mathml(e: Expr | str) -> str:
+    """The MathML of an expression without the ``<math>`` element around it (to place in a
+    larger MathML tree, such as an aligned table of equations)."""
+    return _render(_MML, e)
+
+
+def _mml_sym(e: Sym) -> str:
+    base = _mml_name(e.name)
+    if e.sub is not None and e.sup is not None:
+        return f"<msubsup>{base}{_mml_group(e.sub)}{_mml_group(e.sup)}</msubsup>"
+    if e.sub is not None:
+        return f"<msub>{base}{_mml_group(e.sub)}</msub>"
+    if e.sup is not None:
+        return f"<msup>{base}{_mml_group(e.sup)}</msup>"
+    return base
+
+
+def _mml_summary(e: Summary) -> str:
+    dims = "<mo>×</mo>".join(f"<mn>{d}</mn>" for d in e.shape)
+    return (
+        f'<mrow><mo fence="true">⟨</mo>{dims}<mo separator="true">,</mo><mspace width="0.3em"/>'
+        f"<mo>‖</mo><mo>·</mo><mo>‖</mo><mo>=</mo>{_mml_number(fmt(e.norm))}"
+        '<mo fence="true">⟩</mo></mrow>'
+    )
 
 
 def _mml_group(e: Expr | str) -> str:
@@ -340,7 +304,7 @@ def _mml_group(e: Expr | str) -> str:
         if len(e) > 1 and all(c.isalnum() for c in e):
             return f"<mi>{html.escape(e)}</mi>"
         return "<mrow>" + "".join(_mml_char(c) for c in e) + "</mrow>"
-    return _mml(e)
+    return mathml(e)
 
 
 def _mml_char(c: str) -> str:
@@ -380,6 +344,21 @@ def _mml_matrix(m: Mat) -> str:
     # The brackets are drawn by CSS on the table (class "m"): stretchy <mo> brackets need
     # an OpenType MATH font, which a reader's machine may not have.
     return f'<mtable class="m">{rows}</mtable>'
+
+
+_MML: dict[type, Callable[[Any], str]] = {
+    str: _mml_name,
+    Sym: _mml_sym,
+    Num: lambda e: _mml_number(fmt(e.value, e.precision)),
+    Mat: _mml_matrix,
+    Summary: _mml_summary,
+    Op: lambda e: f"<mo>{html.escape(e.text)}</mo>",
+    Text: lambda e: f"<mtext>{html.escape(e.text)}</mtext>",
+    Func: lambda e: f"<mrow>{mathml(e.name)}<mo>(</mo>{mathml(e.arg)}<mo>)</mo></mrow>",
+    Frac: lambda e: f"<mfrac>{_mml_group(e.num)}{_mml_group(e.den)}</mfrac>",
+    Paren: lambda e: f"<mrow><mo>(</mo>{mathml(e.body)}<mo>)</mo></mrow>",
+    Row: lambda e: "<mrow>" + "".join(mathml(i) for i in e.items) + "</mrow>",
+}
 
 
 def array_expr(values: Any, max_entries: int, row: bool = False, precision: int = 4) -> Expr:

@@ -26,9 +26,9 @@ from chainrule.explain.diagnostics import (
     load_gradient_flow,
     plot_gradient_flow,
 )
-from chainrule.explain.notation import Func, Op, Row, Sym, to_mathml
+from chainrule.explain.notation import Func, Op, Row, Sym, to_mathml, to_text
 from chainrule.explain.views import describe_network, html_sections
-from chainrule.nn import Linear
+from chainrule.nn import Linear, losses
 from chainrule.train.run import Run, load_run
 
 __all__ = ["example_from_run", "run_report", "trace_run", "write_report"]
@@ -340,7 +340,7 @@ def example_from_run(run: Run, index: int = 0) -> tuple[np.ndarray, Any, str]:
     from chainrule.train.trainer import predict
 
     out = predict(run.model, x[None, :])[0]
-    y = int(np.argmax(out)) if run.spec.get("output") == "softmax" else out
+    y = int(np.argmax(out)) if losses.by_output(run.spec.get("output", "linear")).labels else out
     return (
         x,
         y,
@@ -355,17 +355,22 @@ def trace_run(run: Run, example: int = 0, check: str | None = None) -> tuple[Tra
     """:func:`~chainrule.explain.backprop.trace` of the run's model on one example of its data
     (see :func:`example_from_run`); returns the trace and a sentence saying which example."""
     x, y, note = example_from_run(run, example)
-    loss = "cross_entropy" if run.spec.get("output", "softmax") == "softmax" else "squared_error"
+    loss = losses.by_output(run.spec.get("output", "softmax"))
     t = trace(run.model, x, y, loss, check=check, class_names=run.preprocess.class_names)
     note = f"{note} {describe_network(t)}."
     settings = run.config.get("settings", run.config)
-    trained = str(settings.get("loss", "") or "")
     smoothing = settings.get("label_smoothing")
-    if loss == "cross_entropy" and smoothing:
+    try:
+        trained = losses.get(settings.get("loss") or loss)
+    except ValueError:
+        trained = None
+    if loss.labels and smoothing:
         note += (
-            f" The trace follows the seeds' plain cross-entropy −log ŷ_y; training used label "
-            f"smoothing {float(smoothing):g}, whose ∇_{{a_L}} ℒ is ŷ − q for the smoothed target q."
+            f" The trace follows the seeds' plain {loss.title} {to_text(loss.formula)}; training "
+            f"used label smoothing {float(smoothing):g}, whose ∇_{{a_L}} ℒ is ŷ − q for the "
+            "smoothed target q."
         )
-    elif loss == "squared_error" and trained not in ("", "mse", "squared_error"):
-        note += f" The trace follows the squared error; training used the {trained} loss."
+    elif trained is not loss:
+        used = trained.title if trained is not None else str(settings.get("loss"))
+        note += f" The trace follows the {loss.title}; training used the {used}."
     return t, note
