@@ -22,8 +22,8 @@ squared error), and its gradients, from the output down::
    h_k as graph tensors, and reverse mode (:func:`chainrule.gradients`) returns the gradient
    of the loss with respect to each of them and to every parameter;
 2. with the formulas above, written out in NumPy (:mod:`chainrule.explain.passes`; the
-   derivatives g' in :mod:`chainrule.explain.activations`, independently of the engine's
-   rules);
+   derivatives g' in the activations' records in :mod:`chainrule.nn.activations`,
+   independently of the engine's rules);
 3. optionally (``check="fd"``) by central finite differences (:func:`chainrule.numerical_grad`).
 
 **Batches** are row-major, as everywhere in chainrule: ``x`` of shape (N, d) holds one example
@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.explain.activations import ACTIVATIONS, Activation, activation_of, derivative
 from chainrule.explain.passes import (
     _bias,
     _copy_as,
@@ -57,12 +56,34 @@ from chainrule.explain.passes import (
     _layers_of,
     _loss_kind,
     _targets,
+    activation_of,
 )
-from chainrule.nn import Module, losses
+from chainrule.nn import Module, activations, losses
+from chainrule.nn.activations import Formula
 from chainrule.nn.losses import Loss
 from chainrule.tensor import Tensor
 
 __all__ = ["ACTIVATIONS", "LayerTrace", "Quantity", "Trace", "derivative", "trace"]
+
+ACTIVATIONS: dict[str, Formula] = {
+    f.name: f for f in (record.formula() for record in activations.ACTIVATIONS.values())
+}
+"""g and g' of every activation of :mod:`chainrule.nn.activations` (with its module's
+defaults), by the seeds' name: ``"logistic"``, ``"tanh"``, ``"relu"``, ``"linear"``,
+``"gelu"``, ``"leaky_relu"``, ``"elu"``, ``"softplus"``."""
+
+
+def derivative(name: str, a: Any) -> np.ndarray:
+    """g'(a) of the activation ``name`` (a key of :data:`ACTIVATIONS`: ``"logistic"``,
+    ``"tanh"``, ``"relu"``, ``"linear"``, ``"gelu"``...) at ``a``, element-wise, in float64;
+    the shape of ``a``.
+
+    >>> derivative("logistic", [0.0]), derivative("relu", [-1.0, 2.0])
+    (array([0.25]), array([0., 1.]))
+
+    Raises ``KeyError`` for another name.
+    """
+    return ACTIVATIONS[name].dg(np.asarray(a, dtype=np.float64))
 
 
 # ---------------------------------------------------------------------------- records
@@ -129,13 +150,13 @@ class LayerTrace:
     layers), ``grad_a`` ∇_{a_k} ℒ, ``grad_W`` ∇_{W_k} ℒ, ``grad_b`` ∇_{b_k} ℒ (for a layer
     without a bias: the gradient a bias at 0 would get, and ``bias`` is zeros), and ``dg``
     g'(a_k) (hidden layers; the engine's value is the gradient of sum(g(a_k)) by g's own
-    backward rule, the formula's the derivative written out in this module).
+    backward rule, the formula's g' written out in NumPy in the activation's record).
     """
 
     k: int
     weight: np.ndarray
     bias: np.ndarray
-    activation: Activation | None
+    activation: Formula | None
     quantities: dict[str, Quantity] = field(default_factory=dict)
     module_names: tuple[str, ...] = ()
 
@@ -421,7 +442,7 @@ def _trace(
 
     engine = _engine_pass(work, layers, X, Y, loss_fn, rec.output_function)
     params = [(lin.weight.data.astype(np.float64), _bias(lin)) for lin, _, _ in layers]
-    acts: list[Activation | None] = [
+    acts: list[Formula | None] = [
         activation_of(act) if act is not None else ACTIVATIONS["linear"] for _, act, _ in layers
     ]
     acts[-1] = None  # the output layer's O comes from the loss

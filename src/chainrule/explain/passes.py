@@ -17,14 +17,27 @@ from chainrule import backend
 from chainrule.autograd import gradients, no_grad
 from chainrule.check import numerical_grad
 from chainrule.errors import ShapeError, TargetError, UnsupportedModelError
-from chainrule.explain.activations import Activation, activation_of
 from chainrule.explain.notation import to_text
-from chainrule.nn import Dropout, Linear, Module, Sequential, Softmax, losses
+from chainrule.nn import Dropout, Linear, Module, Sequential, Softmax, activations, losses
+from chainrule.nn.activations import Formula
 from chainrule.nn.losses import Loss
 from chainrule.ops.linalg import linear as _engine_linear
 from chainrule.tensor import Tensor
 
 Layers = list[tuple[Linear, Module | None, tuple[str, ...]]]
+
+
+def activation_of(module: Module) -> Formula:
+    """g and g' of the hidden unit ``module`` computes, with its settings, from its record in
+    :mod:`chainrule.nn.activations`.
+
+    Raises :class:`~chainrule.errors.UnsupportedModelError` for a module that is not a
+    registered activation.
+    """
+    try:
+        return activations.of(module).formula(module)
+    except UnsupportedModelError as exc:
+        raise UnsupportedModelError(f"trace: {exc}") from None
 
 
 # ---------------------------------------------------------------------------- model
@@ -268,7 +281,7 @@ def _catch(store: dict[int, Tensor], key: int) -> Callable[[Module, tuple, Any],
 # ---------------------------------------------------------------------------- formulas
 def _formula_pass(
     params: list[tuple[np.ndarray, np.ndarray]],
-    acts: list[Activation | None],
+    acts: list[Formula | None],
     X: np.ndarray,
     Y: np.ndarray,
     loss: Loss,
