@@ -124,7 +124,7 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "cross_entropy",
             "cross-entropy",
-            ("ce", "crossentropy", "nll", "log_loss", "softmax", "softmax_cross_entropy"),
+            ("ce", "crossentropy", "nll", "log_loss", "softmax_cross_entropy"),
             "classification",
             CrossEntropyLoss,
             F.cross_entropy,
@@ -139,7 +139,7 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "mse",
             "squared error",
-            ("squared_error", "l2", "se", "squared", "linear"),
+            ("squared_error", "l2", "se"),
             "regression",
             MSELoss,
             F.mse_loss,

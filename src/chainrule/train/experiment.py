@@ -33,7 +33,7 @@ from chainrule.autograd import no_grad
 from chainrule.data import SplitData, StandardScaler, load_dataset, train_test_split
 from chainrule.data.files import existing_file
 from chainrule.errors import CheckpointError, DataError
-from chainrule.nn import CrossEntropyLoss, HuberLoss, L1Loss, Linear, Module, MSELoss
+from chainrule.nn import Linear, Module, losses
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import (
     Callback,
@@ -623,31 +623,26 @@ def run_config(settings: TrainSettings, data: PreparedData, spec: dict[str, Any]
 
 def loss_description(settings: TrainSettings) -> str:
     """A phrase naming the loss, e.g. ``"cross-entropy, label smoothing 0.1"``."""
-    names = {
-        "cross_entropy": "cross-entropy",
-        "mse": "squared error",
-        "mae": "absolute error",
-        "huber": "Huber loss",
-    }
-    text = names.get(str(settings.loss), str(settings.loss))
+    try:
+        record = losses.get(str(settings.loss))
+    except ValueError:
+        return str(settings.loss)
+    text = record.title
     if settings.label_smoothing:
         text += f", label smoothing {settings.label_smoothing:g}"
-    if settings.loss in ("mse", "mae", "huber"):
+    if record.task == "regression":
         text += " on standardised targets"
     return text
 
 
 def make_loss(settings: TrainSettings) -> Module:
-    """The loss module for resolved ``settings``."""
-    if settings.loss == "cross_entropy":
-        return CrossEntropyLoss(label_smoothing=float(settings.label_smoothing or 0.0))
-    if settings.loss == "mse":
-        return MSELoss()
-    if settings.loss == "mae":
-        return L1Loss()
-    if settings.loss == "huber":
-        return HuberLoss()
-    raise ValueError(f"unknown loss {settings.loss!r}")
+    """The loss module for resolved ``settings`` (from its record in
+    :mod:`chainrule.nn.losses`; label smoothing passed on when set).
+
+    Raises ``ValueError`` for an unknown loss."""
+    module = losses.get(str(settings.loss)).module
+    smoothing = float(settings.label_smoothing or 0.0)
+    return module(label_smoothing=smoothing) if smoothing else module()
 
 
 def make_optimizer(settings: TrainSettings, model: Module) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 
 from chainrule import optim
 from chainrule.errors import DataError
-from chainrule.nn import activations
+from chainrule.nn import activations, losses
 from chainrule.train.models import MODELS
 
 __all__ = [
@@ -37,14 +37,9 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad
 REGRESSION_SGD_LR = 0.01
 SCHEDULES = ("cosine", "step", "none")
 OUTPUTS = ("softmax", "linear")
-LOSSES = {"classification": ("cross_entropy",), "regression": ("mse", "mae", "huber")}
-_LOSS_ALIASES = {
-    "cross_entropy": "cross_entropy", "crossentropy": "cross_entropy", "ce": "cross_entropy",
-    "nll": "cross_entropy", "log_loss": "cross_entropy",
-    "mse": "mse", "squared_error": "mse", "l2": "mse",
-    "mae": "mae", "l1": "mae", "absolute_error": "mae",
-    "huber": "huber",
-}  # fmt: skip
+# the losses of each task from their registry, the task's default first, and every alias
+LOSSES = {task: losses.names(task) for task in losses.TASKS}
+_LOSS_ALIASES = losses.aliases()
 _OUTPUT_ALIASES = {"softmax": "softmax", "linear": "linear", "identity": "linear"}
 # settings a resumed run may change; everything else must match the run being resumed
 RESUMABLE_CHANGES = ("epochs", "early_stopping")
