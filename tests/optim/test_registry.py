@@ -12,13 +12,19 @@ from chainrule.train.settings import OPTIMIZERS, SCHEDULES
 
 # the arguments each scheduler needs besides the optimiser
 SCHEDULER_ARGS = {
-    "step": {"step_size": 2},
-    "multistep": {"milestones": [2, 4]},
-    "exponential": {"gamma": 0.5},
-    "cosine": {"T_max": 4},
-    "linear": {},
-    "plateau": {},
-    "onecycle": {"max_lr": 0.5, "total_steps": 10},
+    "step": lambda opt: {"step_size": 2},
+    "multistep": lambda opt: {"milestones": [2, 4]},
+    "exponential": lambda opt: {"gamma": 0.5},
+    "cosine": lambda opt: {"T_max": 4},
+    "linear": lambda opt: {},
+    "plateau": lambda opt: {},
+    "onecycle": lambda opt: {"max_lr": 0.5, "total_steps": 10},
+    "lambda": lambda opt: {"lr_lambda": lambda epoch: 0.9**epoch},
+    "sequential": lambda opt: {
+        "schedulers": [optim.lr_scheduler.LinearLR(opt), optim.lr_scheduler.StepLR(opt, 3)],
+        "milestones": [5],
+    },
+    "chained": lambda opt: {"schedulers": [optim.lr_scheduler.ExponentialLR(opt, 0.9)]},
 }
 
 
@@ -34,11 +40,11 @@ def test_get_builds_the_registered_optimizer(name):
 
 
 def test_every_scheduler_is_covered_and_builds():
-    assert set(SCHEDULER_ARGS) <= set(optim.SCHEDULERS)
+    assert set(SCHEDULER_ARGS) == set(optim.SCHEDULERS)
     for name, cls in optim.SCHEDULERS.items():
         opt = optim.SGD(_params(), lr=0.5, momentum=0.9)
-        sched = optim.get_scheduler(name, opt, **SCHEDULER_ARGS.get(name, {}))
-        assert type(sched) is cls
+        sched = optim.get_scheduler(name, opt, **SCHEDULER_ARGS[name](opt))
+        assert type(sched) is cls and sched.optimizer is opt
 
 
 def test_training_settings_names_come_from_the_registry():

@@ -9,6 +9,10 @@ here, so adding one touches this file and its own module only.
 ('Adam', 0.01)
 >>> type(get_scheduler("cosine", opt, T_max=10)).__name__
 'CosineAnnealingLR'
+>>> warm = get_scheduler("linear", opt, start_factor=0.1, total_iters=5)
+>>> type(get_scheduler("sequential", opt, schedulers=[warm, get_scheduler("cosine", opt, T_max=20)],
+...                    milestones=[5])).__name__
+'SequentialLR'
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ SCHEDULERS: dict[str, type[_lrs.LRScheduler]] = {
     "linear": _lrs.LinearLR,
     "plateau": _lrs.ReduceLROnPlateau,
     "onecycle": _lrs.OneCycleLR,
+    "lambda": _lrs.LambdaLR,
+    "sequential": _lrs.SequentialLR,
+    "chained": _lrs.ChainedScheduler,
 }
 """Every learning-rate scheduler class by a short name (``"cosine"``: CosineAnnealingLR)."""
 
@@ -64,7 +71,8 @@ def get_scheduler(name: str, optimizer: Optimizer, **kwargs: Any) -> _lrs.LRSche
     Raises ``ValueError`` naming the registered schedulers for an unknown name, and what the
     class raises for bad arguments.
     """
-    return _resolve("scheduler", SCHEDULERS, name)(optimizer, **kwargs)
+    # by keyword: ChainedScheduler takes its schedulers first, as in PyTorch
+    return _resolve("scheduler", SCHEDULERS, name)(optimizer=optimizer, **kwargs)
 
 
 def _resolve(kind: str, table: dict[str, Any], name: Any) -> Any:
