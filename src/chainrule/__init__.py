@@ -4,7 +4,17 @@ Reverse-mode automatic differentiation over NumPy arrays, and on top of it what 
 build, train, inspect and ship neural networks. This module only re-exports the public face.
 """
 
+import importlib
+from typing import Any
+
+# With the engine come the layers, optimisers and data (the floors above load on first use).
+from chainrule import cuda as cuda
+from chainrule import data as data
 from chainrule import errors
+from chainrule import linalg as linalg
+from chainrule import nn as nn
+from chainrule import optim as optim
+from chainrule import special as special
 from chainrule.autograd import (
     Node,
     Primitive,
@@ -72,41 +82,43 @@ from chainrule.tensor import Tensor, tensor
 
 __version__ = "0.1.0"
 
+# The floors above load on first use (``cr.train``, ``from chainrule import explain``): they
+# import heavier packages (rich, matplotlib, safetensors, onnx) that the engine never needs.
+_LAZY_MODULES = ("cli", "distributed", "explain", "io", "onnx", "sklearn", "train")
+_LAZY_NAMES = {"load": "io", "load_model": "io", "save": "io"}
+_LAZY_IN_ALL = ("distributed", "explain", "train", *_LAZY_NAMES)  # not onnx, sklearn: optional
+
 __all__ = [
     "AnomalyError", "BackwardError", "ChainruleError", "DTypeError", "Device", "DeviceError",
     "device", "GradcheckError",
     "GraphFreedError", "InplaceError", "Node", "Primitive", "ShapeError", "Tensor",
-    "arange", "cuda", "data", "detect_anomaly", "distributed", "enable_grad", "errors", "explain",
+    "arange", "cuda", "data", "detect_anomaly", "enable_grad", "errors",
     "eye", "full",
     "full_like", "get_backend", "get_default_dtype", "grad", "gradcheck", "gradients", "hessian",
-    "is_grad_enabled", "jacobian", "linspace", "load", "load_model", "manual_seed", "nn", "no_grad",
+    "is_grad_enabled", "jacobian", "linspace", "manual_seed", "nn", "no_grad",
     "numerical_grad", "ones", "ones_like", "optim", "primitive", "rand", "rand_like",
-    "randint", "randn", "randn_like", "save", "set_backend", "set_default_dtype",
-    "set_grad_enabled", "tensor", "train", "value_and_grad", "vjp", "zeros", "zeros_like",
+    "randint", "randn", "randn_like", "set_backend", "set_default_dtype",
+    "set_grad_enabled", "tensor", "value_and_grad", "vjp", "zeros", "zeros_like",
     "hvp", "jacfwd", "jacrev", "jvp", "linearize",
     "special",
     "linalg",
     "inference_mode",
     *_ops_all,
+    *_LAZY_IN_ALL,
 ]  # fmt: skip
 
-# The floors above the engine, in the order they build on each other.
-from chainrule import cuda as cuda
-from chainrule import data as data
-from chainrule import distributed as distributed
-from chainrule import explain as explain
-from chainrule import linalg as linalg
-from chainrule import nn as nn
-from chainrule import optim as optim
-from chainrule import special as special
-from chainrule import train as train
-from chainrule.io import load, load_model, save
+
+def __getattr__(name: str) -> Any:
+    """The heavy floors and what they define, imported on first access (PEP 562)."""
+    if name in _LAZY_MODULES:
+        module = importlib.import_module(f"chainrule.{name}")
+    elif name in _LAZY_NAMES:
+        module = getattr(importlib.import_module(f"chainrule.{_LAZY_NAMES[name]}"), name)
+    else:
+        raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+    globals()[name] = module  # later accesses are plain attribute reads
+    return module
 
 
-def __getattr__(name: str):
-    """``cr.onnx`` and ``cr.sklearn`` load on first use: they import optional packages."""
-    if name in ("onnx", "sklearn"):
-        import importlib
-
-        return importlib.import_module(f"chainrule.{name}")
-    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_NAMES))

@@ -42,13 +42,13 @@ def _tensor_type() -> type:
 @functools.cache
 def _lookup(name: str, module: str = "numpy") -> Any:
     """The chainrule function NumPy's ``module.name`` corresponds to, or None."""
-    import chainrule as cr
+    from chainrule import linalg, ops  # here: both import the Tensor this module serves
 
     name = _ALIASES.get(name, name)
     if module == "numpy":
-        return getattr(cr.ops, name, None) if name in cr.ops.__all__ else None
-    sub = module.rpartition(".")[2]  # numpy.linalg -> cr.linalg, numpy.fft -> cr.fft
-    namespace = getattr(cr, sub, None)
+        return getattr(ops, name, None) if name in ops.__all__ else None
+    # numpy.linalg -> cr.linalg; NumPy's other submodules (fft, random...) have no namesake
+    namespace = {"numpy.linalg": linalg}.get(module)
     fn = getattr(namespace, name, None) if namespace is not None else None
     return fn if callable(fn) else None
 

@@ -19,7 +19,7 @@ xp: ModuleType = np
 """The array namespace in use (``numpy`` by default): the default device's."""
 
 _default_dtype: np.dtype = np.dtype(np.float32)
-_rng: np.random.Generator = np.random.default_rng()
+_rng: np.random.Generator | None = None  # made on first use: numpy.random loads then
 
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -271,17 +271,20 @@ def manual_seed(seed: int) -> None:
 
 def rng() -> np.random.Generator:
     """The library's random number generator (a NumPy ``Generator``)."""
+    global _rng
+    if _rng is None:
+        _rng = np.random.default_rng()
     return _rng
 
 
 def get_rng_state() -> dict:
     """The generator's state as a JSON-serialisable dict (for checkpoints)."""
-    return _rng.bit_generator.state
+    return rng().bit_generator.state
 
 
 def set_rng_state(state: dict) -> None:
     """Restore a state returned by :func:`get_rng_state`."""
-    _rng.bit_generator.state = state
+    rng().bit_generator.state = state
 
 
 def to_numpy(a: Any) -> np.ndarray:

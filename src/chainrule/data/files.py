@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -128,6 +127,8 @@ def load_npz(
     >>> d.X.shape, d.task
     ((4, 2), 'regression')
     """
+    import zipfile  # here: numpy loads it for .npz files anyway, chainrule's import need not
+
     path = existing_file(path)
     try:
         with open(path, "rb") as fh:

@@ -8,9 +8,7 @@ package's generator, and Fashion-MNIST is read from IDX files on disk.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import importlib.metadata
-import inspect
+import importlib  # noqa: F401 - its metadata submodule is imported where used
 import io
 import json
 import os
@@ -121,6 +119,9 @@ def load_mnist1d(*, cache: bool = True, **args: Any) -> SplitData:
     ``y_*`` int64 in ``0..9``. Raises ``ImportError`` with an install hint when ``mnist1d``
     is missing, :class:`~chainrule.errors.DataError` for an unknown argument.
     """
+    import hashlib
+    import importlib.metadata  # here, not at the top: it takes as long to import as the engine
+
     try:
         version = importlib.metadata.version("mnist1d")
     except importlib.metadata.PackageNotFoundError as exc:
@@ -278,6 +279,8 @@ def _normalise(name: str) -> str:
 
 
 def _check_options(key: str, loader: Callable[..., Any], options: dict[str, Any]) -> None:
+    import inspect
+
     params = inspect.signature(loader).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
