@@ -26,7 +26,7 @@ MAX_LINES = 600
 # on floors at or below its own. The root package (the public face) sits above them all.
 FLOORS = {
     # 1: the array namespace and what needs nothing of chainrule
-    "errors": 1, "backend": 1, "_atomic": 1, "cuda": 1,
+    "errors": 1, "backend": 1, "cuda": 1,  # and the root's private helpers (_atomic, ...)
     # 2: the engine
     "tensor": 2, "tape": 2, "autograd": 2, "functional": 2, "pytree": 2, "compile": 2,
     "ops": 2, "numpy": 2, "_numpy_protocol": 2, "creation": 2, "linalg": 2, "special": 2,
@@ -65,6 +65,8 @@ def _floor(module: str) -> int:
     parts = module.split(".")
     if len(parts) == 1:
         return FACE
+    if parts[1] not in FLOORS and parts[1].startswith("_"):
+        return 1  # the root's private helpers may be imported from anywhere: the ground floor
     if parts[1] not in FLOORS:
         raise KeyError(f"{module}: give its top-level module {parts[1]!r} a floor in FLOORS")
     return FLOORS[parts[1]]
@@ -152,8 +154,8 @@ def _private_imports() -> list[str]:
 
 # Offenders on main when this test was written, in files other helpers are changing (issue 15);
 # each xfail goes once its list is empty.
-LONG_NOW = """explain/backprop.py explain/views.py onnx.py ops/elementwise.py ops/linalg.py
-ops/shape.py sklearn.py train/experiment.py"""
+LONG_NOW = """onnx.py ops/elementwise.py ops/linalg.py ops/shape.py sklearn.py
+train/experiment.py"""
 UPWARD_NOW = "numpy.py (imports the chainrule face) ops/reference.py (imports the face)"
 PRIVATE_NOW = "cli/train.py (_new_run_folder) explain/diagnostics.py (_pyplot)"
 
