@@ -392,17 +392,21 @@ def plot_gradient_flow(data: dict[str, Any] | GradientFlow, path: str | Path) ->
     def cmap(x: float) -> Any:
         return viridis(0.85 * x)  # stop before the pale yellow end
 
-    ax = axes[0]
-    for j, e in enumerate(picks):
-        vals = [_num(rec[n]["grad_norm"][e]) for n in layers]
+    def line(ax: Any, x: Any, values: list[Any], i: int, n: int, label: str) -> None:
+        """One series, the i-th of n, coloured along the colour map."""
         ax.plot(
-            depth,
-            vals,
+            x,
+            [_num(v) for v in values],
             marker="o",
             ms=3,
-            color=cmap(j / max(1, len(picks) - 1)),
-            label=f"epoch {epochs[e]}",
+            color=cmap(i / max(1, n - 1)),
+            label=label,
         )
+
+    ax = axes[0]
+    for j, e in enumerate(picks):
+        vals = [rec[n]["grad_norm"][e] for n in layers]
+        line(ax, depth, vals, j, len(picks), f"epoch {epochs[e]}")
     ax.set_yscale("log")
     ax.set_xlabel("layer k (1 = input side)")
     ax.set_title("‖∇W_k‖ by depth")
@@ -413,14 +417,7 @@ def plot_gradient_flow(data: dict[str, Any] | GradientFlow, path: str | Path) ->
         (axes[2], "update_ratio", "‖ΔW_k‖ / ‖W_k‖ per step"),
     ):
         for i, n in enumerate(layers):
-            ax.plot(
-                epochs,
-                [_num(v) for v in rec[n][q]],
-                marker="o",
-                ms=3,
-                color=cmap(i / max(1, len(layers) - 1)),
-                label=f"layer {i + 1} ({n})",
-            )
+            line(ax, epochs, rec[n][q], i, len(layers), f"layer {i + 1} ({n})")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_title(title)
@@ -433,14 +430,7 @@ def plot_gradient_flow(data: dict[str, Any] | GradientFlow, path: str | Path) ->
         vals = rec[n]["dead_fraction"]
         if any(v is not None for v in vals):
             any_relu = True
-            ax.plot(
-                epochs,
-                [_num(v) for v in vals],
-                marker="o",
-                ms=3,
-                color=cmap(i / max(1, len(layers) - 1)),
-                label=f"layer {i + 1}",
-            )
+            line(ax, epochs, vals, i, len(layers), f"layer {i + 1}")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("epoch")
     ax.set_title("dead ReLU units (fraction)")
