@@ -39,7 +39,17 @@ from chainrule.errors import ShapeError, UnsupportedModelError
 from chainrule.explain import _html
 from chainrule.explain.notation import fmt
 from chainrule.explain.recurrent import CHECK_HEADERS, Check, _text_table, check_rows
-from chainrule.nn import Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential, Unflatten
+from chainrule.nn import (
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    Module,
+    ReLU,
+    Sequential,
+    Unflatten,
+    losses,
+)
 from chainrule.nn import functional as F
 from chainrule.tensor import Tensor
 
@@ -245,6 +255,9 @@ def trace_conv(model: Module, x: Any, y: int, *, check: str | None = "fd") -> Co
     )  # fmt: skip
 
 
+_CROSS_ENTROPY = losses.get("cross_entropy")
+
+
 def _formulas(x, K, b, Wz, bz, p, kp, y) -> dict[str, Any]:
     """The module docstring's equations in NumPy, one kernel offset at a time."""
     o, _, k, _ = K.shape
@@ -265,10 +278,9 @@ def _formulas(x, K, b, Wz, bz, p, kp, y) -> dict[str, Any]:
     oo, ii, jj = np.meshgrid(np.arange(o), np.arange(Hq), np.arange(Wq), indexing="ij")
     winners[oo, ii * kp + arg // kp, jj * kp + arg % kp] = True
     z = bz + Wz @ q.reshape(-1)
-    e = np.exp(z - z.max())
-    y_hat = e / e.sum()
-    loss = float(-np.log(y_hat[y]))
-    gz = y_hat - np.eye(len(z))[y]  # ∇z ℒ = ŷ − e(y)
+    # ŷ = softmax(z), ℒ = −log ŷ_y, ∇z ℒ = ŷ − e(y): the cross-entropy record's NumPy form
+    y_hat, loss, gz = _CROSS_ENTROPY.numpy(z[None], np.array([y]))  # as a batch of one
+    y_hat, gz = y_hat[0], gz[0]
     gq = (Wz.T @ gz).reshape(q.shape)  # ∇q ℒ = W_zᵀ ∇z ℒ
     gh = np.zeros_like(h)
     gh[oo, ii * kp + arg // kp, jj * kp + arg % kp] = gq  # routed to the winners

@@ -44,7 +44,7 @@ from chainrule.errors import ShapeError, TargetError, UnsupportedModelError
 from chainrule.explain import _html
 from chainrule.explain.compgraph import graph
 from chainrule.explain.notation import fmt
-from chainrule.nn import RNN, Linear
+from chainrule.nn import RNN, Linear, losses
 from chainrule.nn import functional as F
 from chainrule.ops.activation import softmax
 from chainrule.ops.linalg import linear, matmul
@@ -264,7 +264,7 @@ def trace_rnn(
     eng_h = np.stack([g.numpy() for g in engine[steps:]])
     model_loss, eng_p = _model_gradients(rnn, head, p, xs, h_init, labels)
     # (2) the formulas, in NumPy
-    f = _bptt_formulas(p, xs, h_init, labels, classes)
+    f = _bptt_formulas(p, xs, h_init, labels)
     # (3) finite differences for the parameters
     fd = {}
     if check == "fd":
@@ -326,8 +326,7 @@ def _model_gradients(rnn: RNN, head: Linear, p: dict, xs: np.ndarray, h0: np.nda
     return float(loss.item()), grads
 
 
-def _bptt_formulas(p: dict, xs: np.ndarray, h0: np.ndarray, labels: np.ndarray,
-                   classes: int) -> dict:  # fmt: skip
+def _bptt_formulas(p: dict, xs: np.ndarray, h0: np.ndarray, labels: np.ndarray) -> dict:
     """The seeds' equations, unrolled over time, in NumPy (no engine)."""
     w_ih, w_hh = p["weight_ih_l0"], p["weight_hh_l0"]
     b = p.get("bias_ih_l0", 0.0) + p.get("bias_hh_l0", 0.0)
@@ -342,13 +341,11 @@ def _bptt_formulas(p: dict, xs: np.ndarray, h0: np.ndarray, labels: np.ndarray,
     o = h @ w_o.T + b_o  # o_t = b_o + W_o h_t
     e = np.exp(o - o.max(axis=1, keepdims=True))
     y_hat = e / e.sum(axis=1, keepdims=True)  # ŷ_t = softmax(o_t)
+    at = np.arange(steps) if labels.size == steps else np.array([steps - 1])  # labelled steps
+    # ℒ = Σ_t −log ŷ_t[y_t], ∇o_t ℒ = ŷ_t − e(y_t): the cross-entropy record's NumPy form
+    _, loss, grad_at = losses.get("cross_entropy").numpy(o[at], labels[: len(at)])
     grad_o = np.zeros_like(o)
-    at = range(steps) if labels.size == steps else [steps - 1]
-    loss = 0.0
-    for t in at:
-        y = labels[t] if labels.size == steps else labels[0]
-        loss -= np.log(y_hat[t, y])  # ℒ = Σ_t −log ŷ_t[y_t]
-        grad_o[t] = y_hat[t] - np.eye(classes)[y]  # ∇o_t ℒ = ŷ_t − e(y_t)
+    grad_o[at] = grad_at  # 0 at the steps without a label
     from_out = grad_o @ w_o  # W_oᵀ ∇o_t ℒ, as rows
     from_next = np.zeros_like(h)
     grad_h, grad_a = np.zeros_like(h), np.zeros_like(h)
