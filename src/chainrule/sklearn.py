@@ -21,8 +21,9 @@ The same as scikit-learn's, step for step
     ``early_stopping``, the best weights restored), its ``learning_rate`` schedules for
     ``solver='sgd'``, and L-BFGS-B through SciPy for ``solver='lbfgs'``. The updates are
     :class:`chainrule.optim.Adam` and :class:`chainrule.optim.SGD` (PyTorch's formulas) set
-    up to take scikit-learn's steps: Adam's ``eps`` is rescaled each step, SGD's momentum
-    buffer whenever the learning rate changes.
+    up to take scikit-learn's steps through their public interface: Adam's ``eps`` is
+    rescaled each step (``set_hyperparameters``), SGD's momentum buffer whenever the learning
+    rate changes (``set_lr(..., keep_velocity=True)``).
 
 Where it differs
     * Dtype: the network computes in the input's floating dtype, as scikit-learn's does
@@ -406,17 +407,16 @@ class _BaseMLP(BaseEstimator):
         value = float(loss.data)
         if self.out_activation_ == "identity":  # scikit-learn reports the mean over outputs
             value /= self.n_outputs_
-        weights = self._optimizer.param_groups[0]
         self._steps += 1
         if self.solver == "adam":
             # PyTorch's Adam adds eps to sqrt(v_t / (1 - beta_2^t)), scikit-learn's to
             # sqrt(v_t): this eps makes the two updates the same.
             eps = self.epsilon / math.sqrt(1.0 - self.beta_2**self._steps)
-            for group in self._optimizer.param_groups:
-                group["eps"] = eps
-        if self.alpha:
-            weights["weight_decay"] = self.alpha / sw_sum
-            value += 0.5 * self.alpha * _squared_norm(weights["params"]) / sw_sum
+            self._optimizer.set_hyperparameters(eps=eps)
+        if self.alpha:  # the L2 term on the weights (group 0), not the biases
+            self._optimizer.set_hyperparameters(group=0, weight_decay=self.alpha / sw_sum)
+            weights = [m.weight for m in self._linears()]
+            value += 0.5 * self.alpha * _squared_norm(weights) / sw_sum
         self._optimizer.zero_grad()
         loss.backward()
         try:
@@ -538,13 +538,7 @@ class _BaseMLP(BaseEstimator):
         """Change the learning rate. SGD's momentum buffer b (the step is lr * b) is
         rescaled by old / new lr, so the velocity -lr * b carries over unchanged, as
         scikit-learn's velocity does."""
-        opt = self._optimizer
-        for group in opt.param_groups:
-            old, group["lr"] = group["lr"], lr
-            for p in group["params"]:
-                buf = opt.state[p].get("momentum_buffer") if p in opt.state else None
-                if buf is not None:
-                    buf *= old / lr
+        self._optimizer.set_lr(lr, keep_velocity=True)
 
     def _stop_or_decay(self) -> bool:
         """After ``n_iter_no_change`` epochs without progress: stop, or (sgd, ``adaptive``)
@@ -555,7 +549,7 @@ class _BaseMLP(BaseEstimator):
             f"{self.n_iter_no_change} consecutive epochs."
         )
         if self.solver == "sgd" and self.learning_rate == "adaptive":
-            lr = self._optimizer.param_groups[0]["lr"]
+            lr = self._optimizer.hyperparameter("lr")
             if lr > 1e-6:
                 self._set_lr(lr / 5.0)
                 if self.verbose:

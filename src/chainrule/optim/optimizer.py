@@ -59,6 +59,8 @@ class Optimizer:
     """
 
     _current: tuple[int, int, int, Any] = (0, 0, 0, None)  # the parameter step() updates
+    # per-parameter state buffers b whose update is -lr · b: rescaled by set_lr(keep_velocity)
+    _velocity_keys: tuple[str, ...] = ()
 
     def __init__(
         self, params: ParamsT, defaults: dict[str, Any], *, skip_nonfinite: bool = False
@@ -166,6 +168,86 @@ class Optimizer:
                 f"{type(self).__name__}: invalid {key}={group[key]!r} in parameter group {k}; "
                 f"{key} must be {rule}"
             )
+
+    # ------------------------------------------------------------------ hyper-parameters
+    def hyperparameter(self, name: str, group: int = 0) -> Any:
+        """The value of hyper-parameter ``name`` (``"lr"``, ``"eps"``, ...) in parameter group
+        ``group``.
+
+        Raises :class:`~chainrule.errors.OptimizerError` for a name this optimiser does not
+        have and ``IndexError`` for a group it does not have.
+        """
+        self._check_names(name)
+        return self.param_groups[self._group_index(group)][name]
+
+    def set_hyperparameters(self, group: int | None = None, **values: Any) -> None:
+        """Set hyper-parameters (``lr=...``, ``eps=...``, ``weight_decay=...``) in every
+        parameter group, or in group ``group`` only; the state (running averages, momentum
+        buffers) is kept, so training goes on with the new values from the next ``step()``.
+
+        Each value is checked as the constructor checks it. Raises
+        :class:`~chainrule.errors.OptimizerError` for a name this optimiser does not have or a
+        value out of range (no group is changed then), ``IndexError`` for a group it does not
+        have.
+
+        >>> import chainrule as cr
+        >>> opt = cr.optim.Adam([cr.zeros(2, requires_grad=True)], lr=0.1)
+        >>> opt.set_hyperparameters(eps=1e-6, lr=0.01)
+        >>> opt.hyperparameter("eps"), opt.hyperparameter("lr")
+        (1e-06, 0.01)
+        """
+        self._check_names(*values)
+        indices = range(len(self.param_groups)) if group is None else [self._group_index(group)]
+        updated = []
+        for k in indices:
+            new = {**self.param_groups[k], **values}
+            self._check_group(new, k)
+            updated.append((k, new))
+        for k, new in updated:
+            self.param_groups[k].update({key: new[key] for key in values})
+
+    def set_lr(self, lr: float, group: int | None = None, *, keep_velocity: bool = False) -> None:
+        """Set the learning rate of every parameter group (or of group ``group``).
+
+        With ``keep_velocity=True`` the momentum buffers b whose step is ``-lr · b`` (SGD's
+        and RMSprop's ``"momentum_buffer"``) are rescaled by old lr / new lr, so the velocity
+        ``-lr · b`` carries over unchanged: the next step moves as far as it would have with
+        the old rate (as scikit-learn's SGD keeps its velocity when its rate changes).
+
+        Raises :class:`~chainrule.errors.OptimizerError` for a negative or non-finite ``lr``,
+        for ``keep_velocity`` with ``lr`` 0 or with an optimiser that has no such buffer
+        (Adam, Adagrad), ``IndexError`` for a group it does not have.
+        """
+        name = type(self).__name__
+        if keep_velocity and not self._velocity_keys:
+            raise OptimizerError(f"{name}.set_lr: keep_velocity=True, but {name} has no velocity")
+        if keep_velocity and _finite(lr) and float(lr) == 0:
+            raise OptimizerError(f"{name}.set_lr: keep_velocity=True needs lr > 0, got {lr!r}")
+        indices = range(len(self.param_groups)) if group is None else [self._group_index(group)]
+        old = {k: self.param_groups[k]["lr"] for k in indices}
+        self.set_hyperparameters(group=group, lr=lr)
+        if not keep_velocity:
+            return
+        for k in indices:
+            for p in self.param_groups[k]["params"]:
+                for key in self._velocity_keys:
+                    buf = self.state[p].get(key) if p in self.state else None
+                    if buf is not None:
+                        buf *= old[k] / lr
+
+    def _check_names(self, *names: str) -> None:
+        unknown = [n for n in names if n not in self.defaults]
+        if unknown:
+            raise OptimizerError(
+                f"{type(self).__name__} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+                f"it has {', '.join(sorted(self.defaults))}"
+            )
+
+    def _group_index(self, group: int) -> int:
+        n = len(self.param_groups)
+        if not isinstance(group, int) or not -n <= group < n:
+            raise IndexError(f"{type(self).__name__}: no parameter group {group!r} (it has {n})")
+        return group % n
 
     # ------------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -40,6 +40,8 @@ class RMSprop(Optimizer):
     tensor([1.98], dtype=float32, requires_grad=True)
     """
 
+    _velocity_keys = ("momentum_buffer",)
+
     def __init__(
         self,
         params: ParamsT,

@@ -41,6 +41,8 @@ class SGD(Optimizer):
     0.46
     """
 
+    _velocity_keys = ("momentum_buffer",)
+
     def __init__(
         self,
         params: ParamsT,
