@@ -294,3 +294,79 @@ def to_numpy(a: Any) -> np.ndarray:
     if device_of(a) is not CPU:  # a CuPy array: copied to the host
         return a.get()
     return np.asarray(a)
+
+
+# ---------------------------------------------------------------------------- BLAS threads
+# OpenBLAS starts one thread per core, and its threads spin while they wait for work. On a
+# machine whose cores are busy with other processes, those spinning threads and the ones doing
+# the work take turns on too few cores: measured on 2 shared cores (benchmarks/bench_threads.py)
+# the 784-256-256-10 MLP's products at batch 128 ran 10x slower with 2 threads than with 1, and
+# MNIST-1D trained in 60 s instead of 10 s. Products too small to split (batch 1) run on one
+# thread either way. So training asks for one thread per *idle* core, at least one.
+
+THREADS_AUTO = "auto"
+
+
+def choose_threads(cores: int | None = None, load: float | None = None) -> int:
+    """The BLAS thread count training uses by default (``threads="auto"``): one per core
+    left idle by the rest of the machine, at least 1 and at most ``cores``.
+
+    ``cores`` defaults to the cores this process may run on, ``load`` to the 1-minute load
+    average (Unix; 0 where the platform has none). Idle cores are ``cores - load`` rounded to
+    the nearest whole core: on 2 cores a load of 0.4 leaves 2 threads, 0.6 leaves 1.
+
+    >>> choose_threads(cores=8, load=0.0), choose_threads(cores=8, load=5.2), choose_threads(2, 9.0)
+    (8, 3, 1)
+    """
+    import math
+    import os
+
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        cores = cores or os.cpu_count() or 1
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(int(cores), math.floor(cores - load + 0.5)))
+
+
+class blas_threads:
+    """Context manager: NumPy's BLAS (and OpenMP) use ``n`` threads inside the block, the
+    previous limits again after it. ``n`` is a positive int, ``"auto"`` (see
+    :func:`choose_threads`) or ``None`` (leave the limits alone).
+
+    Needs ``threadpoolctl`` (installed with the ``train`` extra); without it the block runs
+    with the libraries' own defaults, and :attr:`threads` is ``None``. Raises ``ValueError``
+    for another ``n``.
+
+    >>> import chainrule as cr
+    >>> with cr.backend.blas_threads(1) as limit:
+    ...     limit.threads
+    1
+    """
+
+    def __init__(self, n: int | str | None = THREADS_AUTO) -> None:
+        if (
+            n is not None
+            and n != THREADS_AUTO
+            and (isinstance(n, bool) or not isinstance(n, int) or n < 1)
+        ):
+            raise ValueError(f"threads={n!r}: expected a positive int, 'auto' or None")
+        self.n = n
+        self.threads: int | None = None
+        self._limiter: Any = None
+
+    def __enter__(self) -> blas_threads:
+        if self.n is None:
+            return self
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # optional: the libraries keep their own thread counts
+            return self
+        self.threads = choose_threads() if self.n == THREADS_AUTO else int(self.n)
+        self._limiter = threadpool_limits(limits=self.threads)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._limiter is not None:
+            self._limiter.restore_original_limits()
+            self._limiter = None

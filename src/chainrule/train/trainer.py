@@ -68,6 +68,8 @@ class Trainer:
             it restored); or pass a ``ProgressBar`` to configure it.
         grad_clip: clip the gradients' global 2-norm to this value before each step.
         config: JSON-serialisable description of the run, stored in checkpoints.
+        threads: BLAS threads while training and evaluating: ``"auto"`` (one per idle core,
+            see :func:`chainrule.backend.choose_threads`), an int, or ``None`` (as set).
 
     Under ``mpiexec`` (see :mod:`chainrule.distributed`) ``fit`` is data-parallel by itself:
     every rank checks it holds rank 0's data size and model shapes and takes rank 0's
@@ -92,7 +94,10 @@ class Trainer:
         progress: bool | ProgressBar = True,
         grad_clip: float | None = None,
         config: dict[str, Any] | None = None,
+        threads: int | str | None = "auto",
     ) -> None:
+        backend.blas_threads(threads)  # checks the value now, not at the first epoch
+        self.threads = threads
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -165,9 +170,11 @@ class Trainer:
         try:
             while self.epoch < self.epochs and not self.stop_training:
                 epoch = self.epoch + 1
-                logs = self._train_epoch(epoch)
-                if val_loader is not None:
-                    logs.update({f"val_{k}": v for k, v in self._evaluate(val_loader).items()})
+                with backend.blas_threads(self.threads):  # README "Threads"
+                    logs = self._train_epoch(epoch)
+                    if val_loader is not None:
+                        val_logs = self._evaluate(val_loader)
+                        logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
                 self._step_scheduler_epoch(logs)
                 self.epoch = epoch
@@ -418,6 +425,7 @@ def fit(
     seed: int = 0,
     resume: str | Path | None = None,
     grad_clip: float | None = None,
+    threads: int | str | None = "auto",
 ) -> History:
     """Train ``model``: a one-call form of :class:`Trainer` (see it for the arguments).
 
@@ -439,6 +447,7 @@ def fit(
         callbacks=callbacks,
         progress=progress,
         grad_clip=grad_clip,
+        threads=threads,
     )
     return trainer.fit(train, val, epochs=epochs, batch_size=batch_size, seed=seed, resume=resume)
 

@@ -1,0 +1,93 @@
+"""The training thread policy (README "Threads"): ``backend.choose_threads`` gives one BLAS
+thread per idle core, ``backend.blas_threads`` applies a count for a block and restores the
+previous one, and ``Trainer``/``fit`` train under it (``threads=``). Logic only, no timings
+(benchmarks/bench_threads.py measures why)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import chainrule as cr
+from chainrule import backend, nn
+from chainrule.train import Callback, Trainer, fit
+
+
+def blas_threads_now() -> set[int]:
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "expected"),
+    [
+        (2, 0.0, 2),  # idle: one per core
+        (2, 0.4, 2),  # rounded to the nearest whole core
+        (2, 0.6, 1),
+        (2, 1.0, 1),
+        (2, 7.5, 1),  # over-subscribed: never below one
+        (8, 5.2, 3),
+        (8, 0.0, 8),
+        (1, 0.0, 1),
+        (4, -1.0, 4),  # never above the cores
+    ],
+)
+def test_choose_threads_is_one_per_idle_core(cores, load, expected):
+    assert backend.choose_threads(cores, load) == expected
+
+
+def test_choose_threads_reads_the_machine_by_default(monkeypatch):
+    monkeypatch.setattr("os.getloadavg", lambda: (50.0, 0.0, 0.0))
+    assert backend.choose_threads() == 1
+    monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert backend.choose_threads(cores=3) == 3
+
+
+def test_blas_threads_sets_and_restores():
+    assert blas_threads_now(), "NumPy's BLAS is visible to threadpoolctl"
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads_now()
+        with backend.blas_threads(1) as limit:
+            assert limit.threads == 1
+            assert blas_threads_now() == {1}
+        assert blas_threads_now() == before
+        with backend.blas_threads(None) as limit:  # leaves the limits alone
+            assert limit.threads is None
+            assert blas_threads_now() == before
+
+
+def test_blas_threads_auto_follows_the_policy(monkeypatch):
+    monkeypatch.setattr("os.getloadavg", lambda: (99.0, 0.0, 0.0))
+    with backend.blas_threads("auto") as limit:
+        assert limit.threads == 1
+        assert blas_threads_now() == {1}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "many", True])
+def test_blas_threads_rejects_other_values(bad):
+    with pytest.raises(ValueError, match=r"threads=.*positive int, 'auto' or None"):
+        backend.blas_threads(bad)
+    model = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="threads="):
+        Trainer(model, nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1), threads=bad)
+
+
+class _Record(Callback):
+    def __init__(self) -> None:
+        self.seen: list[set[int]] = []
+
+    def on_batch_end(self, trainer, batch, logs) -> None:
+        self.seen.append(blas_threads_now())
+
+
+def test_fit_trains_with_the_given_thread_count_and_restores_it():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((16, 3)), rng.standard_normal((16, 1))
+    model = nn.Linear(3, 1)
+    record = _Record()
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads_now()
+        fit(model, nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=2,
+            batch_size=8, callbacks=[record], progress=False, threads=1)  # fmt: skip
+        assert blas_threads_now() == before
+    assert record.seen == [{1}] * 4  # 2 epochs of 2 batches
