@@ -37,6 +37,7 @@ from chainrule.backend import (
     set_default_dtype,
 )
 from chainrule.check import gradcheck, numerical_grad
+from chainrule.compile import compile
 from chainrule.creation import (
     arange,
     eye,
@@ -103,6 +104,7 @@ __all__ = [
     "special",
     "linalg",
     "inference_mode",
+    "compile",
     *_ops_all,
     *_LAZY_IN_ALL,
 ]  # fmt: skip

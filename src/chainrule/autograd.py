@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from chainrule import backend
+from chainrule import backend, tape
 from chainrule.errors import BackwardError, ShapeError
 from chainrule.tape import (
     Node,
@@ -163,7 +163,10 @@ def _run(
                     "backward() on a tensor that does not require grad: no input of the "
                     "computation had requires_grad=True (or it ran under no_grad())"
                 )
-            g = _seed(t, g)
+            seeded = _seed(t, g)
+            if tape.recorder is not None:  # cr.compile's capture
+                tape.recorder.seed(t, g, seeded, create_graph)
+            g = seeded
             if t._node is None:
                 _deliver_leaf(t, g, None, create_graph, capture)
                 continue
@@ -224,7 +227,14 @@ def _visit(
     out = node._output() if prim.keeps_out else None
     args = node.args
     kwargs = node.kwargs
-    every = prim.vjp_all(g, out, *args, **kwargs) if prim.vjp_all is not None else None
+    rec = tape.recorder  # cr.compile's capture records each rule
+    every = None
+    if prim.vjp_all is not None:
+        every = (
+            prim.vjp_all(g, out, *args, **kwargs)
+            if rec is None
+            else rec.rule(prim.vjp_all, (), g, out, args, kwargs)
+        )
     for i, parent in enumerate(node.parents):
         if parent is None:
             continue
@@ -237,14 +247,22 @@ def _visit(
         if every is not None:
             gi = every[i]
         elif prim.vjp_argnum is not None:
-            gi = prim.vjp_argnum(i, g, out, *args, **kwargs)
+            gi = (
+                prim.vjp_argnum(i, g, out, *args, **kwargs)
+                if rec is None
+                else rec.rule(prim.vjp_argnum, (i,), g, out, args, kwargs)
+            )
         else:
             if i >= len(prim.vjps):
                 raise BackwardError(f"{prim.name} has no gradient rule for input {i}")
             rule = prim.vjps[i]
             if rule is None:  # declared not differentiable in this input: nothing flows
                 continue
-            gi = rule(g, out, *args, **kwargs)
+            gi = (
+                rule(g, out, *args, **kwargs)
+                if rec is None
+                else rec.rule(rule, (), g, out, args, kwargs)
+            )
         if gi is None:
             continue
         if not isinstance(gi, Tensor):
@@ -285,6 +303,8 @@ def _run_hooks(hooks: list[Callable], g: Tensor) -> Tensor:
 def _deliver_leaf(
     leaf: Tensor, g: Tensor, g_in: Tensor | None, create_graph: bool, capture: dict | None
 ) -> None:
+    if tape.recorder is not None:  # cr.compile's capture
+        tape.recorder.deliver(leaf, g, g_in, create_graph, capture)
     if leaf._hooks:
         g = _run_hooks(leaf._hooks, g)
     if capture is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
+from chainrule.compile import replayable
 from chainrule.errors import ShapeError
 from chainrule.tensor import Tensor
 
@@ -38,6 +39,7 @@ def _leaf(arr: Any, requires_grad: bool, device: Any = None) -> Tensor:
     return t
 
 
+@replayable  # cr.compile makes it again at each replay
 def zeros(
     *shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
@@ -49,11 +51,13 @@ def zeros(
     return _leaf(backend.xp.zeros(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)
 
 
+@replayable
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """A tensor of ones."""
     return _leaf(backend.xp.ones(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)
 
 
+@replayable
 def full(
     shape: Any,
     fill_value: float,
@@ -67,6 +71,7 @@ def full(
     return _leaf(arr, requires_grad, device)
 
 
+@replayable
 def arange(
     start: float,
     stop: float | None = None,
@@ -90,11 +95,13 @@ def arange(
     return _leaf(arr, requires_grad, device)
 
 
+@replayable
 def linspace(start: float, stop: float, num: int, dtype: Any = None) -> Tensor:
     """``num`` evenly spaced values from ``start`` to ``stop`` inclusive."""
     return _leaf(backend.xp.linspace(start, stop, num, dtype=_dtype(dtype)), False)
 
 
+@replayable
 def eye(
     n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
@@ -102,12 +109,14 @@ def eye(
     return _leaf(backend.xp.eye(n, m, dtype=_dtype(dtype)), requires_grad, device)
 
 
+@replayable
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """Uniform samples in [0, 1)."""
     arr = backend.rng().random(_shape(shape)).astype(_dtype(dtype))
     return _leaf(backend.xp.asarray(arr), requires_grad, device)
 
 
+@replayable
 def randn(
     *shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
@@ -116,6 +125,7 @@ def randn(
     return _leaf(backend.xp.asarray(arr), requires_grad, device)
 
 
+@replayable
 def randint(low: int, high: int, shape: Any) -> Tensor:
     """Integers drawn uniformly from [low, high), int64."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -131,6 +141,7 @@ def _like_dtype(t: Any, dtype: Any) -> Any:
     return backend.as_dtype(dtype) if dtype is not None else t.dtype
 
 
+@replayable
 def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape and dtype."""
     return zeros(
@@ -138,6 +149,7 @@ def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
     )
 
 
+@replayable
 def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape and dtype."""
     return ones(
@@ -145,6 +157,7 @@ def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     )
 
 
+@replayable
 def full_like(t: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` with ``t``'s shape and dtype."""
     return full(
@@ -156,6 +169,7 @@ def full_like(t: Any, fill_value: float, dtype: Any = None, requires_grad: bool 
     )
 
 
+@replayable
 def rand_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples with ``t``'s shape and (floating) dtype."""
     return rand(
@@ -163,6 +177,7 @@ def rand_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     )
 
 
+@replayable
 def randn_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Normal samples with ``t``'s shape and (floating) dtype."""
     return randn(

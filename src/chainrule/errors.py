@@ -118,3 +118,9 @@ class LinAlgError(ChainruleError, np.linalg.LinAlgError):
 class FolderLockedError(ChainruleError, RuntimeError):
     """A folder (a run being trained) is locked by another process; the message names its
     PID."""
+
+
+class CompileWarning(UserWarning):
+    """``cr.compile`` found something its record cannot replay (a tensor's value read into
+    Python, a side effect outside a replayable call): the function runs eagerly from then on;
+    the message names the reason. Warned once per compiled function."""

@@ -39,6 +39,10 @@ _grad_enabled = True
 _anomaly = False
 _in_backward = False  # rules run: anomaly mode checks what they return, not their insides
 _SHAPE_WORDS = re.compile(r"shape|broadcast|dimension|size")
+# The capture ``cr.compile`` is running (a chainrule._capture.Capture), else None: the engine
+# tells it each primitive applied (here), backward's seed, each rule and each leaf's gradient
+# (in chainrule.autograd). Any fast path of Primitive.__call__ must keep this call.
+recorder: Any = None
 
 
 # ---------------------------------------------------------------------------- grad mode
@@ -315,6 +319,8 @@ class Primitive:
                 t._requires_grad = True
         if _anomaly and not _in_backward:
             check_finite(t.data, f"{self.name} (forward)")
+        if recorder is not None:
+            recorder.apply(self, args, kwargs, t)
         return t
 
     @functools.cached_property

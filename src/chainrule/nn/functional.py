@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import no_grad
+from chainrule.compile import replayable
 from chainrule.errors import (
     DomainError,
     DTypeError,
@@ -226,12 +227,18 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     if p == 1.0:
         return x * 0.0
+    return x * Tensor._make(_dropout_mask(x.shape, x.dtype, p))
+
+
+@replayable  # cr.compile draws it again at each replay
+def _dropout_mask(shape: tuple[int, ...], dtype: Any, p: float) -> Any:
+    """Inverted dropout's mask: 0 with probability ``p``, else 1 / (1 - p)."""
     xp = backend.xp
-    rdtype = np.float64 if x.dtype == np.float64 else np.float32
-    keep = xp.asarray(backend.rng().random(x.shape, dtype=rdtype)) >= p
-    mask = keep.astype(x.dtype)
+    rdtype = np.float64 if dtype == np.float64 else np.float32
+    keep = xp.asarray(backend.rng().random(shape, dtype=rdtype)) >= p
+    mask = keep.astype(dtype)
     mask *= 1.0 / (1.0 - p)
-    return x * Tensor._make(mask)
+    return mask
 
 
 def layer_norm(
@@ -307,21 +314,37 @@ def batch_norm(
             )
         y, mu, var = _standardize(x, axes, eps)
         if training and running_mean is not None and running_var is not None:
-            with no_grad():
-                _update_running(running_mean, mu.data.reshape(c), momentum)
-                unbiased = var.data.reshape(c) * (n / (n - 1))
-                _update_running(running_var, unbiased, momentum)
+            _update_stats(running_mean, running_var, mu, var, n, momentum)
     else:
-        xp = backend.xp
-        rm = running_mean.data if isinstance(running_mean, Tensor) else xp.asarray(running_mean)
-        rv = running_var.data if isinstance(running_var, Tensor) else xp.asarray(running_var)
-        inv = (1.0 / xp.sqrt(rv + eps)).astype(x.dtype, copy=False).reshape(bshape)
-        y = (x - Tensor._make(rm.astype(x.dtype, copy=False).reshape(bshape))) * Tensor._make(inv)
+        shift, inv = _running_stats(running_mean, running_var, eps, x.dtype, bshape)
+        y = (x - Tensor._make(shift)) * Tensor._make(inv)
     if weight is not None:
         y = y * reshape(weight, bshape)
     if bias is not None:
         y = y + reshape(bias, bshape)
     return y
+
+
+@replayable  # cr.compile runs it again at each replay
+def _update_stats(
+    running_mean: Tensor, running_var: Tensor, mu: Tensor, var: Tensor, n: int, momentum: float
+) -> None:
+    """Move the running statistics toward the batch's mean and unbiased variance."""
+    c = running_mean.shape[0]
+    with no_grad():
+        _update_running(running_mean, mu.data.reshape(c), momentum)
+        unbiased = var.data.reshape(c) * (n / (n - 1))
+        _update_running(running_var, unbiased, momentum)
+
+
+@replayable  # cr.compile reads the running statistics again at each replay
+def _running_stats(running_mean: Any, running_var: Any, eps: float, dtype: Any, bshape: tuple):
+    """The running mean and 1 / sqrt(running variance + eps), shaped ``bshape``."""
+    xp = backend.xp
+    rm = running_mean.data if isinstance(running_mean, Tensor) else xp.asarray(running_mean)
+    rv = running_var.data if isinstance(running_var, Tensor) else xp.asarray(running_var)
+    inv = (1.0 / xp.sqrt(rv + eps)).astype(dtype, copy=False).reshape(bshape)
+    return rm.astype(dtype, copy=False).reshape(bshape), inv
 
 
 def _update_running(stat: Any, batch: Any, momentum: float) -> None:

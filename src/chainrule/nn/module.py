@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, tape
 from chainrule.autograd import no_grad
 from chainrule.errors import DTypeError, StateDictError
 from chainrule.tensor import Tensor
@@ -113,6 +113,8 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if tape.recorder is not None:  # cr.compile: train/eval mode and parameters guard
+            tape.recorder.module(self)
         if backend.xp is not np and self._on_host(args):
             with backend.host():  # the GPU backend is on, and this module lives on the CPU
                 return self._call(args, kwargs)

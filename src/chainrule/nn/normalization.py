@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
+from chainrule.compile import replayable
 from chainrule.errors import ShapeError
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module, Parameter
@@ -102,11 +103,7 @@ class _BatchNorm(Module):
             )
         factor: Any = 0.0
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked.data)
-            else:
-                factor = self.momentum
+            factor = _count_batch(self.num_batches_tracked, self.momentum)
         use_batch = self.training or not self.track_running_stats
         return F.batch_norm(
             input,
@@ -125,6 +122,14 @@ class _BatchNorm(Module):
             f"affine={self.affine}, bias={self.bias is not None}, "
             f"track_running_stats={self.track_running_stats}"
         )
+
+
+@replayable  # cr.compile counts again at each replay
+def _count_batch(count: Tensor, momentum: float | None) -> float:
+    """Count one more batch; the running statistics' factor: ``momentum``, or with ``None``
+    1 / batches (a cumulative average)."""
+    count.data += 1
+    return momentum if momentum is not None else 1.0 / float(count.data)
 
 
 def _init_norm(

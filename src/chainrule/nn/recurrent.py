@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
+from chainrule.compile import replayable
 from chainrule.errors import ShapeError
 from chainrule.nn import functional as F
 from chainrule.nn import init
@@ -64,6 +65,12 @@ def _gru_step(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tenso
 
 
 # ---------------------------------------------------------------------------- packed batches
+@replayable  # cr.compile makes it again at each replay
+def _zero_state(shape: tuple[int, ...], dtype: Any) -> Any:
+    """The zero initial state of a recurrent layer."""
+    return backend.xp.zeros(shape, dtype=dtype)
+
+
 class PackedSequence:
     """A batch of sequences of different lengths, as PyTorch packs it: ``data`` holds the valid
     steps time-major, (sum(lengths), *), ``batch_sizes[t]`` how many sequences are still running
@@ -262,7 +269,7 @@ class RNNBase(Module):
         self, hx: Any, batch: int, unbatched: bool, x: Tensor, packed: Any
     ) -> tuple[Tensor, Tensor | None]:
         want = (self.num_layers * self._dirs, batch, self.hidden_size)
-        zeros = Tensor._make(backend.xp.zeros(want, dtype=x.data.dtype))
+        zeros = Tensor._make(_zero_state(want, x.data.dtype))
         lstm = self.mode == "LSTM"
         if hx is None:
             return zeros, (zeros if lstm else None)
@@ -490,7 +497,7 @@ class _CellBase(Module):
         out = []
         for s in states:
             if s is None:
-                s = Tensor._make(backend.xp.zeros(want, dtype=x.data.dtype))
+                s = Tensor._make(_zero_state(want, x.data.dtype))
             elif not isinstance(s, Tensor):
                 s = Tensor._make(backend.xp.asarray(s))
             if unbatched and s.ndim == 1:

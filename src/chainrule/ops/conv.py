@@ -28,6 +28,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import no_grad, primitive
+from chainrule.compile import replayable
 from chainrule.ops.elementwise import multiply
 from chainrule.ops.linalg import matmul
 from chainrule.ops.reduction import sum as _sum
@@ -337,6 +338,15 @@ def max_pool(
     :func:`take_flat`, so the gradient goes to the position that won each window.
     ``indices`` holds each winner's flat position in its input plane, as PyTorch returns them.
     """
+    index, plane = _max_pool_winners(x, kernel, stride, padding, dilation, ceil_mode)
+    return take_flat(x, index), plane
+
+
+@replayable  # cr.compile finds the winners again at each replay
+def _max_pool_winners(
+    x: Tensor, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> tuple[Any, Any]:
+    """Where each window's maximum is: (index into x's flat data, position in its plane)."""
     xp = backend.xp
     xd = x.data
     sp = xd.shape[2:]
@@ -357,8 +367,7 @@ def max_pool(
         pos = xp.arange(size[i], dtype=np.int64).reshape(size[i], *(1,) * (nd - 1 - i))
         coords.append(pos * stride[i] + offs[i] * dilation[i] - padding[i])
     coords = [xp.broadcast_to(k, arg.shape) for k in coords]
-    index, plane = _flat_index(xd, tuple(coords))
-    return take_flat(x, index), plane
+    return _flat_index(xd, tuple(coords))
 
 
 def adaptive_max_pool(x: Tensor, size: Ints) -> tuple[Tensor, Any]:

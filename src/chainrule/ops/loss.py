@@ -16,6 +16,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import primitive
+from chainrule.compile import replayable
 from chainrule.errors import DTypeError, NonFiniteError, ShapeError, TargetError
 from chainrule.ops.activation import log_softmax, sigmoid, softmax, softplus
 from chainrule.ops.elementwise import log, maximum
@@ -136,6 +137,8 @@ def cross_entropy(
         w = w.astype(x.dtype)
     if t.dtype.kind in "iu":
         q, denom, out_shape = _class_targets(t, x, c, w, ignore_index, label_smoothing)
+        if denom is None:  # every target counts once: the count of rows
+            denom = float(q.shape[0])
     elif t.dtype.kind == "f" and t.shape == x.shape:
         q, denom, out_shape = _prob_targets(t, x, c, w, label_smoothing)
     elif t.dtype.kind == "f":
@@ -165,9 +168,10 @@ def cross_entropy(
     return out
 
 
+@replayable  # cr.compile runs it again at each replay: it reads the targets
 def _class_targets(
     t: Tensor, x: Tensor, c: int, w: Any, ignore_index: int, smoothing: float
-) -> tuple[Any, float, tuple[int, ...]]:
+) -> tuple[Any, float | None, tuple[int, ...]]:
     xp = backend.xp
     y, valid, expected = _class_indices("cross_entropy", t, x.shape, ignore_index)
     m = y.shape[0]
@@ -180,7 +184,7 @@ def _class_targets(
     if valid is not None:
         q *= valid[:, None]
     if w is None and valid is None:
-        return q, float(m), expected
+        return q, None, expected  # the denominator is the row count
     wy = w[y] if w is not None else xp.ones(m, dtype=x.dtype)
     denom = float((wy * valid).sum()) if valid is not None else float(wy.sum())
     return q, denom, expected

@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import enable_grad
+from chainrule.compile import replayable
 from chainrule.errors import (
     DTypeError,
     NonFiniteError,
@@ -250,6 +251,7 @@ class Optimizer:
         return group % n
 
     # ------------------------------------------------------------------ stepping
+    @replayable  # cr.compile calls it again at each replay
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's gradient: ``.grad = None`` (default, frees the memory) or,
         with ``set_to_none=False``, fill it with zeros in place."""
@@ -264,6 +266,7 @@ class Optimizer:
                 else:
                     p.grad.data[...] = 0
 
+    @replayable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a ``.grad``, in place; return ``closure()``'s loss.
 

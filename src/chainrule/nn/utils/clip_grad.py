@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
+from chainrule.compile import replayable
 from chainrule.errors import NonFiniteError, OptimizerError
 from chainrule.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
+@replayable  # cr.compile calls it again at each replay
 def clip_grad_norm_(
     parameters: Tensor | Iterable[Tensor],
     max_norm: float,
@@ -70,6 +72,7 @@ def clip_grad_norm_(
     return Tensor._make(xp.asarray(total))
 
 
+@replayable
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element into [-clip_value, clip_value], in place.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from chainrule.compile import replayable
 from chainrule.errors import OptimizerError, StateDictError
 from chainrule.optim.optimizer import Optimizer
 
@@ -50,6 +51,7 @@ class LRScheduler:
         """The learning rates for the current ``last_epoch``, one per group (used by step)."""
         raise NotImplementedError
 
+    @replayable  # cr.compile calls it again at each replay
     def step(self) -> None:
         """Advance the schedule by one epoch (or batch) and set each group's ``"lr"``."""
         self._step_count += 1

@@ -8,6 +8,7 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
+from chainrule.compile import replayable
 from chainrule.errors import OptimizerError
 from chainrule.optim.lr_scheduler.base import LRScheduler, _check_optimizer
 from chainrule.optim.lr_scheduler.plateau import ReduceLROnPlateau
@@ -80,6 +81,7 @@ class SequentialLR(LRScheduler):
         first._initial_step()
         self._last_lr = first.get_last_lr()
 
+    @replayable  # cr.compile calls it again at each replay
     def step(self) -> None:
         """Advance one epoch: step the scheduler whose turn it is (restarting it at epoch 0
         when its milestone is reached)."""
@@ -145,6 +147,7 @@ class ChainedScheduler(LRScheduler):
         self.optimizer = optimizer
         self._last_lr = self._current_lrs()
 
+    @replayable  # cr.compile calls it again at each replay
     def step(self) -> None:
         """Step each scheduler once, in order."""
         for scheduler in self._schedulers:

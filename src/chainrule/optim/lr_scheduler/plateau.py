@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import SupportsFloat
 
+from chainrule.compile import replayable
 from chainrule.optim.lr_scheduler.base import (
     LRScheduler,
     _check,
@@ -75,6 +76,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.cooldown_counter = 0
         self._last_lr = self._current_lrs()
 
+    @replayable  # cr.compile calls it again at each replay
     def step(self, metrics: SupportsFloat) -> None:  # type: ignore[override]
         """Record one epoch's metric and reduce the rates if it has plateaued."""
         current = float(metrics)

@@ -1,0 +1,604 @@
+"""The recorder behind ``cr.compile``: what a capture sees, and the replay it generates.
+
+A capture is one eager call of the compiled function with a :class:`Capture` set as
+``tape.recorder``. The engine calls it at four places: each primitive applied
+(``apply``), the backward seed (``seed``), each gradient rule (``rule``) and each gradient
+delivered into a leaf (``deliver``); :func:`chainrule.compile.replayable` calls ``replayable``
+and modules call ``module``. While it runs, a few ``Tensor`` members are patched (value
+reads, in-place bumps, ``.data`` assignment, hooks) so that what the record cannot replay is
+seen, and the capture marked to fall back.
+
+The record is a list of steps, each one line of Python over numbered arrays ``s0, s1, ...``
+(generated as one function, with each array deleted after its last use) and named objects
+(``f`` forwards, ``e`` outside tensors read through ``.data``, ``l`` leaves, ``c`` constants).
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule import autograd, backend, tape
+from chainrule.tensor import Tensor
+
+_make = Tensor._make
+_ENGINE = ("tensor.py", "tape.py", "autograd.py", "_capture.py")
+_SKIP = tuple(os.path.join(os.path.dirname(__file__), f) for f in _ENGINE)
+
+
+class Entry:
+    """One record: ``run(*leaves)`` replays it, ``guard()`` says whether it still applies."""
+
+    __slots__ = ("guard", "run", "source")
+
+    def __init__(self, run: Callable, guard: Callable, source: str) -> None:
+        self.run = run
+        self.guard = guard
+        self.source = source
+
+
+class Capture:
+    """The record being made, and what the capture has seen that it cannot replay."""
+
+    def __init__(self, name: str, leaves: list) -> None:
+        self.name = name
+        self.thread = threading.get_ident()
+        self.steps: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
+        self.ns: dict[str, Any] = {"T": _make, "R": _leaf, "D": _deliver, "A": _as_array,
+                                   "G": _rule}  # fmt: skip
+        self.nslots = 0
+        self.slot: dict[int, int] = {}  # id(array) -> its number
+        self.keep: list = []  # what the ids above refer to, kept alive during the capture
+        self.untracked: dict[int, str] = {}  # id(array) -> where a tensor was made of it
+        self.consts: dict[int, str] = {}  # id(array) -> name of a constant array
+        self.names: dict[int, str] = {}  # id(object) -> its name in the replay
+        self.born: set[int] = set()  # ids of the tensors made during the capture
+        self.external: dict[int, str] = {}  # id(array) -> how to read it from its tensor
+        self.roots: set[int] = set()  # ids of the nodes backward started from
+        self.leaves: list[tuple[Tensor, str]] = []
+        self.guards: dict[str, None] = {}
+        self.reason: str | None = None
+        self.suspended = 0
+        self.rule_depth = 0
+        self.dirty = False
+        self.entry: list[str] = []
+        self.nleaves = len(leaves)
+        for k, x in enumerate(leaves):
+            arr = x.data if isinstance(x, Tensor) else x
+            if isinstance(x, Tensor):
+                self.names[id(x)] = f"i{k}"
+                self.keep.append(x)
+            if id(arr) in self.slot:
+                continue
+            n = self.new_slot(arr)
+            self.entry.append(f"s{n} = i{k}.data" if isinstance(x, Tensor) else f"s{n} = i{k}")
+        self.rng = backend.rng()
+        self.rng_state = self.rng.bit_generator.state
+        self.prev_bump = None
+
+    # ------------------------------------------------------------------ bookkeeping
+    def own(self) -> bool:
+        """Whether a hook call belongs to this capture (its thread, not inside a replayable)."""
+        return self.suspended == 0 and threading.get_ident() == self.thread
+
+    def fail(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def new_slot(self, arr: Any) -> int:
+        n = self.nslots
+        self.nslots += 1
+        self.slot[id(arr)] = n
+        self.keep.append(arr)
+        self.untracked.pop(id(arr), None)
+        return n
+
+    def obj(self, o: Any, prefix: str = "c") -> str:
+        name = self.names.get(id(o))
+        if name is None:
+            name = f"{prefix}{len(self.ns)}"
+            self.ns[name] = o
+            self.names[id(o)] = name
+            self.keep.append(o)
+        return name
+
+    def untracked_use(self, arr: Any, what: str) -> str:
+        where = self.untracked.get(id(arr), "")
+        if self.rule_depth:
+            self.dirty = True
+        else:
+            self.fail(f"{what} uses a tensor made from raw array data {where} (not by a "
+                      "chainrule op or a replayable call)")  # fmt: skip
+        return "None"
+
+    def grad_of(self, arr: Any) -> str | None:
+        for leaf, name in self.leaves:
+            if leaf.grad is not None and leaf.grad.data is arr:
+                return f"{name}.grad.data"
+        return None
+
+    def known(self, t: Tensor) -> bool:
+        """Whether the record knows where tensor ``t``'s array comes from."""
+        i = id(t.data)
+        return (
+            i in self.slot
+            or i in self.consts
+            or id(t) not in self.born
+            or (self.grad_of(t.data) is not None)
+        )
+
+    def ref_array(self, arr: Any, what: str, reads: list) -> str:
+        """The replay's expression for an array argument."""
+        i = id(arr)
+        g = self.grad_of(arr)  # first: at replay, the gradient may have been added instead
+        if g is not None:
+            return g
+        n = self.slot.get(i)
+        if n is not None:
+            reads.append(n)
+            return f"s{n}"
+        if i in self.consts:
+            return self.consts[i]
+        if i in self.untracked:
+            return self.untracked_use(arr, what)
+        e = self.external.get(i)
+        if e is not None:
+            return e
+        if self.rule_depth:  # an array the rule computed itself: the rule is recorded whole
+            self.dirty = True
+        else:
+            self.fail(f"{what} is given an array computed outside chainrule's ops {_where()} "
+                      "(the record cannot follow raw NumPy)")  # fmt: skip
+        return "None"
+
+    def ref_tensor(self, t: Tensor, what: str, reads: list) -> str:
+        """The replay's expression for a tensor argument's array."""
+        arr = t.data
+        i = id(arr)
+        g = self.grad_of(arr)
+        if g is not None:
+            return g
+        n = self.slot.get(i)
+        if n is not None:
+            reads.append(n)
+            return f"s{n}"
+        if i in self.consts:
+            return self.consts[i]
+        if id(t) not in self.born:  # from outside the function (a parameter, a buffer)
+            name = self.obj(t, "e")
+            dt = self.obj(arr.dtype)
+            self.guards[f"{name}.data.shape == {arr.shape!r}"] = None
+            self.guards[f"{name}.data.dtype == {dt}"] = None
+            self.guards[f"{name}._requires_grad is {t._requires_grad}"] = None
+            self.external[i] = f"{name}.data"
+            return f"{name}.data"
+        return self.untracked_use(arr, what)
+
+    def arg(self, a: Any, what: str, reads: list, wrap: bool = False) -> str:
+        """The replay's expression for a primitive's or replayable's argument ``a``."""
+        if isinstance(a, Tensor):
+            e = self.ref_tensor(a, what, reads)
+            if not wrap:
+                return e
+            if e.endswith(".data") and not e.endswith(".grad.data"):
+                return e[:-5]  # the outside tensor itself
+            return f"R({e})" if a._requires_grad else f"T({e})"
+        t = type(a)
+        if t is np.ndarray:
+            return self.ref_array(a, what, reads)
+        if t is Scalar and a.capture is self:  # a recorded number: its value at replay
+            reads.append(a.slot)
+            return f"s{a.slot}.item()" if a.item else f"s{a.slot}"
+        if (t is tuple or t is list) and any(isinstance(x, (Tensor, np.ndarray)) for x in a):
+            inner = [self.arg(x, what, reads, wrap=True) for x in a]
+            return f"({', '.join(inner)},)" if t is tuple else f"[{', '.join(inner)}]"
+        return self.obj(a)
+
+    def code(self, line: str, reads: list, writes: tuple[int, ...] = ()) -> None:
+        self.steps.append((line, tuple(reads), writes))
+
+    # ------------------------------------------------------------------ engine hooks
+    def apply(self, prim: Any, args: tuple, kwargs: dict, out: Tensor) -> None:
+        """A primitive was applied: record its forward on the replay's arrays."""
+        if not self.own():
+            return
+        reads: list = []
+        parts = [self.arg(a, prim.name, reads) for a in args]
+        for k, v in kwargs.items():
+            if isinstance(v, Tensor):
+                self.fail(f"{prim.name} was given a tensor as keyword argument {k!r}")
+            parts.append(f"{k}={self.arg(v, prim.name, reads)}")
+        n = self.new_slot(out.data)
+        f = self.obj(prim.forward, "f")
+        self.code(f"s{n} = {f}({', '.join(parts)})", reads, (n,))
+
+    def seed(self, t: Tensor, grad: Any, g: Tensor, create_graph: bool) -> None:
+        """backward's starting gradient for ``t``: ones (a constant), or the tensor given."""
+        if not self.own():
+            return
+        self.roots.add(id(t._node))
+        if create_graph:
+            self.fail("backward(create_graph=True) (higher-order gradients) is not recorded")
+        if grad is None:
+            self.untracked.pop(id(g.data), None)
+            self.consts[id(g.data)] = self.obj(g.data)
+        elif not isinstance(grad, Tensor):
+            self.fail("backward(grad=...) was given an array, not a tensor")
+
+    def rule(self, fn: Callable, lead: tuple, g: Tensor, out: Any, args: tuple, kw: dict) -> Any:
+        """A gradient rule: its primitives are recorded one by one when the rule used only
+        arrays the record knows; otherwise the rule itself is recorded, called on tensors
+        wrapped around the replay's arrays."""
+        if not self.own():
+            return fn(*lead, g, out, *args, **kw)
+        mark, outer = len(self.steps), self.dirty
+        self.dirty = False
+        self.rule_depth += 1
+        try:
+            res = fn(*lead, g, out, *args, **kw)
+        finally:
+            self.rule_depth -= 1
+        multi = isinstance(res, (tuple, list))
+        items = list(res) if multi else [res]
+        for j, r in enumerate(items):
+            if r is not None and not isinstance(r, Tensor):
+                items[j] = _make(backend.xp.asarray(r))
+                self.dirty = True
+            elif r is not None and not self.known(r):
+                self.dirty = True
+        if self.dirty:
+            del self.steps[mark:]
+            reads: list = []
+            parts = [repr(i) for i in lead]
+            parts.append(self.arg(g, "a gradient rule", reads, wrap=True))
+            parts.append("None" if out is None else self.arg(out, "a rule", reads, wrap=True))
+            parts += [self.arg(a, "a gradient rule", reads, wrap=True) for a in args]
+            parts += [f"{k}={self.obj(v)}" for k, v in kw.items()]
+            call = f"G({self.obj(fn, 'r')}, {', '.join(parts)})"
+            outs = [None if r is None else self.new_slot(r.data) for r in items]
+            if multi:
+                lines = [f"_r = {call}"]
+                lines += [f"s{n} = A(_r[{j}])" for j, n in enumerate(outs) if n is not None]
+                self.code("\n".join(lines), reads, tuple(n for n in outs if n is not None))
+            elif outs[0] is not None:
+                self.code(f"s{outs[0]} = A({call})", reads, (outs[0],))
+        self.dirty = outer
+        return tuple(items) if multi else items[0]
+
+    def deliver(self, leaf: Tensor, g: Tensor, g_in: Any, create_graph: bool, capture: Any) -> None:
+        """A gradient about to go into a leaf's ``.grad``."""
+        if not self.own() or capture is not None:
+            return
+        if leaf._hooks:
+            self.fail("a leaf tensor has a gradient hook (register_hook)")
+        if create_graph:
+            self.fail("backward(create_graph=True) (higher-order gradients) is not recorded")
+        if id(leaf) in self.born:
+            self.fail("a gradient goes into a tensor made inside the function")
+        reads: list = []
+        e = self.ref_tensor(g, "a gradient", reads)
+        arr = g.data
+        cast = arr.dtype != leaf.data.dtype
+        copy = g_in is None if cast else (g_in is None or arr is g_in.data or arr.base is not None)
+        name = self.names.get(id(leaf))
+        if name is None or not name.startswith("i"):
+            name = self.obj(leaf, "l")
+        if all(x is not leaf for x, _ in self.leaves):
+            self.leaves.append((leaf, name))
+        if name.startswith("l"):  # (an input's hooks and dtype are in the cache key)
+            self.guards[f"{name}._hooks is None"] = None
+            self.guards[f"{name}.data.dtype == {self.obj(leaf.data.dtype)}"] = None
+        dt = self.obj(leaf.data.dtype) if cast else "None"
+        self.code(f"D({name}, {e}, {copy}, {dt})", reads)
+
+    def module(self, m: Any) -> None:
+        """A module was called: its train/eval mode and parameters guard the record."""
+        if not self.own():
+            return
+        name = self.obj(m, "m")
+        self.guards[f"{name}.training is {bool(m.training)}"] = None
+        for reg in ("_parameters", "_buffers"):
+            for k, p in getattr(m, reg, {}).items():
+                self.guards[f"{name}.{reg}.get({k!r}) is {self.obj(p)}"] = None
+
+    def replayable(self, fn: Callable, args: tuple, kwargs: dict) -> Any:
+        """A call marked replayable: run it unrecorded, record the call."""
+        args = tuple(list(a) if _is_iterator(a) else a for a in args)
+        kwargs = {k: list(v) if _is_iterator(v) else v for k, v in kwargs.items()}
+        what = getattr(fn, "__qualname__", "a replayable call")
+        reads: list = []
+        parts = [self.arg(a, what, reads, wrap=True) for a in args]
+        parts += [f"{k}={self.arg(v, what, reads, wrap=True)}" for k, v in kwargs.items()]
+        self.check_rng()
+        self.suspended += 1
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            self.suspended -= 1
+        self.rng = backend.rng()
+        self.rng_state = self.rng.bit_generator.state
+        call = f"{self.obj(fn, 'k')}({', '.join(parts)})"
+        paths: list[tuple[str, int]] = []
+        result = self.results(result, "_r", paths)
+        if not paths:
+            self.code(call, reads)
+        else:
+            lines = [f"_r = {call}"] + [f"s{n} = {p}" for p, n in paths]
+            self.code("\n".join(lines), reads, tuple(n for _, n in paths))
+        return result
+
+    def results(self, r: Any, path: str, paths: list) -> Any:
+        """Give the arrays in a replayable's result numbers in the record; its Python numbers
+        come back as recorded numbers (returning them is fine, any other use falls back)."""
+        t = type(r)
+        if isinstance(r, Tensor):
+            paths.append((f"{path}.data", self.new_slot(r.data)))
+        elif t is np.ndarray:
+            paths.append((path, self.new_slot(r)))
+        elif t is float:  # (ints are left alone: shapes and counts from shapes)
+            n = self.nslots
+            self.nslots += 1
+            paths.append((path, n))
+            return Scalar(r, self, n, item=False)
+        elif t is tuple or t is list:
+            return t(self.results(x, f"{path}[{j}]", paths) for j, x in enumerate(r))
+        return r
+
+    def check_rng(self) -> None:
+        rng = backend.rng()
+        if rng is not self.rng or rng.bit_generator.state != self.rng_state:
+            self.fail("it draws random numbers outside a replayable call")
+
+    # ------------------------------------------------------------------ the replay
+    def output(self, r: Any) -> str:
+        """The replay's expression rebuilding ``fn``'s result ``r``."""
+        t = type(r)
+        if isinstance(r, Tensor):
+            for leaf, name in self.leaves:
+                if r is leaf.grad:
+                    return f"{name}.grad"
+            node = r._node
+            if node is not None and r._requires_grad and id(node) not in self.roots:
+                self.fail("it returns a tensor still in the graph (call backward() inside it)")
+            reads: list = []
+            e = self.ref_tensor(r, "the result", reads)
+            if e.endswith(".grad.data"):
+                return e[:-5]
+            if e.endswith(".data"):
+                return e[:-5]
+            return f"T({e})"
+        if t is Scalar:
+            if r.capture is not self:
+                return self.obj(r.value)
+            return f"s{r.slot}.item()" if r.item else f"s{r.slot}"
+        if t is tuple or t is list:
+            inner = [self.output(x) for x in r]
+            return f"({', '.join(inner)},)" if t is tuple else f"[{', '.join(inner)}]"
+        if isinstance(r, tuple) and hasattr(r, "_fields"):
+            return f"{self.obj(t)}({', '.join(self.output(x) for x in r)})"
+        if t is dict:
+            return "{" + ", ".join(f"{self.obj(k)}: {self.output(v)}" for k, v in r.items()) + "}"
+        if t is np.ndarray:
+            return self.ref_array(r, "the result", [])
+        return self.obj(r)
+
+    def build(self, out: str) -> Entry:
+        """Generate the replay function and the guard."""
+        last: dict[int, int] = {}
+        for j, (_, reads, _) in enumerate(self.steps):
+            for n in reads:
+                last[n] = j
+        live = {int(s[1:]) for s in _slot_names(out)}
+        lines = [f"def _replay({', '.join(f'i{k}' for k in range(self.nleaves))}):"]
+        lines += [f"    {x}" for x in self.entry]
+        unused = [n for n in range(self.nslots) if n not in last and n not in live]
+        for n in unused:  # inputs never read
+            if any(x.startswith(f"s{n} =") for x in self.entry):
+                lines.append(f"    del s{n}")
+        dead: dict[int, list[int]] = {}
+        for n, j in last.items():
+            if n not in live:
+                dead.setdefault(j, []).append(n)
+        for j, (line, _, writes) in enumerate(self.steps):
+            lines += [f"    {x}" for x in line.split("\n")]
+            gone = dead.get(j, []) + [n for n in writes if n not in last and n not in live]
+            if "_r = " in line:
+                lines.append("    del _r")
+            if gone:
+                lines.append(f"    del {', '.join(f's{n}' for n in sorted(set(gone)))}")
+        lines.append(f"    return {out}")
+        guard = " and ".join(self.guards) or "True"
+        lines += ["", "def _guard():", f"    return {guard}"]
+        source = "\n".join(lines)
+        ns = dict(self.ns)
+        exec(builtins.compile(source, f"<cr.compile {self.name}>", "exec"), ns)
+        return Entry(ns["_replay"], ns["_guard"], source)
+
+
+def _slot_names(expr: str) -> list[str]:
+    import re
+
+    return re.findall(r"\bs\d+\b", expr)
+
+
+def _is_iterator(x: Any) -> bool:
+    return hasattr(x, "__next__") and hasattr(x, "__iter__")
+
+
+def _where() -> str:
+    """Where (file:line) the code outside the engine that made a tensor is."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename in _SKIP:
+        f = f.f_back
+    if f is None:
+        return ""
+    return f"at {os.path.basename(f.f_code.co_filename)}:{f.f_lineno} ({f.f_code.co_name})"
+
+
+# ---------------------------------------------------------------------------- replay helpers
+def _deliver(leaf: Tensor, arr: Any, copy: bool, dtype: Any) -> None:
+    """A gradient into a leaf's ``.grad``, as the eager backward does it: assigned (a copy
+    when the array is not the rule's own) when there is none yet, added in place otherwise."""
+    if dtype is not None:
+        arr = arr.astype(dtype)
+    gr = leaf.grad
+    if gr is None:
+        leaf.grad = _make(arr.copy() if copy else arr)
+    else:
+        gr.data += arr
+
+
+def _leaf(arr: Any) -> Tensor:
+    """A tensor around a replayed array that says it requires grad, as the one a rule was
+    given during the capture did (rules may skip the gradients nobody needs)."""
+    t = _make(arr)
+    t._requires_grad = True
+    return t
+
+
+def _rule(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """A gradient rule recorded whole, run as the backward walk runs it (recording off)."""
+    with tape.backward_mode(False):
+        return fn(*args, **kwargs)
+
+
+def _as_array(r: Any) -> Any:
+    if r is None:
+        return None
+    return r.data if isinstance(r, Tensor) else backend.xp.asarray(r)
+
+
+# ---------------------------------------------------------------------------- Tensor patches
+class Scalar(float):
+    """``t.item()`` of a recorded tensor during a capture: a float whose value the replay
+    recomputes when it is returned; any other use of it is a value read and falls back."""
+
+    def __new__(cls, value: float, capture: Capture, slot: int, item: bool = True) -> Scalar:
+        s = super().__new__(cls, value)
+        s.capture = capture
+        s.slot = slot
+        s.value = value
+        s.item = item  # from .item() (the replay calls it), else a replayable's number
+        return s
+
+
+def _scalar_op(name: str) -> Callable:
+    base = getattr(float, name)
+
+    def op(self: Scalar, *a: Any) -> Any:
+        if tape.recorder is self.capture and self.capture.own():
+            self.capture.fail(f"a number read from a tensor is used in Python ({name})")
+        return base(self.value, *a)
+
+    return op
+
+
+for _name in (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+    "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__",
+    "__rpow__", "__neg__", "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__eq__", "__ne__", "__bool__", "__int__", "__float__", "__round__", "__format__",
+    "__str__", "__repr__", "__trunc__", "__floor__", "__ceil__", "__divmod__", "__rdivmod__",
+):  # fmt: skip
+    setattr(Scalar, _name, _scalar_op(_name))
+Scalar.__hash__ = float.__hash__  # type: ignore[assignment]
+
+_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "__array__")
+
+
+def patch(cap: Capture) -> dict[str, Any]:
+    """Set ``cap`` as the recorder and patch Tensor's members that it watches."""
+    saved = {name: Tensor.__dict__[name] for name in (*_READS, "_bump", "data",
+                                                      "register_hook", "retain_grad")}  # fmt: skip
+    member = saved["data"]
+
+    def get_data(t: Tensor) -> Any:
+        return member.__get__(t, Tensor)
+
+    def set_data(t: Tensor, value: Any) -> None:
+        rec = tape.recorder
+        if rec is None or threading.get_ident() != rec.thread:
+            member.__set__(t, value)
+            return
+        try:
+            member.__get__(t, Tensor)
+            had = True
+        except AttributeError:
+            had = False
+        member.__set__(t, value)
+        if not had or id(t) in rec.born:  # a tensor made here (cr.tensor copies): new data
+            rec.born.add(id(t))
+            i = id(value)
+            if not rec.suspended and i not in rec.slot and i not in rec.consts:
+                rec.untracked[i] = _where()
+                rec.keep.append(value)
+        elif not rec.suspended and not _delivering(sys._getframe(1)):
+            rec.fail(f"a tensor's .data is assigned {_where()} (outside a replayable call)")
+
+    def reader(name: str) -> Callable:
+        base = saved[name]
+
+        def read(t: Tensor, *a: Any, **k: Any) -> Any:
+            rec = tape.recorder
+            if rec is None or not rec.own():
+                return base(t, *a, **k)
+            if rec.rule_depth:
+                rec.dirty = True
+                return base(t, *a, **k)
+            arr = member.__get__(t, Tensor)
+            n = rec.slot.get(id(arr))
+            if name == "item" and n is not None and not a and not k:
+                return Scalar(base(t), rec, n)
+            if id(arr) not in rec.consts:
+                what = f"{name}()" if not name.startswith("__") else f"{name.strip('_')}(tensor)"
+                rec.fail(f"it reads a tensor's value into Python with {what} {_where()}")
+            return base(t, *a, **k)
+
+        return read
+
+    def bump(t: Tensor) -> None:
+        rec = tape.recorder
+        if rec is not None and rec.own():
+            if rec.rule_depth:
+                rec.dirty = True
+            else:
+                rec.fail(f"a tensor is changed in place {_where()} (outside a replayable call)")
+        saved["_bump"](t)
+
+    def hooked(name: str) -> Callable:
+        base = saved[name]
+
+        def f(t: Tensor, *a: Any, **k: Any) -> Any:
+            rec = tape.recorder
+            if rec is not None and rec.own():
+                rec.fail(f"{name}() is called on a tensor inside the function")
+            return base(t, *a, **k)
+
+        return f
+
+    for name in _READS:
+        setattr(Tensor, name, reader(name))
+    Tensor._bump = bump
+    Tensor.register_hook = hooked("register_hook")
+    Tensor.retain_grad = hooked("retain_grad")
+    Tensor.data = property(get_data, set_data)
+    tape.recorder = cap
+    return saved
+
+
+def _delivering(frame: Any) -> bool:
+    """Whether ``frame`` is the engine adding a gradient into a leaf's ``.grad`` (recorded)."""
+    code = frame.f_code
+    return code.co_name == "_deliver_leaf" and code.co_filename == autograd.__file__
+
+
+def unpatch(saved: dict[str, Any]) -> None:
+    tape.recorder = None
+    for name, v in saved.items():
+        setattr(Tensor, name, v)

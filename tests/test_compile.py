@@ -1,0 +1,347 @@
+"""cr.compile: replays equal eager mode (bit for bit in float64), recaptures when the record no
+longer applies, and falls back to eager mode, with one warning, where it cannot replay."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule import nn
+from chainrule.errors import CompileWarning
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    before = cr.get_default_dtype()
+    cr.set_default_dtype("float64")
+    yield
+    cr.set_default_dtype(before)
+
+
+class _Recurrent(nn.Module):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.rnn = (nn.GRU if kind == "gru" else nn.LSTM)(6, 8, batch_first=True)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1])
+
+
+def _model(kind: str) -> nn.Module:
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(),
+                             nn.Linear(16, 3))  # fmt: skip
+    if kind == "batchnorm":
+        return nn.Sequential(nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+    if kind == "dropout":
+        return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    if kind == "cnn":
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(4 * 4 * 4, 3),
+        )  # fmt: skip
+    return _Recurrent(kind)
+
+
+def _batch(kind: str, rng: np.random.Generator, dtype: str, n: int = 8):
+    shape = {"cnn": (n, 1, 8, 8), "gru": (n, 5, 6), "lstm": (n, 5, 6)}.get(kind, (n, 12))
+    return cr.tensor(rng.standard_normal(shape).astype(dtype)), cr.tensor(rng.integers(0, 3, n))
+
+
+def _optimizer(name: str, params) -> cr.optim.Optimizer:
+    if name == "sgd":
+        return cr.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3, nesterov=True)
+    if name == "adam":
+        return cr.optim.Adam(params, lr=0.01)
+    return cr.optim.AdamW(params, lr=0.01, weight_decay=0.1)
+
+
+def _train(kind, opt_name, compiled, dtype="float64", steps=5, clip=None, schedule=False,
+           modes=False):  # fmt: skip
+    """Losses, then parameters and buffers after ``steps`` steps, and the step function."""
+    cr.set_default_dtype(dtype)
+    cr.manual_seed(0)
+    model = _model(kind)
+    opt = _optimizer(opt_name, model.parameters())
+    sched = cr.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5) if schedule else None
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        if clip == "norm":
+            cr.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        elif clip == "value":
+            cr.nn.utils.clip_grad_value_(model.parameters(), 0.01)
+        opt.step()
+        return loss.item()
+
+    fn = cr.compile(step) if compiled else step
+    rng = np.random.default_rng(3)
+    losses = []
+    for i in range(steps):
+        x, y = _batch(kind, rng, dtype)
+        if modes and i == 2:
+            model.eval()
+        if modes and i == 4:
+            model.train()
+        losses.append(fn(x, y))
+        if sched is not None:
+            sched.step()
+    state = [p.data.copy() for p in model.parameters()] + [b.data for b in model.buffers()]
+    return losses, [np.array(s) for s in state], fn
+
+
+CASES = [
+    ("mlp", "sgd", {}),
+    ("mlp", "adam", {"clip": "norm", "schedule": True}),
+    ("mlp", "adamw", {"clip": "value", "modes": True}),
+    ("batchnorm", "sgd", {"modes": True}),
+    ("batchnorm", "adamw", {"clip": "norm", "schedule": True}),
+    ("dropout", "adam", {"modes": True}),
+    ("dropout", "sgd", {"clip": "value", "schedule": True}),
+    ("cnn", "sgd", {"modes": True, "clip": "norm"}),
+    ("gru", "adam", {"schedule": True}),
+    ("lstm", "adamw", {"clip": "norm"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "opt_name", "options"), CASES)
+def test_replay_is_eager_bit_for_bit_in_float64(kind, opt_name, options):
+    eager_losses, eager_state, _ = _train(kind, opt_name, False, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        losses, state, step = _train(kind, opt_name, True, **options)
+    assert step.reason is None
+    # one capture, or one per train/eval mode when the mode changes (back to a cached one)
+    assert step.captures == (2 if options.get("modes") else 1)
+    np.testing.assert_array_equal(losses, eager_losses)
+    assert all(type(v) is float for v in losses)
+    for a, b in zip(state, eager_state):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("kind", "opt_name"), [("mlp", "adam"), ("cnn", "sgd"), ("gru", "sgd")])
+def test_replay_is_eager_to_rounding_in_float32(kind, opt_name):
+    eager_losses, eager_state, _ = _train(kind, opt_name, False, dtype="float32")
+    losses, state, step = _train(kind, opt_name, True, dtype="float32")
+    assert step.reason is None and step.captures == 1
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-6)
+    for a, b in zip(state, eager_state):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_replay_does_what_the_function_does_with_grads_and_returns_its_structure():
+    # no zero_grad: gradients accumulate across calls, as in eager mode
+    w = cr.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    b = cr.tensor(0.25, requires_grad=True)
+
+    def step(x):
+        y = (x * w).sum() + b * b
+        y.backward()
+        return {"y": y, "pair": (y.item(), w.grad), "const": "same"}
+
+    w2 = cr.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    b2 = cr.tensor(0.25, requires_grad=True)
+
+    def step2(x):
+        y = (x * w2).sum() + b2 * b2
+        y.backward()
+        return {"y": y, "pair": (y.item(), w2.grad), "const": "same"}
+
+    fast = cr.compile(step2)
+    for i in range(4):
+        x = cr.tensor([1.0, 2.0, float(i)])
+        want, got = step(x), fast(x)
+        assert set(got) == {"y", "pair", "const"} and got["const"] == "same"
+        np.testing.assert_array_equal(got["y"].data, want["y"].data)
+        assert got["pair"][0] == want["pair"][0] and type(got["pair"][0]) is float
+        assert got["pair"][1] is w2.grad
+        np.testing.assert_array_equal(w2.grad.data, w.grad.data)
+        np.testing.assert_array_equal(b2.grad.data, b.grad.data)
+    assert fast.captures == 1
+    assert not got["y"].requires_grad  # replayed results carry no graph
+
+
+def test_functions_taking_numpy_arrays_and_parameters_as_arguments():
+    def loss_fn(w, x):
+        loss = ((x @ w) ** 2).mean()
+        loss.backward()
+        return loss
+
+    fast = cr.compile(loss_fn)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        w = cr.tensor(rng.standard_normal((4, 2)), requires_grad=True)
+        w_eager = cr.tensor(w.data.copy(), requires_grad=True)
+        x = rng.standard_normal((5, 4))
+        np.testing.assert_array_equal(fast(w, x).data, loss_fn(w_eager, cr.tensor(x)).data)
+        np.testing.assert_array_equal(w.grad.data, w_eager.grad.data)  # the new w's grad
+    assert fast.captures == 1
+
+
+def _counting_model():
+    cr.manual_seed(1)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, opt, cr.compile(step)
+
+
+def test_recaptures_on_new_shapes_dtypes_parameters_requires_grad_and_mode():
+    model, _, step = _counting_model()
+    x = cr.ones(2, 3)
+    step(x)
+    step(x)
+    assert step.captures == 1
+    step(cr.ones(5, 3))  # new shape
+    assert step.captures == 2
+    step(cr.ones(2, 3, dtype="float32"))  # new dtype
+    assert step.captures == 3
+    step(x)  # back to the first: cached
+    assert step.captures == 3
+    model.eval()  # train/eval mode of a module called
+    step(x)
+    assert step.captures == 4
+    model.train()
+    model[0].weight = nn.Parameter(cr.zeros(4, 3))  # the parameter set
+    step(x)
+    assert step.captures == 5
+    model[2].bias.requires_grad = False  # requires_grad
+    step(x)
+    assert step.captures == 6
+    with cr.no_grad():  # grad mode (backward then fails as in eager mode)
+        with pytest.raises(cr.BackwardError):
+            step(x)
+    assert step.reason is None
+
+
+def test_replaced_parameter_is_the_one_trained():
+    model, _, step = _counting_model()
+    model.eval()  # no dropout: the update is easy to check
+    x = cr.ones(1, 3)
+    step(x)
+    new = nn.Parameter(cr.zeros(2, 4))
+    model[2].weight = new
+    before = new.data.copy()
+    step(x)
+    assert not np.array_equal(new.data, before) or new.grad is not None
+
+
+def test_learning_rate_changed_between_steps_acts():
+    w = cr.tensor([1.0], requires_grad=True)
+    opt = cr.optim.SGD([w], lr=0.5)
+
+    @cr.compile
+    def step():
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+
+    step()  # 1 - 0.5 * 2 = 0
+    w.data[...] = 1.0
+    opt.param_groups[0]["lr"] = 0.25
+    step()  # 1 - 0.25 * 2 = 0.5
+    assert w.data[0] == 0.5 and step.captures == 1
+
+
+def _fallback(fn, *args):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = [fn(*args) for _ in range(3)]
+    said = [w for w in caught if issubclass(w.category, CompileWarning)]
+    assert len(said) == 1, [str(w.message) for w in caught]
+    return results, str(said[0].message)
+
+
+def test_value_dependent_control_flow_falls_back_with_one_warning():
+    w = cr.tensor([1.0, -1.0], requires_grad=True)
+
+    def step(x):
+        y = (w * x).sum()
+        if y.item() > 0:  # a branch on a value
+            return y * 2
+        return y
+
+    fast = cr.compile(step)
+    _, message = _fallback(fast, cr.tensor([3.0, 1.0]))
+    assert "used in Python (__gt__)" in message and fast.reason in message
+    assert float(fast(cr.tensor([1.0, 3.0])).item()) == -2.0  # eager: the other branch
+    for read in (lambda y: float(y), lambda y: bool(y > 0), lambda y: y.numpy().sum()):
+        f = cr.compile(lambda x, read=read: read((w * x).sum()))
+        _fallback(f, cr.tensor([3.0, 1.0]))
+        assert "reads a tensor's value" in f.reason
+
+
+def test_unreplayable_side_effects_fall_back_with_one_warning():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+
+    def manual_sgd(x):
+        loss = (w * x).sum()
+        loss.backward()
+        with cr.no_grad():
+            w.sub_(0.1 * w.grad)  # in place, outside a replayable call
+        w.grad = None
+        return loss
+
+    fast = cr.compile(manual_sgd)
+    _fallback(fast, cr.tensor([1.0, 1.0]))
+    assert "in place" in fast.reason
+    np.testing.assert_allclose(w.data, [0.7, 1.7])  # every call ran, eagerly
+
+    def assign(x):
+        w.data = w.data * 0.5
+        return (w * x).sum()
+
+    f = cr.compile(assign)
+    _fallback(f, cr.tensor([1.0, 1.0]))
+    assert ".data is assigned" in f.reason
+
+    def raw(x):
+        return (x * cr.tensor(np.exp(x.data))).sum()  # raw NumPy on a recorded value
+
+    f = cr.compile(raw)
+    _fallback(f, cr.tensor([1.0, 1.0]))
+    assert "raw array" in f.reason
+
+    def draw(x):
+        return x * float(np.asarray(cr.backend.rng().random()))  # the generator, unrecorded
+
+    f = cr.compile(draw)
+    _fallback(f, cr.tensor([1.0]))
+    assert "random" in f.reason
+
+
+def test_returning_a_graph_tensor_falls_back():
+    w = cr.tensor([1.0], requires_grad=True)
+    f = cr.compile(lambda x: (w * x).sum())
+    (out, *_), _ = _fallback(f, cr.tensor([2.0]))
+    out.backward()  # eager results keep their graph
+    assert w.grad is not None and "graph" in f.reason
+
+
+def test_random_tensors_and_dropout_advance_the_stream_as_in_eager():
+    def noisy(x):
+        return x + cr.randn(3)
+
+    cr.manual_seed(5)
+    want = [noisy(cr.zeros(3)).data for _ in range(3)]
+    fast = cr.compile(noisy)
+    cr.manual_seed(5)
+    got = [fast(cr.zeros(3)).data for _ in range(3)]
+    np.testing.assert_array_equal(got, want)
+    assert fast.captures == 1 and fast.reason is None
