@@ -140,22 +140,19 @@ def test_replay_is_eager_to_rounding_in_float32(kind, opt_name):
 
 def test_replay_does_what_the_function_does_with_grads_and_returns_its_structure():
     # no zero_grad: gradients accumulate across calls, as in eager mode
-    w = cr.tensor([1.0, -2.0, 0.5], requires_grad=True)
-    b = cr.tensor(0.25, requires_grad=True)
+    def make():
+        w = cr.tensor([1.0, -2.0, 0.5], requires_grad=True)
+        b = cr.tensor(0.25, requires_grad=True)
 
-    def step(x):
-        y = (x * w).sum() + b * b
-        y.backward()
-        return {"y": y, "pair": (y.item(), w.grad), "const": "same"}
+        def step(x):
+            y = (x * w).sum() + b * b
+            y.backward()
+            return {"y": y, "pair": (y.item(), w.grad), "const": "same"}
 
-    w2 = cr.tensor([1.0, -2.0, 0.5], requires_grad=True)
-    b2 = cr.tensor(0.25, requires_grad=True)
+        return w, b, step
 
-    def step2(x):
-        y = (x * w2).sum() + b2 * b2
-        y.backward()
-        return {"y": y, "pair": (y.item(), w2.grad), "const": "same"}
-
+    w, b, step = make()
+    w2, b2, step2 = make()
     fast = cr.compile(step2)
     for i in range(4):
         x = cr.tensor([1.0, 2.0, float(i)])

@@ -133,18 +133,24 @@ class Capture:
             or (self.grad_of(t.data) is not None)
         )
 
-    def ref_array(self, arr: Any, what: str, reads: list) -> str:
-        """The replay's expression for an array argument."""
-        i = id(arr)
+    def recorded(self, arr: Any, reads: list) -> str | None:
+        """The replay's expression for an array the record made (a leaf's gradient, a
+        numbered array, a constant), else None."""
         g = self.grad_of(arr)  # first: at replay, the gradient may have been added instead
         if g is not None:
             return g
-        n = self.slot.get(i)
+        n = self.slot.get(id(arr))
         if n is not None:
             reads.append(n)
             return f"s{n}"
-        if i in self.consts:
-            return self.consts[i]
+        return self.consts.get(id(arr))
+
+    def ref_array(self, arr: Any, what: str, reads: list) -> str:
+        """The replay's expression for an array argument."""
+        e = self.recorded(arr, reads)
+        if e is not None:
+            return e
+        i = id(arr)
         if i in self.untracked:
             return self.untracked_use(arr, what)
         e = self.external.get(i)
@@ -160,23 +166,16 @@ class Capture:
     def ref_tensor(self, t: Tensor, what: str, reads: list) -> str:
         """The replay's expression for a tensor argument's array."""
         arr = t.data
-        i = id(arr)
-        g = self.grad_of(arr)
-        if g is not None:
-            return g
-        n = self.slot.get(i)
-        if n is not None:
-            reads.append(n)
-            return f"s{n}"
-        if i in self.consts:
-            return self.consts[i]
+        e = self.recorded(arr, reads)
+        if e is not None:
+            return e
         if id(t) not in self.born:  # from outside the function (a parameter, a buffer)
             name = self.obj(t, "e")
             dt = self.obj(arr.dtype)
             self.guards[f"{name}.data.shape == {arr.shape!r}"] = None
             self.guards[f"{name}.data.dtype == {dt}"] = None
             self.guards[f"{name}._requires_grad is {t._requires_grad}"] = None
-            self.external[i] = f"{name}.data"
+            self.external[id(arr)] = f"{name}.data"
             return f"{name}.data"
         return self.untracked_use(arr, what)
 
