@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LOSS", "Expr", "Frac", "Func", "Num", "Op", "Paren", "Row", "Sym", "Text", "grad"]
+__all__ = [
+    "LOSS", "Expr", "Frac", "Func", "Norm", "Num", "Op", "Paren", "Row", "Sym", "Text", "grad",
+]  # fmt: skip
 
 LOSS = "ℒ"
 
@@ -94,6 +96,14 @@ class Paren(Expr):
     """An expression in round brackets."""
 
     body: Expr
+
+
+@dataclass
+class Norm(Expr):
+    """‖body‖, raised to ``power`` when given (``"2"``: the squared norm)."""
+
+    body: Expr
+    power: str | None = None
 
 
 def grad(wrt: Expr, of: str = LOSS) -> Row:

@@ -112,6 +112,8 @@ class Quantity:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The quantity's shape: (n_k,) for one example, (N, n_k) for a batch, W's shape
+        (n_k, n_{k-1}) for ∇_{W_k} ℒ, () for ℒ."""
         return tuple(np.shape(self.engine))
 
     @property
@@ -161,6 +163,7 @@ class LayerTrace:
     module_names: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Quantity:
+        """The quantity ``key`` (``"a"``, ``"grad_W"``...); ``KeyError`` when not recorded."""
         return self.quantities[key]
 
     def __contains__(self, key: str) -> bool:
@@ -168,10 +171,12 @@ class LayerTrace:
 
     @property
     def in_features(self) -> int:
+        """n_{k-1}, the width of the layer's input h_{k-1}."""
         return int(self.weight.shape[1])
 
     @property
     def out_features(self) -> int:
+        """n_k, the width of a_k."""
         return int(self.weight.shape[0])
 
 

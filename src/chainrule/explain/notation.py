@@ -27,27 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._notation import LOSS, Expr, Frac, Func, Num, Op, Paren, Row, Sym, Text, grad
+from chainrule._notation import LOSS, Expr, Frac, Func, Norm, Num, Op, Paren, Row, Sym, Text, grad
 
 __all__ = [
-    "LOSS",
-    "Expr",
-    "Frac",
-    "Func",
-    "Mat",
-    "Num",
-    "Op",
-    "Paren",
-    "Row",
-    "Summary",
-    "Sym",
-    "Text",
-    "array_expr",
-    "fmt",
-    "grad",
-    "latex_text",
-    "to_latex",
-    "to_mathml",
+    "LOSS", "Expr", "Frac", "Func", "Mat", "Norm", "Num", "Op", "Paren", "Row", "Summary", "Sym",
+    "Text", "array_expr", "fmt", "grad", "latex_text", "mathml", "to_latex", "to_mathml",
     "to_text",
 ]  # fmt: skip
 
@@ -186,6 +170,7 @@ _TEXT: dict[type, Callable[[Any], str]] = {
     Func: lambda e: f"{to_text(e.name)}({to_text(e.arg)})",
     Frac: lambda e: f"{_text_atom(e.num)}/{_text_atom(e.den)}",
     Paren: lambda e: f"({to_text(e.body)})",
+    Norm: lambda e: f"‖{to_text(e.body)}‖" + (_text_script("^", e.power) if e.power else ""),
     Row: lambda e: _text_row(e.items),
 }
 
@@ -255,6 +240,7 @@ _TEX: dict[type, Callable[[Any], str]] = {
     Func: lambda e: rf"{to_latex(e.name)}\left({to_latex(e.arg)}\right)",
     Frac: lambda e: rf"\frac{{{to_latex(e.num)}}}{{{to_latex(e.den)}}}",
     Paren: lambda e: rf"\left({to_latex(e.body)}\right)",
+    Norm: lambda e: rf"\left\|{to_latex(e.body)}\right\|" + (f"^{{{e.power}}}" if e.power else ""),
     Row: lambda e: " ".join(to_latex(i) for i in e.items),
 }
 
@@ -346,6 +332,11 @@ def _mml_matrix(m: Mat) -> str:
     return f'<mtable class="m">{rows}</mtable>'
 
 
+def _mml_norm(e: Norm) -> str:
+    norm = f"<mrow><mo>‖</mo>{mathml(e.body)}<mo>‖</mo></mrow>"
+    return norm if e.power is None else f"<msup>{norm}{_mml_group(e.power)}</msup>"
+
+
 _MML: dict[type, Callable[[Any], str]] = {
     str: _mml_name,
     Sym: _mml_sym,
@@ -357,6 +348,7 @@ _MML: dict[type, Callable[[Any], str]] = {
     Func: lambda e: f"<mrow>{mathml(e.name)}<mo>(</mo>{mathml(e.arg)}<mo>)</mo></mrow>",
     Frac: lambda e: f"<mfrac>{_mml_group(e.num)}{_mml_group(e.den)}</mfrac>",
     Paren: lambda e: f"<mrow><mo>(</mo>{mathml(e.body)}<mo>)</mo></mrow>",
+    Norm: _mml_norm,
     Row: lambda e: "<mrow>" + "".join(mathml(i) for i in e.items) + "</mrow>",
 }
 

@@ -41,14 +41,12 @@ def rich_view(t: Trace, max_entries: int = 30) -> Any:
     """
     from rich.console import Group
 
-    parts: list[Any] = [_header(t)]
+    tables: list[tuple[str, list[_Row]]] = []
     for s in walkthrough(t, max_entries):
-        if s.anchor == "network":
-            continue  # the header says it in a few lines
-        if s.anchor == "check":
-            parts.append(_verdict(t))
-            continue
-        parts += [_table(t, title, rows, max_entries) for title, rows in _tables(t, s)]
+        if s.anchor not in ("network", "check"):  # the header and the verdict say those
+            _add_rows(t, s, tables)
+    parts = [_header(t), *(_table(t, title, rows, max_entries) for title, rows in tables)]
+    parts.append(_verdict(t))
     return Group(*parts)
 
 
@@ -84,21 +82,18 @@ def natural_width(renderable: Any, least: int = 40) -> int:
 _Row = tuple[str, str, Any, Quantity | None]
 
 
-def _tables(t: Trace, s: Section) -> list[tuple[str, list[_Row]]]:
-    """A section's tables: one per heading (the forward pass's also list the layer's
-    weights and biases), each with one row per equation that computes a quantity."""
-    tables: list[tuple[str, list[_Row]]] = []
+def _add_rows(t: Trace, s: Section, tables: list[tuple[str, list[_Row]]]) -> None:
+    """A section's rows, into ``tables``: a layer's heading opens a table (the forward
+    pass's list the layer's weights and biases first); the rows of a section or heading
+    without a layer (the output and loss, the input's gradient) go on in the table before."""
     for b in s.blocks:
-        if isinstance(b, Heading):
+        if isinstance(b, Heading) and b.layer is not None:
             title = f"{s.short}, {b.text[:1].lower()}{b.text[1:]}"
             tables.append((title, []))
-            if s.anchor == "forward" and b.layer is not None:
+            if s.anchor == "forward":
                 tables[-1][1].extend(_parameters(t.layers[b.layer - 1]))
         elif isinstance(b, Equation) and b.quantity is not None:
-            if not tables:
-                tables.append((s.short or s.title, []))
             tables[-1][1].append(_row(b))
-    return tables
 
 
 def _parameters(lt: LayerTrace) -> list[_Row]:

@@ -29,6 +29,7 @@ from chainrule.explain.notation import (
     Expr,
     Frac,
     Func,
+    Norm,
     Num,
     Op,
     Paren,
@@ -169,6 +170,8 @@ def _map(e: Expr, f: Any) -> Expr:
         return Func(e.name, f(e.arg))
     if isinstance(e, Paren):
         return Paren(f(e.body))
+    if isinstance(e, Norm):
+        return Norm(f(e.body), e.power)
     if isinstance(e, Frac):
         return Frac(f(e.num), f(e.den))
     return e

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chainrule._notation import Expr, Func, Num, Op, Paren, Row, Sym
+from chainrule._notation import Expr, Func, Norm, Num, Op, Paren, Row, Sym
 from chainrule.nn import functional as F
 from chainrule.nn.loss import CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
 from chainrule.nn.module import Module
@@ -146,7 +146,7 @@ LOSSES: dict[str, Loss] = {
             "linear",
             _identity,
             mean_over_outputs=True,
-            formula=Row(Op("‖"), _Y, Op("−"), _Y_HAT, Sym("‖", None, "2")),
+            formula=Norm(Row(_Y, Op("−"), _Y_HAT), "2"),
             output_formula=_A_L,
             gradient=Row(Op("−"), Num(2), Paren(Row(_Y, Op("−"), _Y_HAT))),
             numpy=_squared_error,
