@@ -368,16 +368,21 @@ class Node:
     )
 
     def __init__(self, prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> None:
+        # Runs once per recorded op: written for speed (locals, no enumerate, no per-arg
+        # dict lookups when the op keeps every input).
         self.prim = prim
         self.kwargs = kwargs
         self.hooks: list[Callable] | None = None
         self.retained: weakref.ref | None = None
         keep = prim._keep
+        kinds = None if keep is None else keep[0]
         parents = []
         saved = []
         shapes = []
         versions = []
-        for i, a in enumerate(args):
+        i = -1
+        for a in args:
+            i += 1
             if not isinstance(a, Tensor):
                 shapes.append(None)
                 parents.append(None)
@@ -386,12 +391,14 @@ class Node:
             data = a.data
             shapes.append(data.shape)
             parents.append((a._node or a) if a._requires_grad else None)
-            kind = "data" if keep is None else keep[0].get(i)
+            kind = "data" if kinds is None else kinds.get(i)
             if kind == "data":
                 saved.append(a)
                 versions.append((a._version, a._version[0]))
+            elif kind:
+                saved.append(_Meta(data.shape, data.dtype))
             else:
-                saved.append(_Meta(data.shape, data.dtype) if kind else None)
+                saved.append(None)
         self.parents = tuple(parents)
         self.args = tuple(saved)
         self.shapes = tuple(shapes)
@@ -399,10 +406,11 @@ class Node:
         if keep is None or keep[1]:
             self.out = out.data
             self.out_version = out._version
+            self.saves = True
         else:
             self.out = None
             self.out_version = None
-        self.saves = bool(versions) or self.out is not None
+            self.saves = bool(versions)
 
     @property
     def name(self) -> str:
