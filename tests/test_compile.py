@@ -342,3 +342,23 @@ def test_random_tensors_and_dropout_advance_the_stream_as_in_eager():
     got = [fast(cr.zeros(3)).data for _ in range(3)]
     np.testing.assert_array_equal(got, want)
     assert fast.captures == 1 and fast.reason is None
+
+
+def test_tensors_made_from_the_inputs_inside_the_function():
+    w = cr.tensor(np.ones(3), requires_grad=True)
+
+    def f(batch):
+        x = cr.tensor(batch, dtype="float64") * cr.tensor(batch)  # a conversion and a copy
+        y = (w * x).sum()
+        y.backward()
+        return y.item()
+
+    fast = cr.compile(f)
+    for i in range(3):
+        batch = np.arange(3.0, dtype=np.float32) + i
+        w.grad = None
+        want = (f(batch), w.grad.data.copy())
+        w.grad = None
+        assert fast(batch) == want[0]
+        np.testing.assert_array_equal(w.grad.data, want[1])
+    assert fast.captures == 1 and fast.reason is None

@@ -28,6 +28,7 @@ from chainrule import autograd, backend, tape
 from chainrule.tensor import Tensor
 
 _make = Tensor._make
+_TENSOR_FILE = os.path.join(os.path.dirname(__file__), "tensor.py")
 _ENGINE = ("tensor.py", "tape.py", "autograd.py", "_capture.py")
 _SKIP = tuple(os.path.join(os.path.dirname(__file__), f) for f in _ENGINE)
 
@@ -51,7 +52,7 @@ class Capture:
         self.thread = threading.get_ident()
         self.steps: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
         self.ns: dict[str, Any] = {"T": _make, "R": _leaf, "D": _deliver, "A": _as_array,
-                                   "G": _rule}  # fmt: skip
+                                   "G": _rule, "TA": Tensor}  # fmt: skip
         self.nslots = 0
         self.slot: dict[int, int] = {}  # id(array) -> its number
         self.keep: list = []  # what the ids above refer to, kept alive during the capture
@@ -526,17 +527,18 @@ def patch(cap: Capture) -> dict[str, Any]:
             member.__set__(t, value)
             return
         try:
-            member.__get__(t, Tensor)
+            old = member.__get__(t, Tensor)
             had = True
         except AttributeError:
-            had = False
+            old, had = None, False
         member.__set__(t, value)
         if not had or id(t) in rec.born:  # a tensor made here (cr.tensor copies): new data
             rec.born.add(id(t))
             i = id(value)
             if not rec.suspended and i not in rec.slot and i not in rec.consts:
-                rec.untracked[i] = _where()
-                rec.keep.append(value)
+                if not _conversion(rec, value, old, sys._getframe(1)):
+                    rec.untracked[i] = _where()
+                    rec.keep.append(value)
         elif not rec.suspended and not _delivering(sys._getframe(1)):
             rec.fail(f"a tensor's .data is assigned {_where()} (outside a replayable call)")
 
@@ -589,6 +591,33 @@ def patch(cap: Capture) -> dict[str, Any]:
     Tensor.data = property(get_data, set_data)
     tape.recorder = cap
     return saved
+
+
+def _conversion(rec: Capture, value: Any, old: Any, frame: Any) -> bool:
+    """Record ``Tensor(data, dtype)``'s conversion of an array the record made, or
+    ``cr.tensor``'s copy of it, as a step; False for any other new data."""
+    code = frame.f_code
+    if code.co_filename != _TENSOR_FILE or rec.rule_depth:
+        return False
+    reads: list = []
+    if code.co_name == "__init__" and old is None:
+        src = frame.f_locals.get("data")
+        src = src.data if isinstance(src, Tensor) else src
+        e = rec.recorded(src, reads) if type(src) is np.ndarray else None
+        if e is None:
+            return False
+        dtype = rec.obj(frame.f_locals.get("dtype"))
+        line = f"TA({e}, dtype={dtype}).data"
+    elif code.co_name == "tensor" and old is not None:
+        e = rec.recorded(old, reads)
+        if e is None:
+            return False
+        line = f"{e}.copy()"
+    else:
+        return False
+    n = rec.new_slot(value)
+    rec.code(f"s{n} = {line}", reads, (n,))
+    return True
 
 
 def _delivering(frame: Any) -> bool:
