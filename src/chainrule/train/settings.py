@@ -144,9 +144,9 @@ class TrainSettings:
         """
         if task not in LOSSES:
             raise ValueError(f"unknown task {task!r}")
-        output = self.output or ("softmax" if task == "classification" else "linear")
+        want_output = losses.get(LOSSES[task][0]).output  # what the task's losses pair with
+        output = self.output or want_output
         loss = self.loss or LOSSES[task][0]
-        want_output = "softmax" if task == "classification" else "linear"
         if output != want_output:
             raise ValueError(
                 f"--output {output} does not suit {task}: use --output {want_output} "
