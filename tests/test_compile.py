@@ -362,3 +362,24 @@ def test_tensors_made_from_the_inputs_inside_the_function():
         assert fast(batch) == want[0]
         np.testing.assert_array_equal(w.grad.data, want[1])
     assert fast.captures == 1 and fast.reason is None
+
+
+def test_a_rebound_free_variable_captures_again():
+    opt = cr.optim.SGD([cr.tensor([1.0], requires_grad=True)], lr=0.1)
+    w = opt.param_groups[0]["params"][0]
+
+    def step():
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+
+    fast = cr.compile(step)
+    fast()
+    fast()
+    assert fast.captures == 1
+    opt = cr.optim.SGD([w], lr=0.0)  # the function now calls another optimiser
+    fast()
+    assert fast.captures == 2
+    before = w.data.copy()
+    fast()
+    np.testing.assert_array_equal(w.data, before)  # lr 0: the new optimiser's step

@@ -36,12 +36,13 @@ _SKIP = tuple(os.path.join(os.path.dirname(__file__), f) for f in _ENGINE)
 class Entry:
     """One record: ``run(*leaves)`` replays it, ``guard()`` says whether it still applies."""
 
-    __slots__ = ("guard", "run", "source")
+    __slots__ = ("env", "guard", "run", "source")
 
     def __init__(self, run: Callable, guard: Callable, source: str) -> None:
         self.run = run
         self.guard = guard
         self.source = source
+        self.env: tuple = ()
 
 
 class Capture:

@@ -48,6 +48,7 @@ from chainrule.tensor import Tensor
 __all__ = ["Compiled", "compile", "replayable"]
 
 _SCALARS = (int, float, bool, str, bytes, complex, type(None))
+_MISSING = object()
 _make = Tensor._make  # the original, also while a capture has the class patched
 _lock = threading.RLock()  # one capture at a time: the patches below are process-wide
 
@@ -118,6 +119,11 @@ class Compiled:
         self.reason: str | None = None
         self.name = getattr(fn, "__qualname__", None) or repr(fn)
         functools.update_wrapper(self, fn)
+        func = getattr(fn, "__func__", fn)  # a bound method's function
+        code = getattr(func, "__code__", None)
+        self._cells = tuple(getattr(func, "__closure__", None) or ())
+        self._globals = getattr(func, "__globals__", {})
+        self._names = code.co_names if code is not None else ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.reason is not None:
@@ -130,6 +136,8 @@ class Compiled:
         _flatten(args, leaves, key)
         if kwargs:
             _flatten(kwargs, leaves, key)
+        env = self._environment()
+        key.append(tuple(map(id, env)))
         k = tuple(key)
         entries = self.cache.get(k)
         if entries:
@@ -137,9 +145,21 @@ class Compiled:
                 if e.guard():
                     self.cache.move_to_end(k)
                     return e.run(*leaves)
-        return self._capture(k, leaves, args, kwargs)
+        return self._capture(k, leaves, args, kwargs, env)
 
-    def _capture(self, key: tuple, leaves: list, args: tuple, kwargs: dict) -> Any:
+    def _environment(self) -> tuple:
+        """What ``fn``'s free variables and the globals it names hold now: the record is of
+        those objects (a rebound ``model`` or ``optimizer`` captures again)."""
+        glob = self._globals
+        env = [glob.get(n, _MISSING) for n in self._names]
+        for c in self._cells:
+            try:
+                env.append(c.cell_contents)
+            except ValueError:  # an empty cell
+                env.append(_MISSING)
+        return tuple(env)
+
+    def _capture(self, key: tuple, leaves: list, args: tuple, kwargs: dict, env: tuple) -> Any:
         with _lock:
             cap = Capture(self.name, leaves)
             if tape.is_anomaly_enabled():
@@ -165,6 +185,7 @@ class Compiled:
             )
         else:
             entry = cap.build(out)
+            entry.env = env  # alive, so that the ids in the key stay theirs
             self.cache.setdefault(key, []).append(entry)
             self.cache.move_to_end(key)
             while len(self.cache) > self.cache_size:
