@@ -100,7 +100,7 @@ def entries() -> list[Entry]:
     names = _public_names()
     rows = []
     for prim in primitives():
-        family = prim.forward.__module__.removeprefix("chainrule.ops.").removeprefix("chainrule.")
+        family = _family(prim.forward.__module__)
         summary, lines = parse_docstring(prim.forward.__doc__ or "")
         inputs = _inputs(prim)
         rules = {}
@@ -126,7 +126,7 @@ def entries() -> list[Entry]:
                 keeps=_keeps(prim, inputs),
             )
         )
-    rows.sort(key=lambda e: (_family_key(e.family), _line(e.prim)))
+    rows.sort(key=lambda e: (_family_key(e.family), _file_key(e), _line(e.prim)))
     return rows
 
 
@@ -201,33 +201,51 @@ def render() -> str:
         "",
     ]
     for family, items in families.items():
-        module = importlib.import_module(items[0].prim.forward.__module__)
         out += [f"## {family}", ""]
-        intro = _first_paragraph(module.__doc__ or "")
+        files: dict[str, list[Entry]] = {}
+        for e in items:
+            files.setdefault(e.prim.forward.__module__, []).append(e)
+        if len(files) == 1:
+            out += _table(importlib.import_module(next(iter(files))), items)
+            continue
+        # a family kept in several files (a subpackage): its intro, then a table per file
+        intro = _first_paragraph(importlib.import_module(f"chainrule.ops.{family}").__doc__ or "")
         if intro:
             out += [_md(intro), ""]
-        out += ["| Op | Computes | Gradient | Keeps |", "| --- | --- | --- | --- |"]
-        for e in items:
-            names = ", ".join(f"`{n}`" for n in e.names) or (
-                f"`{e.prim.name}` (internal: `{e.prim.forward.__module__}`)"
-            )
-            if e.prim.vjp_argnum is not None:
-                grads = list(e.rules.values())
-            else:
-                grads = [e.rules[n] for n in e.inputs if n in e.rules]
-            grad = "<br>".join(_md(g) for g in grads) or "(no gradient)"
-            out.append(f"| {names} | {_md(e.summary)} | {grad} | {e.keeps} |")
-        others = _composed(module, {id(e.prim) for e in items})
-        if others:
-            out += [
-                "",
-                "Also in this family, built from the ops above (their gradient follows by the",
-                "chain rule) or without a gradient:",
-                "",
-            ]
-            out += [f"- `{name}`" + (f": {_md(doc)}" if doc else "") for name, doc in others]
-        out.append("")
+        for name, part in files.items():
+            out += [f"### {family}.{name.rsplit('.', 1)[1]}", ""]
+            out += _table(importlib.import_module(name), part)
     return "\n".join(out)
+
+
+def _table(module: ModuleType, items: list[Entry]) -> list[str]:
+    """The Markdown lines of one file's rows: its intro, the table, the composed ops."""
+    out = []
+    intro = _first_paragraph(module.__doc__ or "")
+    if intro:
+        out += [_md(intro), ""]
+    out += ["| Op | Computes | Gradient | Keeps |", "| --- | --- | --- | --- |"]
+    for e in items:
+        names = ", ".join(f"`{n}`" for n in e.names) or (
+            f"`{e.prim.name}` (internal: `{e.prim.forward.__module__}`)"
+        )
+        if e.prim.vjp_argnum is not None:
+            grads = list(e.rules.values())
+        else:
+            grads = [e.rules[n] for n in e.inputs if n in e.rules]
+        grad = "<br>".join(_md(g) for g in grads) or "(no gradient)"
+        out.append(f"| {names} | {_md(e.summary)} | {grad} | {e.keeps} |")
+    others = _composed(module, {id(e.prim) for e in items})
+    if others:
+        out += [
+            "",
+            "Also in this family, built from the ops above (their gradient follows by the",
+            "chain rule) or without a gradient:",
+            "",
+        ]
+        out += [f"- `{name}`" + (f": {_md(doc)}" if doc else "") for name, doc in others]
+    out.append("")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,6 +366,24 @@ def _first_paragraph(doc: str) -> str:
             break
         para.append(line.strip())
     return " ".join(para)
+
+
+def _family(module: str) -> str:
+    """The family of a forward defined in ``module``: its file under ``chainrule.ops``, or the
+    subpackage holding it (``chainrule.ops.elementwise.arithmetic`` is ``elementwise``)."""
+    if module.startswith("chainrule.ops."):
+        return module.removeprefix("chainrule.ops.").split(".")[0]
+    return module.removeprefix("chainrule.")
+
+
+def _file_key(e: Entry) -> int:
+    """A file's place within its family: where the subpackage's docstring names it first."""
+    module = e.prim.forward.__module__
+    if module.count(".") < 3:
+        return 0
+    doc = importlib.import_module(module.rsplit(".", 1)[0]).__doc__ or ""
+    at = doc.find(module.rsplit(".", 1)[1])
+    return at if at >= 0 else len(doc)
 
 
 def _family_key(family: str) -> tuple[int, str]:

@@ -14,7 +14,8 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import primitive
 from chainrule.ops import _special
-from chainrule.ops.elementwise import _data, exp
+from chainrule.ops.elementwise.discrete import _data
+from chainrule.ops.elementwise.transcendental import exp
 from chainrule.tensor import Tensor
 
 

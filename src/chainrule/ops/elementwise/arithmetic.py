@@ -1,0 +1,344 @@
+"""Arithmetic: sums, products, quotients, extremes, clipping, remainders and casts.
+
+Names: ``x, y`` the inputs, ``out`` the forward result, ``g`` the incoming gradient. Every
+rule returns a gradient shaped like ``out``; the engine sums broadcasting away.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd import primitive
+from chainrule.ops.elementwise.discrete import _data, _zero_grad, floor, sign, trunc
+from chainrule.tensor import Tensor
+
+
+@primitive
+def add(x, y):
+    """x + y, broadcast (NumPy's ``add``).
+
+    x̄ = ḡ
+    ȳ = ḡ
+    """
+    return backend.xp.add(x, y)
+
+
+add.defvjp(lambda g, out, x, y: g,
+           lambda g, out, x, y: g, keep="")  # fmt: skip
+
+
+@primitive
+def subtract(x, y):
+    """x − y, broadcast.
+
+    x̄ = ḡ
+    ȳ = −ḡ
+    """
+    return backend.xp.subtract(x, y)
+
+
+subtract.defvjp(lambda g, out, x, y: g,
+                lambda g, out, x, y: -g, keep="")  # fmt: skip
+
+
+@primitive
+def multiply(x, y):
+    """x ⊙ y, broadcast.
+
+    x̄ = ḡ ⊙ y
+    ȳ = ḡ ⊙ x
+    """
+    return backend.xp.multiply(x, y)
+
+
+multiply.defvjp(lambda g, out, x, y: g * y,
+                lambda g, out, x, y: g * x, keep="x y")  # fmt: skip
+
+
+@primitive
+def divide(x, y):
+    """x / y, broadcast (true division).
+
+    x̄ = ḡ / y
+    ȳ = −ḡ ⊙ out / y
+    """
+    return backend.xp.divide(x, y)
+
+
+divide.defvjp(lambda g, out, x, y: g / y,
+              lambda g, out, x, y: -g * out / y, keep="y out")  # fmt: skip
+
+
+@primitive
+def negative(x):
+    """−x.
+
+    x̄ = −ḡ
+    """
+    return backend.xp.negative(x)
+
+
+negative.defvjp(lambda g, out, x: -g, keep="")
+
+
+@primitive
+def abs(x):
+    """|x|.
+
+    x̄ = ḡ ⊙ sign(x)
+    """
+    return backend.xp.abs(x)
+
+
+abs.defvjp(lambda g, out, x: g * sign(x), keep="x")
+
+
+@primitive
+def maximum(x, y):
+    """Element-wise maximum (NaN propagates); ties split the gradient in half.
+
+    x̄ = ḡ ⊙ ([x > y] + ½[x = y])
+    ȳ = ḡ ⊙ ([y > x] + ½[x = y])
+    """
+    return backend.xp.maximum(x, y)
+
+
+# Ties split the gradient in half between the two inputs, as in PyTorch.
+maximum.defvjp(lambda g, out, x, y: g * _share(x, y),
+               lambda g, out, x, y: g * _share(y, x), keep="x y")  # fmt: skip
+
+
+@primitive
+def minimum(x, y):
+    """Element-wise minimum (NaN propagates); ties split the gradient in half.
+
+    x̄ = ḡ ⊙ ([x < y] + ½[x = y])
+    ȳ = ḡ ⊙ ([y < x] + ½[x = y])
+    """
+    return backend.xp.minimum(x, y)
+
+
+minimum.defvjp(lambda g, out, x, y: g * _share(y, x),
+               lambda g, out, x, y: g * _share(x, y), keep="x y")  # fmt: skip
+
+
+def _share(x: Any, y: Any) -> Tensor:
+    """1 where x > y, 1/2 where x == y, 0 elsewhere (not differentiable), in the dtype of
+    ``maximum(x, y)`` (a float64 mask would turn float32 gradients into float64)."""
+    xd = x.data if isinstance(x, Tensor) else x
+    yd = y.data if isinstance(y, Tensor) else y
+    share = (xd > yd) + 0.5 * (xd == yd)
+    return Tensor._make(share.astype(backend.xp.result_type(xd, yd), copy=False))
+
+
+@primitive
+def clip(x, a_min=None, a_max=None):
+    """x limited to [a_min, a_max] (bounds are constants, either may be None).
+
+    x̄ = ḡ ⊙ [a_min ≤ x ≤ a_max]
+    """
+    return backend.xp.clip(x, a_min, a_max)
+
+
+def _clip_grad(g, out, x, a_min=None, a_max=None):
+    inside = backend.xp.ones(g.shape, dtype=bool)  # the output's: bounds may broadcast x
+    if a_min is not None:
+        inside &= x.data >= (a_min.data if isinstance(a_min, Tensor) else a_min)
+    if a_max is not None:
+        inside &= x.data <= (a_max.data if isinstance(a_max, Tensor) else a_max)
+    return g * Tensor._make(inside)
+
+
+clip.defvjp(_clip_grad, keep="x a_min a_max")
+
+
+@primitive
+def where(condition, x, y):
+    """x where condition holds, else y (NumPy's ``where``; the condition gets no gradient).
+
+    x̄ = ḡ ⊙ [condition]
+    ȳ = ḡ ⊙ [not condition]
+    """
+    return backend.xp.where(condition, x, y)
+
+
+where.defvjp(None,
+             lambda g, out, c, x, y: where(c, g, 0),
+             lambda g, out, c, x, y: where(c, 0, g), keep="c")  # fmt: skip
+
+
+@primitive
+def copy(x):
+    """A copy of x that stays in the graph (``clone``).
+
+    x̄ = ḡ
+    """
+    return backend.xp.array(x, copy=True)
+
+
+copy.defvjp(lambda g, out, x: g, keep="")
+
+
+@primitive
+def astype(x, dtype):
+    """x cast to ``dtype``; the gradient comes back in x's dtype.
+
+    x̄ = astype(ḡ, x.dtype)
+    """
+    return x.astype(dtype)
+
+
+astype.defvjp(lambda g, out, x, dtype: astype(g, x.dtype), keep="x.shape")
+
+
+# ---------------------------------------------------------------- powers
+@primitive
+def square(x):
+    """x².
+
+    x̄ = 2 ḡ ⊙ x
+    """
+    return backend.xp.square(x)
+
+
+square.defvjp(lambda g, out, x: 2 * g * x, keep="x")
+
+
+@primitive
+def reciprocal(x):
+    """1 / x.
+
+    x̄ = −ḡ ⊙ out²
+    """
+    return backend.xp.reciprocal(x)
+
+
+reciprocal.defvjp(lambda g, out, x: -g * out * out, keep="out")
+
+
+@primitive
+def cbrt(x):
+    """The real cube root (negative for negative x).
+
+    x̄ = ḡ / (3 out²)
+    """
+    return backend.xp.cbrt(x)
+
+
+cbrt.defvjp(lambda g, out, x: g / (3 * out * out), keep="out")
+
+
+# ---------------------------------------------------------------- remainders, signs, NaNs
+@primitive
+def fmod(x, y):
+    """The C remainder x − trunc(x / y) y, with the sign of x (NumPy's ``fmod``).
+
+    x̄ = ḡ
+    ȳ = −ḡ ⊙ trunc(x / y)
+    """
+    return backend.xp.fmod(x, y)
+
+
+fmod.defvjp(lambda g, out, x, y: g,
+            lambda g, out, x, y: -g * trunc(x / y), keep="x y")  # fmt: skip
+
+
+@primitive
+def remainder(x, y):
+    """x − floor(x / y) y, with the sign of y (Python's ``%``, NumPy's ``remainder``/``mod``).
+
+    x̄ = ḡ
+    ȳ = −ḡ ⊙ floor(x / y)
+    """
+    return backend.xp.remainder(x, y)
+
+
+remainder.defvjp(lambda g, out, x, y: g,
+                 lambda g, out, x, y: -g * floor(x / y), keep="x y")  # fmt: skip
+mod = remainder
+
+
+def _fmax_mask(x: Any, y: Any, pick_x_on_tie: Any) -> Tensor:
+    # 1 where x is the chosen input: x wins (or ties) or y is NaN; in fmax's dtype (a float
+    # mask times g is faster than a boolean one, and much faster than a where())
+    xd, yd = _data(x), _data(y)
+    mask = pick_x_on_tie(xd, yd) | backend.xp.isnan(yd)
+    return Tensor._make(mask.astype(backend.xp.result_type(xd, yd), copy=False))
+
+
+@primitive
+def fmax(x, y):
+    """Element-wise maximum ignoring NaN (NumPy's ``fmax``); a tie goes to x, as in PyTorch.
+
+    x̄ = ḡ ⊙ [x ≥ y or y is NaN]
+    ȳ = ḡ ⊙ [not (x ≥ y or y is NaN)]
+    """
+    return backend.xp.fmax(x, y)
+
+
+def _fmax_grads(g, out, x, y):
+    gx = g * _fmax_mask(x, y, backend.xp.greater_equal)
+    return gx, g - gx
+
+
+fmax.defvjp_all(_fmax_grads, keep="x y")
+
+
+@primitive
+def fmin(x, y):
+    """Element-wise minimum ignoring NaN (NumPy's ``fmin``); a tie goes to x, as in PyTorch.
+
+    x̄ = ḡ ⊙ [x ≤ y or y is NaN]
+    ȳ = ḡ ⊙ [not (x ≤ y or y is NaN)]
+    """
+    return backend.xp.fmin(x, y)
+
+
+def _fmin_grads(g, out, x, y):
+    gx = g * _fmax_mask(x, y, backend.xp.less_equal)
+    return gx, g - gx
+
+
+fmin.defvjp_all(_fmin_grads, keep="x y")
+
+
+@primitive
+def copysign(x, y):
+    """|x| with the sign of y.
+
+    x̄ = ḡ ⊙ sign(x) ⊙ sign(out)
+    ȳ = 0
+    """
+    return backend.xp.copysign(x, y)
+
+
+copysign.defvjp(
+    lambda g, out, x, y: g * Tensor._make(backend.xp.sign(_data(x)) * backend.xp.sign(out.data)),
+    _zero_grad,
+    keep="x out",
+)
+
+
+@primitive
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """x with NaN, +inf and −inf replaced (by 0 and the dtype's largest finite values, or
+    the numbers given).
+
+    x̄ = ḡ ⊙ [x is finite]
+    """
+    return backend.xp.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+
+nan_to_num.defvjp(
+    lambda g, out, x, nan=0.0, posinf=None, neginf=None: (
+        g * Tensor._make(backend.xp.isfinite(x.data))
+    ),
+    keep="x",
+)
+
+
+def clamp(x: Any, min: Any = None, max: Any = None) -> Tensor:
+    """PyTorch's name for :func:`clip`: ``x`` limited to ``[min, max]`` (either may be
+    ``None``; tensors broadcast). The gradient passes where ``min <= x <= max``."""
+    return clip(x, min, max)

@@ -1,0 +1,420 @@
+"""Powers, exponentials, logarithms, trigonometric and hyperbolic functions.
+
+Names: ``x, y`` the inputs, ``out`` the forward result, ``g`` the incoming gradient. Every
+rule returns a gradient shaped like ``out``; the engine sums broadcasting away.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import primitive
+from chainrule.ops.elementwise.arithmetic import where
+from chainrule.tensor import Tensor
+
+
+@primitive
+def power(x, y):
+    """x ** y, broadcast.
+
+    x̄ = ḡ ⊙ y ⊙ x^(y − 1)   (0 where y = 0)
+    ȳ = ḡ ⊙ out ⊙ log x   (0 where x = 0 and y ≥ 0)
+    """
+    return backend.xp.power(x, y)
+
+
+def _power_grad_x(g, out, x, y):
+    if not isinstance(y, Tensor):
+        if np.all(np.asarray(y) == 0):
+            return g * 0
+        return g * y * x ** (y - 1)
+    # d/dx x^y = y x^(y-1), taken as 0 where y == 0 (also at x == 0, where 0 * inf is NaN),
+    # as PyTorch does
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return where(y == 0, 0, g * y * x ** (y - 1))
+
+
+def _power_grad_y(g, out, x, y):
+    # d/dy x^y = x^y log x. At x == 0 it is 0 for y >= 0 (the limit for y > 0) and
+    # inf * log 0 = -inf for y < 0, as in PyTorch.
+    if not isinstance(x, Tensor):  # a constant base (2 ** y): take its log in out's dtype
+        x = Tensor._make(backend.xp.asarray(x, dtype=out.dtype))
+    zero = x == 0
+    log_x = where(zero, -np.inf, log(where(zero, 1, x)))
+    with np.errstate(invalid="ignore"):  # 0 * -inf where x == 0 < y: replaced by 0
+        return where(zero & (y >= 0), 0, g * out * log_x)
+
+
+power.defvjp(_power_grad_x, _power_grad_y, keep="x y out")
+
+
+@primitive
+def exp(x):
+    """eˣ.
+
+    x̄ = ḡ ⊙ out
+    """
+    return backend.xp.exp(x)
+
+
+exp.defvjp(lambda g, out, x: g * out, keep="out")
+
+
+@primitive
+def log(x):
+    """Natural logarithm.
+
+    x̄ = ḡ / x
+    """
+    return backend.xp.log(x)
+
+
+log.defvjp(lambda g, out, x: g / x, keep="x")
+
+
+@primitive
+def sqrt(x):
+    """√x.
+
+    x̄ = ḡ / (2 out)
+    """
+    return backend.xp.sqrt(x)
+
+
+sqrt.defvjp(lambda g, out, x: g / (2 * out), keep="out")
+
+
+@primitive
+def std_sqrt(x):
+    """√x for a variance x ≥ 0, whose gradient is 0 where x = 0 (std's, as PyTorch's).
+
+    x̄ = ḡ / (2 out)   (0 where out = 0)
+    """
+    return backend.xp.sqrt(x)
+
+
+def _std_sqrt_grad(g, out, x):
+    zero = out == 0
+    return where(zero, 0, g / (2 * where(zero, 1, out)))
+
+
+std_sqrt.defvjp(_std_sqrt_grad, keep="out")
+
+
+@primitive
+def sin(x):
+    """sin x.
+
+    x̄ = ḡ ⊙ cos x
+    """
+    return backend.xp.sin(x)
+
+
+sin.defvjp(lambda g, out, x: g * cos(x), keep="x")
+
+
+@primitive
+def cos(x):
+    """cos x.
+
+    x̄ = −ḡ ⊙ sin x
+    """
+    return backend.xp.cos(x)
+
+
+cos.defvjp(lambda g, out, x: -g * sin(x), keep="x")
+
+
+@primitive
+def tanh(x):
+    """tanh x.
+
+    x̄ = ḡ ⊙ (1 − out²)
+    """
+    return backend.xp.tanh(x)
+
+
+tanh.defvjp(lambda g, out, x: g * (1 - out * out), keep="out")  # the seeds' g'(z) = 1 - g(z)^2
+
+
+# ---------------------------------------------------------------- trigonometric, hyperbolic
+
+
+@primitive
+def tan(x):
+    """tan x.
+
+    x̄ = ḡ ⊙ (1 + out²)
+    """
+    return backend.xp.tan(x)
+
+
+tan.defvjp(lambda g, out, x: g * (1 + out * out), keep="out")
+
+
+@primitive
+def arcsin(x):
+    """Inverse sine, on [−1, 1].
+
+    x̄ = ḡ / √(1 − x²)
+    """
+    return backend.xp.arcsin(x)
+
+
+arcsin.defvjp(lambda g, out, x: g / sqrt(1 - x * x), keep="x")
+
+
+@primitive
+def arccos(x):
+    """Inverse cosine, on [−1, 1].
+
+    x̄ = −ḡ / √(1 − x²)
+    """
+    return backend.xp.arccos(x)
+
+
+arccos.defvjp(lambda g, out, x: -g / sqrt(1 - x * x), keep="x")
+
+
+@primitive
+def arctan(x):
+    """Inverse tangent.
+
+    x̄ = ḡ / (1 + x²)
+    """
+    return backend.xp.arctan(x)
+
+
+arctan.defvjp(lambda g, out, x: g / (1 + x * x), keep="x")
+
+
+@primitive
+def arctan2(y, x):
+    """The angle of the point (x, y), in (−π, π] (NumPy's ``arctan2(x1, x2)``, x1 = y).
+
+    ȳ = ḡ ⊙ x / (x² + y²)
+    x̄ = −ḡ ⊙ y / (x² + y²)
+    """
+    return backend.xp.arctan2(y, x)
+
+
+def _arctan2_grads(g, out, y, x):
+    gd = g / (x * x + y * y)  # shared by both inputs: one rule for the two (defvjp_all)
+    return gd * x, -gd * y
+
+
+arctan2.defvjp_all(_arctan2_grads, keep="y x")
+
+
+@primitive
+def sinh(x):
+    """Hyperbolic sine.
+
+    x̄ = ḡ ⊙ cosh x
+    """
+    return backend.xp.sinh(x)
+
+
+sinh.defvjp(lambda g, out, x: g * cosh(x), keep="x")
+
+
+@primitive
+def cosh(x):
+    """Hyperbolic cosine.
+
+    x̄ = ḡ ⊙ sinh x
+    """
+    return backend.xp.cosh(x)
+
+
+cosh.defvjp(lambda g, out, x: g * sinh(x), keep="x")
+
+
+@primitive
+def arcsinh(x):
+    """Inverse hyperbolic sine.
+
+    x̄ = ḡ / √(x² + 1)
+    """
+    return backend.xp.arcsinh(x)
+
+
+arcsinh.defvjp(lambda g, out, x: g / sqrt(x * x + 1), keep="x")
+
+
+@primitive
+def arccosh(x):
+    """Inverse hyperbolic cosine, for x ≥ 1.
+
+    x̄ = ḡ / √(x² − 1)
+    """
+    return backend.xp.arccosh(x)
+
+
+arccosh.defvjp(lambda g, out, x: g / sqrt(x * x - 1), keep="x")
+
+
+@primitive
+def arctanh(x):
+    """Inverse hyperbolic tangent, on (−1, 1).
+
+    x̄ = ḡ / (1 − x²)
+    """
+    return backend.xp.arctanh(x)
+
+
+arctanh.defvjp(lambda g, out, x: g / (1 - x * x), keep="x")
+
+
+@primitive
+def sinc(x):
+    """The normalised sinc sin(πx) / (πx), 1 at 0 (NumPy's and PyTorch's ``sinc``).
+
+    x̄ = ḡ ⊙ (cos(πx) − out) / x   (0 at x = 0)
+    """
+    return backend.xp.sinc(x)
+
+
+def _sinc_grad(g, out, x):
+    zero = x == 0
+    safe = where(zero, 1, x)
+    return g * where(zero, 0, (cos(np.pi * safe) - sinc(safe)) / safe)
+
+
+sinc.defvjp(_sinc_grad, keep="x")
+
+
+@primitive
+def deg2rad(x):
+    """Degrees to radians: x π / 180.
+
+    x̄ = ḡ π / 180
+    """
+    return backend.xp.deg2rad(x)
+
+
+deg2rad.defvjp(lambda g, out, x: g * (np.pi / 180), keep="")
+radians = deg2rad
+
+
+@primitive
+def rad2deg(x):
+    """Radians to degrees: x 180 / π.
+
+    x̄ = ḡ 180 / π
+    """
+    return backend.xp.rad2deg(x)
+
+
+rad2deg.defvjp(lambda g, out, x: g * (180 / np.pi), keep="")
+degrees = rad2deg
+
+
+@primitive
+def hypot(x, y):
+    """√(x² + y²) without overflow.
+
+    x̄ = ḡ ⊙ x / out
+    ȳ = ḡ ⊙ y / out
+    """
+    return backend.xp.hypot(x, y)
+
+
+def _hypot_grads(g, out, x, y):
+    go = g / out
+    return go * x, go * y
+
+
+hypot.defvjp_all(_hypot_grads, keep="x y out")
+
+
+# ---------------------------------------------------------------- exponentials and logarithms
+@primitive
+def log1p(x):
+    """log(1 + x), accurate for small x.
+
+    x̄ = ḡ / (1 + x)
+    """
+    return backend.xp.log1p(x)
+
+
+log1p.defvjp(lambda g, out, x: g / (1 + x), keep="x")
+
+
+@primitive
+def expm1(x):
+    """eˣ − 1, accurate for small x.
+
+    x̄ = ḡ ⊙ (out + 1)
+    """
+    return backend.xp.expm1(x)
+
+
+expm1.defvjp(lambda g, out, x: g * (out + 1), keep="out")
+
+
+@primitive
+def log2(x):
+    """Base-2 logarithm.
+
+    x̄ = ḡ / (x ln 2)
+    """
+    return backend.xp.log2(x)
+
+
+log2.defvjp(lambda g, out, x: g / (x * math.log(2)), keep="x")
+
+
+@primitive
+def log10(x):
+    """Base-10 logarithm.
+
+    x̄ = ḡ / (x ln 10)
+    """
+    return backend.xp.log10(x)
+
+
+log10.defvjp(lambda g, out, x: g / (x * math.log(10)), keep="x")
+
+
+@primitive
+def exp2(x):
+    """2ˣ.
+
+    x̄ = ḡ ⊙ out ln 2
+    """
+    return backend.xp.exp2(x)
+
+
+exp2.defvjp(lambda g, out, x: g * out * math.log(2), keep="out")
+
+
+@primitive
+def logaddexp(x, y):
+    """log(eˣ + eʸ), computed without overflow.
+
+    x̄ = ḡ ⊙ e^(x − out)
+    ȳ = ḡ ⊙ e^(y − out)
+    """
+    return backend.xp.logaddexp(x, y)
+
+
+logaddexp.defvjp(lambda g, out, x, y: g * exp(x - out),
+                 lambda g, out, x, y: g * exp(y - out), keep="x y out")  # fmt: skip
+
+
+@primitive
+def logaddexp2(x, y):
+    """log₂(2ˣ + 2ʸ), computed without overflow.
+
+    x̄ = ḡ ⊙ 2^(x − out)
+    ȳ = ḡ ⊙ 2^(y − out)
+    """
+    return backend.xp.logaddexp2(x, y)
+
+
+logaddexp2.defvjp(lambda g, out, x, y: g * exp2(x - out),
+                  lambda g, out, x, y: g * exp2(y - out), keep="x y out")  # fmt: skip

@@ -1,0 +1,223 @@
+"""Matrix products: ``matmul`` with NumPy's rules (batched, 1-D promotion) and the fused
+``linear`` of a layer, a_k = b_k + W_k h_{k-1} (seeds, module 4.7), for row-major batches;
+``outer``, ``vecdot``, ``matrix_power``, ``multi_dot`` (the cheapest order) and
+``matrix_transpose``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd import primitive
+from chainrule.errors import ShapeError
+from chainrule.ops.elementwise import multiply
+from chainrule.ops.linalg._common import (
+    _matrix,
+    _mT,
+    _t,
+)
+from chainrule.ops.shape import expand_dims, getitem, reshape, swapaxes
+from chainrule.tensor import Tensor
+
+
+@primitive
+def matmul(x, y):
+    """Matrix product with NumPy's rules (``@``): batched, batch axes broadcast, 1-D promoted.
+
+    x̄ = ḡ yᵀ
+    ȳ = xᵀ ḡ
+    """
+    if x.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"matmul: needs at least 1-D operands, got shapes {x.shape} and {y.shape}")
+    kx = x.shape[-1]
+    ky = y.shape[-2] if y.ndim > 1 else y.shape[0]
+    if kx != ky:
+        raise ShapeError(
+            f"matmul: shapes {x.shape} and {y.shape} do not fit (inner dimensions {kx} != {ky})"
+        )
+    return backend.xp.matmul(x, y)
+
+
+def _mm(a, b):
+    """a @ b, computed as an outer product when the inner dimension is 1 (batch size 1 in a
+    weight gradient), which NumPy's matmul does several times slower."""
+    if a.shape[-1] == 1:
+        if a.ndim == 2 and b.ndim == 2:
+            return outer(a, b)
+        return multiply(a, b)
+    return matmul(a, b)
+
+
+@primitive
+def outer(x, y):
+    """Outer product of the flattened inputs (NumPy's ``outer``): (m,) and (n,) -> (m, n).
+
+    x̄ = reshape(ḡ ravel(y), x.shape)
+    ȳ = reshape(ravel(x) ḡ, y.shape)
+    """
+    # einsum's loop beats the broadcast multiply (and matmul) here by about 1.5x.
+    return backend.xp.einsum("i,j->ij", x.reshape(-1), y.reshape(-1))
+
+
+outer.defvjp(lambda g, out, x, y: reshape(matmul(g, reshape(y, (-1,))), x.shape),
+             lambda g, out, x, y: reshape(matmul(reshape(x, (-1,)), g), y.shape),
+             keep="x y")  # fmt: skip
+
+
+def _matmul_grad_x(g, out, x, y):
+    if x.ndim == 1 and y.ndim == 1:
+        return g * y
+    if y.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+        return multiply(expand_dims(g, -1), y)
+    if x.ndim == 1:  # (k,) @ (..., k, m) -> (..., m); the engine sums the batch axes
+        return getitem(matmul(y, expand_dims(g, -1)), (Ellipsis, 0))
+    return _mm(g, swapaxes(y, -1, -2))
+
+
+def _matmul_grad_y(g, out, x, y):
+    if x.ndim == 1 and y.ndim == 1:
+        return g * x
+    if y.ndim == 1:
+        return getitem(matmul(expand_dims(g, -2), x), (Ellipsis, 0, slice(None)))
+    if x.ndim == 1:
+        return multiply(expand_dims(x, -1), expand_dims(g, -2))
+    return _mm(swapaxes(x, -1, -2), g)
+
+
+matmul.defvjp(_matmul_grad_x, _matmul_grad_y, keep="x y")
+
+
+@primitive
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias``: x (..., in), weight (out, in), bias (out,) -> (..., out).
+
+    x̄ = ḡ weight
+    weight̄ = Σ_batch ḡᵀ x
+    bias̄ = Σ_batch ḡ
+
+    The seeds' pre-activation a = b + W h for a batch of rows h. Raises
+    :class:`~chainrule.errors.ShapeError` when ``x``'s last axis is not ``in``.
+    """
+    if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+        raise ShapeError(
+            f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
+            f"(expected last dimension {weight.shape[-1]})"
+        )
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    return out
+
+
+def _linear_grad_weight(g, out, x, weight, bias=None):
+    # ∇W = ∇a h^T (seeds), summed over the batch: g^T x with the batch axes flattened.
+    if g.ndim != 2:
+        g = reshape(g, (-1, g.shape[-1]))
+        x = reshape(x, (-1, x.shape[-1]))
+    return matmul_tn(g, x)
+
+
+@primitive
+def matmul_tn(x, y):
+    """``x.T @ y`` for 2-D x (n, m) and y (n, k) -> (m, k), without materialising ``x.T``.
+
+    x̄ = y ḡᵀ
+    ȳ = x ḡ
+
+    An outer product when n is 1 (a weight gradient at batch size 1).
+    """
+    if x.shape[0] == 1:
+        return backend.xp.einsum("ki,kj->ij", x, y)
+    return x.T @ y
+
+
+matmul_tn.defvjp(lambda g, out, x, y: matmul(y, swapaxes(g, 0, 1)),
+                 lambda g, out, x, y: matmul(x, g), keep="x y")  # fmt: skip
+
+
+linear.defvjp(
+    lambda g, out, x, weight, bias=None: _mm(g, weight),  # ∇h = W^T ∇a (seeds)
+    _linear_grad_weight,
+    lambda g, out, x, weight, bias=None: g,  # ∇b = ∇a; the engine sums the batch axes
+    keep="x weight",
+)
+
+
+# ---------------------------------------------------------------------------- chains
+def multi_dot(arrays: Any) -> Tensor:
+    """The product of a chain of matrices in the cheapest order (``numpy.linalg.multi_dot``):
+    the first may be 1-D (a row), the last 1-D (a column). Raises
+    :class:`~chainrule.errors.ShapeError` for fewer than two arrays or shapes that do not
+    chain."""
+    ts = [_t(x) for x in arrays]
+    if len(ts) < 2:
+        raise ShapeError(f"multi_dot: expected at least two arrays, got {len(ts)}")
+    first_vec, last_vec = ts[0].ndim == 1, ts[-1].ndim == 1
+    if first_vec:
+        ts[0] = expand_dims(ts[0], 0)
+    if last_vec:
+        ts[-1] = expand_dims(ts[-1], -1)
+    for i, t in enumerate(ts):
+        if t.ndim != 2:
+            raise ShapeError(f"multi_dot: array {i} has shape {t.shape}; expected 2-D")
+    for i in range(len(ts) - 1):
+        if ts[i].shape[1] != ts[i + 1].shape[0]:
+            raise ShapeError(
+                f"multi_dot: shapes {ts[i].shape} and {ts[i + 1].shape} (arrays {i} and "
+                f"{i + 1}) do not chain"
+            )
+    out = _chain(ts, _chain_order([t.shape[0] for t in ts] + [ts[-1].shape[1]]), 0, len(ts) - 1)
+    if first_vec:
+        out = getitem(out, 0)
+    if last_vec:
+        out = getitem(out, (Ellipsis, 0))
+    return out
+
+
+def _chain_order(dims: list[int]) -> list[list[int]]:
+    """The classic matrix-chain dynamic programme: split[i][j], the best cut of i..j."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            best = None
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if best is None or c < best:
+                    best, split[i][j] = c, k
+            cost[i][j] = best
+    return split
+
+
+def _chain(ts: list[Tensor], split: list[list[int]], i: int, j: int) -> Tensor:
+    if i == j:
+        return ts[i]
+    k = split[i][j]
+    return matmul(_chain(ts, split, i, k), _chain(ts, split, k + 1, j))
+
+
+def vecdot(x1: Any, x2: Any, axis: int = -1) -> Tensor:
+    """Dot products of vectors along ``axis``, broadcast over the rest
+    (``numpy.linalg.vecdot`` for real tensors). Raises :class:`~chainrule.errors.ShapeError`
+    when the vector axes differ in length."""
+    from chainrule.ops.reduction import sum as _sum
+
+    x1, x2 = _t(x1), _t(x2)
+    n1 = x1.shape[axis] if x1.ndim else None
+    n2 = x2.shape[axis] if x2.ndim else None
+    if n1 is None or n2 is None or n1 != n2:
+        raise ShapeError(
+            f"vecdot: axis {axis} of shapes {x1.shape} and {x2.shape} must hold vectors of one "
+            "length"
+        )
+    return _sum(x1 * x2, axis=axis)
+
+
+def matrix_transpose(x: Any) -> Tensor:
+    """The last two axes swapped (``numpy.linalg.matrix_transpose``, ``Tensor.mT``)."""
+    x = _t(x)
+    _matrix("matrix_transpose", x)
+    return _mT(x)
