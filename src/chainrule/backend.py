@@ -104,6 +104,15 @@ def device(spec: str | Device) -> Device:
     raise DeviceError(f"unknown device {spec!r}; use 'cpu', 'cuda' or 'cuda:N'")
 
 
+def is_device(spec: Any) -> bool:
+    """Whether ``spec`` names a device (a ``Device``, or a string such as ``"cpu"``,
+    ``"cuda:1"``, ``"gpu"``) rather than a dtype: how ``.to(*args)`` of a tensor or a module
+    tells its positional arguments apart."""
+    return isinstance(spec, Device) or (
+        isinstance(spec, str) and spec.split(":")[0].strip().lower() in ("cpu", "cuda", "gpu")
+    )
+
+
 def device_of(a: Any) -> Device:
     """The device an array lives on: ``cpu`` for NumPy arrays and scalars, ``cuda:N`` for
     CuPy arrays."""

@@ -128,7 +128,30 @@ class _ConvNd(Module):
         return s
 
 
-class Conv1d(_ConvNd):
+class _Conv(_ConvNd):
+    """PyTorch's constructor of Conv1d and Conv2d (their arguments in its order)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros") -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode)  # fmt: skip
+
+
+class _ConvTranspose(_ConvNd):
+    """PyTorch's constructor of ConvTranspose1d and ConvTranspose2d (output_padding before
+    groups, dilation after bias, as PyTorch orders them)."""
+
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
+                 dilation: Any = 1, padding_mode: str = "zeros") -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding)  # fmt: skip
+
+
+class Conv1d(_Conv):
     """1-D convolution over input (N, in_channels, L) -> (N, out_channels, L_out); weight
     (out_channels, in_channels / groups, kernel_size), bias (out_channels,). ``padding``: an
     int, a tuple, 'same' or 'valid'; ``padding_mode``: zeros, reflect, replicate, circular.
@@ -138,14 +161,8 @@ class Conv1d(_ConvNd):
 
     _nd = 1
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros") -> None:  # fmt: skip
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode)  # fmt: skip
 
-
-class Conv2d(_ConvNd):
+class Conv2d(_Conv):
     """2-D convolution over input (N, in_channels, H, W) -> (N, out_channels, H_out, W_out);
     weight (out_channels, in_channels / groups, kH, kW), bias (out_channels,), initialised as
     PyTorch's. Raises ``ValueError`` for groups that do not divide the channels or a stride
@@ -161,29 +178,16 @@ class Conv2d(_ConvNd):
 
     _nd = 2
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros") -> None:  # fmt: skip
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode)  # fmt: skip
 
-
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(_ConvTranspose):
     """1-D transposed convolution (the adjoint of Conv1d, "deconvolution"): input
     (N, in_channels, L) -> (N, out_channels, (L - 1) stride - 2 padding + dilation
     (kernel_size - 1) + output_padding + 1); weight (in_channels, out_channels / groups, K)."""
 
     _nd = 1
-    _transposed = True
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
-                 dilation: Any = 1, padding_mode: str = "zeros") -> None:  # fmt: skip
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding)  # fmt: skip
 
 
-class ConvTranspose2d(_ConvNd):
+class ConvTranspose2d(_ConvTranspose):
     """2-D transposed convolution (the adjoint of Conv2d): input (N, in_channels, H, W) ->
     (N, out_channels, H_out, W_out) with PyTorch's sizes; weight (in_channels,
     out_channels / groups, kH, kW).
@@ -194,10 +198,3 @@ class ConvTranspose2d(_ConvNd):
     """
 
     _nd = 2
-    _transposed = True
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
-                 dilation: Any = 1, padding_mode: str = "zeros") -> None:  # fmt: skip
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding)  # fmt: skip

@@ -401,9 +401,7 @@ class Module:
         :class:`~chainrule.errors.DeviceError` for an unknown device, missing CuPy or no GPU.
         """
         for a in args:
-            if isinstance(a, backend.Device) or (
-                isinstance(a, str) and a.split(":")[0].strip().lower() in ("cpu", "cuda", "gpu")
-            ):
+            if backend.is_device(a):
                 device = a
             else:
                 dtype = a

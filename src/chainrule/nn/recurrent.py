@@ -421,7 +421,20 @@ class RNN(RNNBase):
         return self.mode[4:].lower()
 
 
-class LSTM(RNNBase):
+class _GatedRNN(RNNBase):
+    """PyTorch's constructor of LSTM and GRU: RNNBase's arguments without ``mode``, which the
+    class gives."""
+
+    _mode = ""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False) -> None:  # fmt: skip
+        super().__init__(self._mode, input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional)  # fmt: skip
+
+
+class LSTM(_GatedRNN):
     """Long short-term memory (PyTorch's gate order i, f, g, o): c_t = f ⊙ c_{t−1} + i ⊙ g,
     h_t = o ⊙ tanh(c_t). Returns (output, (h_n, c_n)); see :meth:`RNNBase.forward`.
 
@@ -431,15 +444,10 @@ class LSTM(RNNBase):
     ((4, 7, 5), (1, 4, 5), (1, 4, 5))
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False) -> None:  # fmt: skip
-        super().__init__(
-            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional
-        )
+    _mode = "LSTM"
 
 
-class GRU(RNNBase):
+class GRU(_GatedRNN):
     """Gated recurrent unit (PyTorch's gate order r, z, n): n = tanh(x_n + r ⊙ (h W_hnᵀ +
     b_hn)), h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}. See :meth:`RNNBase.forward`.
 
@@ -449,12 +457,7 @@ class GRU(RNNBase):
     ((7, 4, 10), (2, 4, 5))
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False) -> None:  # fmt: skip
-        super().__init__(
-            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional
-        )
+    _mode = "GRU"
 
 
 # ---------------------------------------------------------------------------- cells

@@ -38,7 +38,54 @@ def _activation(name: str | Callable) -> Callable:
     return _ACTIVATIONS[name]
 
 
-class TransformerEncoderLayer(Module):
+class _TransformerLayer(Module):
+    """What the encoder and decoder layers share: PyTorch's constructor, which builds
+    self-attention (and, in a decoder, attention to the encoder's output, ``multihead_attn``),
+    the feed-forward block and a LayerNorm and a dropout per sub-layer, in PyTorch's order
+    (so state_dict keys and their order match); and the self-attention and feed-forward
+    sub-layers."""
+
+    _sublayers = 2  # self-attention, feed-forward; a decoder adds cross-attention
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        for name in ("self_attn", "multihead_attn")[: self._sublayers - 1]:
+            attn = MultiheadAttention(
+                d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
+            )
+            setattr(self, name, attn)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm_first = norm_first
+        for i in range(1, self._sublayers + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias))
+        for i in range(1, self._sublayers + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self.activation = _activation(activation)
+
+    def _sa(self, x: Tensor, mask: Any, padding: Any, is_causal: bool) -> Tensor:
+        out, _ = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=padding,
+                                need_weights=False, is_causal=is_causal)  # fmt: skip
+        return self.dropout1(out)
+
+    def _ff(self, x: Tensor) -> Tensor:  # the last sub-layer: its dropout is the last one
+        last_dropout = getattr(self, f"dropout{self._sublayers}")
+        return last_dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention then a feed-forward block (``linear1`` d_model -> dim_feedforward,
     activation, ``linear2`` back), each with dropout, a residual arrow and a LayerNorm.
     Input (S, N, E) ((N, S, E) with ``batch_first``), output the same.
@@ -52,32 +99,6 @@ class TransformerEncoderLayer(Module):
     (3, 5, 8)
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str | Callable = "relu",
-        layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
-        norm_first: bool = False,
-        bias: bool = True,
-    ) -> None:
-        super().__init__()
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
-        )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = _activation(activation)
-
     def forward(
         self, src: Tensor, src_mask: Any = None, src_key_padding_mask: Any = None,
         is_causal: bool = False,
@@ -89,16 +110,8 @@ class TransformerEncoderLayer(Module):
         x = self.norm1(x + self._sa(x, src_mask, src_key_padding_mask, is_causal))
         return self.norm2(x + self._ff(x))
 
-    def _sa(self, x: Tensor, mask: Any, padding: Any, is_causal: bool) -> Tensor:
-        out, _ = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=padding,
-                                need_weights=False, is_causal=is_causal)  # fmt: skip
-        return self.dropout1(out)
 
-    def _ff(self, x: Tensor) -> Tensor:
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
-
-
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention over the target, attention to the encoder's output (``memory``), then a
     feed-forward block; each with dropout, a residual arrow and a LayerNorm (``norm1``,
     ``norm2``, ``norm3``). tgt (T, N, E), memory (S, N, E) (batch first if asked) -> like tgt.
@@ -107,36 +120,7 @@ class TransformerDecoderLayer(Module):
     memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False)``.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str | Callable = "relu",
-        layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
-        norm_first: bool = False,
-        bias: bool = True,
-    ) -> None:
-        super().__init__()
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
-        )
-        self.multihead_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
-        )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _activation(activation)
+    _sublayers = 3
 
     def forward(
         self, tgt: Tensor, memory: Tensor, tgt_mask: Any = None, memory_mask: Any = None,
@@ -154,18 +138,10 @@ class TransformerDecoderLayer(Module):
                                      memory_is_causal))  # fmt: skip
         return self.norm3(x + self._ff(x))
 
-    def _sa(self, x: Tensor, mask: Any, padding: Any, is_causal: bool) -> Tensor:
-        out, _ = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=padding,
-                                need_weights=False, is_causal=is_causal)  # fmt: skip
-        return self.dropout1(out)
-
     def _mha(self, x: Tensor, mem: Tensor, mask: Any, padding: Any, is_causal: bool) -> Tensor:
         out, _ = self.multihead_attn(x, mem, mem, attn_mask=mask, key_padding_mask=padding,
                                      need_weights=False, is_causal=is_causal)  # fmt: skip
         return self.dropout2(out)
-
-    def _ff(self, x: Tensor) -> Tensor:
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
 class TransformerEncoder(Module):

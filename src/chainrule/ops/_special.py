@@ -68,6 +68,13 @@ def _in_float64(fn: Any, x: Any, *args: Any) -> Any:
     return np.asarray(fn(*args, x.astype(np.float64, copy=False))).astype(dtype, copy=False)
 
 
+def _float64(x: Any) -> tuple[Any, Any]:
+    """``(x as a float64 array, the dtype to return)``: the NumPy evaluations below compute in
+    float64 and give back x's floating dtype (float64 for integer input)."""
+    x = backend.xp.asarray(x)
+    return x.astype(backend.xp.float64), (x.dtype if x.dtype.kind == "f" else backend.xp.float64)
+
+
 def _poly(coeffs: tuple[float, ...], x: Any) -> Any:
     r = coeffs[0]
     for c in coeffs[1:]:
@@ -128,9 +135,7 @@ def normal_cdf(x: Any) -> Any:
 def _erf_or_erfc(x: Any, complement: bool) -> Any:
     # Both from the same two pieces: erf on |x| <= 0.46875, erfc(|x|) beyond.
     xp = backend.xp
-    x = xp.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else xp.float64
-    x64 = x.astype(xp.float64)
+    x64, dtype = _float64(x)
     y = xp.abs(x64)
     out = xp.empty_like(x64)
     small = y <= 0.46875
@@ -173,9 +178,9 @@ def erfinv(y: Any) -> Any:
     if fast is not None:
         return _in_float64(fast, y)
     xp = backend.xp
-    y = xp.asarray(y)
-    dtype = y.dtype if y.dtype.kind == "f" else xp.float64
-    y64 = y.astype(xp.float64).ravel()  # 1-d: 0-d arrays would become scalars below
+    y64, dtype = _float64(y)
+    shape = y64.shape
+    y64 = y64.ravel()  # 1-d: 0-d arrays would become scalars below
     a = xp.abs(y64)
     inside = a < 1.0
     a_in = xp.where(inside, a, 0.5)
@@ -197,7 +202,7 @@ def erfinv(y: Any) -> Any:
     x[central] = xc
     x[tail] = xt
     out = xp.where(inside, x, xp.where(a == 1.0, xp.inf, xp.nan))
-    return (xp.sign(y64) * out).astype(dtype, copy=False).reshape(y.shape)
+    return (xp.sign(y64) * out).astype(dtype, copy=False).reshape(shape)
 
 
 # ---------------------------------------------------------------- log-gamma
@@ -242,9 +247,7 @@ def gammaln(x: Any) -> Any:
     if fast is not None:
         return _in_float64(fast, x)
     xp = backend.xp
-    x = xp.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else xp.float64
-    x64 = x.astype(xp.float64)
+    x64, dtype = _float64(x)
     big = x64 >= 0.5
     with np.errstate(divide="ignore", invalid="ignore"):
         right = _lanczos_lgamma(xp.where(big, x64, 1.0 - x64))
@@ -302,9 +305,7 @@ def polygamma(n: int, x: Any) -> Any:
     if fast is not None:
         return _in_float64(fast, x)
     xp = backend.xp
-    x = xp.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else xp.float64
-    x64 = x.astype(xp.float64)
+    x64, dtype = _float64(x)
     neg = x64 < 0.5
     y = xp.where(neg, 1.0 - x64, x64)  # >= 0.5 everywhere
     acc = xp.zeros_like(y)

@@ -428,47 +428,36 @@ def median(
 
 
 # ---------------------------------------------------------------------------- no gradient
-def all(
-    x: Any,
-    axis: Axis = None,
-    keepdims: bool = False,
-    *,
-    dim: Axis = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    """Whether every element over ``axis`` is true (nonzero): a bool tensor, no gradient."""
-    return _counting("all", backend.xp.all, x, axis, keepdims, dim, keepdim)
+def _counting(name: str, doc: str, dtype: Any = None) -> Any:
+    """A reduction that gives no gradient: NumPy's ``name`` on the array over ``axis``, cast
+    to ``dtype`` when one is given. Raises ShapeError (naming the op) for an axis out of
+    range and TypeError for both spellings of an argument."""
+
+    def reduce(
+        x: Any,
+        axis: Axis = None,
+        keepdims: bool = False,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        axis, keepdims = pick_axis(name, axis, dim, keepdims, keepdim)
+        data = x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
+        _axes(axis, data.ndim, name)
+        out = getattr(backend.xp, name)(data, axis=axis, keepdims=keepdims)
+        return Tensor._make(out if dtype is None else backend.xp.asarray(out, dtype=dtype))
+
+    reduce.__name__ = reduce.__qualname__ = name
+    reduce.__doc__ = doc
+    return reduce
 
 
-def any(
-    x: Any,
-    axis: Axis = None,
-    keepdims: bool = False,
-    *,
-    dim: Axis = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    """Whether some element over ``axis`` is true (nonzero): a bool tensor, no gradient."""
-    return _counting("any", backend.xp.any, x, axis, keepdims, dim, keepdim)
-
-
-def count_nonzero(
-    x: Any,
-    axis: Axis = None,
-    keepdims: bool = False,
-    *,
-    dim: Axis = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    """Number of nonzero elements over ``axis`` (int64, no gradient)."""
-    n = _counting("count_nonzero", backend.xp.count_nonzero, x, axis, keepdims, dim, keepdim)
-    return Tensor._make(backend.xp.asarray(n.data, dtype=np.int64))
-
-
-def _counting(name: str, fn: Any, x: Any, axis: Axis, keepdims: bool, dim: Axis,
-              keepdim: bool | None) -> Tensor:  # fmt: skip
-    """``fn(x, axis, keepdims)`` on the array, for the reductions that give no gradient."""
-    axis, keepdims = pick_axis(name, axis, dim, keepdims, keepdim)
-    data = x.data if isinstance(x, Tensor) else backend.xp.asarray(x)
-    _axes(axis, data.ndim, name)
-    return Tensor._make(fn(data, axis=axis, keepdims=keepdims))
+all = _counting(
+    "all", "Whether every element over ``axis`` is true (nonzero): a bool tensor, no gradient."
+)
+any = _counting(
+    "any", "Whether some element over ``axis`` is true (nonzero): a bool tensor, no gradient."
+)
+count_nonzero = _counting(
+    "count_nonzero", "Number of nonzero elements over ``axis`` (int64, no gradient).", np.int64
+)

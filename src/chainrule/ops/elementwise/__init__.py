@@ -7,9 +7,10 @@ clipping, remainders, casts), :mod:`~chainrule.ops.elementwise.transcendental` (
 exponentials, logarithms, trigonometric and hyperbolic functions) and
 :mod:`~chainrule.ops.elementwise.discrete` (comparisons, logic, bits, rounding: no gradient,
 or a zero one).
+Importing from the package gives every name of its files (the internal primitives too).
 """
 
-from chainrule.ops.elementwise.arithmetic import (
+from chainrule.ops.elementwise.arithmetic import (  # noqa: F401 (re-exported)
     abs,
     add,
     astype,
@@ -34,7 +35,7 @@ from chainrule.ops.elementwise.arithmetic import (
     subtract,
     where,
 )
-from chainrule.ops.elementwise.discrete import (
+from chainrule.ops.elementwise.discrete import (  # noqa: F401 (re-exported)
     bitwise_and,
     bitwise_not,
     bitwise_or,
@@ -65,7 +66,7 @@ from chainrule.ops.elementwise.discrete import (
     sign,
     trunc,
 )
-from chainrule.ops.elementwise.transcendental import (
+from chainrule.ops.elementwise.transcendental import (  # noqa: F401 (re-exported)
     arccos,
     arccosh,
     arcsin,
@@ -98,16 +99,3 @@ from chainrule.ops.elementwise.transcendental import (
     tan,
     tanh,
 )
-
-__all__ = [
-    "abs", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
-    "astype", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "cbrt", "ceil",
-    "clamp", "clip", "copy", "copysign", "cos", "cosh", "deg2rad", "degrees", "divide",
-    "equal", "exp", "exp2", "expm1", "fix", "floor", "floor_divide", "fmax", "fmin", "fmod",
-    "greater", "greater_equal", "heaviside", "hypot", "invert", "isfinite", "isinf", "isnan",
-    "left_shift", "less", "less_equal", "log", "log1p", "log2", "log10", "logaddexp",
-    "logaddexp2", "logical_and", "logical_not", "logical_or", "logical_xor", "maximum",
-    "minimum", "mod", "multiply", "nan_to_num", "negative", "not_equal", "power", "rad2deg",
-    "radians", "reciprocal", "remainder", "right_shift", "rint", "round", "sign", "sin",
-    "sinc", "sinh", "sqrt", "square", "std_sqrt", "subtract", "tan", "tanh", "trunc", "where",
-]  # fmt: skip

@@ -7,20 +7,21 @@ pseudo-inverses, least squares, matrix powers), :mod:`~chainrule.ops.linalg.deco
 (Cholesky, eigh, SVD, QR) and :mod:`~chainrule.ops.linalg.norms` (norms, condition numbers,
 ranks). Rules are written with these same ops, so they differentiate again. The public face
 is :mod:`chainrule.linalg`.
+Importing from the package gives every name of its files (the internal primitives too).
 """
 
-from chainrule.ops.linalg._common import (
+from chainrule.ops.linalg._common import (  # noqa: F401 (re-exported)
     EighResult,
     LstsqResult,
     QRResult,
     SlogdetResult,
     SVDResult,
 )
-from chainrule.ops.linalg.decompositions import (
-    _cholesky,  # noqa: F401 (internal primitives: the family's whole table is here)
-    _eigh,  # noqa: F401
-    _qr,  # noqa: F401
-    _svd,  # noqa: F401
+from chainrule.ops.linalg.decompositions import (  # noqa: F401 (re-exported)
+    _cholesky,
+    _eigh,
+    _qr,
+    _svd,
     cholesky,
     eigh,
     eigvalsh,
@@ -28,15 +29,15 @@ from chainrule.ops.linalg.decompositions import (
     svd,
     svdvals,
 )
-from chainrule.ops.linalg.norms import (
-    _pnorm,  # noqa: F401
+from chainrule.ops.linalg.norms import (  # noqa: F401 (re-exported)
+    _pnorm,
     cond,
     matrix_norm,
     matrix_rank,
     norm,
     vector_norm,
 )
-from chainrule.ops.linalg.products import (
+from chainrule.ops.linalg.products import (  # noqa: F401 (re-exported)
     linear,
     matmul,
     matmul_tn,
@@ -45,11 +46,11 @@ from chainrule.ops.linalg.products import (
     outer,
     vecdot,
 )
-from chainrule.ops.linalg.solves import (
-    _logabsdet,  # noqa: F401
-    _lstsq,  # noqa: F401
-    _solve,  # noqa: F401
-    _solve_triangular,  # noqa: F401
+from chainrule.ops.linalg.solves import (  # noqa: F401 (re-exported)
+    _logabsdet,
+    _lstsq,
+    _solve,
+    _solve_triangular,
     det,
     inv,
     lstsq,
@@ -59,11 +60,3 @@ from chainrule.ops.linalg.solves import (
     solve,
     solve_triangular,
 )
-
-__all__ = [
-    "EighResult", "LstsqResult", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "cond",
-    "det", "eigh", "eigvalsh", "inv", "linear", "lstsq", "matmul", "matmul_tn",
-    "matrix_norm", "matrix_power", "matrix_rank", "matrix_transpose", "multi_dot", "norm",
-    "outer", "pinv", "qr", "slogdet", "solve", "solve_triangular", "svd", "svdvals", "vecdot",
-    "vector_norm",
-]  # fmt: skip

@@ -6,13 +6,14 @@ Indexing (``x[i]``, gather, scatter) lives in :mod:`chainrule.ops.indexing`. The
 three files: :mod:`~chainrule.ops.shape.reshaping` (views and reorders of one tensor),
 :mod:`~chainrule.ops.shape.joining` (joins and splits) and :mod:`~chainrule.ops.shape.tiling`
 (pads, repeats, tiles, differences, nested arrays).
+Importing from the package gives every name of its files (the internal primitives too).
 """
 
-from chainrule.ops._axes import accepts_dim
-from chainrule.ops.indexing import getitem, index_data
-from chainrule.ops.shape.joining import (
-    _concatenate,  # noqa: F401 (internal primitives: the family's whole table is here)
-    _stack,  # noqa: F401
+from chainrule.ops._axes import accepts_dim  # noqa: F401 (re-exported)
+from chainrule.ops.indexing import getitem, index_data  # noqa: F401 (re-exported)
+from chainrule.ops.shape.joining import (  # noqa: F401 (re-exported)
+    _concatenate,
+    _stack,
     append,
     array_split,
     block,
@@ -31,8 +32,8 @@ from chainrule.ops.shape.joining import (
     vsplit,
     vstack,
 )
-from chainrule.ops.shape.reshaping import (
-    _flip,  # noqa: F401
+from chainrule.ops.shape.reshaping import (  # noqa: F401 (re-exported)
+    _flip,
     as_tensor,
     atleast_1d,
     atleast_2d,
@@ -56,8 +57,8 @@ from chainrule.ops.shape.reshaping import (
     to_device,
     transpose,
 )
-from chainrule.ops.shape.tiling import (
-    _pad,  # noqa: F401
+from chainrule.ops.shape.tiling import (  # noqa: F401 (re-exported)
+    _pad,
     array,
     diff,
     meshgrid,
@@ -65,13 +66,3 @@ from chainrule.ops.shape.tiling import (
     repeat,
     tile,
 )
-
-__all__ = [
-    "accepts_dim", "append", "array", "array_split", "as_tensor", "atleast_1d", "atleast_2d",
-    "atleast_3d", "block", "broadcast_arrays", "broadcast_to", "column_stack", "compress",
-    "concatenate", "delete", "diff", "dsplit", "dstack", "expand_dims", "flatten", "flip",
-    "fliplr", "flipud", "getitem", "hsplit", "hstack", "index_data", "insert",
-    "matrix_transpose", "meshgrid", "moveaxis", "normalize_axis", "pad", "ravel", "repeat",
-    "reshape", "roll", "rot90", "split", "squeeze", "stack", "swapaxes", "tile", "to_device",
-    "transpose", "unstack", "vsplit", "vstack",
-]  # fmt: skip
