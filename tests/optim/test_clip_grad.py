@@ -141,7 +141,7 @@ def test_negative_limits_are_refused(bad: float) -> None:
 
 def test_clipping_before_a_step_trains_like_torch() -> None:
     """The usual loop: backward, clip, step; 50 steps as in PyTorch."""
-    from optim.mlp import assert_same_training, batch, cr_loss, cr_run, torch_loss, torch_run
+    from mlp import assert_same_training, batch, cr_loss, cr_run, torch_loss, torch_run
 
     a = cr_run(lambda ps: cr.optim.SGD(ps, lr=0.5, momentum=0.9))
     b = torch_run(lambda ps: torch.optim.SGD(ps, lr=0.5, momentum=0.9))

@@ -13,10 +13,10 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from mlp import advance, assert_same_training, cr_run, groups_by_layer, torch_run, train
 
 import chainrule as cr
 from chainrule.errors import OptimizerError, StateDictError
-from optim.mlp import advance, assert_same_training, cr_run, groups_by_layer, torch_run, train
 
 crs = cr.optim.lr_scheduler
 ts = torch.optim.lr_scheduler

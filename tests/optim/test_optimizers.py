@@ -11,9 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-
-import chainrule as cr
-from optim.mlp import (
+from mlp import (
     advance,
     assert_same_training,
     assert_same_weights,
@@ -28,6 +26,8 @@ from optim.mlp import (
     torch_run,
     train,
 )
+
+import chainrule as cr
 
 OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
 

@@ -11,9 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-
-import chainrule as cr
-from optim.mlp import (
+from mlp import (
     advance,
     assert_same_training,
     assert_same_weights,
@@ -21,6 +19,8 @@ from optim.mlp import (
     groups_by_layer,
     torch_run,
 )
+
+import chainrule as cr
 
 CONFIGS = [
     ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}),

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import blobs, mlp
 
 import chainrule as cr
 from chainrule import nn
@@ -21,8 +22,6 @@ from chainrule.train import (
     format_epoch,
 )
 from chainrule.train.checkpoint import load_checkpoint
-
-from .helpers import blobs, mlp
 
 
 class Scripted(Callback):

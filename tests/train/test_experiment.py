@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import same_weights
 
 import chainrule as cr
 from chainrule.errors import CheckpointError, DataError
@@ -25,8 +26,6 @@ from chainrule.train.settings import (
     TrainSettings,
     load_settings_file,
 )
-
-from .helpers import same_weights
 
 QUICK = {"dataset": "moons", "hidden": "8,8", "epochs": 2, "batch_size": 64}
 

@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+from helpers import blobs, mlp
 from tensorboard.backend.event_processing.event_accumulator import (
     HISTOGRAMS,
     SCALARS,
@@ -16,8 +17,6 @@ from tensorboard.backend.event_processing.event_accumulator import (
 import chainrule as cr
 from chainrule import nn
 from chainrule.train import CSVLogger, EarlyStopping, LambdaCallback, ProgressBar, TensorBoard
-
-from .helpers import blobs, mlp
 
 
 def _events(folder):

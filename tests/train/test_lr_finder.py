@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import blobs, mlp, same_weights
 
 import chainrule as cr
 from chainrule import nn
-
-from .helpers import blobs, mlp, same_weights
 
 
 def test_sweep_restores_the_model_and_optimiser_and_suggests_a_rate(tmp_path):

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import blobs, mlp, same_weights
 
 import chainrule as cr
 from chainrule import nn
@@ -23,8 +24,6 @@ from chainrule.train import (
     fit,
     predict,
 )
-
-from .helpers import blobs, mlp, same_weights
 
 
 def _trainer(model=None, opt="sgd", **kw) -> Trainer:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from mlp import batch, cr_loss, cr_params, initial_weights
 
 import chainrule as cr
 from chainrule.errors import NonFiniteError, OptimizerError
-from optim.mlp import batch, cr_loss, cr_params, initial_weights
 
 OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
 
