@@ -67,21 +67,16 @@ _cache: dict[str, Any] = {}
 def _cr_namespace(sub: str | None) -> Any:
     """chainrule's namespace mirroring NumPy's module ``sub`` (``None``: the top level):
     the public ops, or ``cr.linalg`` and the like once they exist."""
-    import chainrule
-
-    if sub is None:
+    if sub is None:  # the names ``cr`` re-exports from its ops
         from chainrule import ops
 
-        return types.SimpleNamespace(**{n: getattr(chainrule, n) for n in ops.__all__})
-    found = getattr(chainrule, sub, None)
-    if found is None:
-        import importlib
+        return types.SimpleNamespace(**{n: getattr(ops, n) for n in ops.__all__})
+    import importlib
 
-        try:  # a submodule chainrule.linalg that chainrule/__init__ does not import
-            found = importlib.import_module(f"chainrule.{sub}")
-        except ImportError:
-            return None
-    return found
+    try:  # chainrule.linalg, chainrule.special: modules on this floor
+        return importlib.import_module(f"chainrule.{sub}")
+    except ImportError:
+        return None
 
 
 def _resolve(np_module: Any, name: str, cr_ns: Any, qualname: str) -> Any:
@@ -182,19 +177,19 @@ class _Submodule(types.ModuleType):
 
 # ---------------------------------------------------------------------------- special cases
 def _array(obj: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
-    import chainrule
+    from chainrule import ops
 
     if isinstance(obj, Tensor):
         return obj if dtype is None else obj.astype(dtype)
-    return chainrule.array(obj, dtype=dtype)
+    return ops.array(obj, dtype=dtype)
 
 
 def _where(condition: Any, *xy: Any) -> Any:
-    import chainrule
+    from chainrule import ops
 
     if not xy:
-        return chainrule.nonzero(condition)
-    return chainrule.where(condition, *xy)
+        return ops.nonzero(condition)
+    return ops.where(condition, *xy)
 
 
 _SPECIAL: dict[str, Callable] = {"array": _array, "asarray": _array, "asanyarray": _array,

@@ -19,7 +19,7 @@ from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
 from chainrule.ops.activation import step_mask
-from chainrule.ops.linalg import _linear_grad_weight, _mm
+from chainrule.ops.linalg.products import _linear_grad_weight, _mm
 from chainrule.tensor import Tensor
 
 ACTIVATIONS = (None, "relu", "tanh", "sigmoid")

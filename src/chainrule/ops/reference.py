@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-import chainrule
 from chainrule import ops
 from chainrule.autograd import Primitive
 from chainrule.tensor import Tensor
@@ -279,7 +278,7 @@ def _defining_modules() -> list[ModuleType]:
     mods = [ops]
     for info in pkgutil.walk_packages(ops.__path__, prefix="chainrule.ops."):
         mods.append(importlib.import_module(info.name))
-    root = Path(chainrule.__file__).parent
+    root = Path(__file__).resolve().parents[1]  # the chainrule package
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).with_suffix("")
         if rel.parts[0] == "ops" or not _DEFINES.search(path.read_text(encoding="utf-8")):
@@ -299,11 +298,10 @@ def _public_names() -> dict[int, list[str]]:
             names.setdefault(id(v), []).append(f"cr.{n}")
             if callable(Tensor.__dict__.get(n)):
                 names[id(v)].append(f"Tensor.{n}")
-    for space in _NAMESPACES:
-        mod = chainrule
-        for part in space.split("."):
-            mod = getattr(mod, part, None)
-        if not isinstance(mod, ModuleType):
+    for space in _NAMESPACES:  # read by name, as every module is above: this page reads them all
+        try:
+            mod = importlib.import_module(f"chainrule.{space}")
+        except ImportError:
             continue
         for n in getattr(mod, "__all__", [k for k in vars(mod) if not k.startswith("_")]):
             v = getattr(mod, n, None)
@@ -317,12 +315,7 @@ def _composed(module: ModuleType, prim_ids: set[int]) -> list[tuple[str, str]]:
     res = []
     for n in getattr(ops, "__all__", []):
         v = getattr(ops, n, None)
-        if (
-            inspect.isfunction(v)
-            and v.__module__ == module.__name__
-            and id(v) not in prim_ids
-            and getattr(chainrule, n, None) is v
-        ):
+        if inspect.isfunction(v) and v.__module__ == module.__name__ and id(v) not in prim_ids:
             res.append((n, _first_paragraph(v.__doc__ or "")))
     return sorted(res)
 
