@@ -64,8 +64,8 @@ def data(sizes: tuple[int, ...], batch: int, seed: int = 0):
 
 # ----------------------------------------------------------------------------- the five steps
 # Each maker returns (step, forward, forward_backward): step() does one training step and
-# returns the loss (a framework scalar); forward() computes the loss; forward_backward() the loss
-# and the gradients (no update).
+# returns the loss (a framework scalar); forward() computes the loss as a training step does
+# (recording what backward needs); forward_backward() the loss and the gradients (no update).
 
 
 def make_chainrule(sizes, batch, compiled: bool = False):
@@ -103,8 +103,10 @@ def make_chainrule(sizes, batch, compiled: bool = False):
         return loss
 
     if compiled:
+        graph_forward = forward
         step, forward_backward = cr.compile(step), cr.compile(forward_backward)
-        forward = cr.compile(forward)
+        # a compiled function may not return a tensor still in the graph: the loss detached
+        forward = cr.compile(lambda: graph_forward().detach())
     return step, forward, forward_backward
 
 
@@ -180,8 +182,7 @@ def make_torch(sizes, batch):
         return loss
 
     def forward():
-        with torch.no_grad():
-            return loss_fn(model(tx), ty)
+        return loss_fn(model(tx), ty)
 
     def forward_backward():
         opt.zero_grad()
@@ -196,6 +197,10 @@ def make_jax(sizes, batch):
     import jax
     import jax.numpy as jnp
 
+    # Each call waits for its result anyway; dispatching it from another thread only adds a
+    # thread hand-off per step (costly on a loaded machine).
+    if "jax_cpu_enable_async_dispatch" in jax.config.values:
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
     x, y, ws, bs = data(sizes, batch)
     params = [jnp.asarray(a) for pair in zip(ws, bs) for a in pair]
     jx, jy = jnp.asarray(x), jnp.asarray(y)
@@ -298,7 +303,10 @@ def peak_rss(framework: str, threads: int) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- main
 def check_same_loss(steps: dict) -> None:
     """Every framework's first loss (same weights, same data) agrees before timing."""
-    losses = {name: float(fns[1]()) for name, fns in steps.items()}
+    losses = {}
+    for name, fns in steps.items():
+        value = fns[1]()
+        losses[name] = value.item() if hasattr(value, "item") else float(value)
     ref = losses["NumPy"]
     for name, value in losses.items():
         assert abs(value - ref) < 1e-3 * max(1.0, abs(ref)), (name, value, ref)
