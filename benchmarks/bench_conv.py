@@ -8,7 +8,8 @@ PyTorch eager on the CPU, same weights and data, timed alternately in this one p
 Ratios are PyTorch time / chainrule time: above 1 means chainrule is faster. Peak memory is
 the growth of the resident set (sampled every half millisecond) over five steps beyond what
 the process held before them, each library in a fresh process of its own
-(``--memory-worker``; Linux); the memory ratio is chainrule / PyTorch.
+(``--memory-worker``; Linux); the memory ratio is chainrule / PyTorch. Where this chainrule has
+``cr.compile``, the same step compiled (its own copy of the model) is timed alongside.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def build(lib: str, kind: str):
     )  # fmt: skip
 
 
-def steps(kind: str):
-    """(chainrule step, PyTorch step) on the same weights and data."""
+def steps(kind: str, compiled: bool = False):
+    """(chainrule step, PyTorch step) on the same weights and data (chainrule's through
+    ``cr.compile`` with ``compiled``)."""
     import torch
 
     import chainrule as cr
@@ -95,7 +97,7 @@ def steps(kind: str):
         tloss(tm(tx), ty).backward()
         topt.step()
 
-    return c_step, t_step
+    return (cr.compile(c_step) if compiled else c_step), t_step
 
 
 def memory_worker(lib: str, kind: str, threads: int) -> None:
@@ -106,8 +108,8 @@ def memory_worker(lib: str, kind: str, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    c_step, t_step = steps(kind)
-    step = c_step if lib == "chainrule" else t_step
+    c_step, t_step = steps(kind, compiled=lib == "compiled")
+    step = t_step if lib == "torch" else c_step
     page = os.sysconf("SC_PAGE_SIZE")
 
     def rss() -> int:
@@ -139,23 +141,32 @@ def peak(lib: str, kind: str, threads: int) -> float:
 
 
 def main() -> None:
-    args = parse_args(__doc__)
-    from threadpoolctl import threadpool_info
+    args = parse_args(__doc__)  # prints the BLAS kernel and thread counts
+    import chainrule as cr
 
-    print("BLAS:", ", ".join(f"{i['internal_api']} {i.get('architecture')}"
-                             for i in threadpool_info() if i["user_api"] == "blas"))  # fmt: skip
+    have_compile = hasattr(cr, "compile")
+    if not have_compile:
+        print("this chainrule has no cr.compile: no compiled column")
     rows = []
     for kind in CASES:
         c_step, t_step = steps(kind)
-        t = interleaved({"chainrule": c_step, "torch": t_step}, rounds=args.rounds, budget_s=0.3)
+        cases = {"chainrule": c_step, "torch": t_step}
+        if have_compile:
+            cases["compiled"] = steps(kind, compiled=True)[0]
+        t = interleaved(cases, rounds=args.rounds, budget_s=0.3)
         mc, mt = peak("chainrule", kind, args.threads), peak("torch", kind, args.threads)
-        rows.append([
-            kind, f"{t['chainrule'] * 1e3:.1f} ms", f"{t['torch'] * 1e3:.1f} ms",
-            f"{t['torch'] / t['chainrule']:.2f}x", f"{mc:.0f} MiB", f"{mt:.0f} MiB",
-            f"{mc / max(mt, 1e-9):.2f}x",
-        ])  # fmt: skip
-    header = ["network", "chainrule step", "PyTorch step", "speed (PyTorch/chainrule)",
-              "chainrule peak", "PyTorch peak", "memory (chainrule/PyTorch)"]  # fmt: skip
+        row = [kind, f"{t['chainrule'] * 1e3:.1f} ms", f"{t['torch'] * 1e3:.1f} ms",
+               f"{t['torch'] / t['chainrule']:.2f}x"]  # fmt: skip
+        if have_compile:
+            mk = peak("compiled", kind, args.threads)
+            row += [f"{t['compiled'] * 1e3:.1f} ms", f"{t['torch'] / t['compiled']:.2f}x",
+                    f"{mk:.0f} MiB"]  # fmt: skip
+        row += [f"{mc:.0f} MiB", f"{mt:.0f} MiB", f"{mc / max(mt, 1e-9):.2f}x"]
+        rows.append(row)
+    header = ["network", "chainrule step", "PyTorch step", "speed (PyTorch/chainrule)"]
+    if have_compile:
+        header += ["compiled step", "speed (PyTorch/compiled)", "compiled peak"]
+    header += ["chainrule peak", "PyTorch peak", "memory (chainrule/PyTorch)"]
     print(table(rows, header))
 
 

@@ -2,7 +2,8 @@
 
 Two workloads of the sequence-model issue, each a full step (forward, cross-entropy on the last
 output, backward, SGD update), timed alternately in this one process; medians of interleaved
-rounds. Ratio = PyTorch time / chainrule time (> 1: chainrule faster).
+rounds. Ratio = PyTorch time / chainrule time (> 1: chainrule faster). Where this chainrule
+has ``cr.compile``, the same step compiled (its own copy of the model) is timed alongside.
 
 - a 2-layer LSTM, hidden 128, sequence 40, batch 64, input 1 (MNIST-1D as a sequence);
 - a 4-layer Transformer encoder, d_model 128, 4 heads, feed-forward 512, sequence 64, batch 32.
@@ -61,8 +62,9 @@ WORKLOADS = [
 ]
 
 
-def make_pair(build, shape, seed: int = 0):
-    """Training-step closures for chainrule and PyTorch with identical weights and data."""
+def make_pair(build, shape, seed: int = 0, compiled: bool = False):
+    """Training-step closures for chainrule and PyTorch with identical weights and data
+    (chainrule's step through ``cr.compile`` with ``compiled``)."""
     torch.manual_seed(seed)
     theirs = build(torch)
     ours = build(cr)
@@ -92,7 +94,7 @@ def make_pair(build, shape, seed: int = 0):
     with torch.no_grad(), cr.no_grad():  # same weights: same loss before timing
         assert abs(float(cr.nn.functional.cross_entropy(ours(cx), cy).item())
                    - float(torch.nn.functional.cross_entropy(theirs(tx), ty))) < 1e-4  # fmt: skip
-    return c_step, t_step, batch
+    return (cr.compile(c_step) if compiled else c_step), t_step, batch
 
 
 def peak_mib(fn) -> float:
@@ -105,22 +107,27 @@ def peak_mib(fn) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, argv)
-    from threadpoolctl import threadpool_info
-
-    blas = [f"{i['internal_api']} {i.get('architecture', '?')}" for i in threadpool_info()
-            if i["user_api"] == "blas"]  # fmt: skip
-    print(f"numpy {np.__version__} (BLAS: {', '.join(blas)}), torch {torch.__version__}, "
-          f"chainrule {cr.__version__}")  # fmt: skip
+    args = parse_args(__doc__, argv)  # prints the BLAS kernel and thread counts
+    have_compile = hasattr(cr, "compile")
+    print(f"numpy {np.__version__}, torch {torch.__version__}, chainrule {cr.__version__}"
+          + ("" if have_compile else " (no cr.compile: no compiled column)"))  # fmt: skip
     rows = []
     for name, build, shape in WORKLOADS:
         cs, ts, _ = make_pair(build, shape)
-        t = interleaved({"c": cs, "t": ts}, rounds=args.rounds, budget_s=0.3)
-        rows.append([name, f"{t['c'] * 1e3:.1f}", f"{t['t'] * 1e3:.1f}",
-                     f"{t['t'] / t['c']:.2f}", f"{peak_mib(cs):.0f}"])  # fmt: skip
-    print(table(rows, ["workload (float32, training step)", "chainrule ms", "PyTorch ms",
-                       "ratio", "chainrule peak MiB"]))  # fmt: skip
-    print("ratio = PyTorch time / chainrule time (> 1: chainrule faster), medians, same run")
+        cases = {"c": cs, "t": ts}
+        if have_compile:
+            cases["k"] = make_pair(build, shape, compiled=True)[0]
+        t = interleaved(cases, rounds=args.rounds, budget_s=0.3)
+        row = [name, f"{t['c'] * 1e3:.1f}", f"{t['t'] * 1e3:.1f}", f"{t['t'] / t['c']:.2f}"]
+        if have_compile:
+            row += [f"{t['k'] * 1e3:.1f}", f"{t['t'] / t['k']:.2f}", f"{t['c'] / t['k']:.2f}"]
+        rows.append([*row, f"{peak_mib(cs):.0f}"])
+    header = ["workload (float32, training step)", "chainrule ms", "PyTorch ms", "ratio"]
+    if have_compile:
+        header += ["compiled ms", "compiled ratio", "compiled speed-up"]
+    print(table(rows, [*header, "chainrule peak MiB"]))
+    print("ratio = PyTorch time / chainrule time (> 1: chainrule faster), medians, same run; "
+          "speed-up = eager time / compiled time")  # fmt: skip
 
 
 if __name__ == "__main__":
