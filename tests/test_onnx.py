@@ -220,6 +220,7 @@ def test_bad_example_and_opset():
         export(model, np.zeros((2, 3), np.float32), None, opset_version=9)
 
 
+@pytest.mark.slow  # trains a real model end to end
 def test_sklearn_estimator_exports_through_to_module():
     from sklearn.datasets import load_iris
 
@@ -296,6 +297,7 @@ def test_cli_export_errors_are_one_line(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow  # trains a real model end to end
 def test_cli_export_of_a_trained_run(tmp_path):
     """`chainrule train`, then `chainrule export` of the run it wrote: onnxruntime on raw rows
     gives the probabilities chainrule computes from the reloaded run."""
@@ -460,6 +462,7 @@ def test_float64_recurrent_export_is_valid_onnx():
     np.testing.assert_array_equal(onnx.numpy_helper.to_array(w)[0], want.reshape(16, 3))
 
 
+@pytest.mark.slow  # trains a real model end to end
 def test_cli_trains_and_exports_a_gru(tmp_path):
     """`chainrule train --model gru`, then `chainrule export` of its run: onnxruntime on raw
     rows gives the probabilities chainrule computes from the reloaded run."""

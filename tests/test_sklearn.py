@@ -205,6 +205,7 @@ def test_regressor_matches_sklearn(loss, params):
 
 
 # ---------------------------------------------------------------------------- ecosystem
+@pytest.mark.slow  # trains a real model end to end
 def test_pipeline_cross_val_and_grid_search():
     X, y = load_iris(return_X_y=True)
     pipe = make_pipeline(

@@ -64,6 +64,7 @@ def test_settings_model_channels_augment():
         TrainSettings.from_mapping({"model": "cnnn"})
 
 
+@pytest.mark.slow  # trains a real model end to end
 def test_cnn_run_trains_saves_and_loads(tmp_path):
     run = start_run(TrainSettings.from_mapping(QUICK), tmp_path, name="cnn")
     assert isinstance(run.model[0], nn.Unflatten) and run.spec["input_shape"] == [1, 8, 8]
@@ -77,6 +78,7 @@ def test_cnn_run_trains_saves_and_loads(tmp_path):
         start_run(TrainSettings(), resume=tmp_path / "cnn", explicit={"model": "mlp"})
 
 
+@pytest.mark.slow  # trains a real model end to end
 def test_augmented_run_shifts_batches(tmp_path):
     run = start_run(TrainSettings.from_mapping({**QUICK, "augment": True}), tmp_path)
     loader = run._augmented_loader()
@@ -91,6 +93,7 @@ def test_augmented_run_shifts_batches(tmp_path):
     ).settings.augment
 
 
+@pytest.mark.slow  # trains a real model end to end
 def test_cli_trains_a_cnn(tmp_path):
     import subprocess
 
@@ -167,6 +170,7 @@ def test_sequence_kinds_have_their_own_defaults():
     )  # a run's saved settings read back the same
 
 
+@pytest.mark.slow  # trains a real model end to end
 def test_gru_run_trains_saves_and_loads(tmp_path):
     settings = TrainSettings.from_mapping({"dataset": "digits", "model": "gru", "hidden": 8,
                                            "epochs": 2})  # fmt: skip
