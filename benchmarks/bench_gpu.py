@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, table
+from common import blas_report, interleaved, table
 
 import chainrule as cr
 from chainrule import nn
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         if not torch.cuda.is_available():
             raise SystemExit("PyTorch sees no CUDA GPU: install a CUDA build of torch")
     print(f"device: {gpu_name(args.device)}; torch {torch.__version__}, chainrule {cr.__version__}")
+    print(f"host {blas_report()}")
     rows = []
     for name, (build, shape) in WORKLOADS.items():
         c_step, t_step, (c_first, t_first) = make_steps(build, shape, args.device)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import blas_report
 
 from chainrule.data import DataLoader, Dataset
 
@@ -77,10 +78,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4])
     args = parser.parse_args()
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    blas = ", ".join(f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info())
+    blas = blas_report()
     ds = Augmented(args.samples)
     loaders = {
         w: DataLoader(
@@ -102,7 +103,7 @@ def main() -> None:
     for loader in loaders.values():
         if loader.num_workers:
             loader.shutdown_workers()
-    print(f"BLAS: {blas}; {os.cpu_count()} CPU cores; {args.samples} samples, "
+    print(f"{blas}; {os.cpu_count()} CPU cores; {args.samples} samples, "
           f"batch {args.batch_size}, median of {args.rounds} epochs")  # fmt: skip
     base = statistics.median(times[args.workers[0]])
     print("| workers | epoch (s) | samples/s | speed-up |")

@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import table
+from common import blas_report, table
 
 import chainrule as cr
 from chainrule.sklearn import MLPClassifier as CrMLP
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
     rows = []
     with threadpool_limits(args.threads):
+        print(blas_report())
         for name in args.datasets:
             for dtype in dtypes:
                 data = load(name, dtype)
