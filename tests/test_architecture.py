@@ -31,7 +31,7 @@ FLOORS = {
     "tensor": 2, "tape": 2, "autograd": 2, "functional": 2, "pytree": 2, "compile": 2,
     "ops": 2, "numpy": 2, "_numpy_protocol": 2, "creation": 2, "linalg": 2, "special": 2,
     # 3: checks and layers
-    "check": 3, "nn": 3,
+    "check": 3, "nn": 3, "serialization": 3,
     # 4: what trains layers
     "optim": 4, "data": 4, "distributed": 4,
     # 5: the fit loop
@@ -224,3 +224,24 @@ def test_import_chainrule_leaves_the_heavy_floors_unloaded():
     ).stdout.split("\n")
     assert out[0] == "[]", f"loaded by import chainrule: {out[0]}"
     assert out[1] == "True True"
+
+
+def test_version_comes_from_the_package_metadata(monkeypatch):
+    """``cr.__version__`` is the installed distribution's version, read on first use; a
+    source tree never installed says ``0+unknown``."""
+    import importlib.metadata
+
+    import chainrule as cr
+    from chainrule import _version
+
+    assert cr.__version__ == importlib.metadata.version("chainrule")
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    _version.version.cache_clear()
+    try:
+        assert _version.version() == _version.UNKNOWN == "0+unknown"
+    finally:
+        _version.version.cache_clear()

@@ -77,11 +77,10 @@ from chainrule.functional import (
     value_and_grad,
     vjp,
 )
+from chainrule.nn.functional import cross_entropy
 from chainrule.ops import *  # noqa: F403 - the ops are the public face
 from chainrule.ops import __all__ as _ops_all
 from chainrule.tensor import Tensor, tensor
-
-__version__ = "0.1.0"
 
 # The floors above load on first use (``cr.train``, ``from chainrule import explain``): they
 # import heavier packages (rich, matplotlib, safetensors, onnx) that the engine never needs.
@@ -105,22 +104,28 @@ __all__ = [
     "linalg",
     "inference_mode",
     "compile",
+    "cross_entropy",
     *_ops_all,
     *_LAZY_IN_ALL,
 ]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
-    """The heavy floors and what they define, imported on first access (PEP 562)."""
-    if name in _LAZY_MODULES:
-        module = importlib.import_module(f"chainrule.{name}")
+    """The heavy floors and what they define, imported on first access (PEP 562), and
+    ``__version__``."""
+    if name == "__version__":  # from the package's metadata, read on first use
+        from chainrule._version import version
+
+        value = version()
+    elif name in _LAZY_MODULES:
+        value = importlib.import_module(f"chainrule.{name}")
     elif name in _LAZY_NAMES:
-        module = getattr(importlib.import_module(f"chainrule.{_LAZY_NAMES[name]}"), name)
+        value = getattr(importlib.import_module(f"chainrule.{_LAZY_NAMES[name]}"), name)
     else:
         raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
-    globals()[name] = module  # later accesses are plain attribute reads
-    return module
+    globals()[name] = value  # later accesses are plain attribute reads
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_NAMES))
+    return sorted(set(globals()) | {"__version__", *_LAZY_MODULES, *_LAZY_NAMES})

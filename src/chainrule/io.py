@@ -19,21 +19,21 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import __version__
+from chainrule._version import version
 from chainrule.errors import CheckpointError, StateDictError
 from chainrule.nn import Module
-from chainrule.tensor import Tensor
-from chainrule.train.checkpoint import FORMAT as CHECKPOINT_FORMAT
-from chainrule.train.checkpoint import (
+from chainrule.serialization import (
+    CHECKPOINT_FORMAT,
     decode_tree,
     encode_tree,
     json_restore,
     json_safe,
     load_arrays,
-    load_checkpoint,
     read_json,
     save_arrays,
 )
+from chainrule.tensor import Tensor
+from chainrule.train.checkpoint import load_checkpoint
 from chainrule.train.run import Preprocess, build_from_spec, load_run
 
 __all__ = ["load", "load_model", "save"]
@@ -68,7 +68,7 @@ def save(obj: Module | Mapping[str, Any], path: str | Path) -> Path:
     state = obj.state_dict() if isinstance(obj, Module) else obj
     if not isinstance(state, Mapping):
         raise TypeError(f"cr.save takes a Module or a dict, got {type(obj).__name__}")
-    meta = {"format": "chainrule-weights/1", "version": __version__}
+    meta = {"format": "chainrule-weights/1", "version": version()}
     if all(isinstance(k, str) and _is_array(v) for k, v in state.items()):
         arrays = {k: _as_array(v) for k, v in state.items()}
     else:
@@ -76,7 +76,7 @@ def save(obj: Module | Mapping[str, Any], path: str | Path) -> Path:
         tree = encode_tree(dict(state), arrays)
         meta = {
             "format": "chainrule-state/1",
-            "version": __version__,
+            "version": version(),
             _TREE: json.dumps(json_safe(tree), allow_nan=False),
         }
     return save_arrays(path, arrays, meta)

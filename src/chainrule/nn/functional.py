@@ -17,12 +17,21 @@ from chainrule import backend
 from chainrule.autograd import no_grad
 from chainrule.compile import replayable
 from chainrule.errors import (
-    DomainError,
     DTypeError,
     IndexRangeError,
-    NonFiniteError,
     ShapeError,
     TargetError,
+)
+from chainrule.nn.loss_functions import (  # the losses, in their own module
+    _check_reduction,  # noqa: F401 - nn.loss reads F.
+    _tensor,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
 )
 from chainrule.ops import activation as _act
 from chainrule.ops.activation import (
@@ -37,18 +46,10 @@ from chainrule.ops.activation import (
 )
 from chainrule.ops.activation import log_softmax as _log_softmax
 from chainrule.ops.activation import softmax as _softmax
-from chainrule.ops.elementwise import abs as _abs
 from chainrule.ops.elementwise import sqrt, tanh, where
 from chainrule.ops.linalg import linear
-from chainrule.ops.loss import (
-    _class_indices,
-    clamped_binary_cross_entropy,
-    cross_entropy,
-    sigmoid_binary_cross_entropy,
-)
 from chainrule.ops.reduction import mean as _mean
-from chainrule.ops.reduction import sum as _sum
-from chainrule.ops.shape import getitem, reshape, transpose
+from chainrule.ops.shape import getitem, reshape
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -110,8 +111,6 @@ __all__ += [
     "softmin",
     "softsign",
 ]
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 # ---------------------------------------------------------------------------- activations
@@ -418,275 +417,9 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     return Tensor._make((y[..., None] == xp.arange(num_classes)).astype(xp.int64))
 
 
-# ---------------------------------------------------------------------------- losses
-def mse_loss(input: Tensor, target: Any, *, reduction: str = "mean") -> Tensor:
-    """Squared error (x - y)^2 (the seeds' squared loss), reduced by ``reduction``
-    (``"mean"``, ``"sum"`` or ``"none"``). ``input`` and ``target`` have the same shape.
-
-    Raises :class:`~chainrule.errors.ShapeError` when the shapes differ (no broadcasting: a
-    (N, 1) prediction against a (N,) target is almost always a bug) and
-    :class:`~chainrule.errors.NonFiniteError` when an input holds NaN or Inf.
-
-    >>> import chainrule as cr
-    >>> mse_loss(cr.tensor([1.0, 2.0]), cr.tensor([1.0, 4.0]))
-    tensor(2., dtype=float32)
-    """
-    x, t = _regression_pair("mse_loss", input, target, reduction)
-    d = x - t
-    return _finite("mse_loss", _reduce(d * d, reduction), x, t)
-
-
-def l1_loss(input: Tensor, target: Any, *, reduction: str = "mean") -> Tensor:
-    """Absolute error |x - y|, reduced by ``reduction``; shapes and errors as
-    :func:`mse_loss`."""
-    x, t = _regression_pair("l1_loss", input, target, reduction)
-    return _finite("l1_loss", _reduce(_abs(x - t), reduction), x, t)
-
-
-def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
-    """Huber loss: 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = x - y.
-
-    Quadratic near zero, linear (so robust to outliers) beyond ``delta`` > 0. Shapes and
-    errors as :func:`mse_loss`; ``ValueError`` for ``delta <= 0``.
-    """
-    if not delta > 0:
-        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
-    x, t = _regression_pair("huber_loss", input, target, reduction)
-    d = x - t
-    a = _abs(d)
-    losses = where(a.data < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
-    return _finite("huber_loss", _reduce(losses, reduction), x, t)
-
-
-def nll_loss(
-    input: Tensor,
-    target: Any,
-    weight: Any = None,
-    *,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> Tensor:
-    """Negative log-likelihood ``-w[y] * input[y]`` of log-probabilities (e.g. the output of
-    :func:`log_softmax`) and class indices.
-
-    Shapes: input (N, C), (C,) or (N, C, d1, ...); target (N,), () or (N, d1, ...) integers.
-    ``weight`` (C,) rescales classes; ``"mean"`` divides by the total weight of the counted
-    targets; targets equal to ``ignore_index`` count for nothing.
-
-    Raises :class:`~chainrule.errors.ShapeError` for mismatched shapes,
-    :class:`~chainrule.errors.TargetError` for non-integer or out-of-range targets (or all
-    ignored) and :class:`~chainrule.errors.NonFiniteError` for NaN in the input.
-    """
-    x = _float_input("nll_loss", input)
-    _check_reduction("nll_loss", reduction)
-    t = _tensor(target)
-    if t.dtype.kind not in "iu":
-        raise TargetError(
-            f"nll_loss: targets must be integer class indices, got {t.dtype}; "
-            "use target.astype('int64')"
-        )
-    unbatched = x.ndim == 1
-    if unbatched:
-        x = reshape(x, (1, x.shape[0]))
-        t = reshape(t, (1, *t.shape))
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ShapeError(f"nll_loss: expected input (N, C), (C,) or (N, C, d...), got {x.shape}")
-    c = x.shape[1]
-    y, valid, expected = _class_indices("nll_loss", t, x.shape, ignore_index)
-    xp = backend.xp
-    x2 = reshape(transpose(x, (0, *range(2, x.ndim), 1)), (-1, c)) if x.ndim > 2 else x
-    w = _class_weight("nll_loss", weight, c, x.dtype)
-    losses = -getitem(x2, (xp.arange(y.shape[0]), y))
-    wy = None  # per-target weights; None in the common case, where every target counts once
-    if w is not None or valid is not None:
-        wy = w[y] if w is not None else xp.ones(y.shape, dtype=x.dtype)
-        if valid is not None:
-            wy = wy * valid
-        losses = losses * Tensor._make(wy)
-    if reduction == "none":
-        out = reshape(losses, () if unbatched else expected)
-    elif reduction == "sum":
-        out = _sum(losses)
-    else:
-        denom = float(y.shape[0]) if wy is None else float(wy.sum())
-        if denom == 0:
-            raise TargetError("nll_loss: every target equals ignore_index (or has weight 0)")
-        out = _sum(losses) / denom
-    return _finite("nll_loss", out, x)
-
-
-def binary_cross_entropy(
-    input: Tensor, target: Any, weight: Any = None, *, reduction: str = "mean"
-) -> Tensor:
-    """Binary cross-entropy -w (y log p + (1 - y) log(1 - p)) of probabilities p in [0, 1]
-    and targets y in [0, 1] of the same shape; the logs are clamped at -100 as PyTorch's.
-
-    ``weight`` broadcasts against the input. Prefer :func:`binary_cross_entropy_with_logits`
-    on logits: it is stable where this one saturates.
-
-    Raises :class:`~chainrule.errors.ShapeError` when the shapes differ,
-    :class:`~chainrule.errors.DomainError` for inputs outside [0, 1] (logits passed by
-    mistake), :class:`~chainrule.errors.TargetError` for targets outside [0, 1] and
-    :class:`~chainrule.errors.NonFiniteError` for NaN.
-    """
-    name = "binary_cross_entropy"
-    x, t = _regression_pair(name, input, target, reduction)
-    if _outside_unit_interval(x):
-        raise DomainError(
-            f"{name}: inputs must be probabilities in [0, 1], found values in "
-            f"{_value_range(x)}; for logits use binary_cross_entropy_with_logits "
-            "(BCEWithLogitsLoss)"
-        )
-    _check_unit_interval(name, t)
-    losses = clamped_binary_cross_entropy(x, t)
-    losses = _apply_weight(name, losses, weight)
-    return _finite(name, _reduce(losses, reduction), x, t)
-
-
-def binary_cross_entropy_with_logits(
-    input: Tensor,
-    target: Any,
-    weight: Any = None,
-    *,
-    reduction: str = "mean",
-    pos_weight: Any = None,
-) -> Tensor:
-    """Binary cross-entropy of sigmoid(x) and y, fused: computed from the logits x with
-    softplus, so it is finite for any finite logit, and its gradient is sigmoid(x) - y.
-
-    ``pos_weight`` (broadcasting against the last axis, e.g. (C,)) weighs the positive term
-    of each class: loss = -w (pos_weight y log s(x) + (1 - y) log(1 - s(x))). Shapes and
-    errors as :func:`binary_cross_entropy` (any logit is allowed).
-
-    >>> import chainrule as cr
-    >>> binary_cross_entropy_with_logits(cr.tensor([1e4, -1e4]), cr.tensor([1.0, 0.0]))
-    tensor(0., dtype=float32)
-    """
-    name = "binary_cross_entropy_with_logits"
-    x, t = _regression_pair(name, input, target, reduction)
-    _check_unit_interval(name, t)
-    pw = None
-    if pos_weight is not None:
-        pw = _constant(pos_weight, x.dtype)
-        _check_broadcast(name, "pos_weight", pw.shape, x.shape)
-    losses = sigmoid_binary_cross_entropy(x, t, pos_weight=pw)
-    losses = _apply_weight(name, losses, weight)
-    return _finite(name, _reduce(losses, reduction), x, t)
-
-
 # ---------------------------------------------------------------------------- helpers
-def _tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(backend.xp.asarray(x))
-
-
 def _shape_tuple(shape: int | tuple[int, ...]) -> tuple[int, ...]:
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-
-
-def _constant(v: Any, dtype: Any) -> Any:
-    arr = v.data if isinstance(v, Tensor) else backend.xp.asarray(v)
-    return arr.astype(dtype, copy=False)
-
-
-def _check_reduction(name: str, reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _float_input(name: str, input: Any) -> Tensor:
-    x = _tensor(input)
-    if x.dtype.kind != "f":
-        raise DTypeError(f"{name}: input must be floating point, got {x.dtype}")
-    return x
-
-
-def _regression_pair(name: str, input: Any, target: Any, reduction: str) -> tuple[Tensor, Any]:
-    """The input as a float tensor and the target in its dtype, after checking both."""
-    _check_reduction(name, reduction)
-    x = _float_input(name, input)
-    t = _tensor(target)
-    if tuple(t.shape) != tuple(x.shape):
-        hint = ""
-        if x.ndim == t.ndim + 1 and x.shape[-1] == 1:
-            hint = f"; squeeze the input's last axis or reshape the target to {x.shape}"
-        elif t.ndim == x.ndim + 1 and t.shape[-1] == 1:
-            hint = f"; squeeze the target's last axis or reshape the input to {t.shape}"
-        raise ShapeError(
-            f"{name}: input shape {x.shape} and target shape {tuple(t.shape)} differ "
-            f"(they must be equal; broadcasting them is almost always a bug){hint}"
-        )
-    if t.dtype != x.dtype:
-        t = t.astype(x.dtype) if t.dtype.kind == "f" else Tensor._make(t.data.astype(x.dtype))
-    return x, t
-
-
-def _check_unit_interval(name: str, t: Tensor) -> None:
-    if _outside_unit_interval(t):
-        raise TargetError(
-            f"{name}: targets must be in [0, 1] (0/1 labels or probabilities), found values "
-            f"in {_value_range(t)}"
-        )
-
-
-def _outside_unit_interval(t: Tensor) -> bool:
-    d = t.data
-    return bool(((d < 0) | (d > 1)).any())
-
-
-def _value_range(t: Tensor) -> str:
-    """``[min, max]`` of ``t``'s values (NaN left out), for error messages."""
-    d = backend.to_numpy(t.data)
-    return f"[{float(np.nanmin(d)):.4g}, {float(np.nanmax(d)):.4g}]"
-
-
-def _check_broadcast(name: str, what: str, shape: tuple, to: tuple) -> None:
-    try:
-        ok = np.broadcast_shapes(shape, to) == tuple(to)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ShapeError(f"{name}: {what} of shape {shape} does not broadcast to the input {to}")
-
-
-def _apply_weight(name: str, losses: Tensor, weight: Any) -> Tensor:
-    if weight is None:
-        return losses
-    w = _constant(weight, losses.dtype)
-    _check_broadcast(name, "weight", w.shape, losses.shape)
-    return losses * Tensor._make(w)
-
-
-def _class_weight(name: str, weight: Any, c: int, dtype: Any) -> Any:
-    if weight is None:
-        return None
-    w = _constant(weight, dtype)
-    if w.shape != (c,):
-        raise ShapeError(f"{name}: weight has shape {w.shape}, expected ({c},), one per class")
-    return w
-
-
-def _reduce(losses: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return _mean(losses)
-    if reduction == "sum":
-        return _sum(losses)
-    return losses
-
-
-def _finite(name: str, out: Tensor, *inputs: Any) -> Tensor:
-    """``out``, or NonFiniteError naming which input holds NaN or Inf."""
-    xp = backend.array_module(out.data)
-    if bool(xp.isfinite(out.data).all()):
-        return out
-    for label, t in zip(("input", "target"), inputs):
-        d = t.data if isinstance(t, Tensor) else xp.asarray(t)
-        if d.dtype.kind == "f" and not bool(xp.isfinite(d).all()):
-            what = "NaN" if bool(xp.isnan(d).any()) else "Inf"
-            raise NonFiniteError(
-                f"{name}: the {label} contains {what} (shape {d.shape}); the loss is not "
-                "finite. Check the data, or lower the learning rate if training diverged"
-            )
-    raise NonFiniteError(f"{name}: the loss overflowed to a non-finite value")
 
 
 # Convolution, pooling, resampling, padding, channel norms and dropout: in their own module;

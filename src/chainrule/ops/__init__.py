@@ -128,7 +128,7 @@ from chainrule.ops.indexing import (
     take_along_axis,
 )
 from chainrule.ops.linalg import linear, matmul, outer
-from chainrule.ops.loss import cross_entropy, softmax_cross_entropy
+from chainrule.ops.loss import softmax_cross_entropy
 from chainrule.ops.products import (
     cross,
     diag,
@@ -220,7 +220,7 @@ from chainrule.ops.special import digamma, erf, erfc, erfinv, gammaln, polygamma
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "copy",
-    "cos", "cross_entropy", "divide", "elu", "equal", "erf", "exp", "expand_dims", "floor",
+    "cos", "divide", "elu", "equal", "erf", "exp", "expand_dims", "floor",
     "gelu", "getitem", "greater", "greater_equal", "index_data", "isfinite", "isnan",
     "leaky_relu", "less", "less_equal", "linear", "log", "log_softmax", "logical_and",
     "logical_not", "logical_or", "logsumexp", "matmul", "max", "maximum", "mean", "min",
