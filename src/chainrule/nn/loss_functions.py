@@ -72,10 +72,7 @@ def cross_entropy(
     True
     """
     x = input if isinstance(input, Tensor) else Tensor(input)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(
-            f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}"
-        )
+    _check_reduction("cross_entropy", reduction)
     if x.dtype.kind != "f":
         raise DTypeError(f"cross_entropy: logits must be floating point, got {x.dtype}")
     if not 0.0 <= label_smoothing <= 1.0:
@@ -94,12 +91,7 @@ def cross_entropy(
         x2 = reshape(transpose(x, perm), (-1, c))
     else:
         x2 = x
-    w = None
-    if weight is not None:
-        w = weight.data if isinstance(weight, Tensor) else backend.xp.asarray(weight)
-        if w.shape != (c,):
-            raise ShapeError(f"cross_entropy: weight has shape {w.shape}, expected ({c},)")
-        w = w.astype(x.dtype)
+    w = _class_weight("cross_entropy", weight, c, x.dtype)
     if t.dtype.kind in "iu":
         q, denom, out_shape = _class_targets(t, x, c, w, ignore_index, label_smoothing)
         if denom is None:  # every target counts once: the count of rows
