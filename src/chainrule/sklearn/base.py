@@ -16,7 +16,7 @@ import scipy.sparse
 from scipy.special import xlogy
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from chainrule import backend
 from chainrule.autograd import no_grad
@@ -298,6 +298,23 @@ class _BaseMLP(_Solvers, BaseEstimator):
         )
 
     # ------------------------------------------------------------------ small helpers
+    def _check_X_y(self, X: Any, y: Any, reset: bool, **kwargs: Any) -> tuple[Any, np.ndarray]:
+        """scikit-learn's validation of a training set (sparse X allowed, float64 or float32,
+        several outputs); a column vector ``y`` becomes 1-D, with scikit-learn's warning."""
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+            **kwargs,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
     def _linears(self) -> list[Linear]:
         if not hasattr(self, "module_"):
             raise AttributeError(f"this {type(self).__name__} is not fitted yet")

@@ -10,7 +10,6 @@ from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
 
 from chainrule.sklearn.base import _BaseMLP, _has_stochastic_solver
 
@@ -114,17 +113,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _validate_input(
         self, X: Any, y: Any, incremental: bool, reset: bool
     ) -> tuple[Any, np.ndarray, np.ndarray]:
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = self._check_X_y(X, y, reset)
         check_classification_targets(y)
         if reset and not incremental:  # a fit from scratch: the labels define the classes
             self._label_binarizer = LabelBinarizer()
