@@ -383,3 +383,20 @@ def test_a_rebound_free_variable_captures_again():
     before = w.data.copy()
     fast()
     np.testing.assert_array_equal(w.data, before)  # lr 0: the new optimiser's step
+
+
+def test_a_compiled_method_binds_its_instance():
+    class Scaled:
+        def __init__(self, k: float) -> None:
+            self.w = cr.tensor([k], requires_grad=True)
+
+        @cr.compile
+        def step(self, x):
+            loss = (self.w * x).sum()
+            loss.backward()
+            return loss.item()
+
+    a, b = Scaled(2.0), Scaled(3.0)
+    assert [a.step(cr.ones(1)), b.step(cr.ones(1)), a.step(cr.ones(1))] == [2.0, 3.0, 2.0]
+    assert a.w.grad.data[0] == 2.0 and b.w.grad.data[0] == 1.0
+    assert Scaled.step.captures == 2  # one record per instance

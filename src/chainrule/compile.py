@@ -192,6 +192,10 @@ class Compiled:
                 self.cache.popitem(last=False)
         return _plain(result)
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """As a method decorator: the instance is the first argument (one record each)."""
+        return self if obj is None else functools.partial(self, obj)
+
     def __repr__(self) -> str:
         state = f"eager: {self.reason}" if self.reason else f"{len(self.cache)} records"
         return f"<cr.compile {self.name} ({state})>"
