@@ -43,7 +43,12 @@ def _leaf(arr: Any, requires_grad: bool, device: Any = None) -> Tensor:
 def zeros(
     *shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
-    """A tensor of zeros (default dtype unless ``dtype`` is given).
+    """A tensor of zeros of ``shape``.
+
+    ``shape`` is integers or one tuple (``zeros(2, 3)``, ``zeros((2, 3))``); the dtype is the
+    default floating one unless ``dtype`` is given; made on ``device`` when given; a leaf that
+    requires grad when asked. Raises :class:`~chainrule.errors.ShapeError` for a dimension
+    that is not a non-negative integer.
 
     >>> zeros(2, 3).shape
     (2, 3)
@@ -53,7 +58,13 @@ def zeros(
 
 @replayable
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    """A tensor of ones."""
+    """A tensor of ones of ``shape``.
+
+    ``shape`` is integers or one tuple (``ones(2, 3)``, ``ones((2, 3))``); the dtype is the
+    default floating one unless ``dtype`` is given; made on ``device`` when given; a leaf that
+    requires grad when asked. Raises :class:`~chainrule.errors.ShapeError` for a dimension
+    that is not a non-negative integer.
+    """
     return _leaf(backend.xp.ones(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)
 
 
@@ -111,7 +122,13 @@ def eye(
 
 @replayable
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    """Uniform samples in [0, 1)."""
+    """Samples uniform in [0, 1) (from the generator :func:`~chainrule.manual_seed` seeds).
+
+    ``shape`` is integers or one tuple (``rand(2, 3)``, ``rand((2, 3))``); the dtype is the
+    default floating one unless ``dtype`` is given; made on ``device`` when given; a leaf that
+    requires grad when asked. Raises :class:`~chainrule.errors.ShapeError` for a dimension
+    that is not a non-negative integer.
+    """
     arr = backend.rng().random(_shape(shape)).astype(_dtype(dtype))
     return _leaf(backend.xp.asarray(arr), requires_grad, device)
 
@@ -120,7 +137,13 @@ def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: An
 def randn(
     *shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
-    """Standard normal samples."""
+    """Standard normal samples (from the generator :func:`~chainrule.manual_seed` seeds).
+
+    ``shape`` is integers or one tuple (``randn(2, 3)``, ``randn((2, 3))``); the dtype is the
+    default floating one unless ``dtype`` is given; made on ``device`` when given; a leaf that
+    requires grad when asked. Raises :class:`~chainrule.errors.ShapeError` for a dimension
+    that is not a non-negative integer.
+    """
     arr = backend.rng().standard_normal(_shape(shape)).astype(_dtype(dtype))
     return _leaf(backend.xp.asarray(arr), requires_grad, device)
 
