@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, ParamsT, _nonnegative
+from chainrule.optim.optimizer import Optimizer, ParamsT
 
 
 class Adagrad(Optimizer):
@@ -35,6 +35,8 @@ class Adagrad(Optimizer):
     tensor([2.5], dtype=float32, requires_grad=True)
     """
 
+    _nonnegative_keys = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
     def __init__(
         self,
         params: ParamsT,
@@ -56,11 +58,6 @@ class Adagrad(Optimizer):
             maximize=maximize,
         )
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
-
-    def _check_group(self, group: dict[str, Any], k: int) -> None:
-        super()._check_group(group, k)
-        for key in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            self._require(group, k, key, _nonnegative(group[key]), "a finite number >= 0")
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = backend.xp

@@ -40,6 +40,8 @@ class Adam(Optimizer):
     tensor([ 0.9, -0.9], dtype=float32, requires_grad=True)
     """
 
+    _nonnegative_keys = ("eps", "weight_decay")
+
     def __init__(
         self,
         params: ParamsT,
@@ -66,8 +68,6 @@ class Adam(Optimizer):
 
     def _check_group(self, group: dict[str, Any], k: int) -> None:
         super()._check_group(group, k)
-        for key in ("eps", "weight_decay"):
-            self._require(group, k, key, _nonnegative(group[key]), "a finite number >= 0")
         betas = group["betas"]
         self._require(
             group, k, "betas",

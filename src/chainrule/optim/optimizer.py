@@ -62,6 +62,8 @@ class Optimizer:
     _current: tuple[int, int, int, Any] = (0, 0, 0, None)  # the parameter step() updates
     # per-parameter state buffers b whose update is -lr · b: rescaled by set_lr(keep_velocity)
     _velocity_keys: tuple[str, ...] = ()
+    # hyper-parameters that must be finite and >= 0 besides lr, checked by _check_group
+    _nonnegative_keys: tuple[str, ...] = ()
 
     def __init__(
         self, params: ParamsT, defaults: dict[str, Any], *, skip_nonfinite: bool = False
@@ -159,9 +161,11 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_group(self, group: dict[str, Any], k: int) -> None:
-        """Raise :class:`~chainrule.errors.OptimizerError` for a hyper-parameter out of range;
-        subclasses extend this with their own rules (``_require``)."""
-        self._require(group, k, "lr", _nonnegative(group["lr"]), "a finite number >= 0")
+        """Raise :class:`~chainrule.errors.OptimizerError` for a hyper-parameter out of range:
+        ``lr`` and the class's ``_nonnegative_keys`` must be finite and >= 0; subclasses add
+        their other rules (``_require``)."""
+        for key in ("lr", *self._nonnegative_keys):
+            self._require(group, k, key, _nonnegative(group[key]), "a finite number >= 0")
 
     def _require(self, group: dict[str, Any], k: int, key: str, ok: bool, rule: str) -> None:
         if not ok:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, ParamsT, _nonnegative
+from chainrule.optim.optimizer import Optimizer, ParamsT
 
 
 class RMSprop(Optimizer):
@@ -41,6 +41,7 @@ class RMSprop(Optimizer):
     """
 
     _velocity_keys = ("momentum_buffer",)
+    _nonnegative_keys = ("alpha", "eps", "momentum", "weight_decay")
 
     def __init__(
         self,
@@ -65,11 +66,6 @@ class RMSprop(Optimizer):
             maximize=maximize,
         )
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
-
-    def _check_group(self, group: dict[str, Any], k: int) -> None:
-        super()._check_group(group, k)
-        for key in ("alpha", "eps", "momentum", "weight_decay"):
-            self._require(group, k, key, _nonnegative(group[key]), "a finite number >= 0")
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = backend.xp

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, ParamsT, _finite, _nonnegative
+from chainrule.optim.optimizer import Optimizer, ParamsT, _finite
 
 
 class SGD(Optimizer):
@@ -42,6 +42,7 @@ class SGD(Optimizer):
     """
 
     _velocity_keys = ("momentum_buffer",)
+    _nonnegative_keys = ("momentum", "weight_decay")
 
     def __init__(
         self,
@@ -67,8 +68,6 @@ class SGD(Optimizer):
 
     def _check_group(self, group: dict[str, Any], k: int) -> None:
         super()._check_group(group, k)
-        for key in ("momentum", "weight_decay"):
-            self._require(group, k, key, _nonnegative(group[key]), "a finite number >= 0")
         self._require(group, k, "dampening", _finite(group["dampening"]), "a finite number")
         if group["nesterov"]:
             self._require(
