@@ -79,8 +79,8 @@ def _activation_grad(g, out, activation):
 def _activation_grad_array(g, out, activation):
     """ā = ḡ ⊙ act′(a) on raw arrays (a new array, or ``g`` itself for the identity)."""
     xp = backend.xp
-    if activation == "relu":
-        return xp.where(out > 0, g, xp.zeros((), g.dtype))
+    if activation == "relu":  # as step_mask: a float mask multiplies 4x faster than where()
+        return g * (out > 0).astype(g.dtype, copy=False)
     if activation == "tanh":
         d = out * out
         xp.subtract(1, d, out=d)
