@@ -44,6 +44,10 @@ class Optimizer:
     parameter group ``{"params": [...], "lr": ..., ...}`` whose missing hyper-parameters are
     taken from ``defaults``. With ``skip_nonfinite=True`` a step whose gradients hold NaN or Inf
     is skipped (nothing changes, ``skipped_steps`` goes up by one) instead of raising.
+    Parameters may have any shape; each one's gradient must have its shape, and its ``state``
+    arrays (running averages, momentum buffers) have its shape and dtype. Hyper-parameters are
+    read with :meth:`hyperparameter` and changed with :meth:`set_hyperparameters` /
+    :meth:`set_lr` (or by writing ``param_groups``, as in PyTorch).
 
     Raises :class:`~chainrule.errors.OptimizerError` (a ``ValueError``) for an empty parameter
     list, a parameter given twice, a non-leaf tensor or a hyper-parameter out of range (the

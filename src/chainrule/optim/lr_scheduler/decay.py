@@ -42,6 +42,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The current rates, times ``gamma`` when ``last_epoch`` is a positive multiple
+        of ``step_size``."""
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
@@ -79,6 +81,8 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The current rates, times ``gamma**n`` when ``last_epoch`` is listed n times
+        in ``milestones``."""
         n = self.milestones.count(self.last_epoch)
         if n == 0:
             return self._current_lrs()
@@ -108,6 +112,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The current rates times ``gamma`` (unchanged on the constructor's step)."""
         if self._is_initial:
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
@@ -143,6 +148,8 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The next rates on the cosine, from the current ones (the recursive form
+        above)."""
         t, period, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._current_lrs()
@@ -211,6 +218,8 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The current rates, moved one step of the linear factor from ``start_factor``
+        to ``end_factor``."""
         t, a, b = self.last_epoch, self.start_factor, self.end_factor
         if t == 0:
             return [lr * a for lr in self._current_lrs()]
@@ -261,6 +270,7 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """Each base rate times its ``lr_lambda(last_epoch)``."""
         return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
 
     _own_state = ("lr_lambdas",)

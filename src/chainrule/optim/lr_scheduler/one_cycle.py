@@ -133,6 +133,9 @@ class OneCycleLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The rates of step ``last_epoch`` of the cycle (and, with ``cycle_momentum``,
+        sets the momentum or β1). Raises :class:`~chainrule.errors.OptimizerError` past
+        ``total_steps``."""
         t = self.last_epoch
         if t > self.total_steps:
             raise OptimizerError(
