@@ -176,6 +176,20 @@ def test_no_private_name_is_imported_across_packages():
     assert not private, "make these public in their owner or move them down:\n" + "\n".join(private)
 
 
+def test_imports_come_before_the_first_definition():
+    """No module imports at its end to break an import cycle (tensor and autograd once did):
+    the import order is one-way, so every top-level import precedes the first def or class."""
+    late = []
+    for path in MODULES.values():
+        first = None
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                first = first or node.lineno
+            elif isinstance(node, (ast.Import, ast.ImportFrom)) and first:
+                late.append(f"{path.relative_to(SRC.parent)}:{node.lineno} (after line {first})")
+    assert not late, "imports after the first definition:\n" + "\n".join(late)
+
+
 def test_every_module_has_a_floor():
     for module in MODULES:
         _floor(module)  # raises KeyError naming a module without one

@@ -18,6 +18,11 @@ from chainrule import backend
 from chainrule.errors import ShapeError
 from chainrule.nn import functional as F
 from chainrule.nn import init
+from chainrule.nn.functional import (  # defined there, with the other functional forms
+    _additive,
+    _as_tensor,
+    _check_some_key_open,
+)
 from chainrule.nn.layers import Linear
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.activation import softmax
@@ -25,88 +30,6 @@ from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.reduction import mean
 from chainrule.ops.shape import getitem, reshape, swapaxes
 from chainrule.tensor import Tensor
-
-
-def scaled_dot_product_attention(
-    query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    attn_mask: Any = None,
-    dropout_p: float = 0.0,
-    is_causal: bool = False,
-    scale: float | None = None,
-) -> Tensor:
-    """softmax(Q Kᵀ · scale + M) V with query (..., L, E), key (..., S, E), value (..., S, Ev)
-    -> (..., L, Ev); ``scale`` 1/√E by default.
-
-    ``attn_mask`` broadcastable to (..., L, S): boolean (True: the key takes part, as in
-    PyTorch's function) or float (added to the scores). ``is_causal`` masks every key after
-    the query's position (and then ``attn_mask`` must be None). ``dropout_p`` drops attention
-    weights (always, as PyTorch's functional form does; pass 0 in evaluation).
-
-    Raises :class:`~chainrule.errors.ShapeError` for inputs whose last axes do not match or a
-    mask that does not broadcast to (..., L, S); ``ValueError`` for ``is_causal`` with a mask.
-    """
-    q, k, v = (_as_tensor(t) for t in (query, key, value))
-    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2 or q.shape[-1] != k.shape[-1]:
-        raise ShapeError(
-            "scaled_dot_product_attention: expected query (..., L, E), key (..., S, E) and "
-            f"value (..., S, Ev); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
-        )
-    if k.shape[-2] != v.shape[-2]:
-        raise ShapeError(
-            f"scaled_dot_product_attention: key {tuple(k.shape)} and value {tuple(v.shape)} "
-            "must have the same number of positions S"
-        )
-    length, source = q.shape[-2], k.shape[-2]
-    if is_causal:
-        if attn_mask is not None:
-            raise ValueError("scaled_dot_product_attention: is_causal=True takes no attn_mask")
-        attn_mask = np.tril(np.ones((length, source), dtype=bool))
-    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = matmul(q, swapaxes(k, -2, -1)) * s
-    if attn_mask is not None:
-        name = "scaled_dot_product_attention"
-        mask = _additive(name, attn_mask, (length, source), scores, keep_true=True)
-        _check_some_key_open(name, mask)
-        scores = scores + mask
-    weights = softmax(scores, axis=-1)
-    if dropout_p > 0.0:
-        weights = F.dropout(weights, dropout_p, True)
-    return matmul(weights, v)
-
-
-def _as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor._make(backend.xp.asarray(x))
-
-
-def _additive(name: str, mask: Any, want: tuple, scores: Tensor, keep_true: bool) -> Any:
-    """A mask as an array to add to the scores: boolean masks become 0 / −∞ (``keep_true``:
-    True means the position takes part, else True means it is masked out)."""
-    m = mask.data if isinstance(mask, Tensor) else backend.xp.asarray(mask)
-    if m.ndim < 2 or tuple(m.shape[-2:]) != want:
-        try:
-            np.broadcast_shapes(tuple(m.shape), tuple(scores.shape))
-        except ValueError:
-            raise ShapeError(
-                f"{name}: attn_mask of shape {tuple(m.shape)} does not fit scores of shape "
-                f"{tuple(scores.shape)} (expected (L, S) = {want} or broadcastable)"
-            ) from None
-    if m.dtype == bool:
-        blocked = ~m if keep_true else m
-        return backend.xp.where(blocked, -np.inf, 0.0).astype(scores.data.dtype)
-    return m.astype(scores.data.dtype)
-
-
-def _check_some_key_open(name: str, mask: Any) -> None:
-    """A query whose every key is masked has no softmax (0/0): refuse rather than give NaN."""
-    shut = backend.xp.isneginf(mask).all(axis=-1)
-    if bool(shut.any()):
-        where = tuple(int(i) for i in np.argwhere(backend.to_numpy(shut))[0])
-        raise ValueError(
-            f"{name}: the masks leave no key for a query (mask index {where}, last axis all "
-            "masked); its attention weights would be NaN"
-        )
 
 
 class MultiheadAttention(Module):

@@ -8,6 +8,7 @@ the mistake.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -22,8 +23,30 @@ from chainrule.errors import (
     ShapeError,
     TargetError,
 )
+from chainrule.nn._spatial import (  # convolution, pooling, resampling, padding, norms
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    dropout1d,
+    dropout2d,
+    fold,
+    group_norm,
+    instance_norm,
+    interpolate,
+    max_pool1d,
+    max_pool2d,
+    pad,
+    unfold,
+)
 from chainrule.nn.loss_functions import (  # the losses, in their own module
-    _check_reduction,  # noqa: F401 - nn.loss reads F.
+    _check_reduction,  # noqa: F401 - nn.loss reads F._check_reduction
     _tensor,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -47,9 +70,9 @@ from chainrule.ops.activation import (
 from chainrule.ops.activation import log_softmax as _log_softmax
 from chainrule.ops.activation import softmax as _softmax
 from chainrule.ops.elementwise import sqrt, tanh, where
-from chainrule.ops.linalg import linear
+from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.reduction import mean as _mean
-from chainrule.ops.shape import getitem, reshape
+from chainrule.ops.shape import getitem, reshape, swapaxes
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -417,34 +440,89 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     return Tensor._make((y[..., None] == xp.arange(num_classes)).astype(xp.int64))
 
 
+# ---------------------------------------------------------------------------- attention
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
+    """softmax(Q Kᵀ · scale + M) V with query (..., L, E), key (..., S, E), value (..., S, Ev)
+    -> (..., L, Ev); ``scale`` 1/√E by default.
+
+    ``attn_mask`` broadcastable to (..., L, S): boolean (True: the key takes part, as in
+    PyTorch's function) or float (added to the scores). ``is_causal`` masks every key after
+    the query's position (and then ``attn_mask`` must be None). ``dropout_p`` drops attention
+    weights (always, as PyTorch's functional form does; pass 0 in evaluation).
+
+    Raises :class:`~chainrule.errors.ShapeError` for inputs whose last axes do not match or a
+    mask that does not broadcast to (..., L, S); ``ValueError`` for ``is_causal`` with a mask.
+    """
+    q, k, v = (_as_tensor(t) for t in (query, key, value))
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2 or q.shape[-1] != k.shape[-1]:
+        raise ShapeError(
+            "scaled_dot_product_attention: expected query (..., L, E), key (..., S, E) and "
+            f"value (..., S, Ev); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
+    if k.shape[-2] != v.shape[-2]:
+        raise ShapeError(
+            f"scaled_dot_product_attention: key {tuple(k.shape)} and value {tuple(v.shape)} "
+            "must have the same number of positions S"
+        )
+    length, source = q.shape[-2], k.shape[-2]
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: is_causal=True takes no attn_mask")
+        attn_mask = np.tril(np.ones((length, source), dtype=bool))
+    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = matmul(q, swapaxes(k, -2, -1)) * s
+    if attn_mask is not None:
+        name = "scaled_dot_product_attention"
+        mask = _additive(name, attn_mask, (length, source), scores, keep_true=True)
+        _check_some_key_open(name, mask)
+        scores = scores + mask
+    weights = _softmax(scores, axis=-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return matmul(weights, v)
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._make(backend.xp.asarray(x))
+
+
+def _additive(name: str, mask: Any, want: tuple, scores: Tensor, keep_true: bool) -> Any:
+    """A mask as an array to add to the scores: boolean masks become 0 / −∞ (``keep_true``:
+    True means the position takes part, else True means it is masked out)."""
+    m = mask.data if isinstance(mask, Tensor) else backend.xp.asarray(mask)
+    if m.ndim < 2 or tuple(m.shape[-2:]) != want:
+        try:
+            np.broadcast_shapes(tuple(m.shape), tuple(scores.shape))
+        except ValueError:
+            raise ShapeError(
+                f"{name}: attn_mask of shape {tuple(m.shape)} does not fit scores of shape "
+                f"{tuple(scores.shape)} (expected (L, S) = {want} or broadcastable)"
+            ) from None
+    if m.dtype == bool:
+        blocked = ~m if keep_true else m
+        return backend.xp.where(blocked, -np.inf, 0.0).astype(scores.data.dtype)
+    return m.astype(scores.data.dtype)
+
+
+def _check_some_key_open(name: str, mask: Any) -> None:
+    """A query whose every key is masked has no softmax (0/0): refuse rather than give NaN."""
+    shut = backend.xp.isneginf(mask).all(axis=-1)
+    if bool(shut.any()):
+        where = tuple(int(i) for i in np.argwhere(backend.to_numpy(shut))[0])
+        raise ValueError(
+            f"{name}: the masks leave no key for a query (mask index {where}, last axis all "
+            "masked); its attention weights would be NaN"
+        )
+
+
 # ---------------------------------------------------------------------------- helpers
 def _shape_tuple(shape: int | tuple[int, ...]) -> tuple[int, ...]:
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-
-
-# Convolution, pooling, resampling, padding, channel norms and dropout: in their own module;
-# scaled_dot_product_attention is defined beside MultiheadAttention. Both are imported last
-# because those modules build on this one.
-from chainrule.nn._spatial import (  # noqa: E402
-    adaptive_avg_pool1d,
-    adaptive_avg_pool2d,
-    adaptive_max_pool1d,
-    adaptive_max_pool2d,
-    avg_pool1d,
-    avg_pool2d,
-    conv1d,
-    conv2d,
-    conv_transpose1d,
-    conv_transpose2d,
-    dropout1d,
-    dropout2d,
-    fold,
-    group_norm,
-    instance_norm,
-    interpolate,
-    max_pool1d,
-    max_pool2d,
-    pad,
-    unfold,
-)
-from chainrule.nn.attention import scaled_dot_product_attention  # noqa: E402, F401
