@@ -400,3 +400,24 @@ def test_a_compiled_method_binds_its_instance():
     assert [a.step(cr.ones(1)), b.step(cr.ones(1)), a.step(cr.ones(1))] == [2.0, 3.0, 2.0]
     assert a.w.grad.data[0] == 2.0 and b.w.grad.data[0] == 1.0
     assert Scaled.step.captures == 2  # one record per instance
+
+
+def test_estimators_compile_by_default_with_the_same_results():
+    from sklearn.exceptions import ConvergenceWarning
+
+    from chainrule.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((120, 6)), rng.integers(0, 3, 120)
+    fits = []
+    for compile_ in (None, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("error", CompileWarning)
+            est = MLPClassifier((8,), max_iter=3, batch_size=32, random_state=0, alpha=1e-3,
+                                compile=compile_).fit(X, y)  # fmt: skip
+        fits.append(est)
+    assert fits[0].loss_curve_ == fits[1].loss_curve_
+    for a, b in zip(fits[0].coefs_, fits[1].coefs_):
+        np.testing.assert_array_equal(a, b)
+    assert "compile" not in fits[0].get_params() and fits[1].get_params()["compile"] is False

@@ -80,6 +80,7 @@ class _BaseMLP(_Solvers, BaseEstimator):
         epsilon: float = 1e-8,
         n_iter_no_change: int | float = 10,
         max_fun: int = 15000,
+        compile: bool | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -104,6 +105,21 @@ class _BaseMLP(_Solvers, BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.compile = compile
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """scikit-learn's parameters, and chainrule's ``compile`` when it is set (None, the
+        default, means on: the parameters match scikit-learn's estimator's)."""
+        params = super().get_params(deep)
+        if params.get("compile") is None:
+            params.pop("compile", None)
+        return params
+
+    def set_params(self, **params: Any) -> _BaseMLP:
+        """scikit-learn's ``set_params``; also takes ``compile``."""
+        if "compile" in params:
+            self.compile = params.pop("compile")
+        return super().set_params(**params)
 
     # ------------------------------------------------------------------ public API
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _BaseMLP:
@@ -247,19 +263,19 @@ class _BaseMLP(_Solvers, BaseEstimator):
     def _loss(self, out: Tensor, targets: dict[str, Any], idx: Any, sw_sum: float) -> Tensor:
         """The mean (weighted) loss of logits ``out`` for the rows ``idx`` of the targets."""
         kind = self.out_activation_
-        q = targets["q"][idx]
+        q = targets["q"][idx] if idx is not None else targets["q"]  # None: the batch's already
         if kind == "softmax":  # q holds the one-hot targets times the sample weights
             return softmax_cross_entropy(out, q, 1.0 / sw_sum)
         w = targets["w"]
         if kind == "logistic":
             losses = sigmoid_binary_cross_entropy(out, q)
         elif kind == "exp":  # half Poisson deviance: exp(a) - y a + (y log y - y)
-            losses = exp(out) - out * q + targets["c"][idx]
+            losses = exp(out) - out * q + (targets["c"][idx] if idx is not None else targets["c"])
         else:  # half squared error
             d = out - q
             losses = d * d * 0.5
         if w is not None:
-            losses = losses * w[idx]
+            losses = losses * (w[idx] if idx is not None else w)
         return _sum(losses) * (1.0 / sw_sum)
 
     def _loss_targets(self, Y: np.ndarray, sample_weight: np.ndarray | None) -> dict[str, Any]:

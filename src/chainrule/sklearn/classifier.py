@@ -32,7 +32,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``shuffle``, ``random_state``, ``tol``, ``verbose`` (see the module docstring),
     ``warm_start``, ``momentum``, ``nesterovs_momentum``, ``early_stopping``,
     ``validation_fraction``, ``beta_1``, ``beta_2``, ``epsilon``, ``n_iter_no_change``,
-    ``max_fun`` (lbfgs function evaluations).
+    ``max_fun`` (lbfgs function evaluations); and chainrule's ``compile``: ``False`` trains
+    each mini-batch eagerly instead of replaying it with :func:`chainrule.compile` (the
+    default; ``get_params`` shows ``compile`` only when it is set).
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (when X has
     string column names), ``module_`` (the :class:`chainrule.nn.Sequential` network, logits

@@ -58,6 +58,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         epsilon: float = 1e-8,
         n_iter_no_change: int | float = 10,
         max_fun: int = 15000,
+        compile: bool | None = None,
     ) -> None:
         self.loss = loss
         super().__init__(
@@ -84,6 +85,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            compile=compile,
         )
 
     def predict(self, X: Any) -> np.ndarray:

@@ -16,6 +16,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
+from chainrule.compile import compile
 from chainrule.errors import NonFiniteError
 from chainrule.optim import SGD, Adam, Optimizer
 from chainrule.tensor import Tensor
@@ -74,6 +75,9 @@ class _Solvers:
                 )
             batch_size = int(np.clip(self.batch_size, 1, n))
         targets = self._loss_targets(Y, sample_weight)
+        # replayed by cr.compile, unless turned off or the loss's scale changes every batch
+        use = self.compile is not False and sample_weight is None
+        update = compile(self._update) if use else self._update
         sparse = scipy.sparse.issparse(X)
         order = np.arange(n)
         X_epoch, t_epoch = X, targets
@@ -90,7 +94,8 @@ class _Solvers:
                 for start in range(0, n, batch_size):
                     rows = slice(start, min(start + batch_size, n))
                     xb = X_epoch[rows].toarray() if sparse else X_epoch[rows]
-                    total += self._train_step(xb, t_epoch, rows) * (rows.stop - rows.start)
+                    step_loss = self._train_step(xb, t_epoch, rows, update)
+                    total += step_loss * (rows.stop - rows.start)
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_ = total / n
@@ -119,18 +124,16 @@ class _Solvers:
             for p, best in zip(self.module_.parameters(), self._best_params):
                 p.data[...] = best
 
-    def _train_step(self, xb: np.ndarray, targets: dict[str, Any], rows: slice) -> float:
+    def _train_step(
+        self, xb: np.ndarray, targets: dict[str, Any], rows: slice, update: Any = None
+    ) -> float:
         """One mini-batch ``xb``, the ``rows`` of ``targets``: forward, fused loss, backward,
-        optimiser step; returns the batch's objective (loss plus the L2 term) before the
-        step."""
+        optimiser step (by ``update``: :meth:`_update`, or it compiled); returns the batch's
+        objective (loss plus the L2 term) before the step."""
         sw = targets["sw"]
         sw_sum = float(xb.shape[0]) if sw is None else float(sw[rows].sum())
         if sw_sum <= 0:
             return 0.0
-        loss = self._loss(self.module_(Tensor._make(xb)), targets, rows, sw_sum)
-        value = float(loss.data)
-        if self.out_activation_ == "identity":  # scikit-learn reports the mean over outputs
-            value /= self.n_outputs_
         self._steps += 1
         if self.solver == "adam":
             # PyTorch's Adam adds eps to sqrt(v_t / (1 - beta_2^t)), scikit-learn's to
@@ -140,17 +143,27 @@ class _Solvers:
         if self.alpha:  # the L2 term on the weights (group 0), not the biases
             self._optimizer.set_hyperparameters(group=0, weight_decay=self.alpha / sw_sum)
             weights = [m.weight for m in self._linears()]
-            value += 0.5 * self.alpha * _squared_norm(weights) / sw_sum
-        self._optimizer.zero_grad()
-        loss.backward()
+            penalty = 0.5 * self.alpha * _squared_norm(weights) / sw_sum
+        batch = {k: None if v is None else v[rows] for k, v in targets.items() if k != "sw"}
         try:
-            self._optimizer.step()
+            value = (update or self._update)(xb, batch, sw_sum)
         except NonFiniteError as exc:
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may contain "
                 f"large values and need to be preprocessed. ({exc})"
             ) from exc
-        return value
+        if self.out_activation_ == "identity":  # scikit-learn reports the mean over outputs
+            value /= self.n_outputs_
+        return value + penalty if self.alpha else value
+
+    def _update(self, xb: np.ndarray, batch: dict[str, Any], sw_sum: float) -> float:
+        """Forward, the loss of the batch's targets, backward and the optimiser's step;
+        returns the loss before the step."""
+        loss = self._loss(self.module_(Tensor._make(xb)), batch, None, sw_sum)
+        self._optimizer.zero_grad()
+        loss.backward()
+        self._optimizer.step()
+        return loss.item()
 
     def _fit_lbfgs(self, X: Any, Y: np.ndarray, sample_weight: np.ndarray | None) -> None:
         params = list(self.module_.parameters())
