@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, ParamsT
+from chainrule.optim.optimizer import Optimizer, ParamsT, _defaults_from
 
 
 class Adagrad(Optimizer):
@@ -49,14 +49,7 @@ class Adagrad(Optimizer):
         maximize: bool = False,
         skip_nonfinite: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-            maximize=maximize,
-        )
+        defaults = _defaults_from(locals())
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

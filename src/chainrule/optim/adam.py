@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, ParamsT, _nonnegative
+from chainrule.optim.optimizer import Optimizer, ParamsT, _defaults_from, _nonnegative
 
 
 class Adam(Optimizer):
@@ -55,15 +55,8 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
         skip_nonfinite: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas) if isinstance(betas, list) else betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-            decoupled_weight_decay=decoupled_weight_decay,
-        )
+        betas = tuple(betas) if isinstance(betas, list) else betas
+        defaults = _defaults_from(locals())
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
     def _check_group(self, group: dict[str, Any], k: int) -> None:
@@ -98,14 +91,9 @@ class Adam(Optimizer):
         xp.subtract(d, m, out=t)  # m ← m + (1 - β1)(d - m)
         t *= 1 - beta1
         m += t
-        v *= beta2  # v ← β2 v + (1 - β2) d²
-        xp.multiply(d, 1 - beta2, out=t)
-        t *= d
-        v += t
+        self._average_square(v, d, beta2, p)  # v ← β2 v + (1 - β2) d²
         if group["amsgrad"]:
-            vmax = state.get("max_exp_avg_sq")
-            if vmax is None:
-                vmax = state["max_exp_avg_sq"] = xp.zeros_like(p)
+            vmax = self._zeros(state, "max_exp_avg_sq", p)
             xp.maximum(vmax, v, out=vmax)
             v = vmax
         step_size = lr / (1 - beta1**step)

@@ -371,6 +371,23 @@ class Optimizer:
             buf = self._workspace[key] = backend.xp.empty(p.shape, dtype=p.dtype)
         return buf
 
+    @staticmethod
+    def _zeros(state: dict[str, Any], key: str, p: Any) -> Any:
+        """``state[key]``, created as zeros shaped like ``p`` on first use."""
+        buf = state.get(key)
+        if buf is None:
+            buf = state[key] = backend.xp.zeros_like(p)
+        return buf
+
+    def _average_square(self, v: Any, d: Any, beta: float, p: Any) -> None:
+        """``v ← β v + (1 − β) d²`` in place (the running average of squared gradients of
+        Adam's v and RMSprop's), through scratch array 1."""
+        t = self._tmp(p, 1)
+        v *= beta
+        backend.xp.multiply(d, 1 - beta, out=t)
+        t *= d
+        v += t
+
     def _decayed_grad(self, p: Any, g: Any, weight_decay: float, maximize: bool) -> Any:
         """``±g + weight_decay * p`` (the seeds' ∇l + λ∇Ω for Ω = ½‖θ‖²); ``g`` itself when
         there is nothing to add, else written into scratch array 0."""
@@ -529,6 +546,14 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _defaults_from(arguments: dict[str, Any]) -> dict[str, Any]:
+    """An optimiser's hyper-parameter defaults from its constructor's ``locals()`` (taken
+    first thing): every argument but ``self``, ``params`` and ``skip_nonfinite``, in the
+    signature's order."""
+    skip = ("self", "params", "skip_nonfinite", "__class__")
+    return {k: v for k, v in arguments.items() if k not in skip}
 
 
 def _finite(x: Any) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, ParamsT
+from chainrule.optim.optimizer import Optimizer, ParamsT, _defaults_from
 
 
 class RMSprop(Optimizer):
@@ -56,15 +56,7 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         skip_nonfinite: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-            maximize=maximize,
-        )
+        defaults = _defaults_from(locals())
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -78,14 +70,9 @@ class RMSprop(Optimizer):
         d = self._decayed_grad(p, g, float(group["weight_decay"]), group["maximize"])
         v = state["square_avg"]
         t = self._tmp(p, 1)
-        v *= alpha  # v ← α v + (1 - α) d²
-        xp.multiply(d, 1 - alpha, out=t)
-        t *= d
-        v += t
+        self._average_square(v, d, alpha, p)  # v ← α v + (1 - α) d²
         if group["centered"]:
-            mean = state.get("grad_avg")
-            if mean is None:
-                mean = state["grad_avg"] = xp.zeros_like(p)
+            mean = self._zeros(state, "grad_avg", p)
             xp.subtract(d, mean, out=t)  # ḡ ← ḡ + (1 - α)(d - ḡ)
             t *= 1 - alpha
             mean += t
@@ -97,9 +84,7 @@ class RMSprop(Optimizer):
         t += group["eps"]
         xp.divide(d, t, out=t)
         if momentum > 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = xp.zeros_like(p)
+            buf = self._zeros(state, "momentum_buffer", p)
             buf *= momentum
             buf += t
             t = buf

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, ParamsT, _finite
+from chainrule.optim.optimizer import Optimizer, ParamsT, _defaults_from, _finite
 
 
 class SGD(Optimizer):
@@ -56,14 +56,7 @@ class SGD(Optimizer):
         maximize: bool = False,
         skip_nonfinite: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-        )
+        defaults = _defaults_from(locals())
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
     def _check_group(self, group: dict[str, Any], k: int) -> None:
