@@ -318,7 +318,7 @@ _NOT_COPIED = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__
 
 def register_methods(source: type) -> type:
     """Class decorator: copy the methods, properties and attributes defined in ``source``'s
-    body onto :class:`Tensor` (their ``__qualname__`` becomes ``Tensor.NAME``), and return
+    body onto :class:`Tensor` (they then read as ``chainrule.tensor.Tensor.NAME``), and return
     ``source``. How :mod:`chainrule.ops` gives tensors their operators and methods without
     this module importing the ops, which import it."""
     for name, value in vars(source).items():
@@ -327,5 +327,6 @@ def register_methods(source: type) -> type:
         fn = value.fget if isinstance(value, property) else value
         if callable(fn) and getattr(fn, "__name__", None) == name:
             fn.__qualname__ = f"Tensor.{name}"
+            fn.__module__ = __name__
         setattr(Tensor, name, value)
     return source

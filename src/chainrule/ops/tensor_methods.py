@@ -296,6 +296,7 @@ def _method(op_name: str, method_name: str) -> Callable:
 
     method.__name__ = method_name
     method.__qualname__ = f"Tensor.{method_name}"
+    method.__module__ = Tensor.__module__
     method.__doc__ = f"``cr.{op_name}(self, ...)``."
     return method
 
