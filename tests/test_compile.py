@@ -421,3 +421,29 @@ def test_estimators_compile_by_default_with_the_same_results():
     for a, b in zip(fits[0].coefs_, fits[1].coefs_):
         np.testing.assert_array_equal(a, b)
     assert "compile" not in fits[0].get_params() and fits[1].get_params()["compile"] is False
+
+
+def test_forward_hooks_run_at_each_replay_and_adding_one_captures_again():
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    seen = []
+    model[1].register_forward_hook(lambda m, args, out: seen.append(out.data.sum()))
+
+    @cr.compile
+    def step(x):
+        loss = model(x).sum()
+        loss.backward()
+        return loss.item()
+
+    xs = [cr.tensor(np.full((2, 3), float(i))) for i in range(3)]
+    for x in xs:
+        step(x)
+    with cr.no_grad():
+        want = [model[1](model[0](x)).data.sum() for x in xs]
+    assert seen[:3] == want and step.captures == 1 and step.reason is None
+    model[0].register_forward_pre_hook(lambda m, args: (args[0] * 2,))  # changes the input
+    got = step(xs[1])
+    assert step.captures == 2
+    with cr.no_grad():
+        assert got == model(xs[1]).sum().item()  # eager, through the hook too
+    assert got == step(xs[1])  # replayed with the hook

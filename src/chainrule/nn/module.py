@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule import backend, tape
 from chainrule.autograd import no_grad
+from chainrule.compile import replayable
 from chainrule.errors import DTypeError, StateDictError
 from chainrule.tensor import Tensor
 
@@ -73,6 +74,12 @@ class RemovableHandle:
 
     def __exit__(self, *exc: Any) -> None:
         self.remove()
+
+
+@replayable  # cr.compile calls the hook again at each replay, on the replayed tensors
+def _run_hook(hook: Callable, *args: Any) -> Any:
+    """Call a forward (pre-)hook."""
+    return hook(*args)
 
 
 class Module:
@@ -137,12 +144,12 @@ class Module:
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
         for hook in list(self._forward_pre_hooks.values()):
-            r = hook(self, args)
+            r = _run_hook(hook, self, args)
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
-            r = hook(self, args, out)
+            r = _run_hook(hook, self, args, out)
             if r is not None:
                 out = r
         return out
