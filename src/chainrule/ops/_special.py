@@ -15,7 +15,9 @@ both).
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -68,6 +70,21 @@ def _in_float64(fn: Any, x: Any, *args: Any) -> Any:
     return np.asarray(fn(*args, x.astype(np.float64, copy=False))).astype(dtype, copy=False)
 
 
+def _scipy_first(name: str) -> Callable[[Callable], Callable]:
+    """Decorator: the function computes with ``scipy.special.<name>`` (in float64, returned in
+    the input's floating dtype) when SciPy may and can be used, else with its own NumPy code."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def evaluate(x: Any) -> Any:
+            fast = _scipy(name)
+            return fn(x) if fast is None else _in_float64(fast, x)
+
+        return evaluate
+
+    return decorate
+
+
 def _float64(x: Any) -> tuple[Any, Any]:
     """``(x as a float64 array, the dtype to return)``: the NumPy evaluations below compute in
     float64 and give back x's floating dtype (float64 for integer input)."""
@@ -105,6 +122,7 @@ def _erfc_abs(y: Any) -> Any:
     return out
 
 
+@_scipy_first("erf")
 def erf(x: Any) -> Any:
     """Element-wise erf(x) for a floating array.
 
@@ -113,17 +131,12 @@ def erf(x: Any) -> Any:
     >>> bool(abs(erf(np.array(xs)) - [math.erf(v) for v in xs]).max() < 1e-15)
     True
     """
-    fast = _scipy("erf")
-    if fast is not None:
-        return _in_float64(fast, x)
     return _erf_or_erfc(x, complement=False)
 
 
+@_scipy_first("erfc")
 def erfc(x: Any) -> Any:
     """Element-wise erfc(x) = 1 - erf(x), without cancellation for large x."""
-    fast = _scipy("erfc")
-    if fast is not None:
-        return _in_float64(fast, x)
     return _erf_or_erfc(x, complement=True)
 
 
@@ -167,6 +180,7 @@ _GILES_TAIL = (-2.00214257e-04, 1.00950558e-04, 1.34934322e-03, -3.67342844e-03,
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
+@_scipy_first("erfinv")
 def erfinv(y: Any) -> Any:
     """Element-wise inverse error function on (-1, 1); +-inf at +-1, NaN outside.
 
@@ -174,9 +188,6 @@ def erfinv(y: Any) -> Any:
     >>> bool(abs(erf(erfinv(np.array([-0.999, 0.1, 0.7]))) - [-0.999, 0.1, 0.7]).max() < 1e-15)
     True
     """
-    fast = _scipy("erfinv")
-    if fast is not None:
-        return _in_float64(fast, y)
     xp = backend.xp
     y64, dtype = _float64(y)
     shape = y64.shape
@@ -233,6 +244,7 @@ def _lanczos_lgamma(x: Any) -> Any:
     return _HALF_LOG_2PI + (z + 0.5) * xp.log(t) - t + xp.log(s)
 
 
+@_scipy_first("gammaln")
 def gammaln(x: Any) -> Any:
     """Element-wise log|Gamma(x)| (SciPy's gammaln, PyTorch's lgamma); +inf at the poles
     0, -1, -2, ...
@@ -243,9 +255,6 @@ def gammaln(x: Any) -> Any:
     >>> bool(np.allclose(got, [math.lgamma(v) for v in xs], rtol=1e-13))
     True
     """
-    fast = _scipy("gammaln")
-    if fast is not None:
-        return _in_float64(fast, x)
     xp = backend.xp
     x64, dtype = _float64(x)
     big = x64 >= 0.5
