@@ -225,32 +225,6 @@ def _nonempty(name: str, x: Any, axis: Axis) -> None:
         raise ShapeError(f"{name} of an empty tensor of shape {x.shape} (axis={axis})")
 
 
-def argmax(
-    x: Tensor,
-    axis: int | None = None,
-    keepdims: bool = False,
-    *,
-    dim: int | None = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    """Indices of the maxima (int64, no gradient)."""
-    axis, keepdims = pick_axis("argmax", axis, dim, keepdims, keepdim)
-    return Tensor._make(backend.xp.argmax(x.data, axis=axis, keepdims=keepdims))
-
-
-def argmin(
-    x: Tensor,
-    axis: int | None = None,
-    keepdims: bool = False,
-    *,
-    dim: int | None = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    """Indices of the minima (int64, no gradient)."""
-    axis, keepdims = pick_axis("argmin", axis, dim, keepdims, keepdim)
-    return Tensor._make(backend.xp.argmin(x.data, axis=axis, keepdims=keepdims))
-
-
 @axis_primitive
 def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) over ``axis``, computed stably by shifting by the maximum.
@@ -428,7 +402,7 @@ def median(
 
 
 # ---------------------------------------------------------------------------- no gradient
-def _counting(name: str, doc: str, dtype: Any = None) -> Any:
+def _no_gradient(name: str, doc: str, dtype: Any = None) -> Any:
     """A reduction that gives no gradient: NumPy's ``name`` on the array over ``axis``, cast
     to ``dtype`` when one is given. Raises ShapeError (naming the op) for an axis out of
     range and TypeError for both spellings of an argument."""
@@ -452,12 +426,24 @@ def _counting(name: str, doc: str, dtype: Any = None) -> Any:
     return reduce
 
 
-all = _counting(
+all = _no_gradient(
     "all", "Whether every element over ``axis`` is true (nonzero): a bool tensor, no gradient."
 )
-any = _counting(
+any = _no_gradient(
     "any", "Whether some element over ``axis`` is true (nonzero): a bool tensor, no gradient."
 )
-count_nonzero = _counting(
+count_nonzero = _no_gradient(
     "count_nonzero", "Number of nonzero elements over ``axis`` (int64, no gradient).", np.int64
+)
+argmax = _no_gradient(
+    "argmax",
+    "Indices of the maxima along ``axis`` (into the flattened tensor when ``axis`` is None), "
+    "the first of ties: int64, no gradient.",
+    np.int64,
+)
+argmin = _no_gradient(
+    "argmin",
+    "Indices of the minima along ``axis`` (into the flattened tensor when ``axis`` is None), "
+    "the first of ties: int64, no gradient.",
+    np.int64,
 )
