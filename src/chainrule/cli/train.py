@@ -351,8 +351,8 @@ _LM_OPTIONS = {"dataset", "model", "epochs", "batch_size", "lr", "hidden", "seed
 def _train_lm(args: argparse.Namespace) -> int:
     """``--task lm``: a character-level language model (:mod:`chainrule.train.lm`)."""
     from chainrule.train.callbacks import ProgressBar
-    from chainrule.train.experiment import _new_run_folder
     from chainrule.train.lm import LM_KINDS, train_char_lm
+    from chainrule.train.run import new_run_folder
 
     given = {k: v for k, v in vars(args).items() if k not in ("run", "command", "_subparsers")}
     ignored = sorted(k for k, v in given.items() if v not in (None, False) and k not in (
@@ -374,7 +374,7 @@ def _train_lm(args: argparse.Namespace) -> int:
         settings["hidden"] = int(str(given["hidden"]).split(",")[0])
     _use_device(args.device)
     text = str(given.get("dataset") or "kjv")
-    folder = _new_run_folder(Path(args.out or "runs"), Path(text).stem, args.name)
+    folder = new_run_folder(Path(args.out or "runs"), Path(text).stem, args.name)
     callbacks = [] if args.quiet else [ProgressBar(stream=sys.stdout)]
     if not args.quiet:
         print(f"data:   {text}, next-character prediction; model: {model}; run folder {folder}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 from chainrule.data.containers import TASKS, LabeledData
 from chainrule.errors import DataError, ShapeError
 
-__all__ = ["load_csv", "load_npz"]
+__all__ = ["existing_file", "is_data_file", "load_csv", "load_npz"]
 
 
 def load_csv(
@@ -335,6 +336,17 @@ def _target(
 
 
 # ---------------------------------------------------------------------------------- shared
+def is_data_file(name: str) -> bool:
+    """Whether ``name`` names a data file (``.csv`` / ``.npz``) rather than a bundled set: by
+    its suffix, or because it is a path (it holds a folder separator, or is a directory)."""
+    seps = [s for s in (os.sep, os.altsep) if s]
+    return (
+        Path(name).suffix.lower() in (".csv", ".npz")
+        or any(s in name for s in seps)
+        or Path(name).expanduser().is_dir()
+    )
+
+
 def existing_file(path: str | Path) -> Path:
     """``path`` (with ``~`` expanded) when it is a readable file's name.
 

@@ -373,7 +373,7 @@ def plot_gradient_flow(data: dict[str, Any] | GradientFlow, path: str | Path) ->
 
     Raises ``ValueError`` when there is nothing recorded.
     """
-    from chainrule.train.plots import _pyplot
+    from chainrule.train.plots import pyplot
 
     if isinstance(data, GradientFlow):
         data = data.to_dict()
@@ -382,7 +382,7 @@ def plot_gradient_flow(data: dict[str, Any] | GradientFlow, path: str | Path) ->
     if not epochs or not layers:
         raise ValueError("plot_gradient_flow: nothing recorded")
     rec = data["records"]
-    plt = _pyplot()
+    plt = pyplot()
     fig, grid = plt.subplots(2, 2, figsize=(11, 7.2))
     axes = grid.reshape(-1)
     depth = np.arange(1, len(layers) + 1)

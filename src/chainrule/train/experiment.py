@@ -14,14 +14,11 @@ last layer, so the saved model predicts in the target's own units.
 
 from __future__ import annotations
 
-import csv
 import inspect
 import math
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +27,7 @@ import numpy as np
 from chainrule import backend, distributed, optim
 from chainrule._atomic import FolderLock, remove_stray_temporaries
 from chainrule.autograd import no_grad
-from chainrule.data import SplitData, StandardScaler, load_dataset, train_test_split
-from chainrule.data.files import existing_file
-from chainrule.errors import CheckpointError, DataError
+from chainrule.errors import DataError
 from chainrule.nn import Linear, Module, losses
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import (
@@ -52,180 +47,30 @@ from chainrule.train.metrics import (
     confusion_matrix,
 )
 from chainrule.train.models import image_shape
+from chainrule.train.prepare import (
+    PreparedData,
+    as_columns,
+    csv_header,
+    is_data_file,
+    prepare_data,
+)
 from chainrule.train.run import (
-    Preprocess,
     build_from_spec,
     model_spec,
+    new_run_folder,
+    resume_checkpoint,
+    resume_settings,
     save_run,
     save_run_settings,
 )
-from chainrule.train.settings import RESUMABLE_CHANGES, TrainSettings
+from chainrule.train.settings import TrainSettings
 from chainrule.train.trainer import Trainer, predict
 
 __all__ = [
-    "PreparedData", "SplitResult", "TrainingRun", "csv_header", "fold_target_scaling",
-    "is_data_file", "loss_description", "make_loss", "make_optimizer", "make_scheduler",
-    "prepare_data", "run_config", "start_run",
+    "PreparedData", "SplitResult", "TrainingRun", "as_columns", "csv_header",
+    "fold_target_scaling", "is_data_file", "loss_description", "make_loss", "make_optimizer",
+    "make_scheduler", "prepare_data", "run_config", "start_run",
 ]  # fmt: skip
-
-_MODEL_KEYS = ("model", "hidden", "channels", "activation", "output", "dropout")
-
-
-# ---------------------------------------------------------------------------------- data
-@dataclass
-class PreparedData:
-    """The data of a run, ready for the model: float32 standardised features ``(n, d)``,
-    targets (int64 class indices ``(n,)``, or float32 ``(n, k)`` standardised regression
-    targets), the :class:`~chainrule.train.run.Preprocess` that made them, and for
-    regression the target mean and scale (per output) that standardised the targets."""
-
-    split: SplitData
-    preprocess: Preprocess
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray | None
-    y_val: np.ndarray | None
-    X_test: np.ndarray
-    y_test: np.ndarray
-    target_mean: np.ndarray | None = None
-    target_scale: np.ndarray | None = None
-
-    @property
-    def task(self) -> str:
-        return self.preprocess.task
-
-
-def is_data_file(name: str) -> bool:
-    """Whether ``name`` names a data file (``.csv`` / ``.npz``) rather than a bundled set: by
-    its suffix, or because it is a path (it holds a folder separator, or is a directory)."""
-    seps = [s for s in (os.sep, os.altsep) if s]
-    return (
-        Path(name).suffix.lower() in (".csv", ".npz")
-        or any(s in name for s in seps)
-        or Path(name).expanduser().is_dir()
-    )
-
-
-def prepare_data(settings: TrainSettings) -> PreparedData:
-    """Load ``settings.dataset``, split off validation data (``val_size`` of the training
-    split, stratified for classes), fit the standardisation on what remains for training,
-    and turn every split into model inputs.
-
-    Raises :class:`~chainrule.errors.DataError` for unusable data (unknown dataset, missing
-    file or column, non-numeric or missing values, too few rows), ``ValueError`` for
-    settings that do not fit the data.
-    """
-    data = _load_split(settings)
-    if data.task == "classification" and (data.n_classes or 0) < 2:
-        raise DataError(f"{data.name}: classification needs at least 2 classes in the target")
-    data = data.flattened()
-    X_tr, y_tr, X_val, y_val = data.X_train, data.y_train, None, None
-    if settings.val_size > 0:
-        n_val = math.ceil(settings.val_size * len(X_tr))
-        if len(X_tr) - n_val < 1 or n_val < 1:
-            raise DataError(
-                f"{data.name}: {len(X_tr)} training rows are too few to hold out "
-                f"{settings.val_size:g} of them for validation"
-            )
-        stratify = data.task == "classification" and _can_stratify(y_tr, n_val)
-        X_tr, X_val, y_tr, y_val = train_test_split(
-            X_tr, y_tr, test_size=settings.val_size, stratify=stratify, seed=settings.seed
-        )
-    if len(X_tr) < settings.batch_size:
-        raise DataError(
-            f"{data.name}: {len(X_tr)} rows are left for training (after the test and "
-            f"validation splits), fewer than the batch size {settings.batch_size}; use "
-            f"--batch-size {max(1, len(X_tr))} or less, or more data"
-        )
-    scaler = StandardScaler().fit(X_tr)
-    if settings.model != "mlp":  # one mean and scale for every pixel, as Normalize: a shifted
-        mean, std = float(np.mean(X_tr)), float(np.std(X_tr))  # image keeps its values' scale
-        scaler.mean_ = np.full(X_tr.shape[1:], mean)
-        scaler.scale_ = np.full(X_tr.shape[1:], std if std > 0 else 1.0)
-    pre = Preprocess(
-        task=data.task,
-        n_features=data.n_features,
-        input_shape=[int(s) for s in data.input_shape],
-        n_classes=data.n_classes if data.task == "classification" else None,
-        class_names=list(data.class_names) if data.class_names is not None else None,
-        feature_names=list(data.feature_names),
-        mean=scaler.mean_.reshape(-1).tolist(),
-        scale=scaler.scale_.reshape(-1).tolist(),
-    )
-    if data.task == "classification" and pre.class_names is None:
-        pre.class_names = [str(i) for i in range(int(data.n_classes or 0))]
-    y_test = data.y_test
-    t_mean = t_scale = None
-    if data.task == "regression":
-        y_tr, y_test = as_columns(y_tr), as_columns(y_test)
-        y_val = None if y_val is None else as_columns(y_val)
-        t_mean = y_tr.mean(axis=0)
-        t_scale = y_tr.std(axis=0)
-        t_scale[t_scale <= 0] = 1.0
-
-        def norm(y: np.ndarray) -> np.ndarray:
-            return ((y - t_mean) / t_scale).astype(np.float32)
-
-        y_tr, y_test = norm(y_tr), norm(y_test)
-        y_val = None if y_val is None else norm(y_val)
-    return PreparedData(
-        split=data,
-        preprocess=pre,
-        X_train=pre.transform(X_tr),
-        y_train=y_tr,
-        X_val=None if X_val is None else pre.transform(X_val),
-        y_val=y_val,
-        X_test=pre.transform(data.X_test),
-        y_test=y_test,
-        target_mean=t_mean,
-        target_scale=t_scale,
-    )
-
-
-def _load_split(settings: TrainSettings) -> SplitData:
-    name = settings.dataset
-    options: dict[str, Any] = {}
-    if is_data_file(name):
-        path = existing_file(name)
-        if path.suffix.lower() == ".csv":
-            if settings.target is None:
-                raise DataError(
-                    f"{path.name}: say which column to predict with --target COLUMN "
-                    f"(the columns are {csv_header(path)})"
-                )
-            options["target"] = settings.target
-        elif settings.target is not None:
-            options["y_key"] = settings.target
-        return load_dataset(path, test_size=settings.test_size, seed=settings.seed, **options)
-    if settings.target is not None:
-        raise DataError(
-            f"--target is for CSV and NPZ files; the bundled dataset {name!r} has its own target"
-        )
-    return load_dataset(name, test_size=settings.test_size, seed=settings.seed)
-
-
-def _can_stratify(y: np.ndarray, n_val: int) -> bool:
-    return y.ndim == 1 and n_val >= len(np.unique(y))
-
-
-def as_columns(y: np.ndarray) -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64)
-    return y.reshape(len(y), -1)
-
-
-def csv_header(path: str | Path) -> list[str]:
-    """The column names in the first row of a CSV file (``[]`` for an empty file).
-
-    Raises :class:`~chainrule.errors.DataError` when the file cannot be read as text.
-    """
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            for row in csv.reader(f):
-                if row and any(cell.strip() for cell in row):
-                    return [cell.strip() for cell in row]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{Path(path).name}: not a readable CSV file ({exc})") from exc
-    return []
 
 
 # ---------------------------------------------------------------------------------- runs
@@ -483,8 +328,8 @@ def start_run(
     """
     checkpoint: Path | None = None
     if resume is not None:
-        folder, checkpoint = _run_to_resume(Path(resume))
-        settings = _resume_settings(folder, explicit or {})
+        folder, checkpoint = resume_checkpoint(resume)
+        settings = resume_settings(folder, explicit or {})
     data = prepare_data(settings)
     settings = settings.resolved(data.task)
     world = distributed.size()
@@ -494,7 +339,7 @@ def start_run(
             f"processes; use a multiple of {world} (--batch-size is the global batch)"
         )
     if resume is None:  # rank 0 makes the folder (and alone writes into it) and tells the rest
-        made = str(_new_run_folder(Path(out), settings.dataset, name)) if _rank0() else None
+        made = str(new_run_folder(out, settings.dataset, name)) if _rank0() else None
         folder = Path(distributed.allgather_json(made)[0])
     run = TrainingRun(folder, settings, data, checkpoint, list(callbacks or []))
     if resume is None and _rank0():
@@ -504,101 +349,6 @@ def start_run(
 
 def _rank0() -> bool:
     return distributed.rank() == 0
-
-
-def _run_to_resume(path: Path) -> tuple[Path, Path]:
-    if path.suffix == ".json" and path.parent.name == "checkpoints":
-        folder, checkpoint = path.parent.parent, path
-    elif path.name == "checkpoints":
-        folder, checkpoint = path.parent, path / "last.json"
-    else:
-        folder, checkpoint = path, path / "checkpoints" / "last.json"
-    if not folder.is_dir():
-        raise CheckpointError(f"cannot resume {path}: no such run folder")
-    if not (folder / "config.json").is_file():
-        raise CheckpointError(
-            f"cannot resume {path}: it is not a run folder (config.json is missing)"
-        )
-    if not checkpoint.is_file():
-        raise CheckpointError(
-            f"cannot resume {path}: there is no checkpoint {checkpoint.relative_to(folder)} "
-            "(the run stopped before its first epoch ended); start it again instead"
-        )
-    return folder, checkpoint
-
-
-def _resume_settings(folder: Path, explicit: Mapping[str, Any]) -> TrainSettings:
-    from chainrule.train.run import _read_json
-
-    config = _read_json(folder / "config.json")
-    saved = config.get("settings")
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{folder / 'config.json'} holds no training settings to resume")
-    try:
-        base = TrainSettings.from_mapping(saved, source=str(folder / "config.json"))
-    except ValueError as exc:
-        raise CheckpointError(f"cannot resume {folder}: {exc}") from exc
-    wanted = TrainSettings.from_mapping(explicit, base=base)
-    arch = [k for k in _MODEL_KEYS if getattr(wanted, k) != getattr(base, k)]
-    if arch:
-        spec = config.get("model", {})
-        have = "-".join(str(s) for s in _layer_sizes(spec)) if spec else "?"
-        asked = ", ".join(f"--{k} {_show(getattr(wanted, k))}" for k in arch)
-        raise CheckpointError(
-            f"cannot resume {folder}: its checkpoint holds a {have} "
-            f"{base.activation} network (hidden {_show(base.hidden)}), but {asked} asks for a "
-            "different architecture; resume without changing the architecture, or start a new run"
-        )
-    changed = [
-        k for k in TrainSettings.keys() if getattr(wanted, k) != getattr(base, k)
-        and k not in RESUMABLE_CHANGES
-    ]  # fmt: skip
-    if changed:
-        what = ", ".join(
-            f"{k.replace('_', '-')} {_show(getattr(base, k))} -> {_show(getattr(wanted, k))}"
-            for k in changed
-        )
-        raise ValueError(
-            f"cannot resume {folder} with other settings ({what}); a resumed run may only "
-            "change --epochs and --early-stopping"
-        )
-    return wanted
-
-
-def _layer_sizes(spec: Mapping[str, Any]) -> list[int]:
-    return [spec.get("input_dim"), *spec.get("hidden", []), spec.get("n_outputs")]
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, tuple):
-        return ",".join(str(x) for x in v) or "none"
-    return str(v)
-
-
-def _new_run_folder(out: Path, dataset: str, name: str | None = None) -> Path:
-    if name is not None:
-        if not name or Path(name).name != name or name in (".", ".."):
-            raise ValueError(f"a run name must be a plain folder name, got {name!r}")
-        folder = out / name
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise ValueError(
-                f"{folder} already exists; choose another name, or continue that run with "
-                f"--resume {folder}"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-    stem = Path(dataset).stem if is_data_file(dataset) else dataset
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "run"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 1000):
-        folder = out / (f"{stem}-{stamp}" if i == 1 else f"{stem}-{stamp}-{i}")
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-    raise OSError(f"could not make a new run folder in {out}")
 
 
 def run_config(settings: TrainSettings, data: PreparedData, spec: dict[str, Any]) -> dict[str, Any]:

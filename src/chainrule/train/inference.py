@@ -23,8 +23,9 @@ from chainrule.data import load_csv, load_dataset, load_npz
 from chainrule.data.files import existing_file
 from chainrule.errors import DataError
 from chainrule.tensor import Tensor
-from chainrule.train.experiment import as_columns, csv_header, is_data_file, make_loss
+from chainrule.train.experiment import make_loss
 from chainrule.train.metrics import Accuracy, MeanAbsoluteError, MeanSquaredError, R2Score
+from chainrule.train.prepare import as_columns, csv_header, is_data_file
 from chainrule.train.run import Preprocess, Run
 from chainrule.train.settings import TrainSettings
 from chainrule.train.trainer import predict

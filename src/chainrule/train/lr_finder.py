@@ -41,9 +41,9 @@ class LRFinderResult:
     def figure(self) -> Any:
         """A matplotlib figure of the loss against the learning rate (log scale), with the
         suggestion marked."""
-        from chainrule.train.plots import _pyplot
+        from chainrule.train.plots import pyplot
 
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         ax.plot(self.lrs, self.losses, label="loss (smoothed)")
         ax.set_xscale("log")

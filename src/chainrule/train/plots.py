@@ -13,7 +13,11 @@ from chainrule.train.history import History
 _SKIP = {"time", "samples_per_s", "lr"}
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (unless one is already set).
+
+    Raises ``ImportError`` with the install hint when matplotlib is missing.
+    """
     try:
         import matplotlib
 
@@ -29,7 +33,7 @@ def _save(fig: Any, path: str | Path) -> Path:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)  # tight_layout() already fitted the figure
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -41,7 +45,7 @@ def figure_html(fig: Any) -> str:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f"<img src='data:image/png;base64,{data}'/>"
 
@@ -59,7 +63,7 @@ def history_figure(history: History) -> Any:
     history."""
     if not len(history):
         raise ValueError("the history is empty: nothing to plot")
-    plt = _pyplot()
+    plt = pyplot()
     names = [k for k in history.history if not k.startswith("val_") and k not in _SKIP]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     for ax, name in zip(axes[0], names):
@@ -83,7 +87,7 @@ def plot_confusion_matrix(
 
     Writes a PNG to ``path`` and returns it.
     """
-    plt = _pyplot()
+    plt = pyplot()
     m = np.asarray(matrix)
     n = m.shape[0]
     names = class_names or [str(i) for i in range(n)]

@@ -16,6 +16,9 @@ A run folder holds:
 ``checkpoints/``           ``last`` and ``best`` checkpoints, for ``--resume``
 =========================  ===========================================================
 
+A new run's folder is named by :func:`new_run_folder`; :func:`resume_checkpoint` and
+:func:`resume_settings` check that a folder can be resumed and with which settings.
+
 ``chainrule train`` (:mod:`chainrule.train.experiment`) writes ``config.json`` and
 ``preprocess.json`` before the first epoch and the rest at the end. Its ``config.json`` holds,
 besides ``"model"``: ``"settings"`` (every setting of
@@ -29,17 +32,23 @@ repeated at the top level: ``"dataset"``, ``"seed"``, ``"test_size"``, ...), ``"
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chainrule._atomic import atomic_write_json
+from chainrule.data.files import is_data_file
 from chainrule.errors import CheckpointError, DataError, ShapeError, StateDictError
 from chainrule.nn import Dropout, Linear, Module, Sequential, activations
 from chainrule.train.checkpoint import load_arrays, read_json, save_arrays
 from chainrule.train.history import History
+
+if TYPE_CHECKING:
+    from chainrule.train.settings import TrainSettings
 
 FORMAT = "chainrule-run/1"
 
@@ -293,7 +302,7 @@ def load_run(folder: str | Path) -> Run:
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"no run folder at {folder}")
-    config = _read_json(folder / "config.json")
+    config = read_run_json(folder / "config.json")
     if config.get("format") != FORMAT or "model" not in config:
         raise CheckpointError(f"{folder / 'config.json'} is not a chainrule run configuration")
     try:
@@ -308,7 +317,7 @@ def load_run(folder: str | Path) -> Run:
             f"{folder / 'model.safetensors'} does not match the architecture in config.json: {exc}"
         ) from exc
     try:
-        preprocess = Preprocess.from_dict(_read_json(folder / "preprocess.json"))
+        preprocess = Preprocess.from_dict(read_run_json(folder / "preprocess.json"))
         preprocess.check()
         inputs = int(config["model"]["input_dim"])
         if preprocess.n_features != inputs:
@@ -321,14 +330,144 @@ def load_run(folder: str | Path) -> Run:
     history = (
         History.from_json(folder / "history.json") if (folder / "history.json").exists() else None
     )
-    metrics = _read_json(folder / "metrics.json") if (folder / "metrics.json").exists() else {}
+    metrics = read_run_json(folder / "metrics.json") if (folder / "metrics.json").exists() else {}
     return Run(folder, config, model, preprocess, history, metrics)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_run_json(path: Path) -> dict[str, Any]:
+    """The JSON object in the run file ``path``.
+
+    Raises :class:`~chainrule.errors.CheckpointError` when the file is missing, corrupt, or
+    holds something other than an object.
+    """
     if not path.is_file():
         raise CheckpointError(f"{path.name} is missing from run folder {path.parent}")
     data = read_json(path, str(path))
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is corrupt (expected a JSON object)")
     return data
+
+
+# ---------------------------------------------------------------------------------- run folders
+#: the settings that make the architecture: a resumed run may not change them
+MODEL_KEYS = ("model", "hidden", "channels", "activation", "output", "dropout")
+
+
+def new_run_folder(out: str | Path, dataset: str, name: str | None = None) -> Path:
+    """Make and return a new, empty run folder in ``out`` (made when missing).
+
+    ``out/<dataset>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... when taken; a data file's name
+    without its suffix, other characters than letters, digits, ``-_.`` replaced by ``_``), or
+    ``out/<name>`` when ``name`` is given. Raises ``ValueError`` when ``name`` is not a plain
+    folder name or names a folder that exists and is not empty; ``OSError`` when no free name
+    is found.
+    """
+    out = Path(out)
+    if name is not None:
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise ValueError(f"a run name must be a plain folder name, got {name!r}")
+        folder = out / name
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise ValueError(
+                f"{folder} already exists; choose another name, or continue that run with "
+                f"--resume {folder}"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    stem = Path(dataset).stem if is_data_file(dataset) else dataset
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "run"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        folder = out / (f"{stem}-{stamp}" if i == 1 else f"{stem}-{stamp}-{i}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise OSError(f"could not make a new run folder in {out}")
+
+
+def resume_checkpoint(path: str | Path) -> tuple[Path, Path]:
+    """``(run folder, checkpoint sidecar)`` for ``--resume PATH``: ``PATH`` is a run folder
+    (its ``checkpoints/last.json``), its ``checkpoints`` folder, or a checkpoint's sidecar.
+
+    Raises :class:`~chainrule.errors.CheckpointError` when there is no such folder, it is
+    not a run folder (no ``config.json``), or it has no checkpoint yet.
+    """
+    path = Path(path)
+    if path.suffix == ".json" and path.parent.name == "checkpoints":
+        folder, checkpoint = path.parent.parent, path
+    elif path.name == "checkpoints":
+        folder, checkpoint = path.parent, path / "last.json"
+    else:
+        folder, checkpoint = path, path / "checkpoints" / "last.json"
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot resume {path}: no such run folder")
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(
+            f"cannot resume {path}: it is not a run folder (config.json is missing)"
+        )
+    if not checkpoint.is_file():
+        raise CheckpointError(
+            f"cannot resume {path}: there is no checkpoint {checkpoint.relative_to(folder)} "
+            "(the run stopped before its first epoch ended); start it again instead"
+        )
+    return folder, checkpoint
+
+
+def resume_settings(folder: str | Path, explicit: Mapping[str, Any]) -> TrainSettings:
+    """The settings to resume the run in ``folder`` with: those of its ``config.json``, with
+    ``explicit`` (e.g. the flags given) applied on top.
+
+    Raises :class:`~chainrule.errors.CheckpointError` when the folder holds no usable
+    settings or ``explicit`` asks for another architecture (:data:`MODEL_KEYS`);
+    ``ValueError`` when it changes anything else than
+    :data:`~chainrule.train.settings.RESUMABLE_CHANGES` (the epochs, early stopping).
+    """
+    from chainrule.train.settings import RESUMABLE_CHANGES, TrainSettings  # it imports us
+
+    folder = Path(folder)
+    config = read_run_json(folder / "config.json")
+    saved = config.get("settings")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{folder / 'config.json'} holds no training settings to resume")
+    try:
+        base = TrainSettings.from_mapping(saved, source=str(folder / "config.json"))
+    except ValueError as exc:
+        raise CheckpointError(f"cannot resume {folder}: {exc}") from exc
+    wanted = TrainSettings.from_mapping(explicit, base=base)
+    arch = [k for k in MODEL_KEYS if getattr(wanted, k) != getattr(base, k)]
+    if arch:
+        spec = config.get("model", {})
+        have = "-".join(str(s) for s in _layer_sizes(spec)) if spec else "?"
+        asked = ", ".join(f"--{k} {_show(getattr(wanted, k))}" for k in arch)
+        raise CheckpointError(
+            f"cannot resume {folder}: its checkpoint holds a {have} "
+            f"{base.activation} network (hidden {_show(base.hidden)}), but {asked} asks for a "
+            "different architecture; resume without changing the architecture, or start a new run"
+        )
+    changed = [
+        k for k in TrainSettings.keys() if getattr(wanted, k) != getattr(base, k)
+        and k not in RESUMABLE_CHANGES
+    ]  # fmt: skip
+    if changed:
+        what = ", ".join(
+            f"{k.replace('_', '-')} {_show(getattr(base, k))} -> {_show(getattr(wanted, k))}"
+            for k in changed
+        )
+        raise ValueError(
+            f"cannot resume {folder} with other settings ({what}); a resumed run may only "
+            "change --epochs and --early-stopping"
+        )
+    return wanted
+
+
+def _layer_sizes(spec: Mapping[str, Any]) -> list[int]:
+    return [spec.get("input_dim"), *spec.get("hidden", []), spec.get("n_outputs")]
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, tuple):
+        return ",".join(str(x) for x in v) or "none"
+    return str(v)
