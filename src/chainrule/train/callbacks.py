@@ -5,7 +5,10 @@ Hooks, each optional: ``on_train_begin(trainer)``, ``on_epoch_begin(trainer, epo
 ``.grad``, the optimiser has not stepped),
 ``on_batch_end(trainer, batch, logs)``, ``on_epoch_end(trainer, epoch, logs)``,
 ``on_train_end(trainer)``. A callback with state that must survive a resume implements
-``state_dict()`` / ``load_state_dict()``; the trainer stores it in checkpoints.
+``state_dict()`` / ``load_state_dict()``; the trainer stores it in checkpoints. At each hook
+the callbacks run in the order of their ``order`` (lower first; 0 by default; the same order
+in which they were given otherwise): :class:`LRScheduler` (``order = -10``) steps the
+schedule before the others see the end of an epoch, so checkpoints hold the stepped schedule.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 from typing import IO, Any
+
+from chainrule.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
 
 class Callback:
@@ -26,6 +31,8 @@ class Callback:
     """
 
     rank_zero_only = False
+    #: when this callback runs at each hook, relative to the others (lower first)
+    order = 0
 
     def on_train_begin(self, trainer: Any) -> None:
         """Before the first epoch (also after a resume)."""
@@ -50,10 +57,76 @@ class Callback:
         """After the last epoch, or when training stopped or was interrupted."""
 
     def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of this callback (arrays allowed); ``{}``: nothing."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+
+class LRScheduler(Callback):
+    """Steps a learning-rate ``scheduler`` during training, as PyTorch's loops do.
+
+    ``interval="epoch"``: ``scheduler.step()`` once per epoch, after validation;
+    ``"batch"``: after every optimiser step. ``None`` (the default): ``"batch"`` for
+    :class:`~chainrule.optim.lr_scheduler.OneCycleLR` (its ``total_steps`` counts batches),
+    ``"epoch"`` for the others. A
+    :class:`~chainrule.optim.lr_scheduler.ReduceLROnPlateau` is stepped with the logged value
+    ``monitor`` (``"auto"``: ``val_loss`` when there is validation data, ``loss`` otherwise;
+    per batch, the batch's ``loss``). Any scheduler with PyTorch's ``step()`` works, composed
+    ones such as a warm-up followed by cosine annealing included.
+
+    ``Trainer(scheduler=s)`` adds ``LRScheduler(s)``. Its ``order`` is -10: it steps before
+    the other callbacks see the epoch's end, so a checkpoint holds the stepped schedule.
+    Its state (the scheduler's ``state_dict``) goes into checkpoints.
+
+    Raises ``ValueError`` for another ``interval``; ``KeyError`` naming the logs when the
+    monitored value is not logged.
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.SGD([cr.zeros(1, requires_grad=True)], lr=0.1)
+    >>> cb = LRScheduler(cr.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5))
+    >>> cb.interval
+    'epoch'
+    """
+
+    order = -10
+
+    def __init__(self, scheduler: Any, interval: str | None = None, monitor: str = "auto") -> None:
+        if interval is None:
+            interval = "batch" if isinstance(scheduler, OneCycleLR) else "epoch"
+        if interval not in ("epoch", "batch"):
+            raise ValueError(f"interval must be 'epoch' or 'batch', got {interval!r}")
+        self.scheduler = scheduler
+        self.interval = interval
+        self.monitor = monitor
+
+    def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, float]) -> None:
+        if self.interval == "batch":
+            self._step(logs)
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self.interval == "epoch":
+            self._step(logs)
+
+    def _step(self, logs: dict[str, float]) -> None:
+        if not isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step()
+            return
+        name = self.monitor
+        if name == "auto":
+            name = "val_loss" if "val_loss" in logs else "loss"
+        if name not in logs:
+            raise KeyError(f"LRScheduler cannot monitor {name!r}: the logs hold {sorted(logs)}")
+        self.scheduler.step(logs[name])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler's ``state_dict``, under ``"scheduler"``."""
+        return {"scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the scheduler's state saved by :meth:`state_dict`."""
+        self.scheduler.load_state_dict(state["scheduler"])
 
 
 def _mode_for(monitor: str, mode: str) -> str:

@@ -42,7 +42,7 @@ from chainrule.serialization import (  # the names train/ and its tests read fro
 
 __all__ = [
     "FORMAT", "decode_tree", "encode_tree", "json_restore", "json_safe", "load_arrays",
-    "load_checkpoint", "read_json", "save_arrays", "save_checkpoint",
+    "load_checkpoint", "meta_problem", "read_json", "save_arrays", "save_checkpoint",
 ]  # fmt: skip
 
 FORMAT = CHECKPOINT_FORMAT
@@ -141,3 +141,50 @@ def _tensor_file(sidecar: Path, record: dict | None = None) -> Path:
     if not name or Path(name).name != name:  # a bare file name beside the sidecar, no paths
         raise CheckpointError(f"checkpoint {sidecar} names an invalid tensor file {name!r}")
     return sidecar.parent / name
+
+
+def meta_problem(meta: Any) -> str | None:
+    """What is wrong with a checkpoint's ``meta`` as
+    :meth:`Trainer.state_dict <chainrule.train.Trainer.state_dict>` writes it, or ``None``:
+    an ``epoch`` (a whole number >= 0), a ``history`` of exactly that many increasing epochs
+    with one number (or ``None``) per epoch for each logged name, an ``optimizer`` object,
+    ``rng``, and ``callbacks`` (when present) a list of objects with a ``type``."""
+    if not isinstance(meta, dict):
+        return "its meta is not an object"
+    missing = [k for k in ("epoch", "optimizer", "history", "rng") if k not in meta]
+    if missing:
+        return f"it has no {', '.join(map(repr, missing))}"
+    epoch = meta["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        return f"'epoch' must be a whole number >= 0, got {epoch!r}"
+    h = meta["history"]
+    if not isinstance(h, dict) or not isinstance(h.get("epochs"), list):
+        return f"'history' must be an object with a list 'epochs', got {_brief(h)}"
+    epochs = h["epochs"]
+    if not all(isinstance(e, int) and not isinstance(e, bool) for e in epochs) or any(
+        b <= a for a, b in zip(epochs, epochs[1:])
+    ):
+        return "'history.epochs' must be increasing whole numbers"
+    if len(epochs) != epoch:
+        return f"its history has {len(epochs)} epochs but 'epoch' is {epoch}"
+    logged = h.get("history", {})
+    if not isinstance(logged, dict):
+        return f"'history.history' must be an object, got {_brief(logged)}"
+    for name, values in logged.items():
+        if not isinstance(values, list) or len(values) != len(epochs):
+            return f"'history.history.{name}' must hold one value per epoch ({len(epochs)})"
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                   for v in values):  # fmt: skip
+            return f"'history.history.{name}' must hold numbers"
+    for key in ("optimizer",):
+        if not isinstance(meta[key], dict):
+            return f"{key!r} must be an object, got {_brief(meta[key])}"
+    cbs = meta.get("callbacks", [])
+    if not isinstance(cbs, list) or not all(isinstance(c, dict) and "type" in c for c in cbs):
+        return "'callbacks' must be a list of objects with a 'type'"
+    return None
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

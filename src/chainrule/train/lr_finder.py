@@ -15,7 +15,7 @@ import numpy as np
 
 from chainrule.nn import Module
 from chainrule.tensor import Tensor
-from chainrule.train.trainer import DataLike, Trainer
+from chainrule.train.batches import DataLike, make_loader
 
 __all__ = ["LRFinderResult", "lr_find"]
 
@@ -131,8 +131,7 @@ def lr_find(
         raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
     if num_iter < 5:
         raise ValueError(f"num_iter must be at least 5, got {num_iter}")
-    trainer = Trainer(model, loss_fn, optimizer, progress=False)
-    loader = trainer._loader(train, batch_size, True, seed)
+    loader = make_loader(train, model, batch_size, True, seed)
     weights = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
     opt_state = optimizer.state_dict()  # copies
     was_training = model.training

@@ -1,8 +1,9 @@
 """The fit loop: the seeds' gradient descent, batch by batch, with everything around it.
 
-Per batch: forward, loss, ``zero_grad``, ``backward``, (clip), ``step`` — the seeds'
-θ ← θ − η ∇θ L on a mini-batch whose gradients add up (seed 002). Per epoch: metrics,
-validation, scheduler, history, callbacks (checkpoints, early stopping, logs, progress).
+Per batch, :meth:`Trainer.train_step`: forward, loss, ``zero_grad``, ``backward``, (clip),
+``step`` — the seeds' θ ← θ − η ∇θ L on a mini-batch whose gradients add up (seed 002).
+Per epoch: metrics, validation (:meth:`Trainer.test_step` per batch), history, callbacks
+(learning-rate schedules, checkpoints, early stopping, logs, progress).
 
 A run resumed from a checkpoint continues exactly as the uninterrupted run would have: the
 checkpoint holds the weights, the optimiser's and scheduler's state, the epoch, the history,
@@ -32,20 +33,28 @@ from chainrule.errors import (
 )
 from chainrule.nn import Module
 from chainrule.nn.utils import clip_grad_norm_
-from chainrule.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from chainrule.tensor import Tensor
-from chainrule.train.callbacks import Callback, ProgressBar
+from chainrule.train.batches import (
+    DataLike,
+    Shard,
+    batch_size_of,
+    make_loader,
+    model_dtype,
+    split_batch,
+)
+from chainrule.train.callbacks import Callback, LRScheduler, ProgressBar
 from chainrule.train.checkpoint import (
     decode_tree,
     encode_tree,
     json_restore,
     load_checkpoint,
+    meta_problem,
     save_checkpoint,
 )
 from chainrule.train.history import History
 from chainrule.train.metrics import Metric, get_metric
 
-DataLike = Any  # a Dataset, a DataLoader, or a tuple (X, y) of arrays/tensors
+__all__ = ["DataLike", "Trainer", "fit", "predict"]
 
 
 class Trainer:
@@ -58,9 +67,11 @@ class Trainer:
         metrics: names (``"accuracy"``, ``"top5_accuracy"``, ``"mse"``, ``"mae"``, ``"r2"``) or
             :class:`~chainrule.train.metrics.Metric` objects, logged for training and validation;
             each batch's outputs and targets reach them as host (NumPy) arrays.
-        scheduler: a learning-rate scheduler; stepped once per epoch (per batch for
-            ``OneCycleLR``; ``ReduceLROnPlateau`` gets ``val_loss``, or ``loss`` without
-            validation data).
+        scheduler: a learning-rate scheduler, stepped by an
+            :class:`~chainrule.train.callbacks.LRScheduler` callback that this adds: once per
+            epoch (per batch for ``OneCycleLR``; ``ReduceLROnPlateau`` gets ``val_loss``, or
+            ``loss`` without validation data). For another rhythm pass
+            ``callbacks=[LRScheduler(s, interval="batch")]`` instead.
         callbacks: :class:`~chainrule.train.callbacks.Callback` objects.
         progress: add a :class:`~chainrule.train.callbacks.ProgressBar` (rich on a terminal,
             one plain line per epoch elsewhere; at the end, a line saying when an
@@ -71,6 +82,28 @@ class Trainer:
         threads: BLAS threads while training and evaluating: ``"auto"`` (one per idle core,
             see :func:`chainrule.backend.choose_threads`), an int, or ``None`` (as set).
 
+    **Open for extension** (Keras's design): :meth:`fit` calls :meth:`train_step` on every
+    training batch and :meth:`evaluate` calls :meth:`test_step` on every batch (without
+    gradients, in eval mode). Override them in a subclass to change what one step does (a
+    penalty, several losses, a GAN's two optimisers); each returns the step's logs, a dict
+    with at least ``"loss"`` (a float, the batch's mean); the loop averages every value over
+    the epoch's samples, adds the metrics, and hands the step's logs to the callbacks'
+    ``on_batch_end``. :meth:`optimizer_step` (gradients averaged over the ranks, the
+    ``on_after_backward`` hooks, clipping, ``optimizer.step()``) and :meth:`update_metrics`
+    are there to call from an override::
+
+        class L1Trainer(Trainer):
+            def train_step(self, batch):
+                x, y = batch
+                out = self.model(x)
+                penalty = sum(p.abs().sum() for p in self.model.parameters())
+                loss = self.loss_fn(out, y) + 1e-4 * penalty
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer_step()
+                self.update_metrics(out, y)
+                return {"loss": loss.item()}
+
     Under ``mpiexec`` (see :mod:`chainrule.distributed`) ``fit`` is data-parallel by itself:
     every rank checks it holds rank 0's data size and model shapes and takes rank 0's
     weights; ``batch_size`` is the global batch, each rank training on a disjoint share of
@@ -79,7 +112,8 @@ class Trainer:
     values; callbacks marked ``rank_zero_only`` (progress, history files, checkpoints) run on
     rank 0 alone. Raises :class:`~chainrule.errors.DataError` when the batch does not split
     evenly over the ranks, :class:`~chainrule.errors.DistributedError` when the ranks hold
-    different data sizes or models, or a metric has no ``sums``.
+    different data sizes or models, or a metric has no ``sums``; ``ValueError`` for metric
+    names that repeat or are ``"loss"``.
     """
 
     def __init__(
@@ -107,6 +141,8 @@ class Trainer:
             raise ValueError(f"metric names must be distinct and not 'loss': {names}")
         self.scheduler = scheduler
         self.callbacks = list(callbacks)
+        if scheduler is not None:
+            self.callbacks.insert(0, LRScheduler(scheduler))
         if isinstance(progress, ProgressBar):
             self.callbacks.append(progress)
         elif progress:
@@ -116,6 +152,7 @@ class Trainer:
         self.history = History()
         self.epoch = 0  # epochs completed
         self.epochs = 0  # the target of the current fit
+        self.batch_index = 0  # the batch being trained, from 0 in each epoch
         self.stop_training = False
         self.loader: DataLoader | None = None
         self.batches_per_epoch = 0
@@ -153,11 +190,11 @@ class Trainer:
                 f"the batch size {batch_size} does not split evenly over {world} processes; "
                 f"use a multiple of {world} (--batch-size is the global batch)"
             )
-        self.loader = self._loader(train, batch_size, shuffle, seed)
+        self.loader = make_loader(train, self.model, batch_size, shuffle, seed)
         val_loader = (
             None
             if val is None
-            else self._loader(val, max(batch_size, 256), False, 0, check_size=False)
+            else make_loader(val, self.model, max(batch_size, 256), False, 0, check_size=False)
         )
         self.batches_per_epoch = len(self.loader)
         if resume is not None:
@@ -166,6 +203,7 @@ class Trainer:
             self._start_distributed()
         self.epochs = int(epochs)
         self.stop_training = False
+        self.callbacks.sort(key=lambda cb: getattr(cb, "order", 0))  # stable: given order kept
         self._call("on_train_begin")
         try:
             while self.epoch < self.epochs and not self.stop_training:
@@ -176,7 +214,6 @@ class Trainer:
                         val_logs = self._evaluate(val_loader)
                         logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
-                self._step_scheduler_epoch(logs)
                 self.epoch = epoch
                 self.history.append(epoch, logs)
                 self._call("on_epoch_end", epoch, logs)
@@ -194,87 +231,126 @@ class Trainer:
         self._call("on_train_end")
         return self.history
 
+    def train_step(self, batch: Any) -> dict[str, float]:
+        """One optimisation step on one training batch; returns the step's logs.
+
+        ``batch`` is what the loader yields: an ``(inputs, targets)`` pair of tensors whose
+        first axis is the batch. The default: ``out = model(x)``, ``loss = loss_fn(out, y)``,
+        ``optimizer.zero_grad()``, ``loss.backward()``, :meth:`optimizer_step`,
+        :meth:`update_metrics`; returns ``{"loss": loss.item()}``. Override it to change what
+        a step does (see the class docstring); the loop weights the returned values by the
+        batch's sample count when it averages them over the epoch.
+
+        Raises :class:`~chainrule.errors.NonFiniteError` when the loss is not finite (before
+        the step is taken), :class:`~chainrule.errors.DataError` when the batch has no
+        targets.
+        """
+        x, y = split_batch(batch)
+        out = self.model(x)
+        loss = self.loss_fn(out, y)
+        value = self._finite(loss.item())
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer_step()
+        self.update_metrics(out, y)
+        return {"loss": value}
+
+    def test_step(self, batch: Any) -> dict[str, float]:
+        """Loss (and metric updates) of one evaluation batch; returns ``{"loss": ...}``.
+
+        :meth:`evaluate` and the validation in :meth:`fit` call it in eval mode under
+        :func:`~chainrule.no_grad`. ``batch`` as in :meth:`train_step`; override the two
+        together when a step needs more than ``loss_fn(model(x), y)``. Raises
+        :class:`~chainrule.errors.DataError` when the batch has no targets.
+        """
+        x, y = split_batch(batch)
+        out = self.model(x)
+        value = self.loss_fn(out, y).item()
+        self.update_metrics(out, y)
+        return {"loss": value}
+
+    def optimizer_step(self) -> None:
+        """Take the optimiser's step from the gradients in ``.grad``: in a distributed run
+        they are first averaged over the ranks; then the callbacks' ``on_after_backward``
+        run, the gradients are clipped to ``grad_clip`` (when set) and ``optimizer.step()``
+        is called."""
+        if distributed.size() > 1:  # every rank takes the step of the whole batch
+            distributed.allreduce_gradients(self.model.parameters())
+        self._call("on_after_backward")
+        if self.grad_clip is not None:
+            clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+
+    def update_metrics(self, outputs: Tensor, targets: Tensor) -> None:
+        """Add one batch's ``outputs`` and ``targets`` (first axis: the batch) to every
+        metric, copied to the host once for all of them."""
+        if self.metrics:
+            p, t = backend.to_numpy(outputs.data), backend.to_numpy(targets.data)
+            for m in self.metrics:
+                m.update(p, t)
+
+    def _finite(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise NonFiniteError(
+                f"the loss became {value} at epoch {self.epoch + 1}, batch {self.batch_index}; "
+                "lower the learning rate, standardise the inputs, or clip gradients (grad_clip)"
+            )
+        return value
+
     def _train_epoch(self, epoch: int) -> dict[str, float]:
-        model, opt, loss_fn = self.model, self.optimizer, self.loss_fn
-        model.train()
+        self.model.train()
         for m in self.metrics:
             m.reset()
         self._call("on_epoch_begin", epoch)
-        per_batch_scheduler = isinstance(self.scheduler, OneCycleLR)
-        distributed_run = distributed.size() > 1
-        total, seen = 0.0, 0
+        sums: dict[str, float] = {}
+        seen = 0
         start = time.perf_counter()
         for b, batch in enumerate(self.loader):
+            self.batch_index = b
             self._call("on_batch_begin", b)
-            x, y = _split_batch(batch)
-            out = model(x)
-            loss = loss_fn(out, y)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise NonFiniteError(
-                    f"the loss became {value} at epoch {epoch}, batch {b}; lower the learning "
-                    "rate, standardise the inputs, or clip gradients (grad_clip)"
-                )
-            opt.zero_grad()
-            loss.backward()
-            if distributed_run:  # every rank takes the step of the whole batch
-                distributed.allreduce_gradients(model.parameters())
-            self._call("on_after_backward")
-            if self.grad_clip is not None:
-                clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            opt.step()
-            if per_batch_scheduler:
-                self.scheduler.step()
-            n = len(y)
-            total += value * n
-            seen += n
-            _update_metrics(self.metrics, out, y)
-            self._call("on_batch_end", b, {"loss": value})
+            logs = self.train_step(batch)
+            self._finite(float(logs["loss"]))  # an override's loss too
+            seen += _add_weighted(sums, logs, batch_size_of(batch))
+            self._call("on_batch_end", b, logs)
         elapsed = time.perf_counter() - start
-        total, seen = _reduce(self.metrics, total, seen)
-        logs = {"loss": total / seen}
-        logs.update({m.name: m.compute() for m in self.metrics})
+        logs = self._epoch_logs(sums, seen)
         logs["time"] = elapsed
         logs["samples_per_s"] = seen / elapsed if elapsed > 0 else math.inf
         return logs
 
-    def _step_scheduler_epoch(self, logs: dict[str, float]) -> None:
-        s = self.scheduler
-        if s is None or isinstance(s, OneCycleLR):
-            return
-        if isinstance(s, ReduceLROnPlateau):
-            s.step(logs.get("val_loss", logs["loss"]))
-        else:
-            s.step()
+    def _epoch_logs(self, sums: dict[str, float], seen: int, combine: bool = True) -> dict:
+        """The means of the steps' logs over ``seen`` samples, then the metrics; in a
+        distributed run (``combine``) the sums of all ranks."""
+        if combine:
+            sums, seen = _reduce(self.metrics, sums, seen)
+        logs = {k: v / seen for k, v in sums.items()}
+        logs.update({m.name: m.compute() for m in self.metrics})
+        return logs
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data: DataLike, batch_size: int = 256) -> dict[str, float]:
-        """Loss and metrics of the model on ``data`` (eval mode, no gradients)."""
-        return self._evaluate(self._loader(data, batch_size, False, 0, check_size=False))
+        """Loss and metrics of the model on ``data`` (eval mode, no gradients): the means of
+        :meth:`test_step`'s logs over the samples, and each metric's value.
+
+        Raises :class:`~chainrule.errors.DataError` for empty data or data without targets.
+        """
+        return self._evaluate(make_loader(data, self.model, batch_size, False, 0, False))
 
     def _evaluate(self, loader: DataLoader) -> dict[str, float]:
         was_training = self.model.training
         self.model.eval()
-        metrics = self.metrics  # the training values were already computed from them
-        for m in metrics:
+        for m in self.metrics:  # the training values were already computed from them
             m.reset()
-        total, seen = 0.0, 0
+        sums: dict[str, float] = {}
+        seen = 0
         try:
             with no_grad():
                 for batch in loader:
-                    x, y = _split_batch(batch)
-                    out = self.model(x)
-                    n = len(y)
-                    total += self.loss_fn(out, y).item() * n
-                    seen += n
-                    _update_metrics(metrics, out, y)
+                    seen += _add_weighted(sums, self.test_step(batch), batch_size_of(batch))
         finally:
             self.model.train(was_training)
-        if isinstance(loader.sampler, _Shard):  # each rank evaluated its share
-            total, seen = _reduce(metrics, total, seen)
-        logs = {"loss": total / seen}
-        logs.update({m.name: m.compute() for m in metrics})
-        return logs
+        # each rank evaluated its share
+        return self._epoch_logs(sums, seen, combine=isinstance(loader.sampler, Shard))
 
     def predict(self, X: Any, batch_size: int = 256) -> np.ndarray:
         """Model outputs for ``X`` (rows), as a NumPy array; eval mode, no gradients."""
@@ -282,16 +358,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """``(arrays, meta)``: everything a checkpoint holds."""
+        """``(arrays, meta)``: everything a checkpoint holds (the model's weights under
+        ``model/``; the epoch, the optimiser's state, the history, the random state, the
+        data order, each callback's state, the config)."""
         arrays: dict[str, np.ndarray] = {}
         for k, v in self.model.state_dict().items():
             arrays[f"model/{k}"] = np.asarray(v)
         meta = {
             "epoch": self.epoch,
             "optimizer": encode_tree(self.optimizer.state_dict(), arrays, "optim"),
-            "scheduler": None
-            if self.scheduler is None
-            else encode_tree(self.scheduler.state_dict(), arrays, "sched"),
             "history": self.history.to_dict(),
             "rng": backend.get_rng_state(),
             "loader": None if self.loader is None else self.loader.state_dict(),
@@ -317,7 +392,7 @@ class Trainer:
         """
         arrays, meta = load_checkpoint(path)
         meta = json_restore(meta)
-        problem = _meta_problem(meta)
+        problem = meta_problem(meta)
         if problem:
             raise CheckpointError(f"checkpoint {path} is malformed: {problem}")
         weights = {k[len("model/") :]: v for k, v in arrays.items() if k.startswith("model/")}
@@ -328,6 +403,7 @@ class Trainer:
         try:
             self.optimizer.load_state_dict(decode_tree(meta["optimizer"], arrays))
             if self.scheduler is not None and meta.get("scheduler") is not None:
+                # checkpoints before LRScheduler kept the schedule here
                 self.scheduler.load_state_dict(decode_tree(meta["scheduler"], arrays))
             if self.loader is not None and meta.get("loader") is not None:
                 self.loader.load_state_dict(meta["loader"])
@@ -369,44 +445,6 @@ class Trainer:
                 )
         distributed.check_consistent(self.model, len(self.loader.dataset))
         distributed.broadcast_parameters(self.model)
-
-    def _loader(
-        self, data: DataLike, batch_size: int, shuffle: bool, seed: int, check_size: bool = True
-    ) -> DataLoader:
-        if isinstance(data, DataLoader):
-            return data
-        dataset = _as_dataset(data)
-        n = len(dataset)
-        if n == 0:
-            raise DataError("the dataset is empty")
-        if check_size and n < batch_size:
-            raise DataError(
-                f"the training data has {n} samples, fewer than the batch size {batch_size}; "
-                "use a smaller batch size"
-            )
-        world = distributed.size()
-        if world > 1 and check_size:  # training: each rank a share of every global batch
-            sampler = distributed.DistributedSampler(n, shuffle=shuffle, seed=seed)
-            return DataLoader(
-                dataset,
-                batch_size=batch_size // world,
-                sampler=sampler,
-                dtype=_model_dtype(self.model),
-            )
-        if world > 1 and n >= world:  # evaluation: disjoint shares, summed afterwards
-            return DataLoader(
-                dataset,
-                batch_size=batch_size,
-                sampler=_Shard(n, distributed.rank(), world),
-                dtype=_model_dtype(self.model),
-            )
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            generator=seed,
-            dtype=_model_dtype(self.model),
-        )
 
 
 def fit(
@@ -453,7 +491,12 @@ def fit(
 
 
 def predict(model: Module, X: Any, batch_size: int = 256) -> np.ndarray:
-    """``model(X)`` batch by batch in eval mode without gradients, as a NumPy array."""
+    """``model(X)`` batch by batch in eval mode without gradients, as a NumPy array.
+
+    ``X``: an array or tensor of rows ``(n, ...)``, or a dataset (its first element per
+    sample); the result is ``(n, *output)``. The model's training mode is restored.
+    Raises :class:`~chainrule.errors.DataError` when ``X`` has no rows.
+    """
     data = X.data if isinstance(X, Tensor) else X
     if isinstance(data, Dataset):
         dataset = data
@@ -467,7 +510,7 @@ def predict(model: Module, X: Any, batch_size: int = 256) -> np.ndarray:
     outs = []
     try:
         with no_grad():
-            loader = DataLoader(dataset, batch_size=batch_size, dtype=_model_dtype(model))
+            loader = DataLoader(dataset, batch_size=batch_size, dtype=model_dtype(model))
             for batch in loader:
                 x = batch[0] if isinstance(batch, (tuple, list)) else batch
                 outs.append(backend.to_numpy(model(x).data))
@@ -476,63 +519,28 @@ def predict(model: Module, X: Any, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(outs, axis=0)
 
 
-def _update_metrics(metrics: list[Metric], out: Tensor, y: Tensor) -> None:
-    """Add a batch to every metric, copied to the host once for all of them."""
-    if metrics:
-        p, t = backend.to_numpy(out.data), backend.to_numpy(y.data)
-        for m in metrics:
-            m.update(p, t)
+def _add_weighted(sums: dict[str, float], logs: dict[str, float], n: int) -> int:
+    """Add a step's logs, each times its batch's sample count ``n``, to ``sums``; returns
+    ``n``."""
+    for k, v in logs.items():
+        sums[k] = sums.get(k, 0.0) + float(v) * n
+    return n
 
 
-class _Shard:
-    """Samples ``rank, rank + size, ...`` of ``0..n-1``: a rank's share of an evaluation."""
-
-    def __init__(self, n: int, rank: int, size: int) -> None:
-        self.indices = np.arange(rank, n, size, dtype=np.int64)
-
-    def order(self, epoch: int) -> np.ndarray:
-        return self.indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-def _reduce(metrics: list[Metric], total: float, seen: int) -> tuple[float, int]:
-    """The loss sum, the sample count and every metric's running sums, added over the ranks
-    of a distributed run (unchanged in a single process)."""
+def _reduce(
+    metrics: list[Metric], sums: dict[str, float], seen: int
+) -> tuple[dict[str, float], int]:
+    """The logs' sums, the sample count and every metric's running sums, added over the
+    ranks of a distributed run (unchanged in a single process)."""
     if distributed.size() == 1:
-        return total, seen
+        return sums, seen
     states = [m.sum_state() for m in metrics]
-    flat = distributed.allreduce_sum([total, seen, *(v for st in states for v in st)])
-    k = 2
+    flat = distributed.allreduce_sum([*sums.values(), seen, *(v for st in states for v in st)])
+    k = len(sums) + 1
     for m, st in zip(metrics, states):
         m.load_sum_state(flat[k : k + len(st)].tolist())
         k += len(st)
-    return float(flat[0]), int(flat[1])
-
-
-def _model_dtype(model: Module) -> Any:
-    for p in model.parameters():
-        return p.dtype
-    return backend.get_default_dtype()
-
-
-def _as_dataset(data: DataLike) -> Dataset:
-    if isinstance(data, Dataset):
-        return data
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        X, y = (d.data if isinstance(d, Tensor) else d for d in data)
-        return TensorDataset(X, y)
-    raise DataError(
-        "training data must be a Dataset, a DataLoader or an (X, y) pair, "
-        f"got {type(data).__name__}"
-    )
-
-
-def _split_batch(batch: Any) -> tuple[Tensor, Tensor]:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        raise DataError("each batch must be an (inputs, targets) pair; the data has no targets")
-    return batch[0], batch[1]
+    return {name: float(v) for name, v in zip(sums, flat)}, int(flat[len(sums)])
 
 
 def _ranked(names: Iterable[str]) -> list[tuple[str, int]]:
@@ -543,47 +551,3 @@ def _ranked(names: Iterable[str]) -> list[tuple[str, int]]:
         out.append((name, seen.get(name, 0)))
         seen[name] = seen.get(name, 0) + 1
     return out
-
-
-def _meta_problem(meta: Any) -> str | None:
-    """What is wrong with a checkpoint's ``meta`` (as :meth:`Trainer.state_dict` writes it),
-    or ``None``: the epoch, and a history of exactly that many epochs."""
-    if not isinstance(meta, dict):
-        return "its meta is not an object"
-    missing = [k for k in ("epoch", "optimizer", "history", "rng") if k not in meta]
-    if missing:
-        return f"it has no {', '.join(map(repr, missing))}"
-    epoch = meta["epoch"]
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        return f"'epoch' must be a whole number >= 0, got {epoch!r}"
-    h = meta["history"]
-    if not isinstance(h, dict) or not isinstance(h.get("epochs"), list):
-        return f"'history' must be an object with a list 'epochs', got {_brief(h)}"
-    epochs = h["epochs"]
-    if not all(isinstance(e, int) and not isinstance(e, bool) for e in epochs) or any(
-        b <= a for a, b in zip(epochs, epochs[1:])
-    ):
-        return "'history.epochs' must be increasing whole numbers"
-    if len(epochs) != epoch:
-        return f"its history has {len(epochs)} epochs but 'epoch' is {epoch}"
-    logged = h.get("history", {})
-    if not isinstance(logged, dict):
-        return f"'history.history' must be an object, got {_brief(logged)}"
-    for name, values in logged.items():
-        if not isinstance(values, list) or len(values) != len(epochs):
-            return f"'history.history.{name}' must hold one value per epoch ({len(epochs)})"
-        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                   for v in values):  # fmt: skip
-            return f"'history.history.{name}' must hold numbers"
-    for key in ("optimizer",):
-        if not isinstance(meta[key], dict):
-            return f"{key!r} must be an object, got {_brief(meta[key])}"
-    cbs = meta.get("callbacks", [])
-    if not isinstance(cbs, list) or not all(isinstance(c, dict) and "type" in c for c in cbs):
-        return "'callbacks' must be a list of objects with a 'type'"
-    return None
-
-
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
