@@ -6,6 +6,7 @@ from chainrule.train.callbacks import (
     EarlyStopping,
     HistoryLogger,
     LambdaCallback,
+    LRScheduler,
     ModelCheckpoint,
     ProgressBar,
     format_epoch,
@@ -29,8 +30,8 @@ from chainrule.train.trainer import Trainer, fit, predict
 
 __all__ = [
     "Accuracy", "CSVLogger", "Callback", "EarlyStopping", "History", "HistoryLogger",
-    "LRFinderResult", "LambdaCallback", "MeanAbsoluteError", "MeanSquaredError", "Metric",
-    "ModelCheckpoint", "ProgressBar", "R2Score", "TensorBoard", "TopKAccuracy", "Trainer",
+    "LRFinderResult", "LRScheduler", "LambdaCallback", "MeanAbsoluteError", "MeanSquaredError",
+    "Metric", "ModelCheckpoint", "ProgressBar", "R2Score", "TensorBoard", "TopKAccuracy", "Trainer",
     "confusion_matrix", "fit", "format_epoch", "get_metric", "load_checkpoint", "lr_find",
     "plot_confusion_matrix", "plot_history", "predict", "save_checkpoint",
 ]  # fmt: skip

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -46,9 +46,7 @@ from chainrule.errors import CheckpointError, DataError, ShapeError, StateDictEr
 from chainrule.nn import Dropout, Linear, Module, Sequential, activations
 from chainrule.train.checkpoint import load_arrays, read_json, save_arrays
 from chainrule.train.history import History
-
-if TYPE_CHECKING:
-    from chainrule.train.settings import TrainSettings
+from chainrule.train.settings import RESUMABLE_CHANGES, TrainSettings
 
 FORMAT = "chainrule-run/1"
 
@@ -425,8 +423,6 @@ def resume_settings(folder: str | Path, explicit: Mapping[str, Any]) -> TrainSet
     ``ValueError`` when it changes anything else than
     :data:`~chainrule.train.settings.RESUMABLE_CHANGES` (the epochs, early stopping).
     """
-    from chainrule.train.settings import RESUMABLE_CHANGES, TrainSettings  # it imports us
-
     folder = Path(folder)
     config = read_run_json(folder / "config.json")
     saved = config.get("settings")
