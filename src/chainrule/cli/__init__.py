@@ -54,6 +54,36 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def add_command(
+    subparsers: Any,
+    name: str,
+    run: Any,
+    *,
+    help: str,
+    description: str,
+    epilog: str | None = None,
+    run_folder: str | None = None,
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` whose ``run(args)`` does the work; returns its parser.
+
+    A ``description`` or ``epilog`` with line breaks is printed as written (pre-wrapped, with
+    examples), one without is wrapped to the terminal. ``run_folder`` adds the positional
+    ``RUN`` argument (``args.run_folder``) with that help, for the commands that read a run.
+    """
+    raw = "\n" in description or "\n" in (epilog or "")
+    p = subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter,
+    )
+    if run_folder is not None:
+        p.add_argument("run_folder", metavar="RUN", help=run_folder)
+    p.set_defaults(run=run)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``chainrule`` argument parser with every subcommand registered."""
     parser = Parser(

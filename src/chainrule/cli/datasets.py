@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from chainrule.cli import add_command
+
 DESCRIPTION = """\
 List the bundled datasets: none needs the network. scikit-learn's small datasets ship inside
 scikit-learn, the generated ones are computed from the seed, MNIST-1D is generated offline by
@@ -18,15 +20,14 @@ package, or a folder named by $CHAINRULE_FASHION_MNIST). Your own data: a .csv f
 
 def register(subparsers: Any) -> None:
     """Add the ``datasets`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "datasets",
+        run,
         help="list the bundled datasets",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("--names", action="store_true", help="print the names only, one per line")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

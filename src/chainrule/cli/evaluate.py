@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from chainrule.cli import add_command
+
 DESCRIPTION = """\
 Evaluate the model of a run folder (written by 'chainrule train') on labelled data and print
 the metrics: the loss (the training loss, e.g. cross-entropy with the run's label smoothing)
@@ -25,20 +27,19 @@ examples:
 
 def register(subparsers: Any) -> None:
     """Add the ``evaluate`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "evaluate",
+        run,
         help="print a run's metrics on labelled data",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
+        run_folder="a run folder written by 'chainrule train'",
     )
-    p.add_argument("run_folder", metavar="RUN", help="a run folder written by 'chainrule train'")
     p.add_argument(
         "data", metavar="DATA", help="a .csv or .npz file with targets, or a bundled dataset"
     )
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

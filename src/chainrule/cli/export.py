@@ -7,19 +7,23 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.cli import add_command
+
 
 def register(subparsers: Any) -> None:
     """Add the ``export`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "export",
+        run,
         help="export a run's model to ONNX",
         description="Write the model of a run folder (written by `chainrule train`) as an ONNX "
         "file with a dynamic batch dimension. By default the graph takes raw feature rows, "
         "flattened to (batch, n_features): the run's standardisation (x - mean) / scale comes "
         "first, and classifiers end in a softmax, so the output is class probabilities. When "
         "onnxruntime is installed the file is run on random rows and compared with chainrule.",
+        run_folder="the run folder",
     )
-    p.add_argument("run_folder", metavar="RUN", help="the run folder")
     p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
     p.add_argument(
         "--opset", type=int, default=None, help="ONNX opset version (17..21, default 17)"
@@ -34,7 +38,6 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="classifiers: output the logits instead of the softmax probabilities",
     )
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

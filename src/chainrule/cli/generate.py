@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from chainrule.cli import add_command
+
 DESCRIPTION = """\
 Sample text from a language model trained with 'chainrule train --task lm': the prompt, then
 LENGTH characters drawn one at a time from the model's next-character distribution, sharpened
@@ -19,20 +21,19 @@ examples:
 
 def register(subparsers: Any) -> None:
     """Add the ``generate`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "generate",
+        run,
         help="sample text from a character-level language model run",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
+        run_folder="a run folder of 'chainrule train --task lm'",
     )
-    p.add_argument("run_folder", metavar="RUN", help="a run folder of 'chainrule train --task lm'")
     p.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
     p.add_argument("--length", type=int, default=200, help="characters to add (default 200)")
     p.add_argument("--temperature", type=float, default=0.8, help="default 0.8; 0: greedy")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampling")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

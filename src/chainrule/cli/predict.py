@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from chainrule.cli import add_command
+
 DESCRIPTION = """\
 Predict with the model of a run folder (written by 'chainrule train') and write the
 predictions as CSV, one row per input row, in the input's order.
@@ -31,15 +33,15 @@ examples:
 
 def register(subparsers: Any) -> None:
     """Add the ``predict`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "predict",
+        run,
         help="write a run's predictions for new data as CSV",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
+        run_folder="a run folder written by 'chainrule train'",
     )
-    p.add_argument("run_folder", metavar="RUN", help="a run folder written by 'chainrule train'")
     p.add_argument("data", metavar="DATA", help="a .csv or .npz file, or a bundled dataset name")
     p.add_argument(
         "--output",
@@ -47,7 +49,6 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="write the CSV to FILE instead of standard output",
     )
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

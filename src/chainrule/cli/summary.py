@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from chainrule.cli import add_command
+
 
 def register(subparsers: Any) -> None:
     """Add the ``summary`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "summary",
+        run,
         help="print the layers, output shapes and parameters of a run's model",
         description="Print the model of a run folder (or of one of its checkpoints) layer by "
         "layer: output shape for one input row, parameters and trainable parameters, then the "
         "totals and the memory of the parameters and activations (as torchinfo's summary).",
+        run_folder="a run folder, or a checkpoint in one",
     )
-    p.add_argument("run_folder", metavar="RUN", help="a run folder, or a checkpoint in one")
     p.add_argument(
         "--batch-size",
         type=int,
@@ -23,7 +27,6 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="the batch size of the input the shapes and memory are given for (default 1)",
     )
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

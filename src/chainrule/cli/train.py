@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.cli import add_command
+
 DESCRIPTION = """\
 Train the seeds' feed-forward network, an MLP with two hidden layers, and keep the result.
 
@@ -67,163 +69,164 @@ def register(subparsers: Any) -> None:
         SCHEDULES,
     )
 
-    S = argparse.SUPPRESS  # unset options stay out of the namespace: the config file may set them
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "train",
+        run,
         help="train an MLP and write a run folder",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
     )
     data = p.add_argument_group("data")
-    data.add_argument(
+    _setting(
+        data,
         "--dataset",
-        default=S,
-        metavar="NAME|FILE",
+        "NAME|FILE",
         help="a bundled dataset (see 'chainrule datasets'; default digits) or a .csv/.npz file",
     )
-    data.add_argument(
+    _setting(
+        data,
         "--task",
-        default=S,
+        None,
         choices=["classification", "regression", "lm"],
         help="what to learn: inferred from the data by default; lm: a character-level "
         "language model of a text (--dataset kjv, the bundled one, or a UTF-8 file; --model "
         "lstm, gru or transformer; then 'chainrule generate RUN')",
     )
-    data.add_argument(
+    _setting(
+        data,
         "--target",
-        default=S,
-        metavar="COLUMN",
+        "COLUMN",
         help="the column of a CSV file to predict (required for CSV); the array of an NPZ "
         "file (default y)",
     )
-    data.add_argument(
+    _setting(
+        data,
         "--val-size",
-        default=S,
-        metavar="FRACTION",
+        "FRACTION",
         help="share of the training split held out for validation (default 0.1; 0: none)",
     )
-    data.add_argument(
+    _setting(
+        data,
         "--test-size",
-        default=S,
-        metavar="FRACTION",
+        "FRACTION",
         help="test share for datasets without their own test split (default 0.2)",
     )
     model = p.add_argument_group("model")
-    model.add_argument(
+    _setting(
+        model,
         "--model",
-        default=S,
-        metavar="KIND",
+        "KIND",
         help="mlp (the default: the seeds' feed-forward network), cnn (convolutions, batch "
         "norm, pooling; 1-D for signals, 2-D for images), resnet (cnn with residual blocks), "
         "gru, lstm (bidirectional, over the sample's steps) or transformer (an encoder over "
         "the steps); gru/lstm/transformer have their own defaults (see above)",
     )
-    model.add_argument(
+    _setting(
+        model,
         "--channels",
-        default=S,
-        metavar="SIZES",
+        "SIZES",
         help="cnn/resnet: feature maps per stage, comma-separated (default 32,64; resnet 16,32,64)",
     )
-    model.add_argument(
+    _setting(
+        model,
         "--augment",
+        None,
         action=argparse.BooleanOptionalAction,
-        default=S,
         help="cnn/resnet: shift each training example at random, up to a tenth of its size "
         "(the default there; --no-augment: off)",
     )
-    model.add_argument(
+    _setting(
+        model,
         "--hidden",
-        default=S,
-        metavar="SIZES",
+        "SIZES",
         help="hidden layer sizes, comma-separated (default 128,64); gru/lstm/transformer: "
         "each layer's width, all equal (default 16; transformer 32,32)",
     )
-    model.add_argument(
+    _setting(
+        model,
         "--activation",
-        default=S,
-        metavar="NAME",
+        "NAME",
         help=f"hidden units g: {', '.join(activation_names())} (default tanh)",
     )
-    model.add_argument(
+    _setting(
+        model,
         "--output",
-        default=S,
-        metavar="NAME",
+        "NAME",
         help="output function: softmax (classification, the default there) or linear "
         "(regression, the default there)",
     )
-    model.add_argument(
+    _setting(
+        model,
         "--loss",
-        default=S,
-        metavar="NAME",
+        "NAME",
         help=f"classification: {', '.join(LOSSES['classification'])} (default); regression: "
         f"{', '.join(LOSSES['regression'])} (default mse, the squared error)",
     )
-    model.add_argument(
+    _setting(
+        model,
         "--dropout",
-        default=S,
-        metavar="P",
+        "P",
         help="dropout probability after each hidden layer (default 0)",
     )
-    model.add_argument(
+    _setting(
+        model,
         "--label-smoothing",
-        default=S,
-        metavar="EPS",
+        "EPS",
         help="classification: label smoothing of the cross-entropy (default 0.1; 0: none)",
     )
     opt = p.add_argument_group("optimisation")
     lrs = ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
-    opt.add_argument(
+    _setting(
+        opt,
         "--optimizer",
-        default=S,
-        metavar="NAME",
+        "NAME",
         help=f"{', '.join(OPTIMIZERS)} (default sgd; adam for gru/lstm/transformer)",
     )
-    opt.add_argument(
+    _setting(
+        opt,
         "--lr",
-        default=S,
-        metavar="LR",
+        "LR",
         help=f"learning rate (default {lrs}; sgd on regression {REGRESSION_SGD_LR:g})",
     )
-    opt.add_argument(
+    _setting(
+        opt,
         "--momentum",
-        default=S,
-        metavar="M",
+        "M",
         help="momentum of sgd and rmsprop (default 0.9)",
     )
-    opt.add_argument(
+    _setting(
+        opt,
         "--weight-decay",
-        default=S,
-        metavar="LAMBDA",
+        "LAMBDA",
         help="L2 regularisation λ, added to the gradient as λθ (default 5e-4; 0 for "
         "gru/lstm/transformer)",
     )
-    opt.add_argument(
+    _setting(
+        opt,
         "--schedule",
-        default=S,
-        metavar="NAME",
+        "NAME",
         help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default cosine)",
     )
-    opt.add_argument("--epochs", default=S, metavar="N", help="epochs to train (default 40)")
-    opt.add_argument(
+    _setting(opt, "--epochs", "N", help="epochs to train (default 40)")
+    _setting(
+        opt,
         "--batch-size",
-        default=S,
-        metavar="N",
+        "N",
         help="samples per batch (default 32; 100 for gru/lstm/transformer)",
     )
-    opt.add_argument(
+    _setting(
+        opt,
         "--seed",
-        default=S,
-        metavar="N",
+        "N",
         help="seeds the splits, the initial weights, dropout and the batch order (default 0)",
     )
-    opt.add_argument(
+    _setting(
+        opt,
         "--early-stopping",
-        default=S,
+        "PATIENCE",
         nargs="?",
         const=10,
-        metavar="PATIENCE",
         help="stop when the validation loss has not improved for PATIENCE epochs (10 when "
         "given without a number) and keep the best weights",
     )
@@ -275,7 +278,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="no progress lines; print the final table and the run folder only",
     )
-    p.set_defaults(run=run)
+
+
+def _setting(group: Any, flag: str, metavar: str | None, **kwargs: Any) -> None:
+    """Add the option ``flag`` for a key of the settings: unset, it stays out of the parsed
+    namespace (``argparse.SUPPRESS``), so that a ``--config`` file may set it."""
+    group.add_argument(flag, default=argparse.SUPPRESS, metavar=metavar, **kwargs)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ class CharVocab:
 
     @property
     def index(self) -> dict[str, int]:
+        """Each character's id: ``{char: position in chars}``."""
         return {c: i for i, c in enumerate(self.chars)}
 
     def encode(self, text: str) -> np.ndarray:
@@ -67,6 +68,7 @@ class CharVocab:
         return "".join(self.chars[int(i)] for i in np.asarray(ids).ravel())
 
     def to_json(self) -> str:
+        """The vocabulary as a JSON object ``{"chars": "..."}`` (read back by ``from_json``)."""
         return json.dumps({"chars": "".join(self.chars)}, ensure_ascii=False)
 
     @classmethod
@@ -92,6 +94,7 @@ class TextCorpus:
 
     @property
     def n_chars(self) -> int:
+        """The number of characters in the training and test parts together."""
         return len(self.train) + len(self.test)
 
 

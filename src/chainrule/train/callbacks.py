@@ -189,6 +189,7 @@ class EarlyStopping(Callback):
 
     @property
     def monitor(self) -> str:
+        """The name of the logged value watched, e.g. ``"val_loss"``."""
         return self._m.monitor
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:

@@ -85,6 +85,8 @@ class SplitResult:
     samples_per_s: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The metrics with ``samples``, ``time_s`` and ``samples_per_s``, as
+        ``metrics.json`` holds them per split."""
         return {
             **self.metrics,
             "samples": self.samples,
@@ -236,6 +238,7 @@ class TrainingRun:
 
     @property
     def epochs_done(self) -> int:
+        """The epochs trained so far (those before a resume included)."""
         return self.trainer.epoch
 
     def finish(self) -> dict[str, Any]:

@@ -58,6 +58,8 @@ class History:
         return e, v
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``epochs``, ``history`` (name -> one value per epoch),
+        ``names`` (the column order), ``stopped_early``, ``interrupted``."""
         return {
             "epochs": list(self.epochs),
             "history": {k: list(v) for k, v in self.history.items()},
@@ -69,6 +71,7 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
+        """The history :meth:`to_dict` described (``None`` values read back as NaN)."""
         h = cls()
         h.epochs = [int(e) for e in d.get("epochs", [])]
         # to_json writes NaN (and infinities) as null: read null back as NaN

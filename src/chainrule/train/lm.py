@@ -84,6 +84,7 @@ class CharLM(Module):
         self.head = Linear(hidden, vocab_size)
 
     def forward(self, ids: Any, state: Any = None) -> tuple[Tensor, Any]:
+        """ids ``(N, T)`` -> ``(logits (N, T, vocab_size), final state or None)``."""
         x = self.embed(ids)
         if self.kind == "transformer":
             steps = x.shape[1]

@@ -65,6 +65,8 @@ class LRFinderResult:
         return _save(self.figure(), path)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values (what ``chainrule train --find-lr`` writes to
+        ``lr_find.json``): the suggestion, ``lr_min``, ``stopped`` and the sweep's lists."""
         return {
             "suggestion": self.suggestion,
             "lr_min": self.lr_min,

@@ -192,6 +192,7 @@ class SequenceModel(Module):
         self.head = nn.Linear(int(width) * self.steps, int(n_outputs))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Flattened samples ``(N, prod(input_shape))`` -> outputs ``(N, n_outputs)``."""
         n = x.shape[0]
         x = moveaxis(reshape(x, (n, *self.input_shape)), 1, -1)  # (N, S, ..., C)
         out = self.encoder(reshape(x, (n, self.steps, self.features)))

@@ -185,10 +185,13 @@ class Preprocess:
         return self.transform(X)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (what ``preprocess.json`` holds)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+        """The :class:`Preprocess` a :meth:`to_dict` dict describes (not checked: see
+        :meth:`check`). Raises ``TypeError`` for unknown or missing fields."""
         return cls(**d)
 
     def check(self) -> None:
@@ -248,6 +251,7 @@ class Run:
 
     @property
     def spec(self) -> dict[str, Any]:
+        """The model's architecture spec, ``config["model"]`` (see :func:`model_spec`)."""
         return self.config["model"]
 
 
