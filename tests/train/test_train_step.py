@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import blobs, mlp, same_weights
 
 import chainrule as cr
 from chainrule import nn
 from chainrule.optim import lr_scheduler
 from chainrule.train import Callback, LRScheduler, ModelCheckpoint, Trainer
 from chainrule.train.checkpoint import save_checkpoint
-
-from .helpers import blobs, mlp, same_weights
 
 
 class L1Trainer(Trainer):
