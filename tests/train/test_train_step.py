@@ -13,6 +13,7 @@ from chainrule import nn
 from chainrule.optim import lr_scheduler
 from chainrule.train import Callback, LRScheduler, ModelCheckpoint, Trainer
 from chainrule.train.checkpoint import save_checkpoint
+from torch_optional import torch  # on Pythons without torch: a stand-in that skips
 
 
 class L1Trainer(Trainer):
@@ -151,6 +152,37 @@ def test_lr_scheduler_per_batch_and_on_a_monitored_value():
         _fit_lrs(plateau, callback=True, monitor="val_accuracy")
     with pytest.raises(ValueError, match="interval must be 'epoch' or 'batch'"):
         LRScheduler(None, interval="step")
+
+
+def _warmup_cosine(lib, opt, T_max=5):
+    s = lib.optim.lr_scheduler
+    warm = s.LinearLR(opt, start_factor=0.1, total_iters=3)
+    return s.SequentialLR(opt, [warm, s.CosineAnnealingLR(opt, T_max, 0.001)], milestones=[3])
+
+
+def _torch_rates(steps: int, every: int, T_max: int) -> list[float]:
+    """PyTorch's rate after each ``every`` steps of the same schedule."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched, rates = _warmup_cosine(torch, opt, T_max), []
+    for i in range(steps):
+        if i % every == 0:
+            rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates
+
+
+def test_warm_up_then_cosine_needs_no_change_to_the_trainer():
+    """PyTorch's SequentialLR (a LinearLR warm-up, then CosineAnnealingLR) given to the
+    trainer as any other schedule: each epoch logs PyTorch's rate, stepped per epoch or (the
+    warm-up counted in batches) per batch."""
+    per_epoch, _ = _fit_lrs(lambda opt: _warmup_cosine(cr, opt), epochs=8)
+    assert per_epoch == pytest.approx(_torch_rates(8, 1, 5), rel=1e-12, abs=0)
+    assert per_epoch[:4] == pytest.approx([0.01, 0.04, 0.07, 0.1])  # the warm-up, then 0.1
+    # 6 batches an epoch, each followed by a step: an epoch logs the rate after its last one
+    per_batch, _ = _fit_lrs(lambda opt: _warmup_cosine(cr, opt, 20), epochs=4, interval="batch",
+                            callback=True)  # fmt: skip
+    assert per_batch == pytest.approx(_torch_rates(25, 6, 20)[1:], rel=1e-12, abs=0)
 
 
 class StopAt(Callback):
