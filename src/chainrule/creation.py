@@ -155,54 +155,38 @@ def randint(low: int, high: int, shape: Any) -> Tensor:
     return _leaf(backend.xp.asarray(backend.rng().integers(low, high, shape)), False)
 
 
-def _like_device(t: Any) -> Any:
-    data = getattr(t, "data", t)
-    return None if backend.xp is backend.np else backend.device_of(data)
-
-
-def _like_dtype(t: Any, dtype: Any) -> Any:
-    return backend.as_dtype(dtype) if dtype is not None else t.dtype
+def _like(make: Any, t: Any, dtype: Any, requires_grad: bool) -> Tensor:
+    """``make(*t.shape, ...)`` with ``t``'s dtype (or ``dtype``), on ``t``'s device."""
+    device = None if backend.xp is backend.np else backend.device_of(getattr(t, "data", t))
+    dtype = backend.as_dtype(dtype) if dtype is not None else t.dtype
+    return make(*t.shape, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 @replayable
 def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape and dtype."""
-    return zeros(
-        *t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=_like_device(t)
-    )
+    return _like(zeros, t, dtype, requires_grad)
 
 
 @replayable
 def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape and dtype."""
-    return ones(
-        *t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=_like_device(t)
-    )
+    return _like(ones, t, dtype, requires_grad)
 
 
 @replayable
 def full_like(t: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` with ``t``'s shape and dtype."""
-    return full(
-        t.shape,
-        fill_value,
-        dtype=_like_dtype(t, dtype),
-        requires_grad=requires_grad,
-        device=_like_device(t),
-    )
+    return _like(lambda *shape, **kw: full(shape, fill_value, **kw), t, dtype, requires_grad)
 
 
 @replayable
 def rand_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples with ``t``'s shape and (floating) dtype."""
-    return rand(
-        *t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=_like_device(t)
-    )
+    return _like(rand, t, dtype, requires_grad)
 
 
 @replayable
 def randn_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Normal samples with ``t``'s shape and (floating) dtype."""
-    return randn(
-        *t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=_like_device(t)
-    )
+    return _like(randn, t, dtype, requires_grad)
