@@ -90,7 +90,7 @@ class _Operators:
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
-            elif isinstance(a, backend.Device) or (isinstance(a, str) and _is_device_name(a)):
+            elif backend.is_device(a):
                 device = a
             else:
                 dtype = a
@@ -339,7 +339,3 @@ class _Operators:
 
     def __rrshift__(self, other):
         return right_shift(other, self)
-
-
-def _is_device_name(name: str) -> bool:
-    return name.split(":")[0].strip().lower() in ("cpu", "cuda", "gpu")
