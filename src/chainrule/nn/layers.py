@@ -148,7 +148,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p}")
         self.p = p
         self.inplace = inplace
 

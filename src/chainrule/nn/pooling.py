@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.nn import _spatial as S
+from chainrule.nn.layers import Dropout
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
@@ -188,21 +189,13 @@ class Upsample(Module):
         return f"{what}, mode={self.mode!r}"
 
 
-class _DropoutNd(Module):
-    _nd = 2
+class _DropoutNd(Dropout):
+    """Dropout's arguments and checks; whole channels are zeroed instead of elements."""
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p}")
-        self.p = p
-        self.inplace = inplace
+    _nd = 2
 
     def forward(self, input: Tensor) -> Tensor:
         return S.channel_dropout(repr(self), input, self.p, self.training, self._nd)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout1d(_DropoutNd):
