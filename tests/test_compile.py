@@ -447,3 +447,34 @@ def test_forward_hooks_run_at_each_replay_and_adding_one_captures_again():
     with cr.no_grad():
         assert got == model(xs[1]).sum().item()  # eager, through the hook too
     assert got == step(xs[1])  # replayed with the hook
+
+
+def test_fit_compiles_by_default_with_the_same_history_and_weights():
+    from chainrule.explain import GradientFlow
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((70, 5)), rng.integers(0, 3, 70)
+    runs = []
+    for compile_ in (True, False):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3))
+        opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        flow = GradientFlow(plot=False)  # on_after_backward and forward hooks: replayed
+        trainer = cr.train.Trainer(
+            model, nn.CrossEntropyLoss(), opt, metrics=["accuracy"], progress=False,
+            scheduler=cr.optim.lr_scheduler.StepLR(opt, 1, 0.5), grad_clip=1.0,
+            callbacks=[flow], compile=compile_,
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CompileWarning)
+            history = trainer.fit((X, y), (X[:20], y[:20]), epochs=3, batch_size=16)
+        runs.append((history, [p.data.copy() for p in model.parameters()], flow, trainer))
+    (h1, w1, f1, t1), (h2, w2, f2, _) = runs
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert h1[key] == h2[key], key
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+    assert f1.records == f2.records
+    train, test = t1._compiled["train"], t1._compiled["test"]
+    assert train.reason is None and test.reason is None
+    assert train.captures == 2 and test.captures == 2  # full batches and the last, smaller one

@@ -23,6 +23,8 @@ import numpy as np
 
 from chainrule import backend, distributed
 from chainrule.autograd import no_grad
+from chainrule.compile import Compiled, replayable
+from chainrule.compile import compile as compile_step
 from chainrule.data import DataLoader, Dataset, TensorDataset
 from chainrule.errors import (
     CheckpointError,
@@ -81,6 +83,9 @@ class Trainer:
         config: JSON-serialisable description of the run, stored in checkpoints.
         threads: BLAS threads while training and evaluating: ``"auto"`` (one per idle core,
             see :func:`chainrule.backend.choose_threads`), an int, or ``None`` (as set).
+        compile: run the default :meth:`train_step` and :meth:`test_step` through
+            :func:`chainrule.compile` (captured once per batch shape, then replayed; the
+            same results); ``False`` runs them eagerly.
 
     **Open for extension** (Keras's design): :meth:`fit` calls :meth:`train_step` on every
     training batch and :meth:`evaluate` calls :meth:`test_step` on every batch (without
@@ -129,8 +134,11 @@ class Trainer:
         grad_clip: float | None = None,
         config: dict[str, Any] | None = None,
         threads: int | str | None = "auto",
+        compile: bool = True,
     ) -> None:
         backend.blas_threads(threads)  # checks the value now, not at the first epoch
+        self.compile = bool(compile)
+        self._compiled: dict[str, Compiled] = {}
         self.threads = threads
         self.model = model
         self.loss_fn = loss_fn
@@ -246,12 +254,7 @@ class Trainer:
         targets.
         """
         x, y = split_batch(batch)
-        out = self.model(x)
-        loss = self.loss_fn(out, y)
-        value = self._finite(loss.item())
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer_step()
+        value, out = self._run("train", x, y)
         self.update_metrics(out, y)
         return {"loss": value}
 
@@ -264,22 +267,52 @@ class Trainer:
         :class:`~chainrule.errors.DataError` when the batch has no targets.
         """
         x, y = split_batch(batch)
-        out = self.model(x)
-        value = self.loss_fn(out, y).item()
+        value, out = self._run("test", x, y)
         self.update_metrics(out, y)
         return {"loss": value}
+
+    def _run(self, kind: str, x: Any, y: Any) -> tuple[float, Tensor]:
+        """The default step's arrays (:meth:`_train` or :meth:`_test`), compiled by
+        :func:`chainrule.compile` when ``compile`` is on: ``(loss value, outputs)``."""
+        body = self._train if kind == "train" else self._test
+        if not self.compile:
+            return body(x, y)
+        if kind not in self._compiled:
+            self._compiled[kind] = compile_step(body)
+        return self._compiled[kind](x, y)
+
+    def _train(self, x: Any, y: Any) -> tuple[float, Tensor]:
+        out = self.model(x)
+        loss = self.loss_fn(out, y)
+        self._check_loss(loss)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer_step()
+        return loss.item(), out.detach()
+
+    def _test(self, x: Any, y: Any) -> tuple[float, Tensor]:
+        out = self.model(x)
+        return self.loss_fn(out, y).item(), out
+
+    @replayable  # checked again at each replay, before the step
+    def _check_loss(self, loss: Tensor) -> None:
+        self._finite(loss.item())
 
     def optimizer_step(self) -> None:
         """Take the optimiser's step from the gradients in ``.grad``: in a distributed run
         they are first averaged over the ranks; then the callbacks' ``on_after_backward``
         run, the gradients are clipped to ``grad_clip`` (when set) and ``optimizer.step()``
         is called."""
-        if distributed.size() > 1:  # every rank takes the step of the whole batch
-            distributed.allreduce_gradients(self.model.parameters())
-        self._call("on_after_backward")
+        self._gradients_ready()
         if self.grad_clip is not None:
             clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
+
+    @replayable  # a compiled step runs it again at each replay
+    def _gradients_ready(self) -> None:
+        if distributed.size() > 1:  # every rank takes the step of the whole batch
+            distributed.allreduce_gradients(self.model.parameters())
+        self._call("on_after_backward")
 
     def update_metrics(self, outputs: Tensor, targets: Tensor) -> None:
         """Add one batch's ``outputs`` and ``targets`` (first axis: the batch) to every
@@ -464,6 +497,7 @@ def fit(
     resume: str | Path | None = None,
     grad_clip: float | None = None,
     threads: int | str | None = "auto",
+    compile: bool = True,
 ) -> History:
     """Train ``model``: a one-call form of :class:`Trainer` (see it for the arguments).
 
@@ -486,6 +520,7 @@ def fit(
         progress=progress,
         grad_clip=grad_clip,
         threads=threads,
+        compile=compile,
     )
     return trainer.fit(train, val, epochs=epochs, batch_size=batch_size, seed=seed, resume=resume)
 
