@@ -477,4 +477,5 @@ def test_fit_compiles_by_default_with_the_same_history_and_weights():
     assert f1.records == f2.records
     train, test = t1._compiled["train"], t1._compiled["test"]
     assert train.reason is None and test.reason is None
-    assert train.captures == 2 and test.captures == 2  # full batches and the last, smaller one
+    assert train.captures == 2  # full batches and the last, smaller one
+    assert test.captures == 1  # one validation batch
