@@ -274,6 +274,12 @@ def register(subparsers: Any) -> None:
         "mpiexec, cuda gives each process of a machine its own GPU",
     )
     run_.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="run each training step eagerly instead of replaying it with cr.compile "
+        "(the same results; for debugging)",
+    )
+    run_.add_argument(
         "--quiet",
         action="store_true",
         help="no progress lines; print the final table and the run folder only",
@@ -335,6 +341,7 @@ def run(args: argparse.Namespace) -> int:
         from chainrule.train.tensorboard import TensorBoard
 
         training.trainer.callbacks.append(TensorBoard(training.folder / "tensorboard"))
+    training.trainer.compile = not args.no_compile
     _print_start(training, quiet=args.quiet)
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_terminated)  # `kill` stops like Ctrl-C
