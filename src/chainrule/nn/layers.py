@@ -137,13 +137,9 @@ class Unflatten(Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-class Dropout(Module):
-    """Inverted dropout: in training mode each element is zeroed with probability ``p`` and
-    the others are scaled by 1 / (1 - p); in eval mode the identity. Any shape.
-
-    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor
-    (same values and gradients). Raises ``ValueError`` unless 0 <= p <= 1.
-    """
+class _DropoutNd(Module):
+    """What the dropouts share (PyTorch's ``_DropoutNd``): ``p`` and ``inplace``, checked, and
+    their repr. Raises ``ValueError`` unless 0 <= p <= 1."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
@@ -152,11 +148,20 @@ class Dropout(Module):
         self.p = p
         self.inplace = inplace
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.dropout(input, self.p, self.training)
-
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """Inverted dropout: in training mode each element is zeroed with probability ``p`` and
+    the others are scaled by 1 / (1 - p); in eval mode the identity. Any shape.
+
+    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor
+    (same values and gradients). Raises ``ValueError`` unless 0 <= p <= 1.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout(input, self.p, self.training)
 
 
 class Embedding(Module):

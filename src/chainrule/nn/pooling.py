@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.nn import _spatial as S
-from chainrule.nn.layers import Dropout
+from chainrule.nn.layers import _DropoutNd
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
@@ -189,8 +189,8 @@ class Upsample(Module):
         return f"{what}, mode={self.mode!r}"
 
 
-class _DropoutNd(Dropout):
-    """Dropout's arguments and checks; whole channels are zeroed instead of elements."""
+class _ChannelDropout(_DropoutNd):
+    """Dropout1d/2d: whole channels are zeroed instead of single elements."""
 
     _nd = 2
 
@@ -198,14 +198,14 @@ class _DropoutNd(Dropout):
         return S.channel_dropout(repr(self), input, self.p, self.training, self._nd)
 
 
-class Dropout1d(_DropoutNd):
+class Dropout1d(_ChannelDropout):
     """In training, zero whole channels of (N, C, L) with probability ``p`` and scale the rest
     by 1 / (1 - p); the identity in eval mode."""
 
     _nd = 1
 
 
-class Dropout2d(_DropoutNd):
+class Dropout2d(_ChannelDropout):
     """In training, zero whole feature maps of (N, C, H, W) with probability ``p`` and scale
     the rest by 1 / (1 - p); the identity in eval mode."""
 
