@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.cli import add_command
+
 DEFAULT_LAYERS = "3,3,3,2"
 
 
@@ -22,8 +24,10 @@ def register(subparsers: Any) -> None:
     from chainrule.nn import losses
     from chainrule.nn.activations import names as activation_names
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "explain",
+        run,
         help="walk through one forward and backward pass in the seeds' notation",
         description="Run one forward and backward pass and print, layer by layer, every "
         "quantity of backpropagation: h_{k-1}, a_k = b_k + W_k h_{k-1}, h_k = g(a_k), ŷ, the "
@@ -121,7 +125,6 @@ def register(subparsers: Any) -> None:
         "tables need, at least 132)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing but the files written")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from chainrule.cli import add_command
+
 
 def register(subparsers: Any) -> None:
     """Add the ``report`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "report",
+        run,
         help="write one self-contained HTML page for a training run",
         description="Write an HTML report of a run folder (written by `chainrule train`): "
         "configuration, architecture, metrics, training curves, confusion matrix, gradient "
         "flow, and a backprop trace on one example of the run's data, layer by layer in the "
         "seeds' notation. Images are embedded and math is MathML: one file, viewable offline.",
+        run_folder="the run folder",
     )
-    p.add_argument("run_folder", metavar="RUN", help="the run folder")
     p.add_argument(
         "-o", "--output", metavar="FILE", help="where to write the page (default RUN/report.html)"
     )
@@ -27,7 +31,6 @@ def register(subparsers: Any) -> None:
         metavar="I",
         help="which example of the run's test split to trace (default 0)",
     )
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
