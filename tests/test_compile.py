@@ -479,3 +479,90 @@ def test_fit_compiles_by_default_with_the_same_history_and_weights():
     assert train.reason is None and test.reason is None
     assert train.captures == 2  # full batches and the last, smaller one
     assert test.captures == 1  # one validation batch
+
+
+class _Tokens(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(10, 6)
+        self.lstm = nn.LSTM(6, 8, batch_first=True)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(self.lstm(self.emb(x))[0])
+
+
+MORE = {
+    "transformer": (
+        lambda: nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, batch_first=True),
+                              nn.Flatten(), nn.Linear(40, 3)),
+        (5, 8), lambda out, y: F.cross_entropy(out, y, label_smoothing=0.1),
+    ),
+    "conv1d-groupnorm-avgpool": (
+        lambda: nn.Sequential(nn.Conv1d(2, 4, 3), nn.GroupNorm(2, 4), nn.ELU(), nn.AvgPool1d(2),
+                              nn.Flatten(), nn.Linear(12, 3)),
+        (2, 8), lambda out, y: F.cross_entropy(out, y),
+    ),
+    "dropout2d-adaptive": (
+        lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.Dropout2d(0.3), nn.AdaptiveAvgPool2d(1),
+                              nn.Flatten(), nn.Linear(4, 3)),
+        (1, 6, 6), lambda out, y: F.cross_entropy(out, y),
+    ),
+    "layernorm-nll-ignore-weight": (  # the mean's denominator depends on the targets
+        lambda: nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.BatchNorm1d(8, momentum=None),
+                              nn.LeakyReLU(), nn.Linear(8, 3)),
+        (4,), lambda out, y: F.nll_loss(F.log_softmax(out, dim=1), y, ignore_index=1,
+                                        weight=cr.tensor([1.0, 2.0, 0.5])),
+    ),
+    "embedding-lstm": (_Tokens, None, lambda out, y: F.cross_entropy(out.reshape(-1, 10), y)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(MORE))
+def test_more_layers_and_losses_replay_bit_for_bit(kind):
+    make, shape, loss_fn = MORE[kind]
+    runs = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model = make()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        fn = cr.compile(step) if compiled else step
+        rng = np.random.default_rng(1)
+        losses = []
+        for _ in range(4):
+            if shape is None:
+                x, y = cr.tensor(rng.integers(0, 10, (6, 5))), cr.tensor(rng.integers(0, 10, 30))
+            else:
+                x, y = cr.tensor(rng.standard_normal((6, *shape))), cr.tensor(rng.integers(0, 3, 6))
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", CompileWarning)
+                losses.append(fn(x, y))
+        runs.append((losses, [p.data.copy() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+    assert fn.captures == 1
+
+
+def test_numbers_from_item_made_into_tensors_are_recomputed():
+    w = cr.tensor([2.0], requires_grad=True)
+
+    def f(x):
+        scale = cr.tensor((w * x).sum().item())  # a tensor again, from the replayed number
+        loss = (w * scale).sum()
+        loss.backward()
+        return loss.item()
+
+    fast = cr.compile(f)
+    for v in (1.0, 3.0):
+        w.grad = None
+        assert fast(cr.tensor([v])) == f(cr.tensor([v])) == 4.0 * v
+    assert fast.captures == 1 and fast.reason is None

@@ -227,10 +227,14 @@ class Capture:
         if create_graph:
             self.fail("backward(create_graph=True) (higher-order gradients) is not recorded")
         if grad is None:
-            self.untracked.pop(id(g.data), None)
-            self.consts[id(g.data)] = self.obj(g.data)
+            self.constant(g.data)
         elif not isinstance(grad, Tensor):
             self.fail("backward(grad=...) was given an array, not a tensor")
+
+    def constant(self, arr: Any) -> None:
+        """An array made from shapes and constants alone: kept in the record."""
+        self.untracked.pop(id(arr), None)
+        self.consts[id(arr)] = self.obj(arr)
 
     def rule(self, fn: Callable, lead: tuple, g: Tensor, out: Any, args: tuple, kw: dict) -> Any:
         """A gradient rule: its primitives are recorded one by one when the rule used only
@@ -492,11 +496,25 @@ class Scalar(float):
         return s
 
 
+def _in_forward(frame: Any) -> bool:
+    """Whether ``frame`` is (inside) a primitive's forward or a tensor's construction: both
+    run again at each replay on the number's new value, so using the number there is fine."""
+    codes = (tape.Primitive.__call__.__code__, Tensor.__init__.__code__)
+    for _ in range(3):
+        if frame is None:
+            return False
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _scalar_op(name: str) -> Callable:
     base = getattr(float, name)
 
     def op(self: Scalar, *a: Any) -> Any:
-        if tape.recorder is self.capture and self.capture.own():
+        rec = tape.recorder
+        if rec is self.capture and rec.own() and not _in_forward(sys._getframe(1)):
             self.capture.fail(f"a number read from a tensor is used in Python ({name})")
         return base(self.value, *a)
 
@@ -606,8 +624,16 @@ def _conversion(rec: Capture, value: Any, old: Any, frame: Any) -> bool:
     reads: list = []
     if code.co_name == "__init__" and old is None:
         src = frame.f_locals.get("data")
+        if type(src) in (list, tuple) and any(type(v) is Scalar for v in src):
+            rec.fail("a tensor is made from a list holding a number read from a tensor")
+        elif type(src) in (int, float, bool, list, tuple):  # Python numbers: a constant
+            rec.constant(value)
+            return True
         src = src.data if isinstance(src, Tensor) else src
-        e = rec.recorded(src, reads) if type(src) is np.ndarray else None
+        if type(src) is Scalar and src.capture is rec:  # t.item() made a tensor again
+            e = rec.arg(src, "", reads)
+        else:
+            e = rec.recorded(src, reads) if type(src) is np.ndarray else None
         if e is None:
             return False
         dtype = rec.obj(frame.f_locals.get("dtype"))

@@ -45,7 +45,7 @@ from chainrule._capture import Capture, Entry, Scalar, patch, unpatch
 from chainrule.errors import CompileWarning
 from chainrule.tensor import Tensor
 
-__all__ = ["Compiled", "compile", "replayable"]
+__all__ = ["Compiled", "compile", "constant", "replayable"]
 
 _SCALARS = (int, float, bool, str, bytes, complex, type(None))
 _MISSING = object()
@@ -102,6 +102,16 @@ def replayable(fn: Callable) -> Callable:
         return rec.replayable(fn, args, kwargs)
 
     return wrapper
+
+
+def constant(arr: Any) -> Any:
+    """Mark ``arr``, an array computed from shapes and constants alone (never from a tensor's
+    values), as a constant of the record a capture is making: it is kept in the record
+    rather than computed again. Returns ``arr``; outside a capture, only that."""
+    rec = tape.recorder
+    if rec is not None and rec.own():
+        rec.constant(arr)
+    return arr
 
 
 class Compiled:

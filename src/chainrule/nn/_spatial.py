@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
+from chainrule.compile import replayable
 from chainrule.errors import ShapeError
 from chainrule.ops import conv as C
 from chainrule.ops.elementwise import sqrt
@@ -550,10 +551,16 @@ def channel_dropout(name: str, input: Tensor, p: float, training: bool, nd: int)
         return input
     if p == 1.0:
         return input * 0.0
-    rdtype = np.float64 if x.dtype == np.float64 else np.float32
-    keep = backend.xp.asarray(backend.rng().random(x.shape[:2], dtype=rdtype)) >= p
-    mask = (keep.astype(x.dtype) * (1.0 / (1.0 - p))).reshape(*x.shape[:2], *(1,) * nd)
+    mask = _channel_mask(x.shape[:2], x.dtype, p, nd)
     return _done(x * Tensor._make(mask), unbatched)
+
+
+@replayable  # cr.compile draws it again at each replay
+def _channel_mask(shape: tuple[int, int], dtype: Any, p: float, nd: int) -> Any:
+    """Channel dropout's mask (N, C, 1...): 0 with probability ``p``, else 1 / (1 - p)."""
+    rdtype = np.float64 if dtype == np.float64 else np.float32
+    keep = backend.xp.asarray(backend.rng().random(shape, dtype=rdtype)) >= p
+    return (keep.astype(dtype) * (1.0 / (1.0 - p))).reshape(*shape, *(1,) * nd)
 
 
 def dropout1d(

@@ -280,27 +280,39 @@ def nll_loss(
     if x.ndim < 2 or x.shape[0] == 0:
         raise ShapeError(f"nll_loss: expected input (N, C), (C,) or (N, C, d...), got {x.shape}")
     c = x.shape[1]
-    y, valid, expected = class_indices("nll_loss", t, x.shape, ignore_index)
-    xp = backend.xp
+    rows, y, wy, denom, expected = _nll_targets(t, x.shape, x.dtype, weight, ignore_index,
+                                                reduction)  # fmt: skip
     x2 = reshape(transpose(x, (0, *range(2, x.ndim), 1)), (-1, c)) if x.ndim > 2 else x
-    w = _class_weight("nll_loss", weight, c, x.dtype)
-    losses = -getitem(x2, (xp.arange(y.shape[0]), y))
-    wy = None  # per-target weights; None in the common case, where every target counts once
-    if w is not None or valid is not None:
-        wy = w[y] if w is not None else xp.ones(y.shape, dtype=x.dtype)
-        if valid is not None:
-            wy = wy * valid
+    losses = -getitem(x2, (rows, y))
+    if wy is not None:
         losses = losses * Tensor._make(wy)
     if reduction == "none":
         out = reshape(losses, () if unbatched else expected)
     elif reduction == "sum":
         out = _sum(losses)
     else:
-        denom = float(y.shape[0]) if wy is None else float(wy.sum())
-        if denom == 0:
-            raise TargetError("nll_loss: every target equals ignore_index (or has weight 0)")
         out = _sum(losses) / denom
     return _finite("nll_loss", out, x)
+
+
+@replayable  # cr.compile runs it again at each replay: it reads the targets
+def _nll_targets(
+    t: Tensor, x_shape: tuple, dtype: Any, weight: Any, ignore_index: int, reduction: str
+) -> tuple[Any, Any, Any, float, tuple[int, ...]]:
+    """nll_loss's rows and class indices to pick, the per-target weights (None in the common
+    case, where every target counts once), the mean's denominator and the loss's shape."""
+    y, valid, expected = class_indices("nll_loss", t, x_shape, ignore_index)
+    xp = backend.xp
+    w = _class_weight("nll_loss", weight, x_shape[1], dtype)
+    wy = None
+    if w is not None or valid is not None:
+        wy = w[y] if w is not None else xp.ones(y.shape, dtype=dtype)
+        if valid is not None:
+            wy = wy * valid
+    denom = float(y.shape[0]) if wy is None else float(wy.sum())
+    if reduction == "mean" and denom == 0:
+        raise TargetError("nll_loss: every target equals ignore_index (or has weight 0)")
+    return xp.arange(y.shape[0]), y, wy, denom, expected
 
 
 def binary_cross_entropy(

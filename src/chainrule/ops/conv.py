@@ -28,7 +28,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import no_grad, primitive
-from chainrule.compile import replayable
+from chainrule.compile import constant, replayable
 from chainrule.ops.elementwise import multiply
 from chainrule.ops.linalg import matmul
 from chainrule.ops.reduction import sum as _sum
@@ -455,15 +455,23 @@ def avg_pool(
     total = window_sum(x, kernel=tuple(kernel), stride=tuple(stride), padding=pads)
     if divisor_override:
         return total * (1.0 / divisor_override)
+    inv = _pool_divisor(sp, kernel, stride, padding, size, count_include_pad, x.dtype)
+    return multiply(total, Tensor._make(inv))
+
+
+@replayable  # cr.compile makes it again at each replay
+def _pool_divisor(
+    sp: Ints, kernel: Ints, stride: Ints, padding: Ints, size: Ints, with_pad: bool, dtype: Any
+) -> Any:
+    """1 / the number of elements each window of avg_pool averages (L...)."""
     counts = np.ones((), dtype=np.float64)
     for n, k, s, p, m in zip(sp, kernel, stride, padding, size):
         start = np.arange(m) * s - p
         end = np.minimum(start + k, n + p)
-        if not count_include_pad:
+        if not with_pad:
             start, end = np.maximum(start, 0), np.minimum(end, n)
         counts = np.multiply.outer(counts, end - start)
-    inv = backend.xp.asarray(1.0 / counts, dtype=x.dtype)
-    return multiply(total, Tensor._make(inv))
+    return backend.xp.asarray(1.0 / counts, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------- resampling
@@ -474,7 +482,7 @@ def linear_map(x: Tensor, matrices: list[Any]) -> Tensor:
     y = x
     for i, a in enumerate(matrices):
         axis = 2 + i
-        t = Tensor._make(backend.xp.asarray(a, dtype=x.dtype))
+        t = Tensor._make(constant(backend.xp.asarray(a, dtype=x.dtype)))  # from shapes alone
         if axis == x.ndim - 1:
             y = matmul(y, swapaxes(t, 0, 1))
         else:
