@@ -566,3 +566,33 @@ def test_numbers_from_item_made_into_tensors_are_recomputed():
         w.grad = None
         assert fast(cr.tensor([v])) == f(cr.tensor([v])) == 4.0 * v
     assert fast.captures == 1 and fast.reason is None
+
+
+def test_replayable_calls_get_the_input_tensors_themselves():
+    def step(w, x):
+        w.grad = None
+        (w * x).sum().backward()
+        cr.nn.utils.clip_grad_norm_([w], 1.0)  # reads and scales the input's own .grad
+        return w.grad
+
+    fast = cr.compile(step)
+    for v in (3.0, 4.0):
+        w, w2 = cr.tensor([1.0, 1.0], requires_grad=True), cr.tensor([1.0, 1.0], requires_grad=True)
+        got, want = fast(w, cr.tensor([v, 0.0])), step(w2, cr.tensor([v, 0.0]))
+        np.testing.assert_array_equal(got.data, want.data)
+        assert got is w.grad
+    assert fast.captures == 1 and fast.reason is None
+
+
+def test_grad_assigned_in_the_function_is_replayed():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+
+    @cr.compile
+    def step(x):
+        w.grad = None  # as zero_grad would
+        (w * x).sum().backward()
+        return w.grad
+
+    for v in (1.0, 2.0, 3.0):
+        assert step(cr.tensor([v, v])).data.tolist() == [v, v]  # assigned, not accumulated
+    assert step.captures == 1 and step.reason is None

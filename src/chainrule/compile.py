@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, tape
-from chainrule._capture import Capture, Entry, Scalar, patch, unpatch
+from chainrule._capture import Capture, Entry
+from chainrule._watch import Scalar, patch, unpatch
 from chainrule.errors import CompileWarning
 from chainrule.tensor import Tensor
 
