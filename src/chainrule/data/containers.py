@@ -96,8 +96,8 @@ class LabeledData:
     :func:`~chainrule.data.load_npz` return).
 
     Attributes are those of :class:`SplitData` with ``X`` and ``y`` in place of the four
-    split arrays; ``y`` is ``None`` (and ``task`` too) when the file has no target, e.g. data
-    to predict on.
+    split arrays (``X`` of shape ``(n, ...)``, ``y`` of shape ``(n,)`` or ``(n, k)``); ``y``
+    is ``None`` (and ``task`` too) when the file has no target, e.g. data to predict on.
     """
 
     name: str

@@ -104,7 +104,12 @@ class RandomCrop(_Random):
 
 
 class RandomHorizontalFlip(_Random):
-    """Mirror each example along its last axis with probability ``p``."""
+    """Mirror each example of a batch ``(N, C, L)`` or ``(N, C, H, W)`` along its last axis
+    with probability ``p``.
+
+    Raises ``ValueError`` for ``p`` outside [0, 1], :class:`~chainrule.errors.ShapeError` for
+    a batch of another rank.
+    """
 
     def __init__(self, p: float = 0.5, seed: int | None = None) -> None:
         super().__init__(seed)
@@ -126,7 +131,11 @@ class RandomHorizontalFlip(_Random):
 class RandomAffine(_Random):
     """Rotate each image by an angle drawn from ``degrees`` (a number d: [-d, d]) about its
     centre and shift it by up to ``translate`` (fractions of width and height), bilinear
-    resampling, ``fill`` outside. Images only (N, C, H, W)."""
+    resampling, ``fill`` outside. Images only (N, C, H, W).
+
+    Raises ``ValueError`` for negative ``degrees``, :class:`~chainrule.errors.ShapeError` for
+    a batch of another rank.
+    """
 
     def __init__(self, degrees: float | Sequence[float], translate: Sequence[float] | None = None,
                  fill: float = 0.0, seed: int | None = None) -> None:  # fmt: skip
@@ -179,7 +188,12 @@ def _bilinear(x: np.ndarray, sy: np.ndarray, sx: np.ndarray, fill: float) -> np.
 
 
 class Normalize:
-    """``(x - mean) / std`` per channel (sequences of C values, or one value for all)."""
+    """``(x - mean) / std`` per channel of a batch ``(N, C, ...)`` (sequences of C values, or
+    one value for all); the batch's dtype is kept.
+
+    Raises ``ValueError`` for a ``std`` that is not positive,
+    :class:`~chainrule.errors.ShapeError` when the number of values is not C.
+    """
 
     def __init__(self, mean: float | Sequence[float], std: float | Sequence[float]) -> None:
         self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))

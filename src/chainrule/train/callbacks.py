@@ -168,6 +168,9 @@ class EarlyStopping(Callback):
 
     ``mode="auto"`` maximises accuracies and R², minimises the rest. With
     ``restore_best_weights`` the model gets back the weights of its best epoch at the end.
+
+    Raises ``ValueError`` for a ``mode`` other than ``"min"``, ``"max"``, ``"auto"``;
+    ``KeyError`` naming the logs at an epoch's end when ``monitor`` is not logged.
     """
 
     def __init__(
@@ -252,7 +255,11 @@ class ModelCheckpoint(Callback):
     ``save_last``) and ``best`` whenever ``monitor`` improves (when ``save_best``).
 
     Checkpoints hold everything needed to resume (see :mod:`chainrule.train.checkpoint`) and
-    are written atomically, so an interrupted run keeps its previous checkpoint.
+    are written atomically, so an interrupted run keeps its previous checkpoint. Without
+    validation data a ``val_*`` monitor falls back to the training value.
+
+    Raises ``ValueError`` for an unknown ``mode``; ``KeyError`` naming the logs when
+    ``monitor`` is not logged.
     """
 
     rank_zero_only = True
@@ -297,7 +304,10 @@ class ModelCheckpoint(Callback):
 
 
 class HistoryLogger(Callback):
-    """Rewrite the run's history to ``path`` after every epoch: CSV (``.csv``) or JSON."""
+    """Rewrite the run's history to ``path`` after every epoch: CSV (``.csv``) or JSON.
+
+    Raises ``ValueError`` for another suffix.
+    """
 
     rank_zero_only = True
 

@@ -53,7 +53,9 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint ``name`` into ``folder`` atomically; returns the sidecar's path.
 
-    ``arrays`` maps keys to NumPy arrays; ``meta`` must be JSON-serialisable.
+    ``arrays`` maps keys to NumPy arrays; ``meta`` must be JSON-serialisable (NaN and
+    infinities are kept). Raises ``TypeError`` for a ``meta`` that is not, ``OSError`` when
+    the folder cannot be written.
     """
     folder = Path(folder)
     sidecar = folder / f"{name}.json"

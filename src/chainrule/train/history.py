@@ -49,7 +49,12 @@ class History:
         return {k: v[-1] for k, v in self.history.items()} if self.epochs else {}
 
     def best(self, monitor: str, mode: str = "min") -> tuple[int, float]:
-        """``(epoch, value)`` where ``monitor`` was best (``mode`` ``"min"`` or ``"max"``)."""
+        """``(epoch, value)`` where ``monitor`` was best (``mode`` ``"min"`` or ``"max"``; the
+        earliest such epoch, NaN values skipped).
+
+        Raises ``KeyError`` when ``monitor`` is not logged, ``ValueError`` when it holds only
+        NaN.
+        """
         values = self.history[monitor]
         pairs = [(v, e) for e, v in zip(self.epochs, values) if not math.isnan(v)]
         if not pairs:

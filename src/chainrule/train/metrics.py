@@ -24,7 +24,12 @@ def _host(a: Any) -> np.ndarray:
 
 
 class Metric(abc.ABC):
-    """Base class: a named quantity computed from running sums over batches."""
+    """Base class: a named quantity computed from running sums over batches.
+
+    Subclasses set ``name``, ``higher_is_better`` and :attr:`sums`, and implement
+    :meth:`reset`, :meth:`update` (host arrays or tensors: predictions ``(N, ...)`` and
+    targets ``(N, ...)``) and :meth:`compute`.
+    """
 
     name = "metric"
     higher_is_better = True
@@ -75,7 +80,10 @@ class _Fraction(Metric):
 class Accuracy(_Fraction):
     """Fraction of samples whose arg-max prediction equals the class index.
 
-    A single output column is read as a binary classifier's logit (positive: class 1).
+    ``update(y_pred, y_true)``: scores ``(N, C)`` (or ``(N, ..., C)``) against class indices
+    ``(N,)`` (``(N, ...)``); a single output column ``(N,)`` or ``(N, 1)`` is read as a binary
+    classifier's logit (positive: class 1). Raises :class:`~chainrule.errors.ShapeError` when
+    the predictions do not fit the targets.
 
     >>> m = Accuracy(); m.update(np.array([[2.0, 1.0], [0.0, 3.0]]), np.array([0, 0]))
     >>> m.compute()
@@ -97,7 +105,11 @@ class Accuracy(_Fraction):
 
 
 class TopKAccuracy(_Fraction):
-    """Fraction of samples whose class is among the ``k`` highest-scored."""
+    """Fraction of samples whose class is among the ``k`` highest-scored.
+
+    ``update(y_pred, y_true)``: scores ``(N, C)`` against class indices ``(N,)``; with fewer
+    than ``k`` classes every sample counts. Raises ``ValueError`` for ``k < 1``.
+    """
 
     def __init__(self, k: int = 5) -> None:
         if k < 1:
@@ -149,7 +161,12 @@ class _Regression(Metric):
 
 
 class MeanSquaredError(_Regression):
-    """Mean of (prediction - target)²."""
+    """Mean of (prediction - target)² over every element.
+
+    ``update(y_pred, y_true)``: predictions and targets of one shape ``(N, ...)`` (or the same
+    number of elements); raises :class:`~chainrule.errors.ShapeError` otherwise. The same for
+    :class:`MeanAbsoluteError` and :class:`R2Score`.
+    """
 
     name = "mse"
 
@@ -161,7 +178,7 @@ class MeanSquaredError(_Regression):
 
 
 class MeanAbsoluteError(_Regression):
-    """Mean of |prediction - target|."""
+    """Mean of |prediction - target| over every element (shapes as :class:`MeanSquaredError`)."""
 
     name = "mae"
 
@@ -173,7 +190,8 @@ class MeanAbsoluteError(_Regression):
 
 
 class R2Score(_Regression):
-    """Coefficient of determination 1 - SS_res / SS_tot (over all outputs together)."""
+    """Coefficient of determination 1 - SS_res / SS_tot (over all outputs together; shapes
+    as :class:`MeanSquaredError`)."""
 
     name = "r2"
     higher_is_better = True
@@ -221,7 +239,10 @@ def get_metric(metric: str | Metric) -> Metric:
 def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
     """Counts ``C[i, j]`` of samples of class ``i`` predicted as ``j`` (int64, n x n).
 
-    ``y_pred`` may be class indices or scores (arg-max taken over the last axis).
+    ``y_true``: class indices ``(N,)``; ``y_pred`` may be class indices ``(N,)`` or scores
+    ``(N, C)`` (arg-max taken over the last axis). ``n`` is ``n_classes`` when given, else one
+    more than the largest index seen. Raises :class:`~chainrule.errors.ShapeError` when the
+    numbers of targets and predictions differ.
 
     >>> confusion_matrix([0, 1, 1], [0, 1, 0])
     array([[1, 0],

@@ -53,7 +53,8 @@ def figure_html(fig: Any) -> str:
 def plot_history(history: History, path: str | Path) -> Path:
     """One panel per quantity (loss, each metric), training and validation curves per epoch.
 
-    Writes a PNG to ``path`` and returns it. Raises ``ValueError`` for an empty history.
+    Writes a PNG to ``path`` and returns it. Raises ``ValueError`` for an empty history,
+    ``ImportError`` with the install hint when matplotlib is missing.
     """
     return _save(history_figure(history), path)
 
@@ -85,7 +86,9 @@ def plot_confusion_matrix(
 ) -> Path:
     """A heat map of ``matrix[i, j]`` (true class i predicted as j) with the counts written in.
 
-    Writes a PNG to ``path`` and returns it.
+    ``matrix``: ``(n, n)`` counts (see :func:`~chainrule.train.confusion_matrix`);
+    ``class_names``: n labels for the axes (indices without). Writes a PNG to ``path`` and
+    returns it. Raises ``ImportError`` with the install hint when matplotlib is missing.
     """
     plt = pyplot()
     m = np.asarray(matrix)

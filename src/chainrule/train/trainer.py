@@ -499,7 +499,9 @@ def fit(
     threads: int | str | None = "auto",
     compile: bool = True,
 ) -> History:
-    """Train ``model``: a one-call form of :class:`Trainer` (see it for the arguments).
+    """Train ``model``: a one-call form of :class:`Trainer` (see it for the arguments);
+    returns the :class:`~chainrule.train.History`. Raises what :class:`Trainer` and
+    :meth:`Trainer.fit` raise.
 
     >>> import numpy as np, chainrule as cr
     >>> from chainrule import nn
