@@ -316,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (median)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS/torch/XLA threads each")
+    parser.add_argument("--budget", type=float, default=0.2, help="seconds per case per round")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--rss-worker", metavar="FRAMEWORK", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -347,7 +348,9 @@ def main(argv: list[str] | None = None) -> None:
     for sizes, batch in WORKLOADS:
         steps = {name: m(sizes, batch) for name, m in make.items()}
         check_same_loss(steps)
-        t = interleaved({name: fns[0] for name, fns in steps.items()}, rounds=args.rounds)
+        t = interleaved(
+            {name: fns[0] for name, fns in steps.items()}, rounds=args.rounds, budget_s=args.budget
+        )
         label = f"{'-'.join(map(str, sizes))}, batch {batch}"
         rate = {name: batch / t[name] for name in names}
         row = [label, *(f"{rate[n] / 1e3:,.1f}k" for n in names)]
@@ -360,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
             cases = {}
             for name, (_, fwd, fb) in steps.items():
                 cases[name + " f"], cases[name + " fb"] = fwd, fb
-            tf = interleaved(cases, rounds=args.rounds)
+            tf = interleaved(cases, rounds=args.rounds, budget_s=args.budget)
             for name in names:
                 f, fb = tf[name + " f"], tf[name + " fb"]
                 fb_rows.append([name, f"{f * 1e3:.3f}", f"{(fb - f) * 1e3:.3f}",
