@@ -33,7 +33,21 @@ def blas_threads_now() -> set[int]:
     ],
 )
 def test_choose_threads_is_one_per_idle_core(cores, load, expected):
-    assert backend.choose_threads(cores, load) == expected
+    assert backend.choose_threads(cores, load, own=0.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "own", "expected"),
+    [
+        (2, 2.0, 2.0, 2),  # all of the load is this process's own training
+        (2, 1.1, 1.0, 2),  # others: 0.1
+        (2, 2.0, 1.0, 1),  # others: 1.0
+        (4, 3.0, 1.0, 2),
+        (2, 0.5, 3.0, 2),  # its own share above the load (averaged differently): others 0
+    ],
+)
+def test_choose_threads_does_not_count_its_own_load(cores, load, own, expected):
+    assert backend.choose_threads(cores, load, own) == expected
 
 
 def test_choose_threads_reads_the_machine_by_default(monkeypatch):
@@ -41,6 +55,21 @@ def test_choose_threads_reads_the_machine_by_default(monkeypatch):
     assert backend.choose_threads() == 1
     monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
     assert backend.choose_threads(cores=3) == 3
+    monkeypatch.setattr("os.getloadavg", lambda: (1.0, 0.0, 0.0))
+    monkeypatch.setattr(backend, "own_load", lambda: 1.0)  # the load is this process
+    assert backend.choose_threads(cores=2) == 2
+
+
+def test_own_load_is_this_process_cpu_share():
+    """A process that has kept a core busy has a share between 0 and its cores (busy-looping
+    until the process is a second old, which it usually is already)."""
+    import os
+    import time
+
+    deadline = time.monotonic() + 3
+    while backend.own_load() == 0.0 and time.monotonic() < deadline:
+        pass
+    assert 0.0 < backend.own_load() <= len(os.sched_getaffinity(0)) + 0.5
 
 
 def test_blas_threads_sets_and_restores():

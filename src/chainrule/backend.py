@@ -316,16 +316,22 @@ def to_numpy(a: Any) -> np.ndarray:
 THREADS_AUTO = "auto"
 
 
-def choose_threads(cores: int | None = None, load: float | None = None) -> int:
+def choose_threads(
+    cores: int | None = None, load: float | None = None, own: float | None = None
+) -> int:
     """The BLAS thread count training uses by default (``threads="auto"``): one per core
-    left idle by the rest of the machine, at least 1 and at most ``cores``.
+    left idle by the *rest* of the machine, at least 1 and at most ``cores``.
 
     ``cores`` defaults to the cores this process may run on, ``load`` to the 1-minute load
-    average (Unix; 0 where the platform has none). Idle cores are ``cores - load`` rounded to
-    the nearest whole core: on 2 cores a load of 0.4 leaves 2 threads, 0.6 leaves 1.
+    average (Unix; 0 where the platform has none), ``own`` to this process's share of that
+    load (:func:`own_load`: a training process counts itself, and must not take its own
+    threads for another user's). Idle cores are ``cores - max(0, load - own)`` rounded to the
+    nearest whole core: on 2 cores a load of 0.4 from others leaves 2 threads, 0.6 leaves 1.
 
-    >>> choose_threads(cores=8, load=0.0), choose_threads(cores=8, load=5.2), choose_threads(2, 9.0)
+    >>> choose_threads(8, 0.0, 0.0), choose_threads(8, 5.2, 0.0), choose_threads(2, 9.0, 0.0)
     (8, 3, 1)
+    >>> choose_threads(2, 2.0, own=2.0)  # the load is this process's own training
+    2
     """
     import math
     import os
@@ -335,7 +341,28 @@ def choose_threads(cores: int | None = None, load: float | None = None) -> int:
         cores = cores or os.cpu_count() or 1
     if load is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(int(cores), math.floor(cores - load + 0.5)))
+    if own is None:
+        own = own_load()
+    others = max(0.0, load - own)
+    return max(1, min(int(cores), math.floor(cores - others + 0.5)))
+
+
+def own_load() -> float:
+    """How many cores this process has kept busy on average since it started (its CPU time
+    over its age, all threads; Linux's ``/proc``, 0 elsewhere or in its first second): its
+    own part of the load average, roughly."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after the command name
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    cpu = sum(os.times()[:2])  # user + system time of this process
+    return cpu / age if age >= 1 else 0.0
 
 
 class blas_threads:
