@@ -515,6 +515,10 @@ MORE = {
                                         weight=cr.tensor([1.0, 2.0, 0.5])),
     ),
     "embedding-lstm": (_Tokens, None, lambda out, y: F.cross_entropy(out.reshape(-1, 10), y)),
+    "cross-entropy-ignore-weight": (
+        lambda: nn.Sequential(nn.Linear(4, 3)), (4,),
+        lambda out, y: F.cross_entropy(out, y, ignore_index=2, weight=cr.tensor([0.5, 2.0, 1.0])),
+    ),
 }  # fmt: skip
 
 
@@ -595,4 +599,21 @@ def test_grad_assigned_in_the_function_is_replayed():
 
     for v in (1.0, 2.0, 3.0):
         assert step(cr.tensor([v, v])).data.tolist() == [v, v]  # assigned, not accumulated
+    assert step.captures == 1 and step.reason is None
+
+
+def test_errors_of_eager_mode_are_raised_at_replay():
+    w = cr.tensor([1.0, 1.0], requires_grad=True)
+
+    @cr.compile
+    def step(x, y):
+        loss = F.cross_entropy((w * x).reshape(1, 2), y)
+        loss.backward()
+        return loss.item()
+
+    step(cr.tensor([1.0, 2.0]), cr.tensor([0]))
+    with pytest.raises(cr.errors.NonFiniteError, match="logits contain NaN"):
+        step(cr.tensor([np.nan, 2.0]), cr.tensor([0]))
+    with pytest.raises(cr.errors.TargetError, match="out of range"):
+        step(cr.tensor([1.0, 2.0]), cr.tensor([5]))
     assert step.captures == 1 and step.reason is None

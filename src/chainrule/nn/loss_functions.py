@@ -93,11 +93,12 @@ def cross_entropy(
         x2 = x
     w = _class_weight("cross_entropy", weight, c, x.dtype)
     if t.dtype.kind in "iu":
-        q, denom, out_shape = _class_targets(t, x, c, w, ignore_index, label_smoothing)
-        if denom is None:  # every target counts once: the count of rows
-            denom = float(q.shape[0])
+        q, scale, out_shape = _class_targets(
+            t, x, c, weight, ignore_index, label_smoothing, reduction
+        )
     elif t.dtype.kind == "f" and t.shape == x.shape:
         q, denom, out_shape = _prob_targets(t, x, c, w, label_smoothing)
+        scale = 1.0 if reduction == "sum" else 1.0 / denom  # denom: the rows, never 0
     elif t.dtype.kind == "f":
         raise TargetError(
             f"cross_entropy: class-index targets must be integers, got {t.dtype} of shape "
@@ -111,25 +112,29 @@ def cross_entropy(
         if unbatched:
             out = reshape(out, ())
     else:
-        if reduction == "mean" and denom == 0:  # "sum" and "none" are 0 then, as in PyTorch
-            raise TargetError(
-                "cross_entropy: reduction='mean' over no targets: every target equals "
-                "ignore_index (or has weight 0)"
-            )
-        out = softmax_cross_entropy(x2, q, 1.0 if reduction == "sum" else 1.0 / denom)
+        out = softmax_cross_entropy(x2, q, scale)
+    _check_logits(out, x)
+    return out
+
+
+@replayable  # cr.compile checks again at each replay
+def _check_logits(out: Tensor, x: Tensor) -> None:
+    """NonFiniteError when cross_entropy's loss is not finite, naming what the logits hold."""
     if not (math.isfinite(out.data) if out.ndim == 0 else backend.xp.isfinite(out.data).all()):
         bad = "NaN" if bool(backend.xp.isnan(x.data).any()) else "Inf"
         if bool(backend.xp.isfinite(x.data).all()):
             bad = "values that overflow"
         raise NonFiniteError(f"cross_entropy: the logits contain {bad}; the loss is not finite")
-    return out
 
 
 @replayable  # cr.compile runs it again at each replay: it reads the targets
 def _class_targets(
-    t: Tensor, x: Tensor, c: int, w: Any, ignore_index: int, smoothing: float
-) -> tuple[Any, float | None, tuple[int, ...]]:
+    t: Tensor, x: Tensor, c: int, weight: Any, ignore_index: int, smoothing: float, reduction: str
+) -> tuple[Any, float, tuple[int, ...]]:
+    """The targets as rows of q (one-hot, smoothed, weighted, 0 where ignored), the loss's
+    scale (1 / the counted weight for the mean, else 1) and the loss's shape."""
     xp = backend.xp
+    w = _class_weight("cross_entropy", weight, c, x.dtype)
     y, valid, expected = class_indices("cross_entropy", t, x.shape, ignore_index)
     m = y.shape[0]
     q = xp.zeros((m, c), dtype=x.dtype)
@@ -140,11 +145,17 @@ def _class_targets(
         q *= w
     if valid is not None:
         q *= valid[:, None]
-    if w is None and valid is None:
-        return q, None, expected  # the denominator is the row count
-    wy = w[y] if w is not None else xp.ones(m, dtype=x.dtype)
-    denom = float((wy * valid).sum()) if valid is not None else float(wy.sum())
-    return q, denom, expected
+    if w is None and valid is None:  # every target counts once: the count of rows
+        denom = float(m)
+    else:
+        wy = w[y] if w is not None else xp.ones(m, dtype=x.dtype)
+        denom = float((wy * valid).sum()) if valid is not None else float(wy.sum())
+    if reduction == "mean" and denom == 0:  # "sum" and "none" are 0 then, as in PyTorch
+        raise TargetError(
+            "cross_entropy: reduction='mean' over no targets: every target equals "
+            "ignore_index (or has weight 0)"
+        )
+    return q, 1.0 / denom if reduction == "mean" else 1.0, expected
 
 
 def class_indices(
@@ -469,6 +480,7 @@ def _reduce(losses: Tensor, reduction: str) -> Tensor:
     return losses
 
 
+@replayable  # cr.compile checks again at each replay
 def _finite(name: str, out: Tensor, *inputs: Any) -> Tensor:
     """``out``, or NonFiniteError naming which input holds NaN or Inf."""
     xp = backend.array_module(out.data)
