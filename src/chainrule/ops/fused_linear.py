@@ -78,7 +78,7 @@ def _activation_grad(g, out, activation):
 
 def _activation_grad_array(g, out, activation):
     """ā = ḡ ⊙ act′(a) on raw arrays (a new array, or ``g`` itself for the identity)."""
-    xp = backend.xp
+    xp = backend.array_module(g)
     if activation == "relu":  # as step_mask: a float mask multiplies 4x faster than where()
         return g * (out > 0).astype(g.dtype, copy=False)
     if activation == "tanh":
@@ -105,7 +105,8 @@ def _fused_linear_vjp(g, out, x, weight, bias=None, activation=None):
         gx = _mm(a, weight) if _wants(x) else None
         gw = _linear_grad_weight(a, None, x, weight) if _wants(weight) else None
         return gx, gw, a if bias is not None else None
-    xp = backend.xp
+    # the arrays' own namespace: rules run outside the forward's backend.host() switch
+    xp = backend.array_module(g.data)
     a = _activation_grad_array(g.data, out.data, activation)
     xd = x.data if isinstance(x, Tensor) else x
     wd = weight.data if isinstance(weight, Tensor) else weight
