@@ -60,6 +60,7 @@ class Capture:
         self.born: set[int] = set()  # ids of the tensors made during the capture
         self.external: dict[int, str] = {}  # id(array) -> how to read it from its tensor
         self.roots: set[int] = set()  # ids of the nodes backward started from
+        self.numbers: dict[int, Any] = {}  # id(float) -> the recorded number it holds
         self.leaves: list[tuple[Tensor, str]] = []
         self.guards: dict[str, None] = {}
         self.reason: str | None = None
@@ -193,6 +194,8 @@ class Capture:
         t = type(a)
         if t is np.ndarray:
             return self.ref_array(a, what, reads)
+        if t is float and id(a) in self.numbers:  # a recorded number, made plain
+            a, t = self.numbers[id(a)], Scalar
         if t is Scalar and a.capture is self:  # a recorded number: its value at replay
             reads.append(a.slot)
             return f"s{a.slot}.item()" if a.item else f"s{a.slot}"
@@ -250,6 +253,26 @@ class Capture:
         """An array made from shapes and constants alone: kept in the record."""
         self.untracked.pop(id(arr), None)
         self.consts[id(arr)] = self.obj(arr)
+
+    def enter(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """A primitive is about to run: the recorded numbers among its arguments become the
+        plain floats they hold (NumPy would promote a float subclass to float64), known to
+        the record by identity."""
+        if not self.own():
+            return args, kwargs
+        if any(type(a) is Scalar for a in args):
+            args = tuple(self.plain(a) for a in args)
+        if kwargs and any(type(v) is Scalar for v in kwargs.values()):
+            kwargs = {k: self.plain(v) for k, v in kwargs.items()}
+        return args, kwargs
+
+    def plain(self, a: Any) -> Any:
+        """A recorded number's plain float, remembered by identity."""
+        if type(a) is not Scalar or a.capture is not self:
+            return a
+        self.numbers[id(a.value)] = a
+        self.keep.append(a.value)
+        return a.value
 
     def rule(self, fn: Callable, lead: tuple, g: Tensor, out: Any, args: tuple, kw: dict) -> Any:
         """A gradient rule: its primitives are recorded one by one when the rule used only
@@ -338,6 +361,8 @@ class Capture:
         reads: list = []
         parts = [self.arg(a, what, reads, wrap=True) for a in args]
         parts += [f"{k}={self.arg(v, what, reads, wrap=True)}" for k, v in kwargs.items()]
+        args = tuple(self.plain(a) for a in args)  # as at replay: plain floats
+        kwargs = {k: self.plain(v) for k, v in kwargs.items()}
         self.check_rng()
         self.suspended += 1
         try:

@@ -274,6 +274,8 @@ class Primitive:
         return self._keep is None or self._keep[1]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        if recorder is not None:  # cr.compile: numbers it records become plain floats
+            args, kwargs = recorder.enter(args, kwargs)
         if kwargs:
             for v in kwargs.values():
                 if isinstance(v, Tensor):
