@@ -624,3 +624,14 @@ def test_errors_of_eager_mode_are_raised_at_replay():
     with pytest.raises(cr.errors.TargetError, match="out of range"):
         step(cr.tensor([1.0, 2.0]), cr.tensor([5]))
     assert step.captures == 1 and step.reason is None
+
+
+def test_a_function_captured_too_often_runs_eagerly_with_one_warning():
+    w = cr.tensor([1.0], requires_grad=True)
+    fast = cr.compile(lambda x: (w * x).sum().item(), max_captures=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [fast(cr.ones(n)) for n in range(1, 7)]  # a new shape every call
+    assert got == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert len([c for c in caught if issubclass(c.category, CompileWarning)]) == 1
+    assert "captured 4 times" in fast.reason and fast.captures == 4

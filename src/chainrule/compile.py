@@ -54,7 +54,7 @@ _make = Tensor._make  # the original, also while a capture has the class patched
 _lock = threading.RLock()  # one capture at a time: the patches below are process-wide
 
 
-def compile(fn: Callable | None = None, *, cache_size: int = 8) -> Any:
+def compile(fn: Callable | None = None, *, cache_size: int = 8, max_captures: int = 64) -> Any:
     """Compile ``fn`` by capture and replay: ``step = cr.compile(fn)`` (also a decorator).
 
     The first call with a given input signature runs ``fn`` eagerly while recording its array
@@ -63,7 +63,8 @@ def compile(fn: Callable | None = None, *, cache_size: int = 8) -> Any:
     mode: bit for bit in float64, to rounding in float32. Returns a :class:`Compiled`, which
     returns what ``fn`` returns (tensors rebuilt around the replayed arrays, without a graph;
     numbers from ``.item()`` recomputed). ``cache_size``: how many input signatures keep a
-    record. Raises whatever ``fn`` raises.
+    record; ``max_captures``: after that many captures (inputs or state that keep changing) the
+    function runs eagerly, with a warning. Raises whatever ``fn`` raises.
 
     >>> import chainrule as cr
     >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
@@ -79,8 +80,8 @@ def compile(fn: Callable | None = None, *, cache_size: int = 8) -> Any:
     [3.0, 2.799999952316284, 2.5999999046325684]
     """
     if fn is None:
-        return lambda f: Compiled(f, cache_size=cache_size)
-    return Compiled(fn, cache_size=cache_size)
+        return lambda f: Compiled(f, cache_size=cache_size, max_captures=max_captures)
+    return Compiled(fn, cache_size=cache_size, max_captures=max_captures)
 
 
 def replayable(fn: Callable) -> Callable:
@@ -122,9 +123,10 @@ class Compiled:
     eagerly (said once by a :class:`~chainrule.errors.CompileWarning`).
     """
 
-    def __init__(self, fn: Callable, cache_size: int = 8) -> None:
+    def __init__(self, fn: Callable, cache_size: int = 8, max_captures: int = 64) -> None:
         self.fn = fn
         self.cache_size = int(cache_size)
+        self.max_captures = int(max_captures)
         self.cache: OrderedDict[tuple, list[Entry]] = OrderedDict()
         self.captures = 0
         self.reason: str | None = None
@@ -186,6 +188,12 @@ class Compiled:
             cap.check_rng()
             out = cap.output(result)
         self.captures += 1
+        if cap.reason is None and self.captures > self.max_captures:
+            cap.fail(
+                f"it was captured {self.captures} times (its input shapes, modes, parameters "
+                "or the objects it names keep changing), more than max_captures="
+                f"{self.max_captures}"
+            )
         if cap.reason is not None:
             self.reason = cap.reason
             self.cache.clear()
@@ -197,7 +205,9 @@ class Compiled:
         else:
             entry = cap.build(out)
             entry.env = env  # alive, so that the ids in the key stay theirs
-            self.cache.setdefault(key, []).append(entry)
+            entries = self.cache.setdefault(key, [])
+            entries.append(entry)
+            del entries[: -self.cache_size]  # the newest records of this signature
             self.cache.move_to_end(key)
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
