@@ -305,7 +305,7 @@ def test_unreplayable_side_effects_fall_back_with_one_warning():
     np.testing.assert_allclose(w.data, [0.7, 1.7])  # every call ran, eagerly
 
     def assign(x):
-        w.data = w.data * 0.5
+        w.data = np.zeros(2)
         return (w * x).sum()
 
     f = cr.compile(assign)
@@ -313,11 +313,25 @@ def test_unreplayable_side_effects_fall_back_with_one_warning():
     assert ".data is assigned" in f.reason
 
     def raw(x):
-        return (x * cr.tensor(np.exp(x.data))).sum()  # raw NumPy on a recorded value
+        return (x * cr.tensor(np.full(2, 3.0))).sum()  # an array the record cannot follow
 
     f = cr.compile(raw)
     _fallback(f, cr.tensor([1.0, 1.0]))
     assert "raw array" in f.reason
+
+    def read(x):
+        return (x * cr.tensor(np.exp(x.data))).sum()  # raw NumPy on a recorded value
+
+    f = cr.compile(read)
+    _fallback(f, cr.tensor([1.0, 1.0]))
+    assert "reads a tensor's .data" in f.reason
+
+    def legacy(x):
+        return x * float(np.random.rand())  # noqa: NPY002 - NumPy's global generator
+
+    f = cr.compile(legacy)
+    _fallback(f, cr.tensor([1.0]))
+    assert "global random generator" in f.reason
 
     def draw(x):
         return x * float(np.asarray(cr.backend.rng().random()))  # the generator, unrecorded

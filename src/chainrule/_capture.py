@@ -17,6 +17,7 @@ What the capture watches on tensors meanwhile is :mod:`chainrule._watch`.
 from __future__ import annotations
 
 import builtins
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -78,9 +79,7 @@ class Capture:
                 continue
             n = self.new_slot(arr)
             self.entry.append(f"s{n} = i{k}.data" if isinstance(x, Tensor) else f"s{n} = i{k}")
-        self.rng = backend.rng()
-        self.rng_state = self.rng.bit_generator.state
-        self.prev_bump = None
+        self.rng_state = _random_states()
 
     # ------------------------------------------------------------------ bookkeeping
     def own(self) -> bool:
@@ -369,8 +368,7 @@ class Capture:
             result = fn(*args, **kwargs)
         finally:
             self.suspended -= 1
-        self.rng = backend.rng()
-        self.rng_state = self.rng.bit_generator.state
+        self.rng_state = _random_states()
         call = f"{self.obj(fn, 'k')}({', '.join(parts)})"
         paths: list[tuple[str, int]] = []
         result = self.results(result, "_r", paths)
@@ -399,9 +397,11 @@ class Capture:
         return r
 
     def check_rng(self) -> None:
-        rng = backend.rng()
-        if rng is not self.rng or rng.bit_generator.state != self.rng_state:
+        now, then = _random_states(), self.rng_state
+        if now[0] is not then[0] or now[1] != then[1]:
             self.fail("it draws random numbers outside a replayable call")
+        elif now[2] != then[2] or not np.array_equal(now[3], then[3]):
+            self.fail("it draws from NumPy's or Python's global random generator")
 
     # ------------------------------------------------------------------ the replay
     def output(self, r: Any) -> str:
@@ -467,6 +467,13 @@ class Capture:
         ns = dict(self.ns)
         exec(builtins.compile(source, f"<cr.compile {self.name}>", "exec"), ns)
         return Entry(ns["_replay"], ns["_guard"], source)
+
+
+def _random_states() -> tuple:
+    """chainrule's generator and its state, Python's and NumPy's global ones' states."""
+    rng = backend.rng()
+    legacy = np.random.get_state()  # noqa: NPY002 - watched, not used
+    return rng, rng.bit_generator.state, (random.getstate(), legacy[2:]), legacy[1]
 
 
 def _slot_names(expr: str) -> list[str]:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 _TENSOR_FILE = os.path.join(os.path.dirname(__file__), "tensor.py")
 _ENGINE = ("tensor.py", "tape.py", "autograd.py", "_capture.py", "_watch.py")
+_PACKAGE = os.path.dirname(__file__) + os.sep
 _SKIP = tuple(os.path.join(os.path.dirname(__file__), f) for f in _ENGINE)
 
 
@@ -104,6 +105,12 @@ def patch(cap: Capture) -> dict[str, Any]:
                 rec.grad_assigned(t, value)
 
     def get_data(t: Tensor) -> Any:
+        rec = tape.recorder
+        if rec is not None and not rec.rule_depth and rec.own():
+            code = sys._getframe(1).f_code
+            if not code.co_filename.startswith(_PACKAGE):  # the function's own code
+                rec.fail(f"it reads a tensor's .data {where()} (the record cannot follow "
+                         "what is done with the array; use the tensor)")  # fmt: skip
         return member.__get__(t, Tensor)
 
     def set_data(t: Tensor, value: Any) -> None:
