@@ -68,40 +68,44 @@ def data(sizes: tuple[int, ...], batch: int, seed: int = 0):
 # (recording what backward needs); forward_backward() the loss and the gradients (no update).
 
 
-def make_chainrule(sizes, batch, compiled: bool = False):
-    import chainrule as cr
-    from chainrule import nn
-
+def module_steps(lib, to_lib, sizes, batch):
+    """The three closures for a library with PyTorch's API (``chainrule`` or ``torch``):
+    ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU``, ``nn.CrossEntropyLoss``, ``optim.SGD``;
+    ``to_lib`` turns a NumPy array into the library's tensor."""
     x, y, ws, bs = data(sizes, batch)
-    layers = []
+    layers, state = [], {}
     for k, (w, b) in enumerate(zip(ws, bs)):
-        lin = nn.Linear(w.shape[1], w.shape[0])
-        lin.weight.data[...] = w
-        lin.bias.data[...] = b
-        layers.append(lin)
+        state[f"{len(layers)}.weight"], state[f"{len(layers)}.bias"] = to_lib(w), to_lib(b)
+        layers.append(lib.nn.Linear(w.shape[1], w.shape[0]))
         if k < len(ws) - 1:
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
-    opt = cr.optim.SGD(model.parameters(), lr=LR)
-    loss_fn = nn.CrossEntropyLoss()
-    cx, cy = cr.tensor(x), cr.tensor(y)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(cx), cy)
-        loss.backward()
-        opt.step()
-        return loss
+            layers.append(lib.nn.ReLU())
+    model = lib.nn.Sequential(*layers)
+    model.load_state_dict(state)
+    opt = lib.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = lib.nn.CrossEntropyLoss()
+    lx, ly = to_lib(x), to_lib(y)
 
     def forward():
-        return loss_fn(model(cx), cy)
+        return loss_fn(model(lx), ly)
 
     def forward_backward():
         opt.zero_grad()
-        loss = loss_fn(model(cx), cy)
+        loss = forward()
         loss.backward()
         return loss
 
+    def step():
+        loss = forward_backward()
+        opt.step()
+        return loss
+
+    return step, forward, forward_backward
+
+
+def make_chainrule(sizes, batch, compiled: bool = False):
+    import chainrule as cr
+
+    step, forward, forward_backward = module_steps(cr, cr.tensor, sizes, batch)
     if compiled:
         graph_forward = forward
         step, forward_backward = cr.compile(step), cr.compile(forward_backward)
@@ -159,38 +163,7 @@ def make_numpy(sizes, batch):
 def make_torch(sizes, batch):
     import torch
 
-    x, y, ws, bs = data(sizes, batch)
-    layers = []
-    for k, (w, b) in enumerate(zip(ws, bs)):
-        lin = torch.nn.Linear(w.shape[1], w.shape[0])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(w))
-            lin.bias.copy_(torch.from_numpy(b))
-        layers.append(lin)
-        if k < len(ws) - 1:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(tx), ty)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def forward():
-        return loss_fn(model(tx), ty)
-
-    def forward_backward():
-        opt.zero_grad()
-        loss = loss_fn(model(tx), ty)
-        loss.backward()
-        return loss
-
-    return step, forward, forward_backward
+    return module_steps(torch, torch.from_numpy, sizes, batch)
 
 
 def make_jax(sizes, batch):
