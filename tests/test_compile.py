@@ -649,3 +649,18 @@ def test_a_function_captured_too_often_runs_eagerly_with_one_warning():
     assert got == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     assert len([c for c in caught if issubclass(c.category, CompileWarning)]) == 1
     assert "captured 4 times" in fast.reason and fast.captures == 4
+
+
+def test_backward_into_a_graph_made_outside_falls_back():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    h = w * 3.0  # a graph made outside the function
+
+    def step(x):
+        loss = (h * x).sum()
+        loss.backward(retain_graph=True)
+        return loss.item()
+
+    fast = cr.compile(step)
+    _fallback(fast, cr.tensor([1.0, 1.0]))
+    assert "outside the function" in fast.reason
+    np.testing.assert_array_equal(w.grad.data, [9.0, 9.0])  # three eager backward passes

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend, tape
+from chainrule import autograd, backend, tape
 from chainrule._watch import Scalar, where
 from chainrule.tensor import Tensor
 
@@ -61,6 +61,7 @@ class Capture:
         self.born: set[int] = set()  # ids of the tensors made during the capture
         self.external: dict[int, str] = {}  # id(array) -> how to read it from its tensor
         self.roots: set[int] = set()  # ids of the nodes backward started from
+        self.nodes: set[int] = set()  # ids of the graph nodes made during the capture
         self.numbers: dict[int, Any] = {}  # id(float) -> the recorded number it holds
         self.leaves: list[tuple[Tensor, str]] = []
         self.guards: dict[str, None] = {}
@@ -218,6 +219,9 @@ class Capture:
                 self.fail(f"{prim.name} was given a tensor as keyword argument {k!r}")
             parts.append(f"{k}={self.arg(v, prim.name, reads)}")
         n = self.new_slot(out.data)
+        if out._node is not None:
+            self.nodes.add(id(out._node))
+            self.keep.append(out._node)
         f = self.obj(prim.forward, "f")
         self.code(f"s{n} = {f}({', '.join(parts)})", reads, (n,))
 
@@ -226,6 +230,10 @@ class Capture:
         if not self.own():
             return
         self.roots.add(id(t._node))
+        if t._node is not None and any(
+            id(n) not in self.nodes for n in autograd.topological_order([t._node])
+        ):
+            self.fail("backward reaches a graph made outside the function (a non-leaf input)")
         if create_graph:
             self.fail("backward(create_graph=True) (higher-order gradients) is not recorded")
         if grad is None:
