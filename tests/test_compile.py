@@ -664,3 +664,18 @@ def test_backward_into_a_graph_made_outside_falls_back():
     _fallback(fast, cr.tensor([1.0, 1.0]))
     assert "outside the function" in fast.reason
     np.testing.assert_array_equal(w.grad.data, [9.0, 9.0])  # three eager backward passes
+
+
+def test_detect_anomaly_runs_the_function_eagerly_while_on():
+    w = cr.tensor([1.0], requires_grad=True)
+
+    @cr.compile
+    def step(x):
+        loss = (w * x).sum()
+        loss.backward()
+        return loss.item()
+
+    step(cr.tensor([1.0]))
+    with cr.detect_anomaly(), pytest.raises(cr.AnomalyError):
+        step(cr.tensor([np.nan]))  # NaN: found, as in eager mode
+    assert step.captures == 1 and step.reason is None
