@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "chainrule"
 MAX_LINES = 600
@@ -153,13 +151,6 @@ def _private_imports() -> list[str]:
     return sorted(out)
 
 
-# Offenders on main when this test was written, in files other helpers are changing (issue 15);
-# each xfail goes once its list is empty.
-LONG_NOW = "onnx.py sklearn.py train/experiment.py"
-PRIVATE_NOW = "cli/train.py (_new_run_folder) explain/diagnostics.py (_pyplot)"
-
-
-@pytest.mark.xfail(strict=False, reason=f"issue 15, being split: {LONG_NOW}")
 def test_no_file_is_longer_than_600_lines():
     long = _long_files()
     assert not long, "split these along a real seam:\n" + "\n".join(long)
@@ -170,7 +161,6 @@ def test_no_module_imports_a_floor_above_its_own():
     assert not up, "upward imports (DESIGN.md, The house):\n" + "\n".join(up)
 
 
-@pytest.mark.xfail(strict=False, reason=f"issue 15, being fixed: {PRIVATE_NOW}")
 def test_no_private_name_is_imported_across_packages():
     private = _private_imports()
     assert not private, "make these public in their owner or move them down:\n" + "\n".join(private)
