@@ -144,10 +144,10 @@ class Compiled:
         rec = tape.recorder
         if rec is not None and rec.own():  # inside another capture: recorded there
             return self.fn(*args, **kwargs)
-        if tape.is_anomaly_enabled():  # detect_anomaly checks every op: eager mode
-            return self.fn(*args, **kwargs)
+        if tape.is_anomaly_enabled() or backend.xp is not np:
+            return self.fn(*args, **kwargs)  # detect_anomaly's checks, the GPU: eager mode
         leaves: list = []
-        key: list = [tape.is_grad_enabled(), backend.get_default_dtype(), backend.xp is np]
+        key: list = [tape.is_grad_enabled(), backend.get_default_dtype()]
         _flatten(args, leaves, key)
         if kwargs:
             _flatten(kwargs, leaves, key)
@@ -177,8 +177,6 @@ class Compiled:
     def _capture(self, key: tuple, leaves: list, args: tuple, kwargs: dict, env: tuple) -> Any:
         with _lock:
             cap = Capture(self.name, leaves)
-            if backend.xp is not np:
-                cap.fail("the GPU backend is on")
             saved = patch(cap)
             try:
                 result = self.fn(*args, **kwargs)
