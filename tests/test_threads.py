@@ -5,6 +5,8 @@ previous one, and ``Trainer``/``fit`` train under it (``threads=``). Logic only,
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -90,6 +92,17 @@ def test_blas_threads_auto_follows_the_policy(monkeypatch):
     with backend.blas_threads("auto") as limit:
         assert limit.threads == 1
         assert blas_threads_now() == {1}
+
+
+def test_blas_threads_without_threadpoolctl_changes_nothing(monkeypatch):
+    """threadpoolctl is optional: without it the block runs with the libraries' settings."""
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads_now()
+        monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
+        with backend.blas_threads(1) as limit:
+            assert limit.threads is None
+            monkeypatch.undo()
+            assert blas_threads_now() == before
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "many", True])
