@@ -24,12 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import blas_report
+
 SIZES = (784, 1024, 1024, 10)
 BATCH = 512
 
 
 def worker(steps: int, rounds: int) -> None:
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     import chainrule as cr
 
@@ -70,7 +73,7 @@ def worker(steps: int, rounds: int) -> None:
         times.append((time.perf_counter() - start) / steps)
     stats = d.comm_stats()
     if rank == 0:
-        blas = [f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()]
+        blas = blas_report()  # each rank: one thread
         print(
             json.dumps(
                 {
@@ -110,7 +113,7 @@ def main() -> None:
             capture_output=True, text=True, check=True, env=env,
         )  # fmt: skip
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"BLAS: {', '.join(results[0]['blas'])}; {os.cpu_count()} CPU cores")
+    print(f"{results[0]['blas']} in each rank; {os.cpu_count()} CPU cores")
     base = BATCH / results[0]["step_s"] if results[0]["ranks"] == 1 else None
     print("| processes | samples/s | efficiency | allreduced per step (each rank) | allreduces |")
     print("|---|---|---|---|---|")
