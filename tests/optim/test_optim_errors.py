@@ -190,3 +190,41 @@ def test_finite_gradient_whose_square_sum_overflows_is_applied() -> None:
     w.grad = cr.tensor([3e38, 3e38])  # float32: g·g overflows, every element is finite
     opt.step()
     np.testing.assert_allclose(w.numpy(), [-3.0, -3.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_parameter_already_nan_is_refused_and_left(name) -> None:
+    # the in-place fast path is taken only when p·p bounds every new value; NaN falls back
+    w = cr.tensor([np.nan, 1.0], requires_grad=True)
+    opt = getattr(cr.optim, name)([("w", w)], lr=0.1)
+    w.grad = cr.tensor([0.5, 0.5])
+    with pytest.raises(NonFiniteError, match=r"update of parameter 0 'w' .*1 of its 2"):
+        opt.step()
+    assert np.isnan(w.numpy()[0]) and w.numpy()[1] == 1.0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_near_the_largest_number_the_update_is_exact_or_refused(dtype) -> None:
+    big = float(np.finfo(dtype).max) * 0.9  # p·p overflows: checked element by element
+    w = cr.tensor(np.array([big, -big, 1.0], dtype=dtype), requires_grad=True)
+    opt = cr.optim.SGD([w], lr=1.0)
+    w.grad = cr.tensor(np.array([0.0, 0.0, 2.0], dtype=dtype))
+    opt.step()
+    np.testing.assert_array_equal(w.numpy(), np.array([big, -big, -1.0], dtype=dtype))
+    w.grad = cr.tensor(np.array([-0.2 * big, 0.0, 0.0], dtype=dtype))
+    with pytest.raises(NonFiniteError, match=r"overflows: 1 of its 3 new values"):
+        opt.step()
+    np.testing.assert_array_equal(w.numpy(), np.array([big, -big, -1.0], dtype=dtype))
+
+
+def test_scratch_arrays_are_reused_and_not_saved() -> None:
+    ps = params()
+    opt = cr.optim.Adam(ps, lr=1e-3)
+    for p in ps:
+        p.grad = cr.tensor(np.ones(p.shape, dtype=p.dtype))
+    opt.step()
+    scratch = {id(a) for a in opt._workspace.values()}
+    opt.step()
+    assert {id(a) for a in opt._workspace.values()} == scratch
+    assert len(scratch) <= 2 * len({(p.shape, p.dtype) for p in ps})
+    assert set(opt.state_dict()["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}

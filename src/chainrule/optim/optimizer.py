@@ -89,7 +89,9 @@ class Optimizer:
         """Steps skipped because a gradient was NaN or Inf (with ``skip_nonfinite=True``)."""
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
-        self._workspace: dict[tuple, Any] = {}
+        self._workspace: dict[tuple, Any] = {}  # scratch arrays (_tmp), not in state_dict
+        self._grad_squares: list[Any] = []  # g·g per parameter, from the step's finite check
+        self._grad: tuple[Any, Any] = (None, None)  # the gradient being applied and its g·g
         groups = list(params)
         if not groups:
             raise OptimizerError(
@@ -303,12 +305,14 @@ class Optimizer:
         if not self._gradients_finite():
             return loss
         index = 0
+        squares = self._grad_squares
         # overflow is not warned about but caught, once per parameter, by _apply
         with np.errstate(over="ignore", invalid="ignore"):
             for k, group in enumerate(self.param_groups):
                 for j, p in enumerate(group["params"]):
                     if p.grad is not None:
                         self._current = (index, k, j, p)
+                        self._grad = (p.grad.data, squares[index])
                         self._update(p.data, p.grad.data, self.state[p], group)
                         p._bump()  # a graph that saved p now sees it was modified
                     index += 1
@@ -324,6 +328,7 @@ class Optimizer:
         # by the full (rarely needed) isfinite check.
         xp = backend.xp
         index = 0
+        squares = self._grad_squares
         with np.errstate(over="ignore", invalid="ignore"):
             for k, group in enumerate(self.param_groups):
                 for j, p in enumerate(group["params"]):
@@ -336,9 +341,11 @@ class Optimizer:
                                 f"parameter has shape {p.data.shape}"
                             )
                         flat = g.data.reshape(-1)
-                        if not bool(xp.isfinite(xp.dot(flat, flat))) and not bool(
-                            xp.isfinite(flat).all()
-                        ):
+                        square = xp.dot(flat, flat)
+                        if index >= len(squares):
+                            squares.extend([None] * (index + 1 - len(squares)))
+                        squares[index] = square  # g·g bounds the update: see _apply
+                        if not bool(xp.isfinite(square)) and not bool(xp.isfinite(flat).all()):
                             if self.skip_nonfinite:
                                 self.skipped_steps += 1
                                 return False
@@ -406,24 +413,44 @@ class Optimizer:
         """``p += alpha * x`` in place, through scratch array 1 (which ``x`` may be)."""
         t = self._tmp(p, 1)
         backend.xp.multiply(x, alpha, out=t)
-        self._apply(p, t)
+        g, square = self._grad  # x is the gradient (plain SGD): the finite check's g·g bounds t
+        self._apply(p, t, None, math.sqrt(float(square)) * abs(alpha) if x is g else None)
 
-    def _apply(self, p: Any, t: Any, decay: float | None = None) -> None:
+    def _apply(self, p: Any, t: Any, decay: float | None = None, t_norm: Any = None) -> None:
         """``p ← p + t`` (``p · decay + t`` with ``decay``), where ``t`` is scratch array 1,
         written to ``p`` only when every new value is finite.
 
         Raises :class:`~chainrule.errors.NonFiniteError` naming the parameter (which keeps its
         value) when the update overflows or turns into NaN, e.g. from a learning rate far too
-        large. One pass checks it: ``t · t`` is finite whenever every element is small enough.
+        large. Two read-only BLAS dots decide it before anything is written: no element of
+        ``p`` or ``t`` exceeds √(p·p) or √(t·t) (a sum of non-negative terms, rounded to
+        nearest, is never below its largest term), so when √(p·p)·|decay| + √(t·t) is below a
+        quarter of the dtype's largest number every new value is finite, and ``p`` is updated
+        in place (``p *= decay; p += t``: the same roundings as PyTorch's). Otherwise (rare: a
+        huge or non-finite value, or a dot that overflowed) the new values are computed into
+        ``t``, checked element by element and copied. ``t_norm``: a bound on √(t·t) when the
+        caller knows one (plain SGD: lr √(g·g)).
         """
         xp = backend.xp
+        flat = t.reshape(-1)
+        if t_norm is None:
+            t_norm = math.sqrt(float(xp.dot(flat, flat)))
+        p_flat = p.reshape(-1)
+        bound = math.sqrt(float(xp.dot(p_flat, p_flat)))
+        if decay is not None:
+            bound *= abs(decay)
+        bound += t_norm  # NaN or Inf when a dot was: the slow path below
+        if bound < _quarter_max(p.dtype):
+            if decay is not None:
+                p *= decay
+            p += t
+            return
         if decay is None:
             xp.add(p, t, out=t)
         else:
             scaled = self._tmp(p, 0)
             xp.multiply(p, decay, out=scaled)
             xp.add(scaled, t, out=t)
-        flat = t.reshape(-1)
         if not bool(xp.isfinite(xp.dot(flat, flat))) and not bool(xp.isfinite(flat).all()):
             raise NonFiniteError(self._update_message(t))
         xp.copyto(p, t)
@@ -554,6 +581,17 @@ def _defaults_from(arguments: dict[str, Any]) -> dict[str, Any]:
     signature's order."""
     skip = ("self", "params", "skip_nonfinite", "__class__")
     return {k: v for k, v in arguments.items() if k not in skip}
+
+
+_QUARTER_MAX: dict[Any, float] = {}
+
+
+def _quarter_max(dtype: Any) -> float:
+    """A quarter of the largest finite number of floating dtype ``dtype`` (cached)."""
+    q = _QUARTER_MAX.get(dtype)
+    if q is None:
+        q = _QUARTER_MAX[dtype] = float(np.finfo(dtype).max) / 4
+    return q
 
 
 def _finite(x: Any) -> bool:
