@@ -13,6 +13,7 @@ Inf raises :class:`~chainrule.errors.NonFiniteError` naming the parameter; with
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -90,7 +91,7 @@ class Optimizer:
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._workspace: dict[tuple, Any] = {}  # scratch arrays (_tmp), not in state_dict
-        self._grad_squares: list[Any] = []  # g·g per parameter, from the step's finite check
+        self._grad_squares: dict[int, Any] = {}  # g·g per parameter index, from the check
         self._grad: tuple[Any, Any] = (None, None)  # the gradient being applied and its g·g
         groups = list(params)
         if not groups:
@@ -342,8 +343,6 @@ class Optimizer:
                             )
                         flat = g.data.reshape(-1)
                         square = xp.dot(flat, flat)
-                        if index >= len(squares):
-                            squares.extend([None] * (index + 1 - len(squares)))
                         squares[index] = square  # g·g bounds the update: see _apply
                         if not bool(xp.isfinite(square)) and not bool(xp.isfinite(flat).all()):
                             if self.skip_nonfinite:
@@ -359,9 +358,7 @@ class Optimizer:
         n_nan = int(xp.isnan(g).sum())
         n_inf = int(xp.isinf(g).sum())
         names = self.param_groups[k].get("param_names")
-        label = ""
-        if names is not None:
-            label = f" {names[j]!r}"
+        label = f" {names[j]!r}" if names is not None else ""
         return (
             f"{type(self).__name__}.step: the gradient of parameter {index}{label} (group {k}, "
             f"shape {p.shape}) holds {n_nan} NaN and {n_inf} Inf values; no parameter was "
@@ -411,8 +408,7 @@ class Optimizer:
 
     def _add_scaled(self, p: Any, alpha: float, x: Any) -> None:
         """``p += alpha * x`` in place, through scratch array 1 (which ``x`` may be)."""
-        t = self._tmp(p, 1)
-        backend.xp.multiply(x, alpha, out=t)
+        backend.xp.multiply(x, alpha, out=(t := self._tmp(p, 1)))
         g, square = self._grad  # x is the gradient (plain SGD): the finite check's g·g bounds t
         self._apply(p, t, None, math.sqrt(float(square)) * abs(alpha) if x is g else None)
 
@@ -422,23 +418,18 @@ class Optimizer:
 
         Raises :class:`~chainrule.errors.NonFiniteError` naming the parameter (which keeps its
         value) when the update overflows or turns into NaN, e.g. from a learning rate far too
-        large. Two read-only BLAS dots decide it before anything is written: no element of
-        ``p`` or ``t`` exceeds √(p·p) or √(t·t) (a sum of non-negative terms, rounded to
-        nearest, is never below its largest term), so when √(p·p)·|decay| + √(t·t) is below a
-        quarter of the dtype's largest number every new value is finite, and ``p`` is updated
-        in place (``p *= decay; p += t``: the same roundings as PyTorch's). Otherwise (rare: a
-        huge or non-finite value, or a dot that overflowed) the new values are computed into
-        ``t``, checked element by element and copied. ``t_norm``: a bound on √(t·t) when the
-        caller knows one (plain SGD: lr √(g·g)).
+        large. Two BLAS dots decide before any write: no element of p or t exceeds √(p·p) or
+        √(t·t) (a rounded sum of non-negative terms is never below its largest), so when
+        √(p·p)·|decay| + √(t·t) < max/4 of the dtype, ``p *= decay; p += t`` in place (the
+        same roundings). Else (a huge or non-finite value, or a dot overflowed) p + t is
+        computed into ``t``, checked element-wise and copied. ``t_norm``: √(t·t) if known.
         """
         xp = backend.xp
         flat = t.reshape(-1)
         if t_norm is None:
             t_norm = math.sqrt(float(xp.dot(flat, flat)))
         p_flat = p.reshape(-1)
-        bound = math.sqrt(float(xp.dot(p_flat, p_flat)))
-        if decay is not None:
-            bound *= abs(decay)
+        bound = math.sqrt(float(xp.dot(p_flat, p_flat))) * (1.0 if decay is None else abs(decay))
         bound += t_norm  # NaN or Inf when a dot was: the slow path below
         if bound < _quarter_max(p.dtype):
             if decay is not None:
@@ -583,15 +574,10 @@ def _defaults_from(arguments: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in arguments.items() if k not in skip}
 
 
-_QUARTER_MAX: dict[Any, float] = {}
-
-
+@functools.cache
 def _quarter_max(dtype: Any) -> float:
-    """A quarter of the largest finite number of floating dtype ``dtype`` (cached)."""
-    q = _QUARTER_MAX.get(dtype)
-    if q is None:
-        q = _QUARTER_MAX[dtype] = float(np.finfo(dtype).max) / 4
-    return q
+    """A quarter of the largest finite number of floating dtype ``dtype``."""
+    return float(np.finfo(dtype).max) / 4
 
 
 def _finite(x: Any) -> bool:
