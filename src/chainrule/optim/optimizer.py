@@ -344,7 +344,7 @@ class Optimizer:
                         flat = g.data.reshape(-1)
                         square = xp.dot(flat, flat)
                         squares[index] = square  # g·g bounds the update: see _apply
-                        if not bool(xp.isfinite(square)) and not bool(xp.isfinite(flat).all()):
+                        if not math.isfinite(square) and not bool(xp.isfinite(flat).all()):
                             if self.skip_nonfinite:
                                 self.skipped_steps += 1
                                 return False
