@@ -38,7 +38,11 @@ FRAMEWORKS = ["chainrule", "chainrule compiled", "NumPy", "PyTorch", "JAX jit"]
 
 def jax_threads(n: int) -> None:
     """Limit XLA's CPU thread pool before JAX is first imported (its Eigen pool otherwise
-    takes every core, which makes interleaved timings of the other libraries unfair)."""
+    takes every core, which makes interleaved timings of the other libraries unfair). XLA's
+    newer CPU runtime sizes its pool from the cores the process may use, so with one thread
+    the process is also pinned to one core (Linux), which holds for every framework alike."""
+    if n == 1 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     if n == 1:
         flags = os.environ.get("XLA_FLAGS", "")
         os.environ["XLA_FLAGS"] = (
@@ -312,7 +316,8 @@ def main(argv: list[str] | None = None) -> None:
         f"(XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})"
     )
     print(blas_report())
-    print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "all"
+    print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; this process on {cores}")
     if not have_compile:
         print("this chainrule has no cr.compile: no compiled column")
     make = makers(have_compile)
