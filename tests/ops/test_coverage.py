@@ -158,7 +158,6 @@ INTERNAL_PRIMITIVES = {
     "_pnorm": "test_linalg_decompositions.py (cr.linalg.norm, vector_norm, matrix_norm)",
     "_cross": "test_products.py (cross)",
     "diag_embed": "test_products.py (diagonal's gradient, diag of a vector)",
-    "fused_linear": "test_fused_linear.py (vs torch, gradchecks, Hessians; nn.Linear's op)",
 }
 
 

@@ -13,7 +13,7 @@ from chainrule.errors import ShapeError
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
-from chainrule.ops.fused_linear import fused_linear
+from chainrule.ops.linalg import linear
 from chainrule.ops.shape import reshape
 from chainrule.tensor import Tensor
 
@@ -73,7 +73,7 @@ class Linear(Module):
                 f"{self!r} expects input of shape (..., {self.in_features}), "
                 f"got shape {tuple(shape)}"
             )
-        return fused_linear(input, self.weight, self.bias)  # one node, one rule for all three
+        return linear(input, self.weight, self.bias)  # one node, one rule for all three
 
     def extra_repr(self) -> str:
         return (

@@ -1,4 +1,4 @@
-"""``fused_linear``: a Linear layer's product, bias and activation as one primitive.
+"""``linear(..., activation=)``: a Linear layer's product, bias and activation as one primitive.
 
 Checked like any op: central finite differences in float64 and PyTorch's values and gradients
 on drawn shapes (no batch axis, one or two batch axes, size-0 and size-1 sides), for each
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.errors import ShapeError
-from chainrule.ops.fused_linear import ACTIVATIONS, fused_linear
+from chainrule.ops.linalg.products import ACTIVATIONS, linear
 from strategies import seeds, uniform
 from torch_ref import assert_close, check_against_torch, hvp
 
@@ -35,7 +35,7 @@ def _torch_fused(activation):
 
 
 def _cr_fused(activation):
-    return lambda x, w, b=None: fused_linear(x, w, b, activation=activation)
+    return lambda x, w, b=None: linear(x, w, b, activation=activation)
 
 
 @st.composite
@@ -53,7 +53,7 @@ def fused_shapes(draw: st.DrawFn):
     with_bias=st.booleans(),
     needs=st.sampled_from([(True, True, True), (False, True, True), (True, False, False)]),
 )
-def test_fused_linear_gradcheck_and_torch(shapes, seed, activation, with_bias, needs):
+def test_linear_activation_gradcheck_and_torch(shapes, seed, activation, with_bias, needs):
     x = uniform(seed, shapes[0], avoid=(0.0,))
     w = uniform(seed + 1, shapes[1])
     arrays = [x, w] + ([uniform(seed + 2, shapes[1][:1])] if with_bias else [])
@@ -67,7 +67,7 @@ def test_fused_linear_gradcheck_and_torch(shapes, seed, activation, with_bias, n
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_second_derivatives_match_torch(activation):
     x, w, b = uniform(1, (3, 4), -2, 2), uniform(2, (5, 4), -1, 1), uniform(3, (5,))
-    c_fn = lambda x, w, b: fused_linear(x, w, b, activation=activation) ** 2
+    c_fn = lambda x, w, b: linear(x, w, b, activation=activation) ** 2
     t_fn = lambda x, w, b: _torch_fused(activation)(x, w, b) ** 2
     c_first, c_second = hvp(c_fn, cr, [x, w, b])
     t_first, t_second = hvp(t_fn, torch, [x, w, b])
@@ -84,7 +84,7 @@ def test_fast_path_equals_the_differentiable_path(activation, x_shape):
     grads = []
     for create_graph in (False, True):
         ts = [cr.tensor(a, requires_grad=True) for a in arrays]
-        out = fused_linear(*ts, activation=activation)
+        out = linear(*ts, activation=activation)
         (out * cr.tensor(uniform(8, out.shape))).sum().backward(create_graph=create_graph)
         grads.append([t.grad.numpy() for t in ts])
     for fast, slow in zip(*grads):
@@ -95,7 +95,7 @@ def test_only_inputs_that_require_grad_get_one_and_float32_stays_float32():
     x = cr.tensor(uniform(1, (2, 4)).astype(np.float32))
     w = cr.tensor(uniform(2, (3, 4)).astype(np.float32), requires_grad=True)
     b = cr.tensor(uniform(3, (3,)).astype(np.float32), requires_grad=True)
-    fused_linear(x, w, b, activation="relu").sum().backward()
+    linear(x, w, b, activation="relu").sum().backward()
     assert x.grad is None
     assert w.grad.dtype == np.float32 and b.grad.dtype == np.float32
     mask = (x.numpy() @ w.numpy().T + b.numpy()) > 0
@@ -105,13 +105,13 @@ def test_only_inputs_that_require_grad_get_one_and_float32_stays_float32():
 def test_one_node_records_the_whole_layer():
     x = cr.randn(2, 4, requires_grad=True)
     w, b = cr.randn(3, 4, requires_grad=True), cr.randn(3, requires_grad=True)
-    out = fused_linear(x, w, b, activation="tanh")
-    assert out.grad_fn.name == "fused_linearBackward"
+    out = linear(x, w, b, activation="tanh")
+    assert out.grad_fn.name == "linearBackward"
     assert {id(p) for p in out.grad_fn.next_nodes} == {id(x), id(w), id(b)}
 
 
 def test_bad_input_names_the_op():
-    with pytest.raises(ShapeError, match=r"fused_linear: input of shape \(2, 3\)"):
-        fused_linear(cr.zeros(2, 3), cr.zeros(4, 5))
-    with pytest.raises(ValueError, match="fused_linear: activation='gelu'"):
-        fused_linear(cr.zeros(2, 3), cr.zeros(4, 3), activation="gelu")
+    with pytest.raises(ShapeError, match=r"linear: input of shape \(2, 3\)"):
+        linear(cr.zeros(2, 3), cr.zeros(4, 5))
+    with pytest.raises(ValueError, match="linear: activation='gelu'"):
+        linear(cr.zeros(2, 3), cr.zeros(4, 3), activation="gelu")
