@@ -180,14 +180,26 @@ def dot(a: Any, b: Any) -> Tensor:
     return tensordot(a, b, ([-1], [-2]))
 
 
-def vdot(a: Any, b: Any) -> Tensor:
+@primitive
+def vdot(a, b):
     """NumPy's ``vdot`` for real tensors: the dot product of the flattened inputs (0-d).
+    Raises :class:`~chainrule.errors.ShapeError` when the sizes differ.
 
-    Raises :class:`~chainrule.errors.ShapeError` when the sizes differ."""
-    a, b = _t(a), _t(b)
+    ā = ḡ ⊙ reshape(b, a.shape)
+    b̄ = ḡ ⊙ reshape(a, b.shape)
+    """
     if a.size != b.size:
         raise ShapeError(f"vdot: sizes differ ({a.shape} has {a.size}, {b.shape} has {b.size})")
-    return matmul(reshape(a, (-1,)), reshape(b, (-1,)))
+    return backend.xp.asarray(backend.xp.vdot(a, b))
+
+
+def _vdot_grad(g, x, other):
+    """ḡ times the other factor in x's shape: one pass (ḡ is 0-d)."""
+    return g * (other if other.shape == x.shape else reshape(other, x.shape))
+
+
+vdot.defvjp(lambda g, out, a, b: _vdot_grad(g, a, b),
+            lambda g, out, a, b: _vdot_grad(g, b, a), keep="a b")  # fmt: skip
 
 
 def inner(a: Any, b: Any) -> Tensor:
