@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.ops.elementwise.discrete import _data, _zero_grad, floor, sign, trunc
 from chainrule.tensor import Tensor
 
@@ -202,7 +202,15 @@ def square(x):
     return backend.xp.square(x)
 
 
-square.defvjp(lambda g, out, x: 2 * g * x, keep="x")
+def _square_grad(g, out, x):
+    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
+        return 2 * g * x
+    r = backend.array_module(g.data).multiply(g.data, _data(x))  # one new array, then in place
+    r *= 2
+    return Tensor._make(r)
+
+
+square.defvjp(_square_grad, keep="x")
 
 
 @primitive
@@ -259,12 +267,25 @@ remainder.defvjp(lambda g, out, x, y: g,
 mod = remainder
 
 
-def _fmax_mask(x: Any, y: Any, pick_x_on_tie: Any) -> Tensor:
-    # 1 where x is the chosen input: x wins (or ties) or y is NaN; in fmax's dtype (a float
-    # mask times g is faster than a boolean one, and much faster than a where())
+def _fmax_mask(x: Any, y: Any, pick_x_on_tie: Any, dtype: Any) -> Any:
+    # 1 where x is the chosen input: x wins (or ties) or y is NaN, as an array in ``dtype``
+    # (a float mask times g is faster than a boolean one, and much faster than a where())
     xd, yd = _data(x), _data(y)
-    mask = pick_x_on_tie(xd, yd) | backend.xp.isnan(yd)
-    return Tensor._make(mask.astype(backend.xp.result_type(xd, yd), copy=False))
+    xp = backend.array_module(xd)
+    return (pick_x_on_tie(xd, yd) | xp.isnan(yd)).astype(dtype, copy=False)
+
+
+def _pick_grads(g, x, y, pick_x_on_tie):
+    """(ḡ ⊙ mask, ḡ − ḡ ⊙ mask): fmax's and fmin's gradients, x's mask multiplied in place."""
+    m = _fmax_mask(x, y, pick_x_on_tie, g.dtype)
+    if is_grad_enabled():  # create_graph: as ops
+        gx = g * Tensor._make(m)
+        return gx, g - gx
+    if m.shape != g.shape:  # x and y broadcast below the output's shape
+        m = m * g.data
+    else:
+        m *= g.data
+    return Tensor._make(m), Tensor._make(g.data - m)
 
 
 @primitive
@@ -278,8 +299,7 @@ def fmax(x, y):
 
 
 def _fmax_grads(g, out, x, y):
-    gx = g * _fmax_mask(x, y, backend.xp.greater_equal)
-    return gx, g - gx
+    return _pick_grads(g, x, y, backend.array_module(g.data).greater_equal)
 
 
 fmax.defvjp_all(_fmax_grads, keep="x y")
@@ -296,8 +316,7 @@ def fmin(x, y):
 
 
 def _fmin_grads(g, out, x, y):
-    gx = g * _fmax_mask(x, y, backend.xp.less_equal)
-    return gx, g - gx
+    return _pick_grads(g, x, y, backend.array_module(g.data).less_equal)
 
 
 fmin.defvjp_all(_fmin_grads, keep="x y")
@@ -313,11 +332,17 @@ def copysign(x, y):
     return backend.xp.copysign(x, y)
 
 
-copysign.defvjp(
-    lambda g, out, x, y: g * Tensor._make(backend.xp.sign(_data(x)) * backend.xp.sign(out.data)),
-    _zero_grad,
-    keep="x out",
-)
+def _copysign_grad(g, out, x, y):
+    xp = backend.array_module(out.data)
+    s = xp.sign(out.data)
+    s *= xp.sign(_data(x))  # sign(x) ⊙ sign(out), in place
+    if is_grad_enabled():  # create_graph: as ops
+        return g * Tensor._make(s)
+    s *= g.data
+    return Tensor._make(s)
+
+
+copysign.defvjp(_copysign_grad, _zero_grad, keep="x out")
 
 
 @primitive

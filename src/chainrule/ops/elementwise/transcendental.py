@@ -11,8 +11,9 @@ import math
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.ops.elementwise.arithmetic import where
+from chainrule.ops.elementwise.discrete import _data
 from chainrule.tensor import Tensor
 
 
@@ -164,7 +165,21 @@ def arcsin(x):
     return backend.xp.arcsin(x)
 
 
-arcsin.defvjp(lambda g, out, x: g / sqrt(1 - x * x), keep="x")
+def _arcsin_grad(g, out, x, sign=1):
+    """±ḡ / √(1 − x²): arcsin's (sign 1) and arccos's (sign −1) gradient."""
+    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
+        return (g if sign > 0 else -g) / sqrt(1 - x * x)
+    xp = backend.array_module(g.data)
+    d = xp.multiply(x.data, x.data, out=xp.empty_like(g.data))  # then in place
+    xp.subtract(1, d, out=d)
+    xp.sqrt(d, out=d)
+    xp.divide(g.data, d, out=d)
+    if sign < 0:
+        xp.negative(d, out=d)
+    return Tensor._make(d)
+
+
+arcsin.defvjp(_arcsin_grad, keep="x")
 
 
 @primitive
@@ -176,7 +191,7 @@ def arccos(x):
     return backend.xp.arccos(x)
 
 
-arccos.defvjp(lambda g, out, x: -g / sqrt(1 - x * x), keep="x")
+arccos.defvjp(lambda g, out, x: _arcsin_grad(g, out, x, -1), keep="x")
 
 
 @primitive
@@ -202,8 +217,19 @@ def arctan2(y, x):
 
 
 def _arctan2_grads(g, out, y, x):
-    gd = g / (x * x + y * y)  # shared by both inputs: one rule for the two (defvjp_all)
-    return gd * x, -gd * y
+    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
+        gd = g / (x * x + y * y)  # shared by both inputs: one rule for the two (defvjp_all)
+        return gd * x, -gd * y
+    xp = backend.array_module(g.data)
+    yd, xd = _data(y), _data(x)
+    gd = xp.multiply(xd, xd, out=xp.empty_like(g.data))  # out's shape (x, y broadcast)
+    gy = xp.multiply(yd, yd, out=xp.empty_like(gd))
+    gd += gy
+    xp.divide(g.data, gd, out=gd)
+    xp.multiply(gd, xd, out=gy)
+    xp.multiply(gd, yd, out=gd)
+    xp.negative(gd, out=gd)
+    return Tensor._make(gy), Tensor._make(gd)
 
 
 arctan2.defvjp_all(_arctan2_grads, keep="y x")
