@@ -288,16 +288,24 @@ def _polygamma_large(n: int, x: Any) -> Any:
     xp = backend.xp
     inv = 1.0 / x
     z = inv * inv
+    coef = [  # the asymptotic series' coefficients, highest first, evaluated by Horner
+        _BERNOULLI[k - 1] / (2 * k)
+        if n == 0
+        else _BERNOULLI[k - 1] * math.factorial(2 * k + n - 1) / math.factorial(2 * k)
+        for k in range(len(_BERNOULLI), 0, -1)
+    ]
+    s = xp.full_like(z, coef[0])
+    for c in coef[1:]:  # in place: no new array per term
+        s *= z
+        s += c
+    s *= z
     if n == 0:
-        s = 0.0
-        for k in range(len(_BERNOULLI), 0, -1):
-            s = s * z + _BERNOULLI[k - 1] / (2 * k)
-        return xp.log(x) - 0.5 * inv - s * z
-    s = 0.0
-    for k in range(len(_BERNOULLI), 0, -1):
-        s = s * z + _BERNOULLI[k - 1] * math.factorial(2 * k + n - 1) / math.factorial(2 * k)
-    lead = math.factorial(n - 1) + math.factorial(n) * 0.5 * inv + s * z
-    return (-1) ** (n + 1) * lead * inv**n
+        return xp.log(x) - 0.5 * inv - s
+    lead = s
+    lead += math.factorial(n) * 0.5 * inv
+    lead += math.factorial(n - 1)
+    lead *= inv**n
+    return lead if n % 2 else xp.negative(lead, out=lead)
 
 
 def polygamma(n: int, x: Any) -> Any:
@@ -322,12 +330,21 @@ def polygamma(n: int, x: Any) -> Any:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # every element shifted by the same number of steps (the recurrence holds for any
         # x > 0): no masks, and the smallest reaches the series' range
-        finite = y[xp.isfinite(y)]
-        steps = int(max(0.0, math.ceil(_SHIFT_TO - float(finite.min())))) if finite.size else 0
-        for _ in range(steps):
-            inv = 1.0 / y
-            acc -= sign_fact * (inv if n == 0 else inv ** (n + 1))
-            y = y + 1.0
+        lo = float(y.min()) if y.size else math.inf
+        if not math.isfinite(lo):  # NaN or inf somewhere: the least finite element
+            finite = y[xp.isfinite(y)]
+            lo = float(finite.min()) if finite.size else math.inf
+        steps = int(max(0.0, math.ceil(_SHIFT_TO - lo))) if math.isfinite(lo) else 0
+        inv = xp.empty_like(y)
+        for _ in range(steps):  # Σ 1/yᵏ⁺¹ in place: three arrays however many steps
+            xp.divide(1.0, y, out=inv)
+            if n == 1:
+                inv *= inv
+            elif n:
+                xp.power(inv, n + 1, out=inv)
+            acc += inv
+            y += 1.0
+        acc *= -sign_fact
         out = _polygamma_large(n, y) + acc
         if bool(neg.any()):
             r = x64 - xp.round(x64)  # cot has period 1

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
 from chainrule.ops import _special
 from chainrule.ops.elementwise import abs as _abs
@@ -291,9 +291,21 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     return backend.xp.clip(x, min_val, max_val)
 
 
+def _masked(g, cond, scale=None):
+    """ḡ ⊙ cond (⊙ scale): as ops under create_graph, else one new array filled in place."""
+    m = _mask(cond, g)
+    if is_grad_enabled():
+        return g * (m if scale is None else m * scale)
+    d = m.data if m.data is not cond else m.data.copy()
+    if scale is not None:
+        d *= scale
+    d *= g.data
+    return Tensor._make(d)
+
+
 hardtanh.defvjp(
-    lambda g, out, x, min_val=-1.0, max_val=1.0: (
-        g * _mask((x.data > min_val) & (x.data < max_val), g)
+    lambda g, out, x, min_val=-1.0, max_val=1.0: _masked(
+        g, (x.data > min_val) & (x.data < max_val)
     ),
     keep="x",
 )
@@ -314,9 +326,7 @@ def hardsigmoid(x):
     return backend.xp.clip(x / 6 + 0.5, 0, 1)
 
 
-hardsigmoid.defvjp(
-    lambda g, out, x: g * _mask(((x.data > -3) & (x.data < 3)) * (1 / 6), g), keep="x"
-)
+hardsigmoid.defvjp(lambda g, out, x: _masked(g, (x.data > -3) & (x.data < 3), 1 / 6), keep="x")
 
 
 @primitive
@@ -330,9 +340,17 @@ def hardswish(x):
 
 def _hardswish_grad(g, out, x):
     xd = x.data
-    mid = _mask((xd >= -3) & (xd <= 3), g)
-    above = _mask(xd > 3, g)
-    return g * (mid * (x / 3 + 0.5) + above)
+    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
+        mid = _mask((xd >= -3) & (xd <= 3), g)
+        above = _mask(xd > 3, g)
+        return g * (mid * (x / 3 + 0.5) + above)
+    xp = backend.array_module(xd)
+    d = xp.divide(xd, 3, out=xp.empty_like(g.data))  # one new array, then in place
+    d += 0.5
+    xp.copyto(d, 0.0, where=xd < -3)
+    xp.copyto(d, 1.0, where=xd > 3)
+    d *= g.data
+    return Tensor._make(d)
 
 
 hardswish.defvjp(_hardswish_grad, keep="x")
