@@ -62,6 +62,27 @@ def test_take(shape, data, seed):
     _check(lambda t: t.take(cr.tensor(idx), axis), ref, [x])
 
 
+@pytest.mark.parametrize(
+    ("shape", "axis", "ishape", "high"),
+    [((300, 250), 0, (400,), 300), ((40, 30, 90), -1, (10, 20), 90), ((300, 250), 1, (600,), 2)],
+)
+def test_take_gradient_large(shape, axis, ishape, high):
+    """take's gradient on tensors large enough for its slice-wise rule (repeats summed round
+    by round; the last case repeats one index too often for it and takes the general one)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    idx = rng.integers(-high, high, ishape)
+    t = cr.tensor(x, requires_grad=True)
+    out = cr.take(t, idx, axis=axis)
+    g = rng.standard_normal(out.shape)
+    (gx,) = cr.gradients(out, t, cr.tensor(g))
+    ref = torch.tensor(x, requires_grad=True)
+    wrapped = torch.from_numpy(idx % shape[axis]).reshape(-1)
+    picked = torch.index_select(ref, axis % len(shape), wrapped).reshape(out.shape)
+    picked.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(gx.numpy(), ref.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
 @settings(max_examples=25)
 @given(shape=shapes0(), data=st.data(), seed=seeds)
 def test_take_along_axis(shape, data, seed):
