@@ -16,8 +16,7 @@ from chainrule import backend
 from chainrule.compile import replayable
 from chainrule.errors import ShapeError
 from chainrule.ops import conv as C
-from chainrule.ops.elementwise import sqrt
-from chainrule.ops.reduction import mean as _mean
+from chainrule.ops.normalization import standardize
 from chainrule.ops.shape import expand_dims, reshape, squeeze
 from chainrule.ops.shape import pad as _pad_op
 from chainrule.tensor import Tensor
@@ -495,10 +494,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
         raise ShapeError(f"group_norm: expected input (N, C, *) with C divisible by num_groups="
                          f"{num_groups}, got shape {tuple(x.shape)}")  # fmt: skip
     g = reshape(x, (x.shape[0], num_groups, -1))
-    mu = _mean(g, axis=-1, keepdims=True)
-    d = g - mu
-    var = _mean(d * d, axis=-1, keepdims=True)
-    y = reshape(d / sqrt(var + eps), x.shape)
+    y = reshape(standardize(g, -1, eps), x.shape)
     return _affine(y, weight, bias)
 
 
@@ -521,16 +517,15 @@ def instance_norm(
     if not use_input_stats and running_mean is not None:
         return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
     axes = tuple(range(2, x.ndim))
-    mu = _mean(x, axis=axes, keepdims=True)
-    d = x - mu
-    var = _mean(d * d, axis=axes, keepdims=True)
     if running_mean is not None and running_var is not None:
         from chainrule.nn.functional import _update_running
 
         m = max(math.prod(x.shape[2:]), 2)
-        _update_running(running_mean, mu.data.reshape(n, c).mean(0), momentum)
-        _update_running(running_var, (var.data.reshape(n, c) * (m / (m - 1))).mean(0), momentum)
-    return _affine(d / sqrt(var + eps), weight, bias)
+        mu = x.data.mean(axis=axes)
+        var = x.data.var(axis=axes)
+        _update_running(running_mean, mu.reshape(n, c).mean(0), momentum)
+        _update_running(running_var, (var.reshape(n, c) * (m / (m - 1))).mean(0), momentum)
+    return _affine(standardize(x, axes, eps), weight, bias)
 
 
 def _affine(y: Tensor, weight: Any, bias: Any) -> Tensor:

@@ -69,9 +69,9 @@ from chainrule.ops.activation import (
 )
 from chainrule.ops.activation import log_softmax as _log_softmax
 from chainrule.ops.activation import softmax as _softmax
-from chainrule.ops.elementwise import sqrt, tanh, where
+from chainrule.ops.elementwise import tanh, where
 from chainrule.ops.linalg import linear, matmul
-from chainrule.ops.reduction import mean as _mean
+from chainrule.ops.normalization import standardize
 from chainrule.ops.shape import getitem, reshape, swapaxes
 from chainrule.tensor import Tensor
 
@@ -284,7 +284,7 @@ def layer_norm(
             f"layer_norm: input of shape {x.shape} does not end with normalized_shape {shape}"
         )
     axes = tuple(range(x.ndim - k, x.ndim))
-    y, _, _ = _standardize(x, axes, eps)
+    y = standardize(x, axes, eps)
     if weight is not None:
         y = y * weight
     if bias is not None:
@@ -334,9 +334,9 @@ def batch_norm(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
                 f"of shape {x.shape}; use a batch of at least 2 or call .eval()"
             )
-        y, mu, var = _standardize(x, axes, eps)
+        y = standardize(x, axes, eps)
         if training and running_mean is not None and running_var is not None:
-            _update_stats(running_mean, running_var, mu, var, n, momentum)
+            _update_stats(running_mean, running_var, x, axes, momentum)
     else:
         shift, inv = _running_stats(running_mean, running_var, eps, x.dtype, bshape)
         y = (x - Tensor._make(shift)) * Tensor._make(inv)
@@ -349,13 +349,19 @@ def batch_norm(
 
 @replayable  # cr.compile runs it again at each replay
 def _update_stats(
-    running_mean: Tensor, running_var: Tensor, mu: Tensor, var: Tensor, n: int, momentum: float
+    running_mean: Tensor, running_var: Tensor, x: Tensor, axes: tuple[int, ...], momentum: float
 ) -> None:
-    """Move the running statistics toward the batch's mean and unbiased variance."""
+    """Move the running statistics toward the batch's mean and unbiased variance over
+    ``axes`` of ``x`` (computed from its array: no graph)."""
     c = running_mean.shape[0]
+    xd = x.data
+    n = xd.size // c
+    mu = xd.mean(axis=axes, keepdims=True)
+    d = xd - mu
+    d *= d
+    unbiased = d.sum(axis=axes).reshape(c) / (n - 1)
     with no_grad():
-        _update_running(running_mean, mu.data.reshape(c), momentum)
-        unbiased = var.data.reshape(c) * (n / (n - 1))
+        _update_running(running_mean, mu.reshape(c), momentum)
         _update_running(running_var, unbiased, momentum)
 
 
@@ -375,15 +381,6 @@ def _update_running(stat: Any, batch: Any, momentum: float) -> None:
     arr += momentum * batch
     if isinstance(stat, Tensor):
         stat._bump()
-
-
-def _standardize(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, Tensor, Tensor]:
-    """``(x - mean) / sqrt(var + eps)`` over ``axes``, with the mean and the biased variance
-    (kept dimensions) it used."""
-    mu = _mean(x, axis=axes, keepdims=True)
-    d = x - mu
-    var = _mean(d * d, axis=axes, keepdims=True)
-    return d / sqrt(var + eps), mu, var
 
 
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:

@@ -1,0 +1,99 @@
+"""The fused ``standardize`` of ``chainrule.ops.normalization``: values and gradients against
+PyTorch on hypothesis-drawn shapes and axes, central finite differences in float64, second
+derivatives (against PyTorch and finite differences), and float32 against the composition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import chainrule as cr
+from chainrule.errors import ShapeError
+from chainrule.ops.normalization import standardize
+from strategies import axes, normalize_axis, shapes, uniform
+from torch_ref import assert_close, check_against_torch, check_second_order, hvp
+
+
+def _torch_standardize(axis, eps):
+    def run(x):
+        dim = normalize_axis(axis, x.ndim)
+        mu = x.mean(dim=dim, keepdim=True)
+        var = ((x - mu) ** 2).mean(dim=dim, keepdim=True)
+        return (x - mu) / torch.sqrt(var + eps)
+
+    return run
+
+
+@st.composite
+def _cases(draw):
+    shape = draw(shapes(min_dims=1, max_dims=4, max_side=4))
+    return shape, draw(axes(len(shape))), draw(st.sampled_from([1e-5, 0.1]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=_cases(), seed=st.integers(0, 100))
+def test_standardize_matches_torch(case, seed):
+    shape, axis, eps = case
+    x = uniform(seed, shape, -2.0, 2.0) + 3.0  # an offset mean: the centring matters
+    check_against_torch(lambda t: standardize(t, axis, eps), _torch_standardize(axis, eps), [x],
+                        rtol=1e-7, atol=1e-10)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "shape, axis",
+    [((3, 4), -1), ((2, 3, 2, 2), (0, 2, 3)), ((2, 6, 3), (1, 2)), ((5,), None), ((3, 1), 1)],
+)
+def test_standardize_passes_finite_differences(shape, axis):
+    x = cr.tensor(uniform(3, shape, -1.0, 1.0))
+    assert cr.gradcheck(lambda t: standardize(t, axis, 0.1) ** 3, [x])
+
+
+@pytest.mark.parametrize("shape, axis", [((3, 4), -1), ((2, 3, 2, 2), (0, 2, 3))])
+def test_standardize_second_derivatives(shape, axis):
+    arrays = [uniform(5, shape, -1.0, 1.0)]
+    check_second_order(lambda t: standardize(t, axis, 0.1) ** 3, arrays)
+    fn = lambda t: standardize(t, axis, 1e-5) ** 2
+    ref = lambda t: _torch_standardize(axis, 1e-5)(t) ** 2
+    (g_c, h_c), (g_t, h_t) = hvp(fn, cr, arrays), hvp(ref, torch, arrays)
+    for a, b in zip(g_c + h_c, g_t + h_t):
+        assert_close(a, b, rtol=1e-7, atol=1e-10)
+
+
+def test_standardize_float32_equals_the_composition():
+    x = cr.tensor(np.random.default_rng(0).normal(2.0, 3.0, (8, 5, 4, 4)).astype(np.float32),
+                  requires_grad=True)  # fmt: skip
+    w = cr.tensor(np.random.default_rng(1).normal(size=x.shape).astype(np.float32))
+    ax = (0, 2, 3)
+    y = standardize(x, ax, 1e-5)
+    (gx,) = cr.gradients((y * w).sum(), [x])
+    mu = cr.mean(x, axis=ax, keepdims=True)
+    d = x - mu
+    y2 = d / cr.sqrt(cr.mean(d * d, axis=ax, keepdims=True) + 1e-5)
+    (gx2,) = cr.gradients((y2 * w).sum(), [x])
+    assert y.dtype == np.float32 and gx.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), y2.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx.numpy(), gx2.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_standardize_records_one_node_keeping_x_and_out():
+    x = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    y = standardize(x, -1)
+    assert y.grad_fn.prim.name == "standardize"
+    assert standardize.keeps(0) == "data" and standardize.keeps_out
+
+
+def test_standardize_constant_slices_and_empty_input():
+    y = standardize(cr.tensor(np.full((2, 3), 7.0), requires_grad=True), -1)
+    np.testing.assert_array_equal(y.numpy(), 0.0)
+    e = cr.tensor(np.zeros((0, 3)), requires_grad=True)
+    out = standardize(e, 0)
+    out.sum().backward()
+    assert out.shape == (0, 3) and e.grad.shape == (0, 3)
+
+
+def test_standardize_rejects_a_bad_axis():
+    with pytest.raises(ShapeError, match="standardize: axis 2"):
+        standardize(cr.tensor(np.ones((2, 3))), 2)
