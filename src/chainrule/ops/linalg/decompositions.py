@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import DomainError, LinAlgError
 from chainrule.ops.elementwise import where
 from chainrule.ops.linalg._common import (
@@ -52,12 +54,40 @@ def _cholesky(a):
 
 
 def _cholesky_grad(g, out, a):
+    if not is_grad_enabled():  # no graph of the backward wanted: BLAS's triangular products
+        fast = _cholesky_grad_blas(g.data, out.data)
+        if fast is not None:
+            return Tensor._make(fast)
     n = out.shape[-1]
     phi = backend.xp.tri(n, n, dtype=out.dtype) - 0.5 * backend.xp.eye(n, dtype=out.dtype)
     p = (_mT(out) @ g) * Tensor._make(phi)
     li = inv(out)
     s = _mT(li) @ p @ li
     return (s + _mT(s)) * 0.5
+
+
+def _cholesky_grad_blas(g: Any, low: Any) -> Any:
+    """The rule above on one 2-D host matrix with triangular products and solves (SciPy's
+    BLAS ``trmm``/``trsm``: L⁻¹ is never formed), or None where SciPy or they do not apply."""
+    if type(low) is not np.ndarray or low.ndim != 2 or low.dtype.kind != "f" or low.size == 0:
+        return None
+    try:
+        from scipy.linalg import get_blas_funcs
+    except ImportError:
+        return None
+    # BLAS reads column-major arrays: a row-major L is a column-major U = Lᵀ (no copy), so
+    # everything below is the transpose of the rule, Sᵀ = U⁻¹ Φ(Lᵀ ḡ)ᵀ U⁻ᵀ, and S + Sᵀ is
+    # the same either way.
+    u, gt = low.T, np.asarray(g).T
+    trmm, trsm = get_blas_funcs(("trmm", "trsm"), (u, gt))
+    pt = trmm(1.0, u, gt, side=1, trans_a=1)  # (Lᵀ ḡ)ᵀ = ḡᵀ L
+    n = low.shape[0]
+    pt *= (np.tri(n, n, dtype=pt.dtype) - 0.5 * np.eye(n, dtype=pt.dtype)).T  # Φ, transposed
+    pt = trsm(1.0, u, pt, overwrite_b=1)  # U⁻¹ Φᵀ
+    st = trsm(1.0, u, pt, side=1, trans_a=1, overwrite_b=1)  # U⁻¹ Φᵀ U⁻ᵀ
+    out = st + st.T
+    out *= 0.5
+    return out
 
 
 _cholesky.defvjp(_cholesky_grad, keep="out")
