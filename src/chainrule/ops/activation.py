@@ -486,9 +486,28 @@ def l2_normalize(x, axis=1, eps=1e-12):
 
 
 def _l2_normalize_grad(g, out, x, axis=1, eps=1e-12):
+    if not is_grad_enabled():  # no graph of the backward wanted: one array, reused
+        xp = backend.array_module(g.data)
+        gd, od = g.data, out.data
+        buf = xp.empty_like(gd)
+        norm = xp.sqrt(_dot_along(xp, x.data, x.data, axis, buf))
+        dot = _dot_along(xp, gd, od, axis, buf)
+        dot *= norm > eps
+        xp.multiply(od, dot, out=buf)
+        xp.subtract(gd, buf, out=buf)
+        buf /= xp.maximum(norm, eps)
+        return Tensor._make(buf)
     norm = std_sqrt(_sum(x * x, axis=axis, keepdims=True))  # gradient 0 at a zero vector
     inside = _mask(norm.data > eps, g)
     return (g - inside * out * _sum(g * out, axis=axis, keepdims=True)) / maximum(norm, eps)
+
+
+def _dot_along(xp, a, b, axis, buf):
+    """Σ_axis a ⊙ b, axis kept: NumPy's vecdot where it has one (no temporary), else the
+    product written into ``buf`` and summed."""
+    if isinstance(axis, int) and hasattr(xp, "vecdot"):
+        return xp.expand_dims(xp.vecdot(a, b, axis=axis), axis)
+    return xp.multiply(a, b, out=buf).sum(axis=axis, keepdims=True)
 
 
 l2_normalize.defvjp(_l2_normalize_grad, keep="x out")
