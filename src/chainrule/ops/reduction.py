@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import Primitive
+from chainrule.autograd import Primitive, is_grad_enabled, primitive
 from chainrule.errors import DomainError, ShapeError
 from chainrule.ops.elementwise import exp, std_sqrt, where
 from chainrule.ops.shape import broadcast_to, getitem, pad, reshape, transpose
@@ -358,11 +358,74 @@ def average(
                 f"shape {a.shape} (size {a.shape[ax]})"
             )
         w = reshape(w, tuple(-1 if i == ax else 1 for i in range(a.ndim)))
+    if not returned:
+        return _weighted_mean(a, w, axis=axis, keepdims=keepdims)
     scale = sum(broadcast_to(w, a.shape), axis=axis, keepdims=keepdims)
     if np.any(scale.data == 0):
         raise DomainError(f"average: weights sum to zero along axis {axis}; cannot normalise")
-    avg = sum(a * w, axis=axis, keepdims=keepdims) / scale
-    return (avg, scale) if returned else avg
+    return sum(a * w, axis=axis, keepdims=keepdims) / scale, scale
+
+
+def _weight_sum(w: Any, shape: tuple[int, ...], axes: tuple[int, ...]) -> Any:
+    """Σ w over ``axes`` of ``w`` broadcast to ``shape``, axes kept, from ``w`` alone (an axis
+    where w has size 1 counts its element that many times): no array of ``shape``."""
+    w = w.reshape((1,) * (len(shape) - w.ndim) + w.shape)
+    s = w.sum(axis=tuple(i for i in axes if w.shape[i] != 1), keepdims=True)
+    factor = 1
+    for i in axes:
+        if w.shape[i] == 1:
+            factor *= shape[i]
+    return s * factor if factor != 1 else s
+
+
+@primitive
+def _weighted_mean(a, w, axis=None, keepdims=False):
+    """Σ a ⊙ w / Σ w over ``axis``, ``w`` broadcast against ``a``: :func:`average` with
+    weights, in one op. Raises :class:`~chainrule.errors.DomainError` where the weights sum
+    to zero.
+
+    ā = broadcast(ḡ) ⊙ w / Σ w
+    w̄ = broadcast(ḡ) ⊙ (a − out) / Σ w
+    """
+    axes = _axes(axis, a.ndim, "average")
+    scale = _weight_sum(w, a.shape, axes)
+    if (scale == 0).any():
+        raise DomainError(f"average: weights sum to zero along axis {axis}; cannot normalise")
+    out = (a * w).sum(axis=axes, keepdims=True) / scale
+    return (
+        out if keepdims else out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in axes))
+    )
+
+
+def _weighted_mean_grads(g, out, a, w, axis=None, keepdims=False):
+    axes = _axes(axis, a.ndim, "average")
+    if is_grad_enabled():  # create_graph: as ops, so the rules differentiate again
+        gs = _keep(g, a.shape, axes, keepdims) / sum(
+            broadcast_to(w, a.shape), axis=axes, keepdims=True
+        )
+        return broadcast_to(gs * w, a.shape), gs * (a - _keep(out, a.shape, axes, keepdims))
+    xp = backend.array_module(g.data)
+    wd = w.data if isinstance(w, Tensor) else w
+    kept = _kept_shape(a.shape, axes)
+    gs = g.data.reshape(kept) / _weight_sum(wd, a.shape, axes)
+    gw = None
+    if isinstance(w, Tensor) and w._requires_grad:
+        gw = xp.subtract(a.data, out.data.reshape(kept))  # a − out first: no cancellation
+        n = a.shape[-1] if a.ndim else 1
+        if a.ndim and axes == (a.ndim - 1,) and wd.size == n:
+            # 1-D weights along the last axis, as in most uses: Σ over the rows as a
+            # vector-matrix product, and the array of a's shape freed before ā's
+            gw = xp.matmul(gs.reshape(-1), gw.reshape(-1, n)).reshape(wd.shape)
+        else:
+            gw *= gs
+        gw = Tensor._make(gw)
+    ga = xp.multiply(gs, wd)
+    if ga.shape != a.shape:
+        ga = xp.broadcast_to(ga, a.shape)
+    return Tensor._make(ga), gw
+
+
+_weighted_mean.defvjp_all(_weighted_mean_grads, keep="a w out")
 
 
 def median(
