@@ -157,6 +157,7 @@ INTERNAL_PRIMITIVES = {
     "_lstsq": "test_linalg_decompositions.py (cr.linalg.lstsq)",
     "_pnorm": "test_linalg_decompositions.py (cr.linalg.norm, vector_norm, matrix_norm)",
     "_cross": "test_products.py (cross)",
+    "_weighted_mean": "test_reduction.py (average with weights)",
     "diag_embed": "test_products.py (diagonal's gradient, diag of a vector)",
     "standardize": "test_normalization.py (vs torch, gradchecks, Hessians); tests/nn (norms)",
 }
