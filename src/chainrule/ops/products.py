@@ -216,15 +216,34 @@ def inner(a: Any, b: Any) -> Tensor:
     return tensordot(a, b, ([-1], [-1]))
 
 
-def kron(a: Any, b: Any) -> Tensor:
-    """Kronecker product (NumPy's ``kron``): blocks ``a[i, j] * b`` laid out as ``a``."""
-    a, b = _t(a), _t(b)
-    n = a.ndim if a.ndim > b.ndim else b.ndim
-    sa = (1,) * (n - a.ndim) + a.shape
-    sb = (1,) * (n - b.ndim) + b.shape
-    ai = reshape(a, tuple(v for s in sa for v in (s, 1)))
-    bi = reshape(b, tuple(v for s in sb for v in (1, s)))
-    return reshape(ai * bi, tuple(p * q for p, q in zip(sa, sb)))
+@primitive
+def kron(a, b):
+    """Kronecker product (NumPy's ``kron``): blocks ``a[i, j] * b`` laid out as ``a``.
+
+    ā = Σ over each block of ḡ's block ⊙ b   (one einsum)
+    b̄ = Σ over the blocks of a ⊙ ḡ's block   (one einsum)
+    """
+    return backend.xp.kron(a, b)
+
+
+def _kron_grad(g, a, b, of_a):
+    """ḡ viewed with a's and b's axes interleaved (a₀ b₀ a₁ b₁ ...), contracted by one einsum
+    with the other factor: no array of the output's size besides ḡ."""
+    shape_a = a.shape if isinstance(a, Tensor) else np.shape(a)
+    shape_b = b.shape if isinstance(b, Tensor) else np.shape(b)
+    n = max(len(shape_a), len(shape_b))
+    sa = (1,) * (n - len(shape_a)) + shape_a
+    sb = (1,) * (n - len(shape_b)) + shape_b
+    ia, ib = string.ascii_letters[:n], string.ascii_letters[n : 2 * n]
+    g4 = reshape(g, tuple(v for p, q in zip(sa, sb) for v in (p, q)))
+    spec = "".join(p + q for p, q in zip(ia, ib))
+    if of_a:
+        return reshape(einsum(f"{spec},{ib}->{ia}", g4, reshape(b, sb)), shape_a)
+    return reshape(einsum(f"{spec},{ia}->{ib}", g4, reshape(a, sa)), shape_b)
+
+
+kron.defvjp(lambda g, out, a, b: _kron_grad(g, a, b, True),
+            lambda g, out, a, b: _kron_grad(g, a, b, False), keep="a b")  # fmt: skip
 
 
 def cross(
