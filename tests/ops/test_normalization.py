@@ -38,8 +38,50 @@ def _cases(draw):
 def test_standardize_matches_torch(case, seed):
     shape, axis, eps = case
     x = uniform(seed, shape, -2.0, 2.0) + 3.0  # an offset mean: the centring matters
-    check_against_torch(lambda t: standardize(t, axis, eps), _torch_standardize(axis, eps), [x],
-                        rtol=1e-7, atol=1e-10)  # fmt: skip
+    fn = lambda t: standardize(t, axes=axis, eps=eps)
+    check_against_torch(fn, _torch_standardize(axis, eps), [x], rtol=1e-7, atol=1e-10)
+
+
+@st.composite
+def _affine_cases(draw):
+    shape, axis, eps = draw(_cases())
+
+    def param_shape():  # broadcasts to shape: some leading axes dropped, some sides 1
+        lead = draw(st.integers(0, len(shape)))
+        return tuple(n if draw(st.booleans()) else 1 for n in shape[lead:])
+
+    return shape, axis, eps, param_shape(), param_shape()
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=_affine_cases(), seed=st.integers(0, 100))
+def test_standardize_with_weight_and_bias_matches_torch(case, seed):
+    shape, axis, eps, ws, bs = case
+    arrays = [uniform(seed, shape) + 3.0, uniform(seed + 1, ws), uniform(seed + 2, bs)]
+    ref = _torch_standardize(axis, eps)
+    check_against_torch(lambda x, w, b: standardize(x, w, b, axes=axis, eps=eps),
+                        lambda x, w, b: ref(x) * w + b, arrays, rtol=1e-7, atol=1e-10)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "shape, axis, ws",
+    [((2, 3, 2, 2), (0, 2, 3), (1, 3, 1, 1)), ((2, 3, 4), -1, (4,)), ((3, 4), 0, (3, 1))],
+)
+def test_standardize_affine_first_and_second_derivatives(shape, axis, ws):
+    arrays = [uniform(1, shape, -1.0, 1.0), uniform(2, ws), uniform(3, ws)]
+    fn = lambda x, w, b: standardize(x, w, b, axes=axis, eps=0.1) ** 3
+    assert cr.gradcheck(fn, [cr.tensor(a) for a in arrays])
+    check_second_order(fn, arrays)
+    ref = _torch_standardize(axis, 0.1)
+    tfn = lambda x, w, b: (ref(x) * w + b) ** 3
+    (g_c, h_c), (g_t, h_t) = hvp(fn, cr, arrays), hvp(tfn, torch, arrays)
+    for a, b in zip(g_c + h_c, g_t + h_t):
+        assert_close(a, b, rtol=1e-7, atol=1e-10)
+
+
+def test_standardize_rejects_a_weight_that_does_not_fit():
+    with pytest.raises(ShapeError, match=r"standardize: weight of shape \(3,\)"):
+        standardize(cr.tensor(np.ones((2, 4))), cr.tensor(np.ones(3)), axes=-1)
 
 
 @pytest.mark.parametrize(
@@ -48,14 +90,14 @@ def test_standardize_matches_torch(case, seed):
 )
 def test_standardize_passes_finite_differences(shape, axis):
     x = cr.tensor(uniform(3, shape, -1.0, 1.0))
-    assert cr.gradcheck(lambda t: standardize(t, axis, 0.1) ** 3, [x])
+    assert cr.gradcheck(lambda t: standardize(t, axes=axis, eps=0.1) ** 3, [x])
 
 
 @pytest.mark.parametrize("shape, axis", [((3, 4), -1), ((2, 3, 2, 2), (0, 2, 3))])
 def test_standardize_second_derivatives(shape, axis):
     arrays = [uniform(5, shape, -1.0, 1.0)]
-    check_second_order(lambda t: standardize(t, axis, 0.1) ** 3, arrays)
-    fn = lambda t: standardize(t, axis, 1e-5) ** 2
+    check_second_order(lambda t: standardize(t, axes=axis, eps=0.1) ** 3, arrays)
+    fn = lambda t: standardize(t, axes=axis, eps=1e-5) ** 2
     ref = lambda t: _torch_standardize(axis, 1e-5)(t) ** 2
     (g_c, h_c), (g_t, h_t) = hvp(fn, cr, arrays), hvp(ref, torch, arrays)
     for a, b in zip(g_c + h_c, g_t + h_t):
@@ -67,7 +109,7 @@ def test_standardize_float32_equals_the_composition():
                   requires_grad=True)  # fmt: skip
     w = cr.tensor(np.random.default_rng(1).normal(size=x.shape).astype(np.float32))
     ax = (0, 2, 3)
-    y = standardize(x, ax, 1e-5)
+    y = standardize(x, axes=ax, eps=1e-5)
     (gx,) = cr.gradients((y * w).sum(), [x])
     mu = cr.mean(x, axis=ax, keepdims=True)
     d = x - mu
@@ -78,22 +120,23 @@ def test_standardize_float32_equals_the_composition():
     np.testing.assert_allclose(gx.numpy(), gx2.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_standardize_records_one_node_keeping_x_and_out():
+def test_standardize_records_one_node_keeping_x_and_weight_only():
     x = cr.tensor(np.ones((2, 3)), requires_grad=True)
-    y = standardize(x, -1)
+    y = standardize(x, axes=-1)
     assert y.grad_fn.prim.name == "standardize"
-    assert standardize.keeps(0) == "data" and standardize.keeps_out
+    assert standardize.keeps(0) == "data" and standardize.keeps(1) == "data"
+    assert standardize.keeps(2) == "shape" and not standardize.keeps_out
 
 
 def test_standardize_constant_slices_and_empty_input():
-    y = standardize(cr.tensor(np.full((2, 3), 7.0), requires_grad=True), -1)
+    y = standardize(cr.tensor(np.full((2, 3), 7.0), requires_grad=True), axes=-1)
     np.testing.assert_array_equal(y.numpy(), 0.0)
     e = cr.tensor(np.zeros((0, 3)), requires_grad=True)
-    out = standardize(e, 0)
+    out = standardize(e, axes=0)
     out.sum().backward()
     assert out.shape == (0, 3) and e.grad.shape == (0, 3)
 
 
 def test_standardize_rejects_a_bad_axis():
     with pytest.raises(ShapeError, match="standardize: axis 2"):
-        standardize(cr.tensor(np.ones((2, 3))), 2)
+        standardize(cr.tensor(np.ones((2, 3))), axes=2)

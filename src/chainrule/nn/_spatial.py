@@ -494,7 +494,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
         raise ShapeError(f"group_norm: expected input (N, C, *) with C divisible by num_groups="
                          f"{num_groups}, got shape {tuple(x.shape)}")  # fmt: skip
     g = reshape(x, (x.shape[0], num_groups, -1))
-    y = reshape(standardize(g, -1, eps), x.shape)
+    y = reshape(standardize(g, axes=-1, eps=eps), x.shape)
     return _affine(y, weight, bias)
 
 
@@ -525,7 +525,10 @@ def instance_norm(
         var = x.data.var(axis=axes)
         _update_running(running_mean, mu.reshape(n, c).mean(0), momentum)
         _update_running(running_var, (var.reshape(n, c) * (m / (m - 1))).mean(0), momentum)
-    return _affine(standardize(x, axes, eps), weight, bias)
+    shape = (1, c, *(1,) * (x.ndim - 2))
+    w = None if weight is None else reshape(weight, shape)
+    b = None if bias is None else reshape(bias, shape)
+    return standardize(x, w, b, axes=axes, eps=eps)
 
 
 def _affine(y: Tensor, weight: Any, bias: Any) -> Tensor:

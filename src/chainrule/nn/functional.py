@@ -284,12 +284,7 @@ def layer_norm(
             f"layer_norm: input of shape {x.shape} does not end with normalized_shape {shape}"
         )
     axes = tuple(range(x.ndim - k, x.ndim))
-    y = standardize(x, axes, eps)
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    return standardize(x, weight, bias, axes=axes, eps=eps)
 
 
 def batch_norm(
@@ -334,12 +329,13 @@ def batch_norm(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
                 f"of shape {x.shape}; use a batch of at least 2 or call .eval()"
             )
-        y = standardize(x, axes, eps)
         if training and running_mean is not None and running_var is not None:
             _update_stats(running_mean, running_var, x, axes, momentum)
-    else:
-        shift, inv = _running_stats(running_mean, running_var, eps, x.dtype, bshape)
-        y = (x - Tensor._make(shift)) * Tensor._make(inv)
+        w = None if weight is None else reshape(weight, bshape)
+        b = None if bias is None else reshape(bias, bshape)
+        return standardize(x, w, b, axes=axes, eps=eps)
+    shift, inv = _running_stats(running_mean, running_var, eps, x.dtype, bshape)
+    y = (x - Tensor._make(shift)) * Tensor._make(inv)
     if weight is not None:
         y = y * reshape(weight, bshape)
     if bias is not None:
