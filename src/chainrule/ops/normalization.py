@@ -106,6 +106,11 @@ def _rstd(xp: Any, d: Any, axes: tuple[int, ...], eps: float) -> Any:
     return xp.reciprocal(var, out=var)
 
 
+def _dtype(*arrays: Any) -> Any:
+    """The promoted dtype of NumPy or CuPy arrays (read from their dtypes)."""
+    return np.result_type(*(a.dtype for a in arrays))
+
+
 def _fits(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
     """Whether ``shape`` broadcasts to ``target`` without growing it."""
     if len(shape) > len(target):
@@ -137,18 +142,18 @@ def standardize(x, weight=None, bias=None, axes=None, eps=1e-5):
             )
     if x.size == 0:
         parts = [p for p in (x, weight, bias) if p is not None]
-        return xp.empty(xp.broadcast_shapes(*(p.shape for p in parts)), xp.result_type(*parts))
+        return xp.empty(np.broadcast_shapes(*(p.shape for p in parts)), _dtype(*parts))
     d = _centre(xp, x, ax)
     r = _rstd(xp, d, ax, eps)
     if weight is not None:
-        d = d.astype(xp.result_type(d, weight), copy=False)
-        if math.prod(xp.broadcast_shapes(r.shape, weight.shape)) < d.size:
+        d = d.astype(_dtype(d, weight), copy=False)
+        if math.prod(np.broadcast_shapes(r.shape, weight.shape)) < d.size:
             r = r * weight  # one small array: one pass over the data
         else:
             d *= weight
     d *= r
     if bias is not None:
-        d = d.astype(xp.result_type(d, bias), copy=False)
+        d = d.astype(_dtype(d, bias), copy=False)
         d += bias
     return d
 
