@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.errors import ShapeError
-from chainrule.ops.normalization import standardize
+from chainrule.ops.normalization import moments, standardize
 from strategies import axes, normalize_axis, shapes, uniform
 from torch_ref import assert_close, check_against_torch, check_second_order, hvp
 
@@ -140,3 +140,14 @@ def test_standardize_constant_slices_and_empty_input():
 def test_standardize_rejects_a_bad_axis():
     with pytest.raises(ShapeError, match="standardize: axis 2"):
         standardize(cr.tensor(np.ones((2, 3))), axes=2)
+
+
+@pytest.mark.parametrize(
+    "shape, axis", [((4, 3, 2, 5), (0, 2, 3)), ((3, 4, 6), (-2, -1)), ((5, 2), 0), ((2, 3), None)]
+)
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_moments_equal_numpy(shape, axis, ddof):
+    x = uniform(4, shape) + 10.0
+    mu, var = moments(x, axis, ddof=ddof)
+    np.testing.assert_allclose(mu, x.mean(axis=axis, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(var, x.var(axis=axis, ddof=ddof, keepdims=True), rtol=1e-10)

@@ -71,7 +71,7 @@ from chainrule.ops.activation import log_softmax as _log_softmax
 from chainrule.ops.activation import softmax as _softmax
 from chainrule.ops.elementwise import tanh, where
 from chainrule.ops.linalg import linear, matmul
-from chainrule.ops.normalization import standardize
+from chainrule.ops.normalization import moments, standardize
 from chainrule.ops.shape import getitem, reshape, swapaxes
 from chainrule.tensor import Tensor
 
@@ -350,15 +350,10 @@ def _update_stats(
     """Move the running statistics toward the batch's mean and unbiased variance over
     ``axes`` of ``x`` (computed from its array: no graph)."""
     c = running_mean.shape[0]
-    xd = x.data
-    n = xd.size // c
-    mu = xd.mean(axis=axes, keepdims=True)
-    d = xd - mu
-    d *= d
-    unbiased = d.sum(axis=axes).reshape(c) / (n - 1)
+    mu, unbiased = moments(x.data, axes, ddof=1)
     with no_grad():
         _update_running(running_mean, mu.reshape(c), momentum)
-        _update_running(running_var, unbiased, momentum)
+        _update_running(running_var, unbiased.reshape(c), momentum)
 
 
 @replayable  # cr.compile reads the running statistics again at each replay

@@ -106,6 +106,19 @@ def _rstd(xp: Any, d: Any, axes: tuple[int, ...], eps: float) -> Any:
     return xp.reciprocal(var, out=var)
 
 
+def moments(x: Any, axes: Any = None, ddof: int = 0) -> tuple[Any, Any]:
+    """The mean and variance of array ``x`` over ``axes`` (None: all; kept as size-1 axes),
+    the variance divided by n − ``ddof`` (``ddof=1``: unbiased, batch norm's running
+    variance). Plain arrays, no graph, with :func:`standardize`'s fast reductions."""
+    xp = backend.array_module(x)
+    ax = norm_axes(axes, x.ndim, "moments")
+    mu = _mean_of(xp, x, ax)
+    d = xp.subtract(x, mu)
+    var = _sum_of(xp, d, ax, d)
+    var /= math.prod(x.shape[i] for i in ax) - ddof
+    return mu, var
+
+
 def _dtype(*arrays: Any) -> Any:
     """The promoted dtype of NumPy or CuPy arrays (read from their dtypes)."""
     return np.result_type(*(a.dtype for a in arrays))
