@@ -10,6 +10,7 @@ import atexit
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -100,6 +101,10 @@ def abort(message: str, code: int = 1) -> None:
     where = "" if comm is None else f"rank {comm.Get_rank()} of {comm.Get_size()}: "
     print(f"chainrule: {where}{message}", file=sys.stderr, flush=True)
     if comm is not None and comm.Get_size() > 1:
+        # The launcher forwards this rank's stderr through a pipe and takes the abort on
+        # another channel; on a busy machine the abort can win and the line is lost. A
+        # moment's wait lets it through (only on the way out of a failed job).
+        time.sleep(0.5)
         comm.Abort(code)
         os._exit(code)  # Abort ends the job; this process must not run on meanwhile
     raise SystemExit(code)
