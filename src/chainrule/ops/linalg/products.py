@@ -13,8 +13,8 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
-from chainrule.ops.activation import step_mask
-from chainrule.ops.elementwise import multiply
+from chainrule.ops.activation import relu, sigmoid
+from chainrule.ops.elementwise import multiply, tanh
 from chainrule.ops.linalg._common import (
     _matrix,
     _mT,
@@ -91,7 +91,8 @@ def _matmul_grad_y(g, out, x, y):
 matmul.defvjp(_matmul_grad_x, _matmul_grad_y, keep="x y")
 
 
-ACTIVATIONS = (None, "relu", "tanh", "sigmoid")
+_ACTIVATION_OPS = {"relu": relu, "tanh": tanh, "sigmoid": sigmoid}
+ACTIVATIONS = (None, *_ACTIVATION_OPS)
 """The activations :func:`linear` applies in place: their derivatives read only the output."""
 
 
@@ -163,14 +164,11 @@ matmul_tn.defvjp(lambda g, out, x, y: matmul(y, swapaxes(g, 0, 1)),
 
 
 def _activation_grad(g, out, activation):
-    """ā = ḡ ⊙ act′(a), act′ read from the output, as chainrule ops (differentiable)."""
-    if activation == "relu":
-        return step_mask(g, out)
-    if activation == "tanh":
-        return g * (1 - out * out)
-    if activation == "sigmoid":
-        return g * out * (1 - out)
-    return g
+    """ā = ḡ ⊙ act′(a), as chainrule ops (differentiable): the activation primitive's own rule,
+    which reads only the output."""
+    if activation is None:
+        return g
+    return _ACTIVATION_OPS[activation].vjps[0](g, out, None)
 
 
 def _activation_grad_array(g, out, activation):
