@@ -679,3 +679,38 @@ def test_detect_anomaly_runs_the_function_eagerly_while_on():
     with cr.detect_anomaly(), pytest.raises(cr.AnomalyError):
         step(cr.tensor([np.nan]))  # NaN: found, as in eager mode
     assert step.captures == 1 and step.reason is None
+
+
+def test_buffers_reused_by_the_replay_never_change_what_the_caller_kept():
+    """A replay writes matrix products and activations into buffers of its own, reused from
+    call to call only while nothing else holds them: gradients kept from an earlier step, a
+    returned activation and gradients accumulated without zero_grad keep their values."""
+
+    def make():
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+        opt = cr.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y, zero=True):
+            if zero:
+                opt.zero_grad()
+            h = model[1](model[0](x))
+            F.cross_entropy(model[2](h), y).backward()
+            opt.step()
+            return h.detach(), model[0].weight.grad
+
+        return step
+
+    eager, fast = make(), cr.compile(make())
+    rng = np.random.default_rng(0)
+    kept_eager, kept_fast = [], []
+    for i in range(4):
+        x, y = cr.tensor(rng.standard_normal((4, 6))), cr.tensor(rng.integers(0, 3, 4))
+        zero = i != 2  # the third step accumulates into the kept gradient
+        kept_eager.append(eager(x, y, zero))  # (the accumulated one changes in both)
+        kept_fast.append(fast(x, y, zero))
+    for want, got in zip(kept_eager, kept_fast):
+        for w, g in zip(want, got):
+            np.testing.assert_array_equal(g.data, w.data)
+    sources = [e.source for entries in fast.cache.values() for e in entries]
+    assert any("RC(b" in s for s in sources)  # the buffers were used

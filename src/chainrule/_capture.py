@@ -17,7 +17,9 @@ What the capture watches on tensors meanwhile is :mod:`chainrule._watch`.
 from __future__ import annotations
 
 import builtins
+import functools
 import random
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,13 +36,15 @@ _make = Tensor._make
 class Entry:
     """One record: ``run(*leaves)`` replays it, ``guard()`` says whether it still applies."""
 
-    __slots__ = ("env", "guard", "run", "source")
+    __slots__ = ("env", "guard", "lock", "run", "source")
 
-    def __init__(self, run: Callable, guard: Callable, source: str) -> None:
+    def __init__(self, run: Callable, guard: Callable, source: str, buffered: bool) -> None:
         self.run = run
         self.guard = guard
         self.source = source
         self.env: tuple = ()
+        # a record writing into buffers of its own replays in one thread at a time
+        self.lock = threading.Lock() if buffered else None
 
 
 class Capture:
@@ -70,6 +74,7 @@ class Capture:
         self.rule_depth = 0
         self.dirty = False
         self.entry: list[str] = []
+        self.buffers: dict[str, tuple] = {}  # name -> (shape, dtype) of a step's own buffer
         self.nleaves = len(leaves)
         for k, x in enumerate(leaves):
             arr = x.data if isinstance(x, Tensor) else x
@@ -107,6 +112,19 @@ class Capture:
             self.names[id(o)] = name
             self.keep.append(o)
         return name
+
+    def buffer(self, arr: Any) -> str | None:
+        """The replay's expression for a buffer of its own shaped like ``arr`` (a fresh
+        array a step makes), written by an ``into`` form at each replay; None when ``arr``
+        is not a plain C-contiguous array of its own. The buffer is reused while nothing
+        but the record holds it (its reference count says so: a gradient kept in a
+        ``.grad``, an array returned, a view of it taken, make the next replay allocate a
+        new one)."""
+        if type(arr) is not np.ndarray or not arr.flags.c_contiguous or arr.base is not None:
+            return None
+        name = f"b{len(self.buffers)}"
+        self.buffers[name] = (arr.shape, arr.dtype)
+        return f"({name} if RC({name}) == {_BASE} else N({name!r}))"
 
     def untracked_use(self, arr: Any, what: str) -> str:
         where = self.untracked.get(id(arr), "")
@@ -218,11 +236,17 @@ class Capture:
             if isinstance(v, Tensor):
                 self.fail(f"{prim.name} was given a tensor as keyword argument {k!r}")
             parts.append(f"{k}={self.arg(v, prim.name, reads)}")
+        into = getattr(prim, "into", None)  # the forward writing into a given array
+        buf = None if into is None else self.buffer(out.data)
         n = self.new_slot(out.data)
         if out._node is not None:
             self.nodes.add(id(out._node))
             self.keep.append(out._node)
-        f = self.obj(prim.forward, "f")
+        if buf is not None:
+            parts.insert(0, buf)
+            f = self.obj(into, "f")
+        else:
+            f = self.obj(prim.forward, "f")
         self.code(f"s{n} = {f}({', '.join(parts)})", reads, (n,))
 
     def seed(self, t: Tensor, grad: Any, g: Tensor, create_graph: bool) -> None:
@@ -302,6 +326,22 @@ class Capture:
                 self.dirty = True
             elif r is not None and not self.known(r):
                 self.dirty = True
+        into = getattr(fn, "into", None)  # the rule writing its results into given arrays
+        if self.dirty and into is not None and not lead and multi:
+            bufs = [None if r is None else self.buffer(r.data) for r in items]
+            if all(b is not None for b, r in zip(bufs, items) if r is not None):
+                del self.steps[mark:]
+                reads = []
+                parts = [f"({', '.join(b or 'False' for b in bufs)},)"]
+                parts.append(self.arg(g, "a gradient rule", reads))
+                parts.append("None" if out is None else self.arg(out, "a rule", reads))
+                parts += [self.arg(a, "a gradient rule", reads) for a in args]
+                parts += [f"{k}={self.obj(v)}" for k, v in kw.items()]
+                outs = [None if r is None else self.new_slot(r.data) for r in items]
+                lines = [f"_r = {self.obj(into, 'r')}({', '.join(parts)})"]
+                lines += [f"s{n} = _r[{j}]" for j, n in enumerate(outs) if n is not None]
+                self.code("\n".join(lines), reads, tuple(n for n in outs if n is not None))
+                self.dirty = False
         if self.dirty:
             del self.steps[mark:]
             reads: list = []
@@ -473,8 +513,12 @@ class Capture:
         lines += ["", "def _guard():", f"    return {guard}"]
         source = "\n".join(lines)
         ns = dict(self.ns)
+        for name, (shape, dtype) in self.buffers.items():
+            ns[name] = np.empty(shape, dtype)
+        ns["RC"] = sys.getrefcount
+        ns["N"] = functools.partial(_fresh, ns)
         exec(builtins.compile(source, f"<cr.compile {self.name}>", "exec"), ns)
-        return Entry(ns["_replay"], ns["_guard"], source)
+        return Entry(ns["_replay"], ns["_guard"], source, bool(self.buffers))
 
 
 def _random_states() -> tuple:
@@ -495,6 +539,23 @@ def _is_iterator(x: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------- replay helpers
+def _fresh(ns: dict, name: str) -> Any:
+    """A new buffer in place of ``ns[name]``, which something outside the record still holds."""
+    b = ns[name] = np.empty_like(ns[name])
+    return b
+
+
+def _base_refcount() -> int:
+    """What ``RC(b)`` says in a generated function when only its namespace holds ``b``
+    (the namespace's reference and the call's argument): measured, not assumed."""
+    ns = {"b": np.empty(0), "RC": sys.getrefcount}
+    exec("def f():\n    return RC(b)", ns)
+    return ns["f"]()
+
+
+_BASE = _base_refcount()
+
+
 def _deliver(leaf: Tensor, arr: Any, copy: bool, dtype: Any) -> None:
     """A gradient into a leaf's ``.grad``, as the eager backward does it: assigned (a copy
     when the array is not the rule's own) when there is none yet, added in place otherwise."""

@@ -15,7 +15,13 @@ optimiser's step, any mix) while recording what it computes:
 
 Later calls whose inputs have the same structure, shapes, dtypes and ``requires_grad`` run the
 record as one generated Python function of array calls: no Tensor or graph node is made (but
-the returned tensors), and each intermediate array is dropped after its last use. A new input
+the returned tensors), and each intermediate array is dropped after its last use. A step
+whose primitive or gradient rule has an ``into`` form (``linear``'s product and its three
+gradients, ``relu``, its ``step_mask``) writes into a buffer the record keeps and reuses at the
+next replay while nothing else holds it (a reference count tells: a ``.grad`` kept, a result
+returned, a view taken make the next replay allocate anew), so large steps do not allocate
+and fault in fresh pages each call; such a record replays in one thread at a time (another
+thread calling it meanwhile runs ``fn`` eagerly). A new input
 signature, grad mode, train/eval mode of a module called, or parameter set (a parameter
 replaced, its shape, dtype or ``requires_grad`` changed) captures again (a small cache).
 
@@ -159,7 +165,15 @@ class Compiled:
             for e in entries:
                 if e.guard():
                     self.cache.move_to_end(k)
-                    return e.run(*leaves)
+                    lock = e.lock
+                    if lock is None:
+                        return e.run(*leaves)
+                    if not lock.acquire(blocking=False):  # its buffers are in use by another
+                        return self.fn(*args, **kwargs)  # thread's replay: eager mode
+                    try:
+                        return e.run(*leaves)
+                    finally:
+                        lock.release()
         return self._capture(k, leaves, args, kwargs, env)
 
     def _environment(self) -> tuple:

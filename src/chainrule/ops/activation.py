@@ -59,6 +59,7 @@ def relu(x):
 
 # g' is 0 below the kink and at it, 1 above
 relu.defvjp(lambda g, out, x: step_mask(g, out), keep="out")
+relu.into = lambda out, x: backend.xp.maximum(x, 0, out=out)  # cr.compile's replay
 
 
 @primitive
@@ -72,6 +73,18 @@ def step_mask(g, a):
 
 # The mask is piecewise constant: no gradient flows to ``a``.
 step_mask.defvjp(lambda v, out, g, a: step_mask(v, a), None, keep="a")
+
+
+def _step_mask_into(out, g, a):
+    """``step_mask`` into ``out`` (cr.compile's replay): the float mask, then the product."""
+    xp = backend.xp
+    if out.dtype != g.dtype or np.shape(g) != out.shape:  # (broadcast or promoted: as eager)
+        return xp.multiply(g, (a > 0).astype(g.dtype, copy=False), out=out)
+    xp.greater(a, 0, out=out)
+    return xp.multiply(g, out, out=out)
+
+
+step_mask.into = _step_mask_into
 
 
 @primitive

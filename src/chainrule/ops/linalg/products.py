@@ -120,8 +120,14 @@ def linear(x, weight, bias=None, activation=None):
             f"(expected a 2-D weight and input's last dimension "
             f"{weight.shape[-1] if weight.ndim else '?'})"
         )
+    return _linear_into(None, x, weight, bias, activation)
+
+
+def _linear_into(out, x, weight, bias=None, activation=None):
+    """``linear``'s arithmetic (unchecked), its result written into ``out`` (a new array when
+    None): what ``cr.compile``'s replay calls with a buffer of its own."""
     xp = backend.xp
-    out = xp.matmul(x, weight.T)
+    out = xp.matmul(x, weight.T, out=out)
     if bias is not None:
         out += bias
     if activation == "relu":
@@ -200,22 +206,36 @@ def _linear_vjp(g, out, x, weight, bias=None, activation=None):
         gx = _mm(a, weight) if _wants(x) else None
         gw = _linear_grad_weight(a, None, x, weight) if _wants(weight) else None
         return gx, gw, a if bias is not None else None
-    # the arrays' own namespace: rules run outside the forward's backend.host() switch
-    xp = backend.array_module(g.data)
-    a = _activation_grad_array(g.data, out.data, activation)
     xd = x.data if isinstance(x, Tensor) else x
     wd = weight.data if isinstance(weight, Tensor) else weight
-    gx = Tensor._make(xp.matmul(a, wd)) if _wants(x) else None
+    wanted = (_wants(x), _wants(weight), bias is not None)
+    outs = tuple(None if w else False for w in wanted)
+    grads = _linear_vjp_into(outs, g.data, out.data, xd, wd, bias, activation)
+    return tuple(None if r is None else Tensor._make(r) for r in grads)
+
+
+def _linear_vjp_into(outs, g, out, x, weight, bias=None, activation=None):
+    """The three gradients of ``linear`` on raw arrays, each written into its array in
+    ``outs`` (None: a new array; False: not wanted, None returned): the training case of the
+    rule, and what ``cr.compile``'s replay calls with buffers of its own."""
+    bx, bw, bb = outs
+    # the arrays' own namespace: rules run outside the forward's backend.host() switch
+    xp = backend.array_module(g)
+    a = _activation_grad_array(g, out, activation)
+    gx = None if bx is False else xp.matmul(a, weight, out=bx)
     a2 = a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
-    gw = None
-    if _wants(weight):
-        x2 = xd.reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd
-        gw = Tensor._make(xp.dot(a2.T, x2))
-    gb = Tensor._make(a2.sum(axis=0)) if bias is not None else None
+    gw = gb = None
+    if bw is not False:
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        gw = xp.dot(a2.T, x2, out=bw)
+    if bb is not False:
+        gb = a2.sum(axis=0, out=bb)
     return gx, gw, gb
 
 
 linear.defvjp_all(_linear_vjp, keep="x weight out bias.shape")
+linear.into = _linear_into  # cr.compile's replay: the forward into a buffer of its own
+_linear_vjp.into = _linear_vjp_into
 
 
 # ---------------------------------------------------------------------------- chains
