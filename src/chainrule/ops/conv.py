@@ -10,7 +10,9 @@ position at once. Its gradients are convolutions again, so the family closes on 
     W̄   = conv_weight(x, ḡ)             the correlation of x with ḡ
 
 each of which has the other two as its gradient (the seeds' "most of the computation can be
-reused": backprop through a convolution is a convolution). ``col2im``, the adjoint of
+reused": backprop through a convolution is a convolution). Stride-1, one-group convolutions
+with enough channels skip the im2col copy: :mod:`._conv_shift` sums one product per kernel
+offset on shifted slices of the padded input (chosen per call from the shapes). ``col2im``, the adjoint of
 ``im2col``, adds each column back into the window it came from, one strided slice per kernel
 offset.
 
@@ -29,6 +31,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import no_grad, primitive
 from chainrule.compile import constant, replayable
+from chainrule.ops import _conv_shift as shift
 from chainrule.ops.elementwise import multiply
 from chainrule.ops.linalg import matmul
 from chainrule.ops.reduction import sum as _sum
@@ -156,6 +159,11 @@ def conv(x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,), gr
     o, kernel = weight.shape[0], weight.shape[2:]
     if size is None:
         size = conv_size(x.shape[2:], kernel, stride, padding, dilation)
+    if shift.usable(x, weight.shape, stride, groups, size):
+        y = shift.conv(x, weight, padding, dilation, size)
+        if bias is not None:
+            y += bias.reshape(o, *(1,) * len(size))
+        return y
     cols = _im2col(x, kernel, stride, padding, dilation, size)  # (C K, N L)
     if groups == 1:
         y = weight.reshape(o, -1) @ cols  # one matrix product for the whole batch
@@ -200,6 +208,12 @@ def conv_transpose(
     cg, kernel = weight.shape[1], weight.shape[2:]
     c = cg * groups
     lsize = y.shape[2:]
+    if shift.usable(y, weight.shape, stride, groups, size):
+        w, pads = shift.transpose_as_conv(weight, padding, dilation, lsize, size)
+        x = shift.conv(y, w, pads, dilation, size)
+        if bias is not None:
+            x += bias.reshape(c, *(1,) * len(size))
+        return x
     wm = weight.reshape(groups, o // groups, -1)
     ym = _channel_major(y, groups)
     # Wᵀ y per group, as 2-D products: a stacked product with a transposed operand misses BLAS
@@ -233,6 +247,8 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     """
     c = x.shape[1]
     o, lsize = gy.shape[1], gy.shape[2:]
+    if shift.usable(x, (o,), stride, groups, lsize):
+        return shift.conv_weight(x, gy, kernel, padding, dilation)
     cols = _im2col(x, kernel, stride, padding, dilation, lsize)  # (C K, N L)
     cols = cols.reshape(groups, -1, cols.shape[-1])
     gm = _channel_major(gy, groups)

@@ -1,0 +1,136 @@
+"""Stride-1 convolutions without im2col: the "shift-sum" kernels behind :mod:`.conv`.
+
+Lay the zero-padded input out channel-major on its padded grid, ``X`` (C, N * P) with P the
+padded plane's size. A kernel offset t (dh, dw) then reads every output position's input at
+one constant shift s(t) = dh d Wp + dw d of the flattened grid, so
+
+    out[:, m] = Σₜ W[:, :, t] X[:, m + s(t)]              (O, C) @ (C, N P) per offset
+    W̄[:, :, t] = Σₘ ḡ[:, m] X[:, m + s(t)]ᵀ = Ḡ X[:, s(t) : s(t) + N P]ᵀ
+
+each a BLAS product on a strided slice of X, with no copy of the receptive fields (im2col
+writes the input out prod(kernel) times). Outputs are computed on the whole padded grid and the
+positions that straddle an edge dropped. The input's gradient of a stride-1 convolution is the
+same kind of convolution (of ḡ with the flipped, transposed kernel), so one forward kernel and
+one weight kernel serve all three ops. A few extra columns past the grid's end (the largest
+shift) keep every slice in bounds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from chainrule import backend
+
+Ints = tuple[int, ...]
+Pads = tuple[tuple[int, int], ...]
+
+MIN_CHANNELS = 8
+"""Fewer input channels than this and im2col's one product beats the per-offset products."""
+
+
+def usable(x: Any, weight_shape: Ints, stride: Ints, groups: int, size: Ints) -> bool:
+    """Whether the shift-sum kernel applies (and pays) for this convolution."""
+    return (
+        groups == 1
+        and all(s == 1 for s in stride)
+        and x.shape[1] >= MIN_CHANNELS
+        and x.shape[0] > 0
+        and weight_shape[0] > 0
+        and all(m > 0 for m in size)
+    )
+
+
+def _grid(x: Any, padding: Pads, reach: Ints, out: Ints) -> tuple[Any, Ints, int]:
+    """x (N, C, *S) as (C, N P + tail), zero-padded channel-major on the padded grid, the
+    grid's shape and its plane size P. Negative padding crops; the grid is widened where the
+    output needs it (``reach``: the kernel's span - 1 per axis; ``out``: output positions)."""
+    xp = backend.xp
+    n, c, *sp = x.shape
+    src, dst, grid = [], [], []
+    for m, (lo, hi), r, o in zip(sp, padding, reach, out):
+        a = max(-lo, 0)  # first input row used
+        b = min(m, m + hi)  # one past the last
+        g = max(o + r, max(lo, 0) + max(b - a, 0))
+        src.append(slice(a, b))
+        dst.append(slice(max(lo, 0), max(lo, 0) + max(b - a, 0)))
+        grid.append(g)
+    plane = math.prod(grid)
+    tail = sum(r * st for r, st in zip(reach, _strides(grid)))
+    buf = xp.zeros((c, n * plane + tail), dtype=x.dtype)
+    view = buf[:, : n * plane].reshape(c, n, *grid)
+    view[(slice(None), slice(None), *dst)] = xp.swapaxes(x[(slice(None), slice(None), *src)], 0, 1)
+    return buf, tuple(grid), plane
+
+
+def _strides(grid: Ints) -> Ints:
+    return tuple(math.prod(grid[i + 1 :]) for i in range(len(grid)))
+
+
+def _shifts(kernel: Ints, dilation: Ints, grid: Ints) -> list[int]:
+    st = _strides(grid)
+    return [
+        sum(k * d * s for k, d, s in zip(ks, dilation, st))
+        for ks in itertools.product(*map(range, kernel))
+    ]
+
+
+def conv(x: Any, weight: Any, padding: Pads, dilation: Ints, size: Ints) -> Any:
+    """The stride-1, one-group correlation of x (N, C, *S) with weight (O, C, *K), ``size``
+    output positions per axis -> (N, O, *size)."""
+    xp = backend.xp
+    n = x.shape[0]
+    o, kernel = weight.shape[0], weight.shape[2:]
+    reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+    buf, grid, plane = _grid(x, padding, reach, size)
+    cols = n * plane
+    wk = xp.ascontiguousarray(xp.moveaxis(weight.reshape(o, weight.shape[1], -1), 2, 0))
+    dtype = xp.result_type(buf.dtype, wk.dtype)
+    y = xp.empty((o, cols), dtype=dtype)
+    tmp = None
+    for i, s in enumerate(_shifts(kernel, dilation, grid)):
+        if i == 0:
+            xp.matmul(wk[i], buf[:, s : s + cols], out=y)
+        else:
+            if tmp is None:
+                tmp = xp.empty_like(y)
+            xp.matmul(wk[i], buf[:, s : s + cols], out=tmp)
+            y += tmp
+    y = y.reshape(o, n, *grid)[(slice(None), slice(None), *(slice(0, m) for m in size))]
+    return xp.ascontiguousarray(xp.swapaxes(y, 0, 1))
+
+
+def conv_weight(x: Any, gy: Any, kernel: Ints, padding: Pads, dilation: Ints) -> Any:
+    """The stride-1, one-group kernel gradient: Σ over batch and positions of gy (N, O, *L)
+    times x's (N, C, *S) windows -> (O, C, *kernel)."""
+    xp = backend.xp
+    n, o, *lsize = gy.shape
+    c = x.shape[1]
+    reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+    buf, grid, plane = _grid(x, padding, reach, tuple(lsize))
+    cols = n * plane
+    dtype = xp.result_type(buf.dtype, gy.dtype)
+    g = xp.zeros((o, n, *grid), dtype=dtype)
+    g[(slice(None), slice(None), *(slice(0, m) for m in lsize))] = xp.swapaxes(gy, 0, 1)
+    g = g.reshape(o, cols)
+    shifts = _shifts(kernel, dilation, grid)
+    w = xp.empty((len(shifts), o, c), dtype=dtype)
+    for i, s in enumerate(shifts):
+        xp.matmul(g, buf[:, s : s + cols].T, out=w[i])
+    return xp.ascontiguousarray(xp.moveaxis(w, 0, 2)).reshape(o, c, *kernel)
+
+
+def transpose_as_conv(
+    weight: Any, padding: Pads, dilation: Ints, lsize: Ints, size: Ints
+) -> tuple[Any, Pads]:
+    """A stride-1 transposed convolution as a convolution: the kernel (C, O, *K) flipped and
+    transposed, and the padding d (k - 1) - lo before, whatever reaches ``size`` after."""
+    nd = weight.ndim - 2
+    flipped = weight[(slice(None), slice(None), *(slice(None, None, -1),) * nd)]
+    w = backend.xp.swapaxes(flipped, 0, 1)
+    pads = []
+    for k, d, (lo, _), m, s in zip(weight.shape[2:], dilation, padding, lsize, size):
+        before = d * (k - 1) - lo
+        pads.append((before, s + d * (k - 1) - m - before))
+    return w, tuple(pads)
