@@ -12,9 +12,9 @@ position at once. Its gradients are convolutions again, so the family closes on 
 each of which has the other two as its gradient (the seeds' "most of the computation can be
 reused": backprop through a convolution is a convolution). Stride-1, one-group convolutions
 with enough channels skip the im2col copy: :mod:`._conv_shift` sums one product per kernel
-offset on shifted slices of the padded input (chosen per call from the shapes). ``col2im``, the adjoint of
-``im2col``, adds each column back into the window it came from, one strided slice per kernel
-offset.
+offset on shifted slices of the padded input (chosen per call from the shapes). ``col2im``,
+the adjoint of ``im2col``, adds each column back into the window it came from, one strided
+slice per kernel offset.
 
 Parameters arrive normalised by :mod:`chainrule.nn.functional`: ``stride`` and ``dilation``
 tuples with one entry per spatial axis, ``padding`` one ``(before, after)`` pair per axis.
