@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.ops.elementwise import exp, log, where
 from chainrule.ops.indexing import scatter_add
 from chainrule.ops.reduction import _axes, axis_primitive
@@ -184,14 +184,48 @@ def _record_index(x: Any, out: Any, axis: int) -> Any:
     """For each j, the last k ≤ j where ``x_k`` equals the running extremum ``out_k``."""
     xp = backend.array_module(x)
     n = x.shape[axis]
-    pos = xp.arange(n).reshape((-1,) + (1,) * (x.ndim - axis - 1))
-    found = xp.where(x == out, pos, 0)
-    return xp.maximum.accumulate(found, axis=axis, out=found).astype(np.int64, copy=False)
+    if xp is not np:  # CuPy: a running maximum of the positions where x reaches out
+        pos = xp.arange(n).reshape((-1,) + (1,) * (x.ndim - axis - 1))
+        found = xp.where(x == out, pos, 0)
+        return xp.maximum.accumulate(found, axis=axis, out=found).astype(np.int64, copy=False)
+    starts, shape = _records(x, out, axis)
+    if starts is None:
+        return xp.zeros(x.shape, dtype=np.int64)
+    # one run per record: its position along the axis, repeated up to the next record
+    lengths = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
+    lengths[-1] = x.size - starts[-1]
+    idx = np.repeat((starts % n).astype(np.int64, copy=False), lengths).reshape(shape)
+    return idx if axis == x.ndim - 1 else xp.moveaxis(idx, -1, axis)
+
+
+def _records(x: Any, out: Any, axis: int) -> tuple[Any, tuple[int, ...]]:
+    """The flat positions, in ``x`` with ``axis`` moved last (C order), where ``x`` reaches
+    its running extremum (every slice's first element counts as one), and that moved shape;
+    ``(None, shape)`` when ``x`` is empty. Records are few on most data, so runs between them
+    replace a second accumulate over the whole array."""
+    xp = np
+    if axis != x.ndim - 1:
+        x, out = xp.moveaxis(x, axis, -1), xp.moveaxis(out, axis, -1)
+    if x.size == 0:
+        return None, x.shape
+    hit = xp.equal(x, out, order="C")  # C order in the moved axes: one slice per row
+    hit[..., 0] = True  # even a slice starting with NaN: its indices start at 0
+    return xp.flatnonzero(hit), x.shape
 
 
 def _running_grad(g, out, x, axis):
-    zeros = Tensor._make(backend.xp.zeros(x.shape, dtype=g.dtype))
-    return scatter_add(zeros, axis, _record_index(x.data, out.data, axis), g)
+    if is_grad_enabled() or backend.array_module(g.data) is not np:  # as ops (create_graph)
+        zeros = Tensor._make(backend.xp.zeros(x.shape, dtype=g.dtype))
+        return scatter_add(zeros, axis, _record_index(x.data, out.data, axis), g)
+    xp = np
+    starts, shape = _records(x.data, out.data, axis)
+    r = xp.zeros(shape, dtype=g.dtype)
+    if starts is not None:  # each record gets ḡ summed over its run: one reduceat
+        gm = g.data if axis == g.ndim - 1 else xp.moveaxis(g.data, axis, -1)
+        gm = xp.ascontiguousarray(gm).reshape(-1)
+        r.reshape(-1)[starts] = xp.add.reduceat(gm, starts)
+    return Tensor._make(r if axis == r.ndim - 1 else xp.moveaxis(r, -1, axis))
 
 
 _cummax.defvjp(_running_grad, keep="x out")

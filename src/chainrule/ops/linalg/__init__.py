@@ -47,8 +47,8 @@ from chainrule.ops.linalg.products import (  # noqa: F401 (re-exported)
     vecdot,
 )
 from chainrule.ops.linalg.solves import (  # noqa: F401 (re-exported)
-    _logabsdet,
     _lstsq,
+    _slogdet,
     _solve,
     _solve_triangular,
     det,

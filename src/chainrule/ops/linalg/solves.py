@@ -132,11 +132,29 @@ def _solve_triangular(a, b, *, lower=False, unit=False, trans=False):
     b̄ = T⁻ᵀ ḡ   (T⁻¹ ḡ when trans)
     ā = −triangle(b̄ outᵀ)   (−triangle(out b̄ᵀ) when trans; no diagonal when unit)
     """
+    what = "zero on the triangle's diagonal"
+    trsm = _scipy_solve_triangular(a, b)
+    if trsm is not None:  # LAPACK's triangular solve: reads the triangle, no LU, no copy of it
+        return _lapack("solve_triangular", what, a.shape, trsm, a, b, lower=lower,
+                       unit_diagonal=unit, trans=int(trans), check_finite=False)  # fmt: skip
     t = _triangle_of(a, lower, unit)
     if trans:
         t = backend.xp.swapaxes(t, -1, -2)
-    return _lapack("solve_triangular", "zero on the triangle's diagonal", a.shape,
-                   backend.xp.linalg.solve, t, b)  # fmt: skip
+    return _lapack("solve_triangular", what, a.shape, backend.xp.linalg.solve, t, b)
+
+
+def _scipy_solve_triangular(a: Any, b: Any) -> Any:
+    """SciPy's ``solve_triangular`` for one 2-D host system of real floats of one dtype, else
+    None (batches, other devices, no SciPy: a general solve of the triangle instead)."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
+        return None
+    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or not a.size * b.size:
+        return None
+    try:
+        from scipy.linalg import solve_triangular as trsm
+    except ImportError:
+        return None
+    return trsm
 
 
 def _solve_triangular_grad(g, out, a, b, *, lower=False, unit=False, trans=False):
@@ -190,20 +208,25 @@ def slogdet(a: Any) -> SlogdetResult:
     """
     a = _t(a)
     _square("slogdet", a)
-    sign = backend.xp.linalg.slogdet(a.data)[0]
-    return SlogdetResult(Tensor._make(sign), _logabsdet(a))
+    both = _slogdet(a)  # one factorisation for both
+    return SlogdetResult(getitem(both, (Ellipsis, 0)), getitem(both, (Ellipsis, 1)))
 
 
 @primitive
-def _logabsdet(a):
-    """log |det a| of the last two axes (``numpy.linalg.slogdet``'s second output).
+def _slogdet(a):
+    """``sign`` and log |det a| of the last two axes (``numpy.linalg.slogdet``), stacked
+    along a last axis of length 2; only log |det a| is differentiable.
 
-    ā = ḡ a⁻ᵀ
+    ā = ḡ[..., 1] a⁻ᵀ
     """
-    return backend.xp.linalg.slogdet(a)[1]
+    sign, logabsdet = backend.xp.linalg.slogdet(a)
+    return backend.xp.stack([sign, logabsdet], axis=-1)
 
 
-_logabsdet.defvjp(lambda g, out, a: expand_dims(expand_dims(g, -1), -1) * _mT(inv(a)), keep="a")
+_slogdet.defvjp(
+    lambda g, out, a: expand_dims(expand_dims(getitem(g, (Ellipsis, 1)), -1), -1) * _mT(inv(a)),
+    keep="a",
+)
 
 
 # ---------------------------------------------------------------------------- pinv, lstsq
