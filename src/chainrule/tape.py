@@ -39,6 +39,7 @@ _grad_enabled = True
 _anomaly = False
 _in_backward = False  # rules run: anomaly mode checks what they return, not their insides
 _SHAPE_WORDS = re.compile(r"shape|broadcast|dimension|size")
+_new_tensor = object.__new__
 # The capture ``cr.compile`` is running (a chainrule._capture.Capture), else None: the engine
 # tells it each primitive applied (here), backward's seed, each rule and each leaf's gradient
 # (in chainrule.autograd). Any fast path of Primitive.__call__ must keep this call.
@@ -274,6 +275,8 @@ class Primitive:
         return self._keep is None or self._keep[1]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        # Every op pays this path: kept to one pass over the arguments, no helper calls on the
+        # way (Tensor._make inlined), one look at the result's dtype.
         if recorder is not None:  # cr.compile: numbers it records become plain floats
             args, kwargs = recorder.enter(args, kwargs)
         if kwargs:
@@ -286,7 +289,8 @@ class Primitive:
         for a in args:
             if isinstance(a, Tensor):
                 raw.append(a.data)
-                needs_grad = needs_grad or a._requires_grad
+                if a._requires_grad:
+                    needs_grad = True
             else:
                 raw.append(a)
         if backend.xp is not np:  # the GPU backend is on: the tensors must share a device
@@ -305,22 +309,29 @@ class Primitive:
                 raise
             shapes = " and ".join(str(np.shape(r)) for r in raw if hasattr(r, "shape"))
             raise ShapeError(f"{self.name}: cannot apply to shapes {shapes}: {exc}") from exc
-        t = Tensor._make(out)
-        if self.view and isinstance(args[0], Tensor):
-            t._version = args[0]._version
+        if type(out) is not np.ndarray:
+            out = backend.xp.asarray(out)
+        t = _new_tensor(Tensor)  # Tensor._make(out), inlined
+        t.data = out
+        t.grad = None
+        t._node = None
+        t._hooks = None
+        t._requires_grad = False
+        t._version = args[0]._version if self.view and isinstance(args[0], Tensor) else [0]
         if needs_grad and _grad_enabled:
-            if t.data.dtype.kind == "c":
+            kind = out.dtype.kind
+            if kind == "f":
+                t._node = Node(self, args, kwargs, t)
+                t._requires_grad = True
+            elif kind == "c":
                 raise DTypeError(
-                    f"{self.name}: the result is complex ({t.data.dtype}) but an input requires "
+                    f"{self.name}: the result is complex ({out.dtype}) but an input requires "
                     "grad; chainrule differentiates real tensors only, and a complex result "
                     "would cut the graph silently. Keep real and imaginary parts as two real "
                     "tensors"
                 )
-            if t.data.dtype.kind == "f":
-                t._node = Node(self, args, kwargs, t)
-                t._requires_grad = True
         if _anomaly and not _in_backward:
-            check_finite(t.data, f"{self.name} (forward)")
+            check_finite(out, f"{self.name} (forward)")
         if recorder is not None:
             recorder.apply(self, args, kwargs, t)
         return t
@@ -371,38 +382,51 @@ class Node:
 
     def __init__(self, prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> None:
         # Runs once per recorded op: written for speed (locals, no enumerate, no per-arg
-        # dict lookups when the op keeps every input).
+        # dict lookups when the op keeps every input, one branch per kind of op).
         self.prim = prim
         self.kwargs = kwargs
         self.hooks: list[Callable] | None = None
         self.retained: weakref.ref | None = None
         keep = prim._keep
-        kinds = None if keep is None else keep[0]
         parents = []
-        saved = []
         shapes = []
         versions = []
-        i = -1
-        for a in args:
-            i += 1
-            if not isinstance(a, Tensor):
-                shapes.append(None)
-                parents.append(None)
-                saved.append(a)
-                continue
-            data = a.data
-            shapes.append(data.shape)
-            parents.append((a._node or a) if a._requires_grad else None)
-            kind = "data" if kinds is None else kinds.get(i)
-            if kind == "data":
-                saved.append(a)
-                versions.append((a._version, a._version[0]))
-            elif kind:
-                saved.append(_Meta(data.shape, data.dtype))
-            else:
-                saved.append(None)
+        if keep is None:  # every input and the output
+            for a in args:
+                if isinstance(a, Tensor):
+                    shapes.append(a.data.shape)
+                    parents.append((a._node or a) if a._requires_grad else None)
+                    v = a._version
+                    versions.append((v, v[0]))
+                else:
+                    shapes.append(None)
+                    parents.append(None)
+            self.args = args
+        else:
+            kinds = keep[0]
+            saved = []
+            i = -1
+            for a in args:
+                i += 1
+                if not isinstance(a, Tensor):
+                    shapes.append(None)
+                    parents.append(None)
+                    saved.append(a)
+                    continue
+                data = a.data
+                shapes.append(data.shape)
+                parents.append((a._node or a) if a._requires_grad else None)
+                kind = kinds.get(i) if kinds else None
+                if kind == "data":
+                    saved.append(a)
+                    v = a._version
+                    versions.append((v, v[0]))
+                elif kind:
+                    saved.append(_Meta(data.shape, data.dtype))
+                else:
+                    saved.append(None)
+            self.args = tuple(saved)
         self.parents = tuple(parents)
-        self.args = tuple(saved)
         self.shapes = tuple(shapes)
         self.versions = versions
         if keep is None or keep[1]:
