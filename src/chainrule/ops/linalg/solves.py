@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
 from chainrule.ops.elementwise import where
 from chainrule.ops.linalg._common import (
@@ -183,7 +183,34 @@ def _det_grad(g, out, a):
     scale = expand_dims(expand_dims(g, -1), -1)
     if (out.data == 0).any():  # singular somewhere: the cofactors, from an SVD (no inverse)
         return scale * Tensor._make(_cofactors(a.data))
+    if not is_grad_enabled():
+        fast = _inv_t_times(a.data, g.data * out.data)
+        if fast is not None:
+            return Tensor._make(fast)
     return scale * expand_dims(expand_dims(out, -1), -1) * _mT(inv(a))
+
+
+def _inv_t_times(a: Any, c: Any) -> Any:
+    """c a⁻ᵀ for one 2-D host matrix of float32/64 and a number c, by LAPACK's LU and
+    ``getri`` (about a fifth fewer operations than NumPy's inverse, a solve against the
+    identity) on aᵀ, scaled in place: one new array. None where that does not apply (batches,
+    other devices, no SciPy, a singular matrix), for the general rule to take over."""
+    if type(a) is not np.ndarray or a.ndim != 2 or a.dtype not in (np.float32, np.float64):
+        return None
+    try:
+        from scipy.linalg.lapack import get_lapack_funcs
+    except ImportError:
+        return None
+    at = a.T  # Fortran order for LAPACK when a is C order: no copy
+    getrf, getri = get_lapack_funcs(("getrf", "getri"), (at,))
+    lu, piv, info = getrf(at)
+    if info != 0:
+        return None
+    r, info = getri(lu, piv, overwrite_lu=1)
+    if info != 0:
+        return None
+    r *= c
+    return r
 
 
 def _cofactors(a: Any) -> Any:
@@ -223,10 +250,16 @@ def _slogdet(a):
     return backend.xp.stack([sign, logabsdet], axis=-1)
 
 
-_slogdet.defvjp(
-    lambda g, out, a: expand_dims(expand_dims(getitem(g, (Ellipsis, 1)), -1), -1) * _mT(inv(a)),
-    keep="a",
-)
+def _slogdet_grad(g, out, a):
+    gl = getitem(g, (Ellipsis, 1))
+    if not is_grad_enabled():
+        fast = _inv_t_times(a.data, gl.data)
+        if fast is not None:
+            return Tensor._make(fast)
+    return expand_dims(expand_dims(gl, -1), -1) * _mT(inv(a))
+
+
+_slogdet.defvjp(_slogdet_grad, keep="a")
 
 
 # ---------------------------------------------------------------------------- pinv, lstsq
