@@ -394,8 +394,11 @@ class Capture:
         name = self.obj(m, "m")
         self.guards[f"{name}.training is {bool(m.training)}"] = None
         for reg in ("_forward_pre_hooks", "_forward_hooks"):  # the hooks: replayed, guarded
-            hooks = self.obj(tuple(getattr(m, reg, {}).values()))
-            self.guards[f"tuple({name}.{reg}.values()) == {hooks}"] = None
+            now = tuple(getattr(m, reg, {}).values())
+            if not now:  # (the common case, cheaper to test)
+                self.guards[f"not {name}.{reg}"] = None
+                continue
+            self.guards[f"tuple({name}.{reg}.values()) == {self.obj(now)}"] = None
         for reg in ("_parameters", "_buffers"):
             for k, p in getattr(m, reg, {}).items():
                 self.guards[f"{name}.{reg}.get({k!r}) is {self.obj(p)}"] = None
