@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.ops import _conv_shift
+from chainrule.ops import pooling as block_pool
 from strategies import seeds, uniform
-from torch_ref import check_against_torch
+from torch_ref import assert_close, check_against_torch, hvp
 
 F = cr.nn.functional
 RTOL = 1e-7
@@ -42,13 +43,16 @@ def stride1_configs(draw: st.DrawFn, nd: int) -> dict:
 @contextlib.contextmanager
 def threshold(forced: bool):
     """The shipped channel threshold, or the shift kernel forced on for every channel count
-    (so the small drawn shapes exercise it)."""
-    saved = _conv_shift.MIN_CHANNELS
-    _conv_shift.MIN_CHANNELS = 1 if forced else saved
+    and the kernel gradient's products cut into blocks of 5 columns (so the small drawn
+    shapes exercise both)."""
+    saved = _conv_shift.MIN_CHANNELS, _conv_shift.column_block
+    if forced:
+        _conv_shift.MIN_CHANNELS = 1
+        _conv_shift.column_block = lambda o, c, cols: 5
     try:
         yield
     finally:
-        _conv_shift.MIN_CHANNELS = saved
+        _conv_shift.MIN_CHANNELS, _conv_shift.column_block = saved
 
 
 def _check(c: dict, seed: int, transpose: bool, forced: bool) -> None:
@@ -93,10 +97,12 @@ def test_shift_kernel_runs_in_float32_and_is_taken():
     """With 8+ channels the shift-sum kernel is used, and float32 stays float32."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 8, 6, 5)).astype(np.float32)
-    w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
-    assert _conv_shift.usable(x, w.shape, (1, 1), 1, (6, 5))
-    assert not _conv_shift.usable(x, w.shape, (2, 1), 1, (3, 5))
-    assert not _conv_shift.usable(x, w.shape, (1, 1), 2, (6, 5))
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    assert _conv_shift.usable(x, 8, (1, 1), 1, (6, 5))
+    assert not _conv_shift.usable(x, 4, (1, 1), 1, (6, 5))  # few output channels: im2col
+    assert _conv_shift.usable(x, 4, (1, 1), 1, (6, 5), gradient=True)
+    assert not _conv_shift.usable(x, 8, (2, 1), 1, (3, 5))
+    assert not _conv_shift.usable(x, 8, (1, 1), 2, (6, 5))
     tx = cr.tensor(x, requires_grad=True)
     tw = cr.tensor(w, requires_grad=True)
     y = F.conv2d(tx, tw, padding=1)
@@ -105,3 +111,52 @@ def test_shift_kernel_runs_in_float32_and_is_taken():
     ref = TF.conv2d(torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64),
                     padding=1)  # fmt: skip
     np.testing.assert_allclose(y.numpy(), ref.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), seed=seeds)
+def test_disjoint_max_pool_matches_torch_ties_included(nd, data, seed):
+    """kernel = stride: the block_max path, on values with many ties (a ReLU's zeros), sizes
+    that leave trailing rows out, and ceil_mode where it adds no window."""
+    kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+    size = tuple(data.draw(st.integers(k, 3 * k + 1)) for k in kernel)
+    ceil = data.draw(st.booleans()) and all(n % k == 0 for n, k in zip(size, kernel))
+    assert block_pool.blocks(kernel, kernel, (0,) * nd, (1,) * nd, ceil, size)
+    rng = np.random.default_rng(seed)
+    x = np.maximum(rng.integers(-2, 3, (2, 3, *size)), 0).astype(np.float64)
+    if data.draw(st.booleans()):
+        x = x + uniform(seed, x.shape) * 1e-3  # and without ties
+    cf, tf = (F.max_pool1d, TF.max_pool1d) if nd == 1 else (F.max_pool2d, TF.max_pool2d)
+    calls = []
+    real = block_pool.block_max
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    block_pool.block_max = spy
+    try:
+        check_against_torch(lambda a: cf(a, kernel, ceil_mode=ceil),
+                            lambda a: tf(a, kernel, ceil_mode=ceil), [x], rtol=RTOL)  # fmt: skip
+    finally:
+        block_pool.block_max = real
+    assert calls, "the disjoint-window path was not taken"
+
+
+def test_disjoint_max_pool_nan_and_second_derivative():
+    """NaN wins its window (as the general path's argmax and PyTorch's kernel), and the
+    create_graph rule gives PyTorch's Hessian-vector product."""
+    x = uniform(3, (1, 2, 4, 5))
+    x[0, 1, 2, 3] = np.nan
+    y = F.max_pool2d(cr.tensor(x, requires_grad=True), 2)
+    ty = TF.max_pool2d(torch.tensor(x), 2)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    xt = cr.tensor(x, requires_grad=True)
+    F.max_pool2d(xt, 2).sum().backward()
+    assert xt.grad.numpy()[0, 1, 2, 3] == 1 and xt.grad.numpy()[0, 1].sum() == 4
+    z = uniform(4, (1, 2, 5, 7))
+    g_cr, h_cr = hvp(lambda a: F.max_pool2d(a, 2) ** 3, cr, [z])
+    g_t, h_t = hvp(lambda a: TF.max_pool2d(a, 2) ** 3, torch, [z])
+    assert_close(g_cr[0], g_t[0])
+    assert_close(h_cr[0], h_t[0])

@@ -16,6 +16,7 @@ from chainrule import backend
 from chainrule.compile import replayable
 from chainrule.errors import ShapeError
 from chainrule.ops import conv as C
+from chainrule.ops import pooling as P
 from chainrule.ops.normalization import standardize
 from chainrule.ops.shape import expand_dims, reshape, squeeze
 from chainrule.ops.shape import pad as _pad_op
@@ -245,6 +246,8 @@ def max_pooling(name: str, input: Any, nd: int, kernel_size: Any, stride: Any, p
     kernel, stride, pad, dil = _pool_args(name, nd, kernel_size, stride, padding, dilation)
     x, unbatched = check_input(name, input, nd)
     _check_fits(name, tuple(x.shape), nd, kernel, tuple((p, p) for p in pad), dil)
+    if not return_indices and P.blocks(kernel, stride, pad, dil, ceil_mode, tuple(x.shape[2:])):
+        return _done(P.block_max(x, kernel=kernel), unbatched)  # disjoint windows: no gather
     y, idx = C.max_pool(x, kernel, stride, pad, dil, ceil_mode)
     y = _done(y, unbatched)
     if return_indices:
