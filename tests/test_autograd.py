@@ -545,6 +545,24 @@ def test_gradients_are_independent_and_writable_like_torch_autograd_grad():
     np.testing.assert_array_equal(g.numpy(), [2.0, 2.0, 2.0])
 
 
+def test_gradients_of_views_are_views_of_the_cotangent_and_never_of_each_other():
+    """A view op's gradient is a view of ḡ, returned without a copy (as torch.autograd.grad
+    does); two gradients that would share memory are not, and .grad always owns its array."""
+    x = cr.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    v = cr.tensor(np.ones(6))
+    (gx,) = cr.gradients(cr.ravel(x), [x], v)
+    assert gx.shape == (2, 3) and np.shares_memory(gx.numpy(), v.numpy())
+    a = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    b = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    ga, gb = cr.gradients(cr.ravel(a) + cr.ravel(b), [a, b], v)  # both reshape the same ḡ
+    assert not np.shares_memory(ga.numpy(), gb.numpy())
+    with cr.no_grad():
+        ga.mul_(10.0)
+    np.testing.assert_array_equal(gb.numpy(), np.ones((3, 2)))
+    cr.ravel(x).backward(v)
+    assert not np.shares_memory(x.grad.numpy(), v.numpy())
+
+
 def test_gradients_with_grad_outputs_is_a_vjp():
     x = np.array([[1.0, 2.0], [3.0, 4.0]])
     v = np.array([[0.5, -1.0], [2.0, 1.0]])

@@ -94,6 +94,7 @@ def gradients(
         capture[t._node if t._node is not None else t] = None
     _run(outs, gouts, retain_graph, create_graph, capture=capture)
     result = []
+    given: dict[int, list] = {}  # the returned arrays, by the buffer they view
     for i, t in enumerate(ins):
         g = capture[t._node if t._node is not None else t]
         if g is None and not allow_unused:
@@ -101,11 +102,37 @@ def gradients(
                 f"input {i} of gradients() was not used to compute the outputs; "
                 "pass allow_unused=True to get None for it"
             )
-        if g is not None and (g.data.base is not None or any(g is r for r in result)):
-            # a view (read-only when broadcast) or another input's gradient: give a copy
+        if g is not None and _shared(g.data, given):
             g = g.clone() if create_graph else Tensor._make(g.data.copy())
         result.append(g)
     return tuple(result)
+
+
+def _shared(arr: Any, given: dict[int, list]) -> bool:
+    """Whether a gradient ``gradients()`` returns needs its own copy: a read-only view
+    (broadcast), or memory it shares with a gradient already given for another input (a later
+    in-place write to one would change the other). A writable view of ḡ (a reshape, a
+    transpose, a flip) is returned as it is, as PyTorch does: it may share memory with the
+    ``grad_outputs`` given (rules return new arrays or views of ḡ), never with another
+    input's gradient. ``given`` groups the arrays returned so far by the buffer they view;
+    past a few views of one buffer (``cr.array`` of many rows) each is simply copied."""
+    base = arr.base
+    if base is not None and not getattr(arr.flags, "writeable", True):
+        return True
+    root = arr
+    while getattr(root, "base", None) is not None:
+        root = root.base
+    same = given.setdefault(id(root), [root])  # the root stays alive while its id is a key
+    if len(same) > _VIEWS_CHECKED:
+        return True
+    share = backend.array_module(arr).may_share_memory
+    if any(share(arr, r) for r in same[1:]) or (base is None and len(same) > 1):
+        return True
+    same.append(arr)
+    return False
+
+
+_VIEWS_CHECKED = 8  # gradients that view one buffer checked for overlap before copying
 
 
 def _seed(t: Tensor, grad: Any) -> Tensor:

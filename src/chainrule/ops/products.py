@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
 from chainrule.ops.elementwise import multiply, where
 from chainrule.ops.linalg import matmul
@@ -58,6 +58,12 @@ def _einsum_grad(argnum, g, out, subscripts, *operands, optimize=False):
     if len(present) < len(uniq):  # indices only this operand has: ḡ is constant along them
         gx = reshape(gx, tuple(size[c] if c in avail else 1 for c in uniq))
         gx = broadcast_to(gx, tuple(size[c] for c in uniq))
+    if len(uniq) < len(term) and not is_grad_enabled() and backend.xp is np:
+        # a repeated index, no graph of the backward wanted: zeros with gx written onto that
+        # diagonal through einsum's writable diagonal view (no identity matrices, no product)
+        z = np.zeros(x.shape, dtype=gx.dtype)
+        np.einsum(f"{term}->{uniq}", z)[...] = gx.data
+        return Tensor._make(z)
     if len(uniq) < len(term):  # a repeated index: the gradient lives on that diagonal
         free = iter(c for c in string.ascii_letters if c not in subscripts and c not in term)
         seen: set[str] = set()

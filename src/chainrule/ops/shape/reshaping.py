@@ -51,7 +51,8 @@ def transpose(x, axes=None):
 def _transpose_grad(g, out, x, axes=None):
     if axes is None:
         return transpose(g)
-    return transpose(g, tuple(int(i) for i in np.argsort([a % len(axes) for a in axes])))
+    n = len(axes)
+    return transpose(g, tuple(sorted(range(n), key=lambda i: axes[i] % n)))  # argsort(axes)
 
 
 transpose.defvjp(_transpose_grad, keep="")
