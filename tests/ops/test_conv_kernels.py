@@ -1,8 +1,8 @@
 """The fast kernels behind the convolution and pooling ops agree with PyTorch (float64) on the
 shapes that take them: the stride-1 shift-sum convolution (``ops._conv_shift``: the forward,
-the input's gradient as a convolution with the flipped kernel, the kernel's gradient) against
-torch with many channels, negative effective padding and dilation, and forced on for every
-channel count; the 2x2 / stride-2 max pool's reshape path, ties included.
+the input's gradient as the flipped kernel's convolution or scattered, the kernel's gradient)
+against torch with many channels, negative effective padding and dilation, each forced on for
+every channel count; the disjoint-window max pool's reshape path, ties and NaN included.
 """
 
 from __future__ import annotations
@@ -41,21 +41,25 @@ def stride1_configs(draw: st.DrawFn, nd: int) -> dict:
 
 
 @contextlib.contextmanager
-def threshold(forced: bool):
-    """The shipped channel threshold, or the shift kernel forced on for every channel count
-    and the kernel gradient's products cut into blocks of 5 columns (so the small drawn
-    shapes exercise both)."""
-    saved = _conv_shift.MIN_CHANNELS, _conv_shift.column_block
-    if forced:
-        _conv_shift.MIN_CHANNELS = 1
-        _conv_shift.column_block = lambda o, c, cols: 5
+def threshold(mode: str):
+    """The "shipped" settings (the drawn 1-10 channels take im2col, the shift-sums and the
+    scatter), or the forward's shift-sum forced on ("gather": the transposed convolution as
+    the flipped kernel's convolution) or off ("scatter") for every channel count, with the
+    kernel gradient's and the scatter's products cut into blocks of 5 columns (so small
+    shapes exercise the blocks)."""
+    s = _conv_shift
+    saved = s.MIN_CHANNELS, s.column_block, s.scatter_block
+    if mode != "shipped":
+        s.MIN_CHANNELS = 1 if mode == "gather" else 10**9
+        s.column_block = lambda o, c, cols: 5
+        s.scatter_block = lambda rows: 5
     try:
         yield
     finally:
-        _conv_shift.MIN_CHANNELS, _conv_shift.column_block = saved
+        s.MIN_CHANNELS, s.column_block, s.scatter_block = saved
 
 
-def _check(c: dict, seed: int, transpose: bool, forced: bool) -> None:
+def _check(c: dict, seed: int, transpose: bool, mode: str) -> None:
     """chainrule's conv (or conv_transpose) on config ``c`` against torch's."""
     nd = len(c["size"])
     wshape = (c["cin"], c["cout"]) if transpose else (c["cout"], c["cin"])
@@ -66,31 +70,31 @@ def _check(c: dict, seed: int, transpose: bool, forced: bool) -> None:
     name = f"conv_transpose{nd}d" if transpose else f"conv{nd}d"
     cf, tf = getattr(F, name), getattr(TF, name)
     arrays = [x, w, b] if c["bias"] else [x, w]
-    with threshold(forced):
+    with threshold(mode):
         check_against_torch(lambda *a: cf(*a, **kw), lambda *a: tf(*a, **kw), arrays, rtol=RTOL)
 
 
-@pytest.mark.parametrize("forced", [False, True])
+@pytest.mark.parametrize("mode", ["shipped", "gather", "scatter"])
 @pytest.mark.parametrize("nd", [1, 2])
 @settings(max_examples=20, deadline=None)
 @given(data=st.data(), seed=seeds)
-def test_stride1_conv_matches_torch(forced, nd, data, seed):
+def test_stride1_conv_matches_torch(mode, nd, data, seed):
     c = data.draw(stride1_configs(nd), label="config")
     assume(all(n + 2 * p >= d * (k - 1) + 1 for n, p, d, k in
                zip(c["size"], c["padding"], c["dilation"], c["kernel"])))  # fmt: skip
-    _check(c, seed, transpose=False, forced=forced)
+    _check(c, seed, transpose=False, mode=mode)
 
 
-@pytest.mark.parametrize("forced", [False, True])
+@pytest.mark.parametrize("mode", ["shipped", "gather", "scatter"])
 @pytest.mark.parametrize("nd", [1, 2])
 @settings(max_examples=20, deadline=None)
 @given(data=st.data(), seed=seeds)
-def test_stride1_conv_transpose_matches_torch(forced, nd, data, seed):
+def test_stride1_conv_transpose_matches_torch(mode, nd, data, seed):
     c = data.draw(stride1_configs(nd), label="config")
     out = [n - 1 - 2 * p + d * (k - 1) + 1 for n, p, d, k in
            zip(c["size"], c["padding"], c["dilation"], c["kernel"])]  # fmt: skip
     assume(all(o >= 1 for o in out))  # padding past d (k - 1): the flipped kernel crops
-    _check(c, seed, transpose=True, forced=forced)
+    _check(c, seed, transpose=True, mode=mode)
 
 
 def test_shift_kernel_runs_in_float32_and_is_taken():
@@ -100,7 +104,7 @@ def test_shift_kernel_runs_in_float32_and_is_taken():
     w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
     assert _conv_shift.usable(x, 8, (1, 1), 1, (6, 5))
     assert not _conv_shift.usable(x, 4, (1, 1), 1, (6, 5))  # few output channels: im2col
-    assert _conv_shift.usable(x, 4, (1, 1), 1, (6, 5), gradient=True)
+    assert _conv_shift.usable(x, 4, (1, 1), 1, (6, 5), thin=True)
     assert not _conv_shift.usable(x, 8, (2, 1), 1, (3, 5))
     assert not _conv_shift.usable(x, 8, (1, 1), 2, (6, 5))
     tx = cr.tensor(x, requires_grad=True)

@@ -208,9 +208,12 @@ def conv_transpose(
     cg, kernel = weight.shape[1], weight.shape[2:]
     c = cg * groups
     lsize = y.shape[2:]
-    if shift.usable(y, c, stride, groups, size):
-        w, pads = shift.transpose_as_conv(weight, padding, dilation, lsize, size)
-        x = shift.conv(y, w, pads, dilation, size)
+    if shift.usable(y, c, stride, groups, size, thin=True):
+        if shift.usable(y, c, stride, groups, size):  # the flipped kernel's convolution
+            w, pads = shift.transpose_as_conv(weight, padding, dilation, lsize, size)
+            x = shift.conv(y, w, pads, dilation, size)
+        else:  # few channels: one product, scattered back
+            x = shift.conv_transpose(y, weight, padding, dilation, size)
         if bias is not None:
             x += bias.reshape(c, *(1,) * len(size))
         return x
@@ -247,7 +250,7 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     """
     c = x.shape[1]
     o, lsize = gy.shape[1], gy.shape[2:]
-    if shift.usable(x, o, stride, groups, lsize, gradient=True):
+    if shift.usable(x, o, stride, groups, lsize, thin=True):
         return shift.conv_weight(x, gy, kernel, padding, dilation)
     cols = _im2col(x, kernel, stride, padding, dilation, lsize)  # (C K, N L)
     cols = cols.reshape(groups, -1, cols.shape[-1])
