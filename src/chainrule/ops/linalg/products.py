@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -127,7 +128,7 @@ def _linear_into(out, x, weight, bias=None, activation=None):
     """``linear``'s arithmetic (unchecked), its result written into ``out`` (a new array when
     None): what ``cr.compile``'s replay calls with a buffer of its own."""
     xp = backend.xp
-    out = xp.matmul(x, weight.T, out=out)
+    out = _rows_times(xp, x, weight.T, out)
     if bias is not None:
         out += bias
     if activation == "relu":
@@ -141,6 +142,20 @@ def _linear_into(out, x, weight, bias=None, activation=None):
             out += 1
             xp.reciprocal(out, out=out)
     return out
+
+
+def _rows_times(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
+    """a (..., k) @ b (k, m), into ``out`` when given: one 2-D BLAS product over the flattened
+    rows (NumPy's stacked matmul calls BLAS once per leading index, 15-30% slower here), or a
+    broadcast product when k is 1 (several times faster than BLAS then)."""
+    if a.shape[-1] == 1:
+        return xp.multiply(a, b[0], out=out)
+    if a.ndim == 2 or (out is not None and not out.flags.c_contiguous):
+        return xp.matmul(a, b, out=out)
+    rows = math.prod(a.shape[:-1])
+    flat = xp.matmul(a.reshape(rows, a.shape[-1]), b,
+                     out=None if out is None else out.reshape(rows, b.shape[-1]))  # fmt: skip
+    return flat.reshape(*a.shape[:-1], b.shape[-1]) if out is None else out
 
 
 def _linear_grad_weight(g, out, x, weight, bias=None):
@@ -222,7 +237,7 @@ def _linear_vjp_into(outs, g, out, x, weight, bias=None, activation=None):
     # the arrays' own namespace: rules run outside the forward's backend.host() switch
     xp = backend.array_module(g)
     a = _activation_grad_array(g, out, activation)
-    gx = None if bx is False else xp.matmul(a, weight, out=bx)
+    gx = None if bx is False else _rows_times(xp, a, weight, bx)
     a2 = a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
     gw = gb = None
     if bw is not False:
