@@ -346,18 +346,18 @@ class RNNBase(Module):
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """One primitive for the whole walk over time (``ops.recurrent``)."""
         w_ih, w_hh, b_ih, b_hh = weights
-        xw = linear(x, w_ih, b_ih)
         n = self.hidden_size
+        if self.mode != "GRU" and b_hh is not None:  # both biases join the input term
+            b_ih = b_hh if b_ih is None else b_ih + b_hh
+        xw = linear(x, w_ih, b_ih)
         if self.mode == "GRU":  # b_hh sits inside r ⊙ (h W_hnᵀ + b_hn): it cannot join xw
             if b_hh is None:
                 b_hh = Tensor._make(backend.xp.zeros(3 * n, dtype=x.data.dtype))
             ys = getitem(gru_scan(xw, h, w_hh, b_hh), (..., slice(4 * n, 5 * n)))
             return ys, getitem(ys, -1), None
-        if b_hh is not None:
-            xw = xw + b_hh
         if self.mode == "LSTM":
             out = lstm_scan(xw, h, c, w_hh)
-            ys = getitem(out, (..., slice(5 * n, 6 * n)))
+            ys = getitem(out, (..., slice(6 * n, 7 * n)))
             return ys, getitem(ys, -1), getitem(out, (-1, ..., slice(4 * n, 5 * n)))
         ys = rnn_scan(xw, h, w_hh, relu=self.mode == "RNN_RELU")
         return ys, getitem(ys, -1), None

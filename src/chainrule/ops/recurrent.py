@@ -69,54 +69,140 @@ rnn_scan.defvjp_all(_rnn_scan_grad, keep="out h0 w_hh xw.shape")
 @primitive
 def lstm_scan(xw, h0, c0, w_hh):
     """An LSTM layer over time (PyTorch's gate order i, f, g, o): xw (T, N, 4H) the input terms
-    with both biases, h0 and c0 (N, H), w_hh (4H, H) -> (T, N, 6H) holding per step the gate
-    activations i, f, g, o, then c_t, then h_t.
+    with both biases, h0 and c0 (N, H), w_hh (4H, H) -> (T, N, 7H) holding per step the gate
+    activations i, f, g, o, then c_t, tanh c_t and h_t.
     x̄w_t = ā_t = (ī ⊙ i(1−i), f̄ ⊙ f(1−f), ḡ ⊙ (1−g²), ō ⊙ o(1−o)), h̄_t = ḡ_t + ā_{t+1} W_hh,
         c̄_t = h̄_t ⊙ o ⊙ (1 − tanh²c_t) + c̄_{t+1} ⊙ f_{t+1}, ī = c̄_t ⊙ g, f̄ = c̄_t ⊙ c_{t−1},
         ō = h̄_t ⊙ tanh c_t
     h̄0 = ā_1 W_hh
     c̄0 = c̄_1 ⊙ f_1
     w̄_hh = Σ_t ā_tᵀ h_{t−1}
+
+    Each step is one matrix product and eight in-place NumPy calls on preallocated buffers:
+    the four gates through one tanh, σ(x) = ½ tanh(x/2) + ½ (the i, f, o pre-activations halved
+    by a per-column scale, exact in floating point, then scaled and shifted back).
     """
     xp = backend.xp
     steps, batch, four = xw.shape
     n = four // 4
-    out = xp.empty((steps, batch, 6 * n), dtype=xw.dtype)
+    dtype = xp.result_type(xw, h0, c0, w_hh)
+    out = xp.empty((steps, batch, 7 * n), dtype=dtype)
+    scale, shift = _gate_affine(xp, n, dtype)
+    xp.multiply(xw, scale, out=out[..., :four])  # every step's scaled input term at once
+    wt = xp.ascontiguousarray((w_hh * scale[:, None]).T, dtype=dtype)
+    pre = xp.empty((batch, four), dtype=dtype)  # this step's h_{t−1} W_hhᵀ, scaled
+    ig = xp.empty((batch, n), dtype=dtype)
     h, c = h0, c0
-    wt = xp.ascontiguousarray(w_hh.T)
     for t in range(steps):
-        acts = out[t, :, : 4 * n]
-        xp.add(xw[t], h @ wt, out=acts)
-        acts[:, : 2 * n] = _sig(acts[:, : 2 * n])
-        xp.tanh(acts[:, 2 * n : 3 * n], out=acts[:, 2 * n : 3 * n])
-        acts[:, 3 * n :] = _sig(acts[:, 3 * n :])
-        i, f, gg, o = (acts[:, k * n : (k + 1) * n] for k in range(4))
-        c = xp.add(f * c, i * gg, out=out[t, :, 4 * n : 5 * n])
-        h = xp.multiply(o, xp.tanh(c), out=out[t, :, 5 * n :])
+        o = out[t]
+        acts = o[:, :four]
+        acts += xp.matmul(h, wt, out=pre)
+        xp.tanh(acts, out=acts)
+        acts *= scale
+        acts += shift
+        c = xp.multiply(o[:, n : 2 * n], c, out=o[:, 4 * n : 5 * n])  # f ⊙ c_{t−1}
+        c += xp.multiply(o[:, :n], o[:, 2 * n : 3 * n], out=ig)  # + i ⊙ g
+        tc = xp.tanh(c, out=o[:, 5 * n : 6 * n])
+        h = xp.multiply(o[:, 3 * n : 4 * n], tc, out=o[:, 6 * n :])
     return out
 
 
+def _gate_affine(xp: Any, n: int, dtype: Any) -> tuple[Any, Any]:
+    """Per-column scale and shift of the stacked gates i, f, g, o: ½ and ½ for the sigmoids
+    (σ(x) = ½ tanh(½ x) + ½), 1 and 0 for g's tanh."""
+    scale = xp.full(4 * n, 0.5, dtype=dtype)
+    scale[2 * n : 3 * n] = 1
+    shift = xp.full(4 * n, 0.5, dtype=dtype)
+    shift[2 * n : 3 * n] = 0
+    return scale, shift
+
+
 def _lstm_scan_grad(g, out, xw, h0, c0, w_hh):
-    ns, (o_, gd, h0_, c0_, w) = _namespace(out, g, h0, c0, w_hh)
+    if not is_grad_enabled():
+        return _wrap(*_lstm_scan_grad_arrays(g.data, out.data, h0.data, c0.data, w_hh.data))
+    # create_graph: the same rule as differentiable ops
+    o_, gd, h0_, c0_, w = out, g, h0, c0, w_hh
+    ns = _Tensors
     n = w.shape[1]
     i, f, gg, o = (o_[..., k * n : (k + 1) * n] for k in range(4))
-    cs, hs = o_[..., 4 * n : 5 * n], o_[..., 5 * n :]
+    cs, tc, hs = o_[..., 4 * n : 5 * n], o_[..., 5 * n : 6 * n], o_[..., 6 * n :]
     # what does not depend on the walk back, for every step at once
-    tc = ns.tanh(cs)
     slope = ns.concat([i * (1 - i), f * (1 - f), 1 - gg * gg, o * (1 - o)])  # the gates' σ′, tanh′
     via_c = o * (1 - tc * tc)  # ∂h_t/∂c_t
     c_prev = ns.previous(cs, c0_)
     direct = gd[..., : 4 * n] * slope  # gradients arriving at the activations themselves
+    gc = gd[..., 4 * n : 5 * n] + gd[..., 5 * n : 6 * n] * (1 - tc * tc)  # ... at c_t, tanh c_t
     das, dh, dc = [], 0 * h0_, 0 * c0_
     for t in range(o_.shape[0] - 1, -1, -1):
-        dh = gd[t, :, 5 * n :] + dh
-        dc = gd[t, :, 4 * n : 5 * n] + dc + dh * via_c[t]
+        dh = gd[t, :, 6 * n :] + dh
+        dc = gc[t] + dc + dh * via_c[t]
         da = ns.concat([dc * gg[t], dc * c_prev[t], dc * i[t], dh * tc[t]]) * slope[t] + direct[t]
         das.append(da)
         dc = dc * f[t]
         dh = da @ w
     da = ns.stack(das[::-1])
     return _wrap(da, dh, dc, _sum_outer(da, ns.previous(hs, h0_)))
+
+
+def _lstm_scan_grad_arrays(gd: Any, out: Any, h0: Any, c0: Any, w: Any) -> tuple:
+    """The rule on raw arrays (a plain ``backward()``). What does not depend on the walk back
+    is computed for all steps at once, straight into the (T, N, 4H) gradient of xw: each gate's
+    slope times the factor its ā takes besides c̄_t or h̄_t (g, c_{t−1}, i; tanh c_t). The walk
+    is then one matrix product and about five in-place calls per step; w̄_hh one product over
+    all steps, ā reshaped (T·N, 4H) against the states."""
+    xp = backend.array_module(gd)
+    steps, batch, seven = out.shape
+    n = seven // 7
+    dtype = xp.result_type(gd, out, w)
+    da_all = xp.empty((steps, batch, 4 * n), dtype=dtype)
+    if steps == 0:
+        return da_all, xp.zeros_like(h0), xp.zeros_like(c0), xp.zeros_like(w)
+    acts, cs, tcs, hs = (out[..., k * n : (k + 1) * n] for k in (0, 4, 5, 6))
+    acts = out[..., : 4 * n]
+    # the slope (m0 − a) ⊙ a + m2: a(1 − a) in the sigmoids' columns, 1 − g² in g's
+    m0 = xp.ones(4 * n, dtype=dtype)
+    m0[2 * n : 3 * n] = 0
+    xp.subtract(m0, acts, out=da_all)
+    da_all *= acts
+    da_all += 1 - m0
+    gc, direct = None, None
+    if gd[..., : 6 * n].any():  # gradients at the gates, c_t or tanh c_t themselves (rare)
+        if gd[..., : 4 * n].any():
+            direct = da_all * gd[..., : 4 * n]
+        gc = gd[..., 4 * n : 5 * n] + gd[..., 5 * n : 6 * n] * (1 - tcs * tcs)
+    da_all[..., :n] *= acts[..., 2 * n : 3 * n]  # ī = c̄ ⊙ g
+    da_all[1:, :, n : 2 * n] *= cs[:-1]  # f̄ = c̄ ⊙ c_{t−1}
+    da_all[0, :, n : 2 * n] *= c0
+    da_all[..., 2 * n : 3 * n] *= acts[..., :n]  # ḡ = c̄ ⊙ i
+    da_all[..., 3 * n :] *= tcs  # ō = h̄ ⊙ tanh c
+    via_c = hs * tcs  # ∂h_t/∂c_t = o ⊙ (1 − tanh² c) = o − h ⊙ tanh c
+    xp.subtract(acts[..., 3 * n :], via_c, out=via_c)
+    gh = gd[..., 6 * n :]
+    dh = xp.empty((batch, n), dtype=dtype)
+    dc = xp.zeros((batch, n), dtype=dtype)
+    tmp = xp.empty((batch, n), dtype=dtype)
+    for t in range(steps - 1, -1, -1):
+        if t == steps - 1:
+            xp.copyto(dh, gh[t])
+        else:
+            xp.matmul(da_all[t + 1], w, out=dh)
+            dh += gh[t]
+        dc += xp.multiply(dh, via_c[t], out=tmp)
+        if gc is not None:
+            dc += gc[t]
+        da = da_all[t]
+        d3 = da[:, : 3 * n].reshape(batch, 3, n)
+        d3 *= dc[:, None, :]
+        da[:, 3 * n :] *= dh
+        if direct is not None:
+            da += direct[t]
+        dc *= acts[t, :, n : 2 * n]
+    dh0 = xp.matmul(da_all[0], w)
+    flat = da_all.reshape(steps * batch, 4 * n)
+    dw = flat[:batch].T @ h0 if h0.any() else xp.zeros(w.shape, dtype=dtype)
+    if steps > 1:  # h_{t−1} for t ≥ 1: the states' block of out, a view (T·N, H)
+        dw += flat[batch:].T @ hs[:-1].reshape((steps - 1) * batch, n)
+    return da_all, dh0, dc, dw
 
 
 lstm_scan.defvjp_all(_lstm_scan_grad, keep="out h0 c0 w_hh xw.shape")
