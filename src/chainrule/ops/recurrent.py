@@ -145,11 +145,11 @@ def _lstm_scan_grad(g, out, xw, h0, c0, w_hh):
 
 
 def _lstm_scan_grad_arrays(gd: Any, out: Any, h0: Any, c0: Any, w: Any) -> tuple:
-    """The rule on raw arrays (a plain ``backward()``). What does not depend on the walk back
-    is computed for all steps at once, straight into the (T, N, 4H) gradient of xw: each gate's
-    slope times the factor its ā takes besides c̄_t or h̄_t (g, c_{t−1}, i; tanh c_t). The walk
-    is then one matrix product and about five in-place calls per step; w̄_hh one product over
-    all steps, ā reshaped (T·N, 4H) against the states."""
+    """The rule on raw arrays (a plain ``backward()``): per step one matrix product and about
+    fifteen in-place calls on small buffers that stay in cache, ā_t written straight into the
+    (T, N, 4H) gradient of xw; then w̄_hh as one product over all steps, ā reshaped (T·N, 4H)
+    against a view of the states. (Computing the step-independent factors for all steps at
+    once first measured ~13% slower: passes over (T, N, 4H) arrays that do not fit in cache.)"""
     xp = backend.array_module(gd)
     steps, batch, seven = out.shape
     n = seven // 7
@@ -157,51 +157,54 @@ def _lstm_scan_grad_arrays(gd: Any, out: Any, h0: Any, c0: Any, w: Any) -> tuple
     da_all = xp.empty((steps, batch, 4 * n), dtype=dtype)
     if steps == 0:
         return da_all, xp.zeros_like(h0), xp.zeros_like(c0), xp.zeros_like(w)
-    acts, cs, tcs, hs = (out[..., k * n : (k + 1) * n] for k in (0, 4, 5, 6))
-    acts = out[..., : 4 * n]
+    gc, direct = None, None
+    if gd[..., : 6 * n].any():  # gradients at the gates, c_t or tanh c_t themselves (rare)
+        direct = gd[..., : 4 * n]
+        tcs = out[..., 5 * n : 6 * n]
+        gc = gd[..., 4 * n : 5 * n] + gd[..., 5 * n : 6 * n] * (1 - tcs * tcs)
+    gh = gd[..., 6 * n :]
     # the slope (m0 − a) ⊙ a + m2: a(1 − a) in the sigmoids' columns, 1 − g² in g's
     m0 = xp.ones(4 * n, dtype=dtype)
     m0[2 * n : 3 * n] = 0
-    xp.subtract(m0, acts, out=da_all)
-    da_all *= acts
-    da_all += 1 - m0
-    gc, direct = None, None
-    if gd[..., : 6 * n].any():  # gradients at the gates, c_t or tanh c_t themselves (rare)
-        if gd[..., : 4 * n].any():
-            direct = da_all * gd[..., : 4 * n]
-        gc = gd[..., 4 * n : 5 * n] + gd[..., 5 * n : 6 * n] * (1 - tcs * tcs)
-    da_all[..., :n] *= acts[..., 2 * n : 3 * n]  # ī = c̄ ⊙ g
-    da_all[1:, :, n : 2 * n] *= cs[:-1]  # f̄ = c̄ ⊙ c_{t−1}
-    da_all[0, :, n : 2 * n] *= c0
-    da_all[..., 2 * n : 3 * n] *= acts[..., :n]  # ḡ = c̄ ⊙ i
-    da_all[..., 3 * n :] *= tcs  # ō = h̄ ⊙ tanh c
-    via_c = hs * tcs  # ∂h_t/∂c_t = o ⊙ (1 − tanh² c) = o − h ⊙ tanh c
-    xp.subtract(acts[..., 3 * n :], via_c, out=via_c)
-    gh = gd[..., 6 * n :]
+    m2 = 1 - m0
+    slope = xp.empty((batch, 4 * n), dtype=dtype)
     dh = xp.empty((batch, n), dtype=dtype)
     dc = xp.zeros((batch, n), dtype=dtype)
     tmp = xp.empty((batch, n), dtype=dtype)
     for t in range(steps - 1, -1, -1):
+        o = out[t]
+        acts = o[:, : 4 * n]
+        i, f, g, og = (acts[:, k * n : (k + 1) * n] for k in range(4))
+        tc, h = o[:, 5 * n : 6 * n], o[:, 6 * n :]
         if t == steps - 1:
             xp.copyto(dh, gh[t])
         else:
             xp.matmul(da_all[t + 1], w, out=dh)
             dh += gh[t]
-        dc += xp.multiply(dh, via_c[t], out=tmp)
+        # c̄_t = c̄_{t+1} ⊙ f_{t+1} + h̄_t ⊙ (o − h ⊙ tanh c), o ⊙ (1 − tanh² c) as h = o ⊙ tanh c
+        xp.multiply(h, tc, out=tmp)
+        xp.subtract(og, tmp, out=tmp)
+        tmp *= dh
+        dc += tmp
         if gc is not None:
             dc += gc[t]
+        xp.subtract(m0, acts, out=slope)
+        slope *= acts
+        slope += m2
         da = da_all[t]
-        d3 = da[:, : 3 * n].reshape(batch, 3, n)
-        d3 *= dc[:, None, :]
-        da[:, 3 * n :] *= dh
+        xp.multiply(dc, g, out=da[:, :n])
+        xp.multiply(dc, out[t - 1, :, 4 * n : 5 * n] if t else c0, out=da[:, n : 2 * n])
+        xp.multiply(dc, i, out=da[:, 2 * n : 3 * n])
+        xp.multiply(dh, tc, out=da[:, 3 * n :])
+        da *= slope
         if direct is not None:
-            da += direct[t]
-        dc *= acts[t, :, n : 2 * n]
+            da += slope * direct[t]
+        dc *= f
     dh0 = xp.matmul(da_all[0], w)
     flat = da_all.reshape(steps * batch, 4 * n)
     dw = flat[:batch].T @ h0 if h0.any() else xp.zeros(w.shape, dtype=dtype)
     if steps > 1:  # h_{t−1} for t ≥ 1: the states' block of out, a view (T·N, H)
-        dw += flat[batch:].T @ hs[:-1].reshape((steps - 1) * batch, n)
+        dw += flat[batch:].T @ out[:-1, :, 6 * n :].reshape((steps - 1) * batch, n)
     return da_all, dh0, dc, dw
 
 
