@@ -117,6 +117,51 @@ def test_need_weights_false_returns_none():
     assert w is None and out.shape == (3, 2, 4)
 
 
+@pytest.mark.parametrize("batch_first", [False, True, "unbatched"])
+@pytest.mark.parametrize("masks", [None, "attn_bool", "attn_3d", "padding", "causal"])
+def test_self_attention_without_weights_is_one_fused_node_equal_to_torch(batch_first, masks):
+    """Self-attention (query, key and value the same tensor) with need_weights=False runs as one
+    packed projection and one ``self_attention`` node; values and gradients equal PyTorch's."""
+    heads, n, length = 2, 2, 4
+    ours, theirs = _pair(cr.nn.MultiheadAttention, tnn.MultiheadAttention, 8, heads,
+                         batch_first=batch_first is True)  # fmt: skip
+    rng = np.random.default_rng(5)
+    shape = {True: (n, length, 8), False: (length, n, 8), "unbatched": (length, 8)}[batch_first]
+    (x,), (tx,) = _inputs(rng, shape)
+    kw: dict = {"need_weights": False}
+    if masks == "attn_bool":
+        kw["attn_mask"] = rng.random((length, length)) > 0.6
+        kw["attn_mask"][:, 0] = False
+    elif masks == "attn_3d":
+        kw["attn_mask"] = rng.normal(size=(n * heads, length, length))
+    elif masks == "padding" and batch_first != "unbatched":
+        kw["key_padding_mask"] = np.zeros((n, length), dtype=bool)
+        kw["key_padding_mask"][1, -2:] = True
+    elif masks == "causal":
+        kw["attn_mask"] = np.triu(np.ones((length, length), dtype=bool), 1)
+        kw["is_causal"] = True
+    if masks == "attn_3d" and batch_first == "unbatched":
+        kw["attn_mask"] = kw["attn_mask"][:heads]
+    t_kw = {k_: (torch.tensor(v_) if isinstance(v_, np.ndarray) else v_) for k_, v_ in kw.items()}
+    out, _ = ours(x, x, x, **kw)
+    names = {node.prim.name for node in _nodes(out)}
+    assert "self_attention" in names and "softmax" not in names
+    compare_outputs(lambda a: ours(a, a, a, **kw)[0], lambda a: theirs(a, a, a, **t_kw)[0],
+                    [x], [tx], ((x, tx),), modules=(ours, theirs))  # fmt: skip
+
+
+def _nodes(t):
+    seen, stack, found = set(), [t.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen or not hasattr(node, "next_nodes"):
+            continue
+        seen.add(id(node))
+        found.append(node)
+        stack.extend(node.next_nodes)
+    return found
+
+
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("batch_first", [False, True])

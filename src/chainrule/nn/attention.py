@@ -10,6 +10,7 @@ softmax Jacobian); then ∇Q = ∇S K / √d and ∇K = ∇Sᵀ Q / √d.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from chainrule.nn.functional import (  # defined there, with the other functiona
 from chainrule.nn.layers import Linear
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.activation import softmax
+from chainrule.ops.attention import self_attention
 from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.reduction import mean
 from chainrule.ops.shape import getitem, reshape, swapaxes
@@ -155,6 +157,14 @@ class MultiheadAttention(Module):
                 f"{self!r}: key {tuple(k.shape)} and value {tuple(v.shape)} must share (S, N) "
                 f"with N = {batch} from the query (sequence-first)"
             )
+        if (
+            query is key
+            and key is value
+            and self._qkv_same_embed_dim
+            and not need_weights
+            and not (self.dropout > 0.0 and self.training)
+        ):
+            return self._fused(q, attn_mask, key_padding_mask, is_causal, unbatched), None
         qp, kp, vp = self._project(q, k, v)
         h, d = self.num_heads, self.head_dim
         # (L, N, E) -> (N, h, L, d)
@@ -181,6 +191,25 @@ class MultiheadAttention(Module):
         if unbatched:
             weights = getitem(weights, 0)
         return out, weights
+
+    def _fused(
+        self, q: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool, unbatched: bool
+    ) -> Tensor:
+        """Self-attention without weights returned: one packed projection (``in_proj``) and
+        one :func:`~chainrule.ops.attention.self_attention` node, batch-first inside; q is
+        (L, N, E)."""
+        length, batch, e = q.shape
+        stand_in = SimpleNamespace(  # the scores' shape and dtype, for the mask checks
+            shape=(batch, self.num_heads, length, length), data=SimpleNamespace(dtype=q.dtype)
+        )
+        mask = self._mask(attn_mask, key_padding_mask, is_causal, batch, length, length,
+                          stand_in)  # fmt: skip
+        qkv = linear(swapaxes(q, 0, 1), self.in_proj_weight, self.in_proj_bias)
+        heads = self_attention(qkv, self.num_heads, mask=mask)
+        out = self.out_proj(getitem(heads, (..., slice(0, e))))  # (N, L, E)
+        if unbatched:
+            return reshape(out, (length, e))
+        return out if self.batch_first else swapaxes(out, 0, 1)
 
     def _project(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         e = self.embed_dim

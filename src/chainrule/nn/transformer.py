@@ -24,6 +24,7 @@ from chainrule.nn.layers import Dropout, Linear
 from chainrule.nn.module import Module
 from chainrule.nn.normalization import LayerNorm
 from chainrule.ops.activation import gelu, relu
+from chainrule.ops.linalg import linear
 from chainrule.ops.shape import getitem
 from chainrule.tensor import Tensor
 
@@ -36,6 +37,12 @@ def _activation(name: str | Callable) -> Callable:
     if name not in _ACTIVATIONS:
         raise ValueError(f"activation should be 'relu' or 'gelu' (or a callable), not {name!r}")
     return _ACTIVATIONS[name]
+
+
+def _is_relu(fn: Any) -> bool:
+    """Whether ``fn`` is the relu primitive (or a deep copy of it, as TransformerEncoder's
+    copies of a layer hold)."""
+    return getattr(fn, "forward", None) is relu.forward
 
 
 class _TransformerLayer(Module):
@@ -82,7 +89,13 @@ class _TransformerLayer(Module):
 
     def _ff(self, x: Tensor) -> Tensor:  # the last sub-layer: its dropout is the last one
         last_dropout = getattr(self, f"dropout{self._sublayers}")
-        return last_dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        first = self.linear1
+        hooked = first._forward_hooks or first._forward_pre_hooks
+        if _is_relu(self.activation) and type(first) is Linear and not hooked:
+            hidden = linear(x, first.weight, first.bias, activation="relu")  # one fused node
+        else:
+            hidden = self.activation(first(x))
+        return last_dropout(self.linear2(self.dropout(hidden)))
 
 
 class TransformerEncoderLayer(_TransformerLayer):
