@@ -151,3 +151,31 @@ def test_moments_equal_numpy(shape, axis, ddof):
     mu, var = moments(x, axis, ddof=ddof)
     np.testing.assert_allclose(mu, x.mean(axis=axis, keepdims=True), rtol=1e-12)
     np.testing.assert_allclose(var, x.var(axis=axis, ddof=ddof, keepdims=True), rtol=1e-10)
+
+
+@st.composite
+def _per_slice_cases(draw):
+    """weight and bias constant along the axes (batch, group, instance norm's layout): the
+    rule's per-slice road, with and without the statistics given."""
+    shape, axis, eps = draw(_cases())
+    ax = normalize_axis(axis, len(shape))
+    kept = tuple(1 if i in ax else n for i, n in enumerate(shape))
+    return shape, axis, eps, kept, draw(st.booleans()), draw(st.booleans())
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=_per_slice_cases(), seed=st.integers(0, 100))
+def test_standardize_per_slice_road_and_given_statistics_match_torch(case, seed):
+    shape, axis, eps, kept, affine, given_stats = case
+    x = uniform(seed, shape) * 3.0 + 5.0
+    mu, var = moments(x, axis) if given_stats else (None, None)
+    arrays = [x, uniform(seed + 1, kept), uniform(seed + 2, kept)] if affine else [x]
+    ref = _torch_standardize(axis, eps)
+
+    def fn(t, w=None, b=None):
+        return standardize(t, w, b, axis, eps, mu, var)
+
+    def tfn(t, w=None, b=None):
+        return ref(t) * w + b if affine else ref(t)
+
+    check_against_torch(fn, tfn, arrays, rtol=1e-7, atol=1e-10)

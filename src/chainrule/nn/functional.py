@@ -329,11 +329,12 @@ def batch_norm(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
                 f"of shape {x.shape}; use a batch of at least 2 or call .eval()"
             )
+        mu = var = None
         if training and running_mean is not None and running_var is not None:
-            _update_stats(running_mean, running_var, x, axes, momentum)
+            mu, var = _update_stats(running_mean, running_var, x, axes, momentum)
         w = None if weight is None else reshape(weight, bshape)
         b = None if bias is None else reshape(bias, bshape)
-        return standardize(x, w, b, axes=axes, eps=eps)
+        return standardize(x, w, b, axes, eps, mu, var)  # the batch's statistics reused
     shift, inv = _running_stats(running_mean, running_var, eps, x.dtype, bshape)
     y = (x - Tensor._make(shift)) * Tensor._make(inv)
     if weight is not None:
@@ -346,14 +347,17 @@ def batch_norm(
 @replayable  # cr.compile runs it again at each replay
 def _update_stats(
     running_mean: Tensor, running_var: Tensor, x: Tensor, axes: tuple[int, ...], momentum: float
-) -> None:
+) -> tuple[Any, Any]:
     """Move the running statistics toward the batch's mean and unbiased variance over
-    ``axes`` of ``x`` (computed from its array: no graph)."""
+    ``axes`` of ``x`` (computed from its array: no graph); returns the batch's mean and
+    biased variance (kept axes) for the normalisation itself."""
     c = running_mean.shape[0]
-    mu, unbiased = moments(x.data, axes, ddof=1)
+    mu, var = moments(x.data, axes)
+    n = x.size // c
     with no_grad():
         _update_running(running_mean, mu.reshape(c), momentum)
-        _update_running(running_var, unbiased.reshape(c), momentum)
+        _update_running(running_var, var.reshape(c) * (n / (n - 1)), momentum)
+    return mu, var
 
 
 @replayable  # cr.compile reads the running statistics again at each replay
