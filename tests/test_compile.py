@@ -714,3 +714,23 @@ def test_buffers_reused_by_the_replay_never_change_what_the_caller_kept():
             np.testing.assert_array_equal(g.data, w.data)
     sources = [e.source for entries in fast.cache.values() for e in entries]
     assert any("RC(b" in s for s in sources)  # the buffers were used
+
+
+def test_a_record_with_buffers_in_use_by_another_call_runs_the_function_eagerly():
+    cr.manual_seed(0)
+    layer = nn.Linear(4, 3)
+    eager_calls = []
+
+    def f(x):
+        eager_calls.append(1)  # Python code runs only when the function runs (eagerly)
+        return cr.relu(layer(x)).sum().item()
+
+    fast = cr.compile(f)
+    x = cr.tensor(np.arange(8.0).reshape(2, 4))
+    want = fast(x)
+    entry = next(iter(fast.cache.values()))[0]
+    assert entry.lock is not None
+    with entry.lock:  # as while another thread replays it
+        assert fast(x) == want
+    assert len(eager_calls) == 2
+    assert fast(x) == want and len(eager_calls) == 2  # replayed again once it is free
