@@ -223,10 +223,12 @@ def _linear_vjp(g, out, x, weight, bias=None, activation=None):
         return gx, gw, a if bias is not None else None
     xd = x.data if isinstance(x, Tensor) else x
     wd = weight.data if isinstance(weight, Tensor) else weight
-    wanted = (_wants(x), _wants(weight), bias is not None)
-    outs = tuple(None if w else False for w in wanted)
-    grads = _linear_vjp_into(outs, g.data, out.data, xd, wd, bias, activation)
-    return tuple(None if r is None else Tensor._make(r) for r in grads)
+    outs = (None if _wants(x) else False, None if _wants(weight) else False,
+            None if bias is not None else False)  # fmt: skip
+    gx, gw, gb = _linear_vjp_into(outs, g.data, out.data, xd, wd, bias, activation)
+    make = Tensor._make
+    return (None if gx is None else make(gx), None if gw is None else make(gw),
+            None if gb is None else make(gb))  # fmt: skip
 
 
 def _linear_vjp_into(outs, g, out, x, weight, bias=None, activation=None):
