@@ -117,17 +117,23 @@ def _shared(arr: Any, given: dict[int, list]) -> bool:
     input's gradient. ``given`` groups the arrays returned so far by the buffer they view;
     past a few views of one buffer (``cr.array`` of many rows) each is simply copied."""
     base = arr.base
-    if base is not None and not getattr(arr.flags, "writeable", True):
-        return True
     root = arr
-    while getattr(root, "base", None) is not None:
-        root = root.base
-    same = given.setdefault(id(root), [root])  # the root stays alive while its id is a key
-    if len(same) > _VIEWS_CHECKED:
+    if base is not None:
+        if not getattr(arr.flags, "writeable", True):
+            return True
+        root = base
+        while getattr(root, "base", None) is not None:
+            root = root.base
+    same = given.get(id(root))  # (each array listed keeps its root, so the id, alive)
+    if same is None:
+        given[id(root)] = [arr]
+        return False
+    if base is None or len(same) >= _VIEWS_CHECKED:  # the buffer itself, or one view too many
         return True
     share = backend.array_module(arr).may_share_memory
-    if any(share(arr, r) for r in same[1:]) or (base is None and len(same) > 1):
-        return True
+    for r in same:
+        if r.base is None or share(arr, r):
+            return True
     same.append(arr)
     return False
 
