@@ -52,7 +52,7 @@ def self_attention(qkv, heads=1, mask=None, scale=None):
     top = p.max(axis=-1, keepdims=True)
     p -= top
     xp.exp(p, out=p)
-    total = p.sum(axis=-1, keepdims=True)
+    total = xp.matmul(p, xp.ones((p.shape[-1], 1), dtype=p.dtype))  # row sums: BLAS, 5x sum()
     p /= total
     out = xp.empty((n, length, e + heads), dtype=p.dtype)
     xp.matmul(p, v, out=_heads(out[..., :e], heads))
@@ -87,7 +87,7 @@ def _self_attention_grad(g, out, qkv, heads=1, mask=None, scale=None):
     e = three // 3
     s = _scale(e // heads, scale)
     q, k, v = _split(x, heads)
-    go, o = _heads(gd[..., :e], heads), _heads(od[..., :e], heads)
+    go = _heads(gd[..., :e], heads)
     # P again from the kept log-sum-exp: one product and one exp
     p = xp.matmul(q, xp.swapaxes(k, -1, -2))
     p *= s
@@ -99,7 +99,8 @@ def _self_attention_grad(g, out, qkv, heads=1, mask=None, scale=None):
     dq, dk, dv = _split(grad, heads)
     xp.matmul(xp.swapaxes(p, -1, -2), go, out=dv)
     ds = xp.matmul(go, xp.swapaxes(v, -1, -2))  # P̄, then S̄ in place
-    r = (go * o).sum(axis=-1, keepdims=True)  # rowsum(P̄ ⊙ P)
+    r = xp.einsum("nlhd,nlhd->nhl", *(a[..., :e].reshape(n, length, heads, -1) for a in (gd, od)))
+    r = r[..., None]  # rowsum(P̄ ⊙ P) = rowsum(Ō ⊙ O), per head and query
     gl = gd[..., e:]
     if gl.any():  # a gradient at the log-sum-exp itself: its scores' gradient is P
         r -= xp.swapaxes(gl, 1, 2)[..., None]
