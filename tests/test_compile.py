@@ -516,6 +516,11 @@ MORE = {
                               nn.Flatten(), nn.Linear(40, 3)),
         (5, 8), lambda out, y: F.cross_entropy(out, y, label_smoothing=0.1),
     ),
+    "transformer-fused": (  # no dropout: fused self-attention, linear with relu (seqspeed)
+        lambda: nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+                              nn.Flatten(), nn.Linear(40, 3)),
+        (5, 8), lambda out, y: F.cross_entropy(out, y),
+    ),
     "conv1d-groupnorm-avgpool": (
         lambda: nn.Sequential(nn.Conv1d(2, 4, 3), nn.GroupNorm(2, 4), nn.ELU(), nn.AvgPool1d(2),
                               nn.Flatten(), nn.Linear(12, 3)),
