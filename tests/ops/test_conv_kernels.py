@@ -164,3 +164,20 @@ def test_disjoint_max_pool_nan_and_second_derivative():
     g_t, h_t = hvp(lambda a: TF.max_pool2d(a, 2) ** 3, torch, [z])
     assert_close(g_cr[0], g_t[0])
     assert_close(h_cr[0], h_t[0])
+
+
+def test_reused_scratch_grids_start_clean():
+    """The shift kernels reuse their scratch grids: a 5x5 input with padding 1 and a 3x3 one
+    with padding 2 make grids of one shape holding the input at different places; each
+    convolution (forward, input and kernel gradients) still matches PyTorch."""
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((8, 8, 3, 3))
+    for side, pad in [(5, 1), (3, 2), (5, 1), (3, 2)]:
+        x = rng.standard_normal((2, 8, side, side))
+        xt, wt = cr.tensor(x, requires_grad=True), cr.tensor(w, requires_grad=True)
+        tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+        y, ty = F.conv2d(xt, wt, padding=pad), TF.conv2d(tx, tw, padding=pad)
+        (y * y).sum().backward()
+        (ty * ty).sum().backward()
+        for a, b in [(y, ty), (xt.grad, tx.grad), (wt.grad, tw.grad)]:
+            np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
