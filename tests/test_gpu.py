@@ -114,6 +114,27 @@ def test_layers_forward_and_backward_match_the_cpu(device):
     np.testing.assert_allclose(mean.numpy(), ref_mean.numpy(), rtol=1e-10)
 
 
+def test_sequence_layers_forward_and_backward_match_the_cpu(device):
+    """The fused recurrence and self-attention primitives on the device (seqspeed)."""
+    x = _RNG.normal(size=(3, 5, 8))
+    results = []
+    for where in ("cpu", device):
+        cr.manual_seed(0)
+        lstm = cr.nn.LSTM(8, 6, num_layers=2, batch_first=True).to("float64").to(where)
+        layer = cr.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        layer = layer.to("float64").to(where)
+        out = (lstm(cr.tensor(x, device=where))[0] ** 2).sum() + (
+            layer(cr.tensor(x, device=where)) ** 2
+        ).sum()
+        out.backward()
+        params = [*lstm.parameters(), *layer.parameters()]
+        results.append((out.numpy(), [p.grad.numpy() for p in params]))
+    (ref, ref_grads), (got, grads) = results
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+
+
 def test_training_with_each_optimiser_matches_the_cpu(device):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(64, 4))

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.ops.elementwise import exp
@@ -55,11 +57,20 @@ def self_attention(qkv, heads=1, mask=None, scale=None):
     total = xp.matmul(p, xp.ones((p.shape[-1], 1), dtype=p.dtype))  # row sums: BLAS, 5x sum()
     p /= total
     out = xp.empty((n, length, e + heads), dtype=p.dtype)
-    xp.matmul(p, v, out=_heads(out[..., :e], heads))
+    _matmul_into(xp, p, v, _heads(out[..., :e], heads))
     xp.log(total, out=total)
     total += top
     out[..., e:] = xp.swapaxes(total[..., 0], 1, 2)
     return out
+
+
+def _matmul_into(xp: Any, a: Any, b: Any, dst: Any) -> None:
+    """dst[...] = a @ b, written by NumPy's matmul straight into the strided view ``dst``
+    (other array modules: computed, then copied in)."""
+    if xp is np:
+        xp.matmul(a, b, out=dst)
+    else:
+        dst[...] = xp.matmul(a, b)
 
 
 def _scale(d: int, scale: float | None) -> float:
@@ -97,7 +108,7 @@ def _self_attention_grad(g, out, qkv, heads=1, mask=None, scale=None):
     xp.exp(p, out=p)
     grad = xp.empty((n, length, three), dtype=p.dtype)
     dq, dk, dv = _split(grad, heads)
-    xp.matmul(xp.swapaxes(p, -1, -2), go, out=dv)
+    _matmul_into(xp, xp.swapaxes(p, -1, -2), go, dv)
     ds = xp.matmul(go, xp.swapaxes(v, -1, -2))  # P̄, then S̄ in place
     r = xp.einsum("nlhd,nlhd->nhl", *(a[..., :e].reshape(n, length, heads, -1) for a in (gd, od)))
     r = r[..., None]  # rowsum(P̄ ⊙ P) = rowsum(Ō ⊙ O), per head and query
@@ -107,8 +118,8 @@ def _self_attention_grad(g, out, qkv, heads=1, mask=None, scale=None):
     ds -= r
     ds *= p
     ds *= s
-    xp.matmul(ds, k, out=dq)
-    xp.matmul(xp.swapaxes(ds, -1, -2), q, out=dk)
+    _matmul_into(xp, ds, k, dq)
+    _matmul_into(xp, xp.swapaxes(ds, -1, -2), q, dk)
     return (Tensor._make(grad),)
 
 
