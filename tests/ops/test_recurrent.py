@@ -38,8 +38,8 @@ def _torch_lstm(xw, h, c, w):
         g, o = torch.tanh(a[:, 2 * n : 3 * n]), torch.sigmoid(a[:, 3 * n :])
         c = f * c + i * g
         h = o * torch.tanh(c)
-        steps.append(torch.cat([i, f, g, o, c, torch.tanh(c), h], -1))
-    return torch.stack(steps)
+        steps.append(torch.stack([i, f, g, o, c, torch.tanh(c), h]))
+    return torch.stack(steps, 1)
 
 
 def _torch_gru(xw, h, w, b):

@@ -357,8 +357,8 @@ class RNNBase(Module):
             return ys, getitem(ys, -1), None
         if self.mode == "LSTM":
             out = lstm_scan(xw, h, c, w_hh)
-            ys = getitem(out, (..., slice(6 * n, 7 * n)))
-            return ys, getitem(ys, -1), getitem(out, (-1, ..., slice(4 * n, 5 * n)))
+            ys = getitem(out, 6)
+            return ys, getitem(ys, -1), getitem(out, (4, -1))
         ys = rnn_scan(xw, h, w_hh, relu=self.mode == "RNN_RELU")
         return ys, getitem(ys, -1), None
 

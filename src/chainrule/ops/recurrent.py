@@ -21,7 +21,7 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.ops.elementwise import tanh
-from chainrule.ops.shape import concatenate, stack
+from chainrule.ops.shape import concatenate, reshape, stack, transpose
 from chainrule.tensor import Tensor
 
 
@@ -69,8 +69,8 @@ rnn_scan.defvjp_all(_rnn_scan_grad, keep="out h0 w_hh xw.shape")
 @primitive
 def lstm_scan(xw, h0, c0, w_hh):
     """An LSTM layer over time (PyTorch's gate order i, f, g, o): xw (T, N, 4H) the input terms
-    with both biases, h0 and c0 (N, H), w_hh (4H, H) -> (T, N, 7H) holding per step the gate
-    activations i, f, g, o, then c_t, tanh c_t and h_t.
+    with both biases, h0 and c0 (N, H), w_hh (4H, H) -> (7, T, N, H): the gate activations
+    i, f, g, o, then c_t, tanh c_t and h_t, each a contiguous (T, N, H) block.
     x̄w_t = ā_t = (ī ⊙ i(1−i), f̄ ⊙ f(1−f), ḡ ⊙ (1−g²), ō ⊙ o(1−o)), h̄_t = ḡ_t + ā_{t+1} W_hh,
         c̄_t = h̄_t ⊙ o ⊙ (1 − tanh²c_t) + c̄_{t+1} ⊙ f_{t+1}, ī = c̄_t ⊙ g, f̄ = c̄_t ⊙ c_{t−1},
         ō = h̄_t ⊙ tanh c_t
@@ -82,13 +82,15 @@ def lstm_scan(xw, h0, c0, w_hh):
     stay in cache, copied into the output once: the four gates through one tanh,
     σ(x) = ½ tanh(x/2) + ½ (the i, f, o pre-activations halved by a per-column scale, exact in
     floating point, then scaled and shifted back). (Writing every step's results in place into
-    strided slices of the large output measured ~20% slower.)
+    strided slices of the large output measured ~20% slower.) The blocks are contiguous so that
+    the states h_t, the layer's output, are a plain (T, N, H) array, and the gradient arriving
+    at the output (zeros but for that block) touches only the memory of that block.
     """
     xp = backend.xp
     steps, batch, four = xw.shape
     n = four // 4
     dtype = xp.result_type(xw, h0, c0, w_hh)
-    out = xp.empty((steps, batch, 7 * n), dtype=dtype)
+    out = xp.empty((7, steps, batch, n), dtype=dtype)
     scale, shift = _gate_affine(xp, n, dtype)
     wt = xp.ascontiguousarray(w_hh.T, dtype=dtype)
     h, c = h0, c0
@@ -103,11 +105,10 @@ def lstm_scan(xw, h0, c0, w_hh):
         c += a[:, :n] * a[:, 2 * n : 3 * n]
         tc = xp.tanh(c)
         h = a[:, 3 * n :] * tc
-        o = out[t]
-        o[:, :four] = a
-        o[:, 4 * n : 5 * n] = c
-        o[:, 5 * n : 6 * n] = tc
-        o[:, 6 * n :] = h
+        out[:4, t] = a.reshape(batch, 4, n).transpose(1, 0, 2)
+        out[4, t] = c
+        out[5, t] = tc
+        out[6, t] = h
     return out
 
 
@@ -124,10 +125,11 @@ def _gate_affine(xp: Any, n: int, dtype: Any) -> tuple[Any, Any]:
 def _lstm_scan_grad(g, out, xw, h0, c0, w_hh):
     if not is_grad_enabled():
         return _wrap(*_lstm_scan_grad_arrays(g.data, out.data, h0.data, c0.data, w_hh.data))
-    # create_graph: the same rule as differentiable ops
-    o_, gd, h0_, c0_, w = out, g, h0, c0, w_hh
+    # create_graph: the same rule as differentiable ops, on (T, N, 7H) copies of the blocks
+    seven, steps, batch, n = out.shape
+    o_, gd = (reshape(transpose(a, (1, 2, 0, 3)), (steps, batch, seven * n)) for a in (out, g))
+    h0_, c0_, w = h0, c0, w_hh
     ns = _Tensors
-    n = w.shape[1]
     i, f, gg, o = (o_[..., k * n : (k + 1) * n] for k in range(4))
     cs, tc, hs = o_[..., 4 * n : 5 * n], o_[..., 5 * n : 6 * n], o_[..., 6 * n :]
     # what does not depend on the walk back, for every step at once
@@ -152,34 +154,31 @@ def _lstm_scan_grad_arrays(gd: Any, out: Any, h0: Any, c0: Any, w: Any) -> tuple
     """The rule on raw arrays (a plain ``backward()``): per step one matrix product and about
     fifteen in-place calls on small buffers that stay in cache, ā_t written straight into the
     (T, N, 4H) gradient of xw; then w̄_hh as one product over all steps, ā reshaped (T·N, 4H)
-    against a view of the states. (Computing the step-independent factors for all steps at
-    once first measured ~13% slower: passes over (T, N, 4H) arrays that do not fit in cache.)"""
+    against the states. (Computing the step-independent factors for all steps at once first
+    measured ~13% slower: passes over (T, N, 4H) arrays that do not fit in cache.)"""
     xp = backend.array_module(gd)
-    steps, batch, seven = out.shape
-    n = seven // 7
+    _, steps, batch, n = out.shape
     dtype = xp.result_type(gd, out, w)
     da_all = xp.empty((steps, batch, 4 * n), dtype=dtype)
     if steps == 0:
         return da_all, xp.zeros_like(h0), xp.zeros_like(c0), xp.zeros_like(w)
     gc, direct = None, None
-    if gd[..., : 6 * n].any():  # gradients at the gates, c_t or tanh c_t themselves (rare)
-        direct = gd[..., : 4 * n]
-        tcs = out[..., 5 * n : 6 * n]
-        gc = gd[..., 4 * n : 5 * n] + gd[..., 5 * n : 6 * n] * (1 - tcs * tcs)
-    gh = gd[..., 6 * n :]
-    # the slope (m0 − a) ⊙ a + m2: a(1 − a) in the sigmoids' columns, 1 − g² in g's
-    m0 = xp.ones(4 * n, dtype=dtype)
-    m0[2 * n : 3 * n] = 0
+    if gd[:6].any():  # gradients at the gates, c_t or tanh c_t themselves (rare)
+        direct = gd[:4]
+        gc = gd[4] + gd[5] * (1 - out[5] * out[5])
+    gh = gd[6]
+    # the slope (m0 − a) ⊙ a + m2: a(1 − a) for the sigmoids' blocks, 1 − g² for g's
+    m0 = xp.ones((4, 1, 1), dtype=dtype)
+    m0[2] = 0
     m2 = 1 - m0
-    slope = xp.empty((batch, 4 * n), dtype=dtype)
+    slope = xp.empty((4, batch, n), dtype=dtype)
     dh = xp.empty((batch, n), dtype=dtype)
     dc = xp.zeros((batch, n), dtype=dtype)
     tmp = xp.empty((batch, n), dtype=dtype)
     for t in range(steps - 1, -1, -1):
-        o = out[t]
-        acts = o[:, : 4 * n]
-        i, f, g, og = (acts[:, k * n : (k + 1) * n] for k in range(4))
-        tc, h = o[:, 5 * n : 6 * n], o[:, 6 * n :]
+        acts = out[:4, t]
+        i, f, g, og = acts
+        tc, h = out[5, t], out[6, t]
         if t == steps - 1:
             xp.copyto(dh, gh[t])
         else:
@@ -197,18 +196,19 @@ def _lstm_scan_grad_arrays(gd: Any, out: Any, h0: Any, c0: Any, w: Any) -> tuple
         slope += m2
         da = da_all[t]
         xp.multiply(dc, g, out=da[:, :n])
-        xp.multiply(dc, out[t - 1, :, 4 * n : 5 * n] if t else c0, out=da[:, n : 2 * n])
+        xp.multiply(dc, out[4, t - 1] if t else c0, out=da[:, n : 2 * n])
         xp.multiply(dc, i, out=da[:, 2 * n : 3 * n])
         xp.multiply(dh, tc, out=da[:, 3 * n :])
-        da *= slope
+        blocks = da.reshape(batch, 4, n).transpose(1, 0, 2)
+        blocks *= slope
         if direct is not None:
-            da += slope * direct[t]
+            blocks += slope * direct[:, t]
         dc *= f
     dh0 = xp.matmul(da_all[0], w)
     flat = da_all.reshape(steps * batch, 4 * n)
     dw = flat[:batch].T @ h0 if h0.any() else xp.zeros(w.shape, dtype=dtype)
-    if steps > 1:  # h_{t−1} for t ≥ 1: the states' block of out, a view (T·N, H)
-        dw += flat[batch:].T @ out[:-1, :, 6 * n :].reshape((steps - 1) * batch, n)
+    if steps > 1:  # h_{t−1} for t ≥ 1: the states' block of out
+        dw += flat[batch:].T @ out[6, :-1].reshape((steps - 1) * batch, n)
     return da_all, dh0, dc, dw
 
 
