@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 from typing import Any
 
-import numpy as np
-
 from chainrule import backend
+from chainrule.ops._scratch import give as _give
+from chainrule.ops._scratch import take as _take
 
 Ints = tuple[int, ...]
 Pads = tuple[tuple[int, int], ...]
@@ -76,47 +75,6 @@ def usable(
         and x.shape[0] > 0
         and all(m > 0 for m in size)
     )
-
-
-POOL_BYTES = 64 << 20
-"""Scratch arrays kept for reuse per thread, at most this many bytes: the grids and product
-buffers of the last calls' shapes. A fresh multi-megabyte array page-faults on first touch
-(measured: a 3x3, 16-channel layer's forward 8 -> 5 ms with its scratch reused)."""
-
-
-class _Pool(threading.local):
-    def __init__(self) -> None:
-        self.free: list[tuple[Any, Any]] = []  # (array, tag), most recent last
-
-
-_pool = _Pool()
-
-
-def _take(shape: tuple[int, ...], dtype: Any, tag: Any = None) -> Any:
-    """A scratch array: zeros when ``tag`` is given (a reused one keeps the zeros it had when
-    given back with the same ``tag``: only the part its last user wrote, the same part, is
-    stale), uninitialised otherwise. Never returned to a caller: :func:`_give` it back."""
-    xp = backend.xp
-    if xp is np:
-        dt = np.dtype(dtype)
-        for i, (a, t) in enumerate(_pool.free):
-            if a.shape == shape and a.dtype == dt:
-                del _pool.free[i]
-                if tag is not None and t != tag:
-                    a.fill(0)
-                return a
-    return xp.zeros(shape, dtype=dtype) if tag is not None else xp.empty(shape, dtype=dtype)
-
-
-def _give(a: Any, tag: Any = None) -> None:
-    """Return a scratch array from :func:`_take` (with the tag that says which part of it is
-    not zero, or None: any)."""
-    if type(a) is not np.ndarray:
-        return
-    _pool.free.append((a, tag))
-    total = sum(b.nbytes for b, _ in _pool.free)
-    while _pool.free and total > POOL_BYTES:
-        total -= _pool.free.pop(0)[0].nbytes
 
 
 def _layout(sp: Ints, padding: Pads, reach: Ints, out: Ints) -> tuple[list, list, Ints]:

@@ -32,6 +32,7 @@ from chainrule import backend
 from chainrule.autograd import no_grad, primitive
 from chainrule.compile import constant, replayable
 from chainrule.ops import _conv_shift as shift
+from chainrule.ops import _scratch as scratch
 from chainrule.ops.elementwise import multiply
 from chainrule.ops.linalg import matmul
 from chainrule.ops.reduction import sum as _sum
@@ -97,7 +98,10 @@ def _im2col(x: Any, kernel: Ints, stride: Ints, padding: Pads, dilation: Ints, s
     w = _windows(_padded(x, padding), kernel, stride, dilation, size)  # (N, C, *K, *L)
     nd = len(kernel)
     order = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *K, N, *L)
-    return backend.xp.transpose(w, order).reshape(c * math.prod(kernel), -1)
+    t = backend.xp.transpose(w, order)
+    cols = scratch.take(t.shape, t.dtype)  # a scratch array: give it back after the product
+    cols[...] = t
+    return cols.reshape(c * math.prod(kernel), -1)
 
 
 def _col2im(
@@ -170,6 +174,7 @@ def conv(x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,), gr
     else:
         cols = cols.reshape(groups, -1, cols.shape[-1])
         y = (weight.reshape(groups, o // groups, -1) @ cols).reshape(o, -1)
+    scratch.give(cols.base)
     y = _batch_major(y, n, size)
     if bias is not None:
         y += bias.reshape(o, *(1,) * len(size))
@@ -258,6 +263,7 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     # one product per group (a stacked product with a transposed operand misses BLAS), as
     # (cols gᵀ)ᵀ: OpenBLAS runs this shape (long inner axis N L) several times faster
     w = backend.xp.stack([(cols[i] @ gm[i].T).T for i in range(groups)])  # (G, O/G, C/G K)
+    scratch.give(cols.base)
     return w.reshape(o, c // groups, *kernel)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
+from chainrule.ops import _scratch as scratch
 from chainrule.tensor import Tensor
 
 
@@ -113,8 +114,10 @@ def moments(x: Any, axes: Any = None, ddof: int = 0) -> tuple[Any, Any]:
     xp = backend.array_module(x)
     ax = norm_axes(axes, x.ndim, "moments")
     mu = _mean_of(xp, x, ax)
-    d = xp.subtract(x, mu)
+    d = scratch.take(x.shape, np.result_type(x.dtype, mu.dtype))
+    xp.subtract(x, mu, out=d)
     var = _sum_of(xp, d, ax, d)
+    scratch.give(d)
     var /= math.prod(x.shape[i] for i in ax) - ddof
     return mu, var
 
@@ -244,10 +247,12 @@ def _per_slice_vjp(xp, gd, xd, wd, bias, ax, kept, eps, mean, var, wants_w, want
     w = r if wd is None else r * wd.reshape(kept).astype(dtype, copy=False)  # w r
     gw = Tensor._make((r * sgd).reshape(wd.shape)) if wants_w else None
     gb = Tensor._make(sg.reshape(bias.shape)) if wants_b else None
-    t = xp.subtract(gd, sg / n, dtype=dtype)
+    t = scratch.take(gd.shape, dtype)
+    xp.subtract(gd, sg / n, out=t, dtype=dtype)
     t *= w
     d *= -(w * r * r * sgd / n)
     d += t
+    scratch.give(t)
     return Tensor._make(d), gw, gb
 
 

@@ -1,0 +1,55 @@
+"""Scratch arrays reused across calls of the hot array kernels (convolution, normalisation):
+a fresh multi-megabyte NumPy array page-faults on its first touch of every page, a reused
+one does not. Arrays taken here never leave the kernel that took them (never a result);
+they go back with :func:`give`. Per thread, so concurrent calls never share one.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+
+POOL_BYTES = 64 << 20
+"""Scratch arrays kept for reuse per thread, at most this many bytes: the grids and product
+buffers of the last calls' shapes. A fresh multi-megabyte array page-faults on first touch
+(measured: a 3x3, 16-channel layer's forward 8 -> 5 ms with its scratch reused)."""
+
+
+class _Pool(threading.local):
+    def __init__(self) -> None:
+        self.free: list[tuple[Any, Any]] = []  # (array, tag), most recent last
+
+
+_pool = _Pool()
+
+
+def take(shape: tuple[int, ...], dtype: Any, tag: Any = None) -> Any:
+    """A scratch array: zeros when ``tag`` is given (a reused one keeps the zeros it had when
+    given back with the same ``tag``: only the part its last user wrote, the same part, is
+    stale), uninitialised otherwise. Never returned to a caller: :func:`give` it back."""
+    xp = backend.xp
+    if xp is np:
+        dt = np.dtype(dtype)
+        fits = [i for i, (a, _) in enumerate(_pool.free) if a.shape == shape and a.dtype == dt]
+        if fits:
+            i = next((i for i in fits if _pool.free[i][1] == tag), fits[-1])
+            a, t = _pool.free.pop(i)
+            if tag is not None and t != tag:
+                a.fill(0)
+            return a
+    return xp.zeros(shape, dtype=dtype) if tag is not None else xp.empty(shape, dtype=dtype)
+
+
+def give(a: Any, tag: Any = None) -> None:
+    """Return a scratch array from :func:`take` (with the tag that says which part of it is
+    not zero, or None: any)."""
+    if type(a) is not np.ndarray:
+        return
+    _pool.free.append((a, tag))
+    total = sum(b.nbytes for b, _ in _pool.free)
+    while _pool.free and total > POOL_BYTES:
+        total -= _pool.free.pop(0)[0].nbytes
