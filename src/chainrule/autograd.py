@@ -74,7 +74,9 @@ def gradients(
     The same as PyTorch's ``torch.autograd.grad`` (TensorFlow calls it ``gradients``).
     ``grad_outputs`` defaults to ones for one-element outputs. Inputs that the outputs do not
     depend on give ``None`` with ``allow_unused=True`` and raise
-    :class:`~chainrule.errors.BackwardError` otherwise.
+    :class:`~chainrule.errors.BackwardError` otherwise. As PyTorch's, a gradient may be a
+    view of ``grad_outputs`` (a view op's gradient is a reshape or transpose of it); the
+    gradients of different inputs never share memory, and none is read-only.
     """
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
