@@ -149,8 +149,9 @@ def test_disjoint_max_pool_matches_torch_ties_included(nd, data, seed):
 
 
 def test_disjoint_max_pool_nan_and_second_derivative():
-    """NaN wins its window (as the general path's argmax and PyTorch's kernel), and the
-    create_graph rule gives PyTorch's Hessian-vector product."""
+    """NaN wins its window (as the general path's argmax and PyTorch's kernel), the gradient
+    passes central finite differences, and the create_graph rule gives PyTorch's
+    Hessian-vector product."""
     x = uniform(3, (1, 2, 4, 5))
     x[0, 1, 2, 3] = np.nan
     y = F.max_pool2d(cr.tensor(x, requires_grad=True), 2)
@@ -160,6 +161,7 @@ def test_disjoint_max_pool_nan_and_second_derivative():
     F.max_pool2d(xt, 2).sum().backward()
     assert xt.grad.numpy()[0, 1, 2, 3] == 1 and xt.grad.numpy()[0, 1].sum() == 4
     z = uniform(4, (1, 2, 5, 7))
+    assert cr.gradcheck(lambda a: F.max_pool2d(a, (2, 3)) ** 3, [cr.tensor(z)])
     g_cr, h_cr = hvp(lambda a: F.max_pool2d(a, 2) ** 3, cr, [z])
     g_t, h_t = hvp(lambda a: TF.max_pool2d(a, 2) ** 3, torch, [z])
     assert_close(g_cr[0], g_t[0])

@@ -160,6 +160,7 @@ INTERNAL_PRIMITIVES = {
     "_weighted_mean": "test_reduction.py (average with weights)",
     "diag_embed": "test_products.py (diagonal's gradient, diag of a vector)",
     "standardize": "test_normalization.py (vs torch, gradchecks, Hessians); tests/nn (norms)",
+    "block_max": "test_conv_kernels.py (disjoint max pool vs torch, ties, NaN, gradcheck, Hessian)",
     "self_attention": "test_attention.py (vs torch, finite differences, Hessians)",
 }
 
