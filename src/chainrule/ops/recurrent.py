@@ -170,6 +170,7 @@ def _lstm_scan_grad_arrays(gd: Any, out: Any, h0: Any, c0: Any, w: Any) -> tuple
     m0[2] = 0
     m2 = 1 - m0
     slope = xp.empty((4, batch, n), dtype=dtype)
+    part = xp.empty((4, batch, n), dtype=dtype)
     dh = xp.empty((batch, n), dtype=dtype)
     dc = xp.zeros((batch, n), dtype=dtype)
     tmp = xp.empty((batch, n), dtype=dtype)
@@ -192,13 +193,12 @@ def _lstm_scan_grad_arrays(gd: Any, out: Any, h0: Any, c0: Any, w: Any) -> tuple
         xp.subtract(m0, acts, out=slope)
         slope *= acts
         slope += m2
-        da = da_all[t]
-        xp.multiply(dc, g, out=da[:, :n])
-        xp.multiply(dc, out[4, t - 1] if t else c0, out=da[:, n : 2 * n])
-        xp.multiply(dc, i, out=da[:, 2 * n : 3 * n])
-        xp.multiply(dh, tc, out=da[:, 3 * n :])
-        blocks = da.reshape(batch, 4, n).transpose(1, 0, 2)
-        blocks *= slope
+        xp.multiply(dc, g, out=part[0])  # ā's factors besides the slope, in the gates' blocks
+        xp.multiply(dc, out[4, t - 1] if t else c0, out=part[1])
+        xp.multiply(dc, i, out=part[2])
+        xp.multiply(dh, tc, out=part[3])
+        blocks = da_all[t].reshape(batch, 4, n).transpose(1, 0, 2)
+        xp.multiply(part, slope, out=blocks)
         if direct is not None:
             blocks += slope * direct[:, t]
         dc *= f
