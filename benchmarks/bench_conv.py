@@ -5,7 +5,10 @@ PyTorch eager on the CPU, same weights and data, timed alternately in this one p
 
     python benchmarks/bench_conv.py [--rounds 9] [--threads 1]
 
-Ratios are PyTorch time / chainrule time: above 1 means chainrule is faster. Peak memory is
+Ratios are PyTorch time / chainrule time: above 1 means chainrule is faster. Each step is
+timed twice, interleaved: by the wall clock, and by the CPU time of the calling thread
+(``time.thread_time``; with one thread each, all of both libraries' work runs there), which
+other jobs on a shared, loaded machine disturb far less. Peak memory is
 the growth of the resident set (sampled every half millisecond) over five steps beyond what
 the process held before them, each library in a fresh process of its own
 (``--memory-worker``; Linux); the memory ratio is chainrule / PyTorch. Where this chainrule has
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -100,6 +104,20 @@ def steps(kind: str, compiled: bool = False):
     return (cr.compile(c_step) if compiled else c_step), t_step
 
 
+def cpu_interleaved(cases: dict, rounds: int) -> dict[str, float]:
+    """Median CPU seconds of the calling thread per call of each case, in turn, ``rounds``
+    times (after one warm-up call each)."""
+    for fn in cases.values():
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            start = time.thread_time()
+            fn()
+            samples[name].append(time.thread_time() - start)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
 def memory_worker(lib: str, kind: str, threads: int) -> None:
     """Print the growth of peak RSS (MiB) over 5 training steps, after the model is built."""
     from threadpoolctl import threadpool_limits
@@ -154,18 +172,23 @@ def main() -> None:
         if have_compile:
             cases["compiled"] = steps(kind, compiled=True)[0]
         t = interleaved(cases, rounds=args.rounds, budget_s=0.3)
+        cpu = cpu_interleaved(cases, rounds=3 * args.rounds)
         mc, mt = peak("chainrule", kind, args.threads), peak("torch", kind, args.threads)
         row = [kind, f"{t['chainrule'] * 1e3:.1f} ms", f"{t['torch'] * 1e3:.1f} ms",
-               f"{t['torch'] / t['chainrule']:.2f}x"]  # fmt: skip
+               f"{t['torch'] / t['chainrule']:.2f}x",
+               f"{cpu['chainrule'] * 1e3:.1f} / {cpu['torch'] * 1e3:.1f} ms",
+               f"{cpu['torch'] / cpu['chainrule']:.2f}x"]  # fmt: skip
         if have_compile:
             mk = peak("compiled", kind, args.threads)
             row += [f"{t['compiled'] * 1e3:.1f} ms", f"{t['torch'] / t['compiled']:.2f}x",
-                    f"{mk:.0f} MiB"]  # fmt: skip
+                    f"{cpu['torch'] / cpu['compiled']:.2f}x", f"{mk:.0f} MiB"]  # fmt: skip
         row += [f"{mc:.0f} MiB", f"{mt:.0f} MiB", f"{mc / max(mt, 1e-9):.2f}x"]
         rows.append(row)
-    header = ["network", "chainrule step", "PyTorch step", "speed (PyTorch/chainrule)"]
+    header = ["network", "chainrule step", "PyTorch step", "speed (PyTorch/chainrule)",
+              "CPU time chainrule / PyTorch", "CPU-time speed"]  # fmt: skip
     if have_compile:
-        header += ["compiled step", "speed (PyTorch/compiled)", "compiled peak"]
+        header += ["compiled step", "speed (PyTorch/compiled)", "CPU-time speed (compiled)",
+                   "compiled peak"]  # fmt: skip
     header += ["chainrule peak", "PyTorch peak", "memory (chainrule/PyTorch)"]
     print(table(rows, header))
 
