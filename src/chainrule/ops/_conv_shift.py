@@ -17,6 +17,7 @@ shift) keep every slice in bounds.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Any
@@ -125,12 +126,18 @@ def _strides(grid: Ints) -> Ints:
     return tuple(math.prod(grid[i + 1 :]) for i in range(len(grid)))
 
 
-def _shifts(kernel: Ints, dilation: Ints, grid: Ints) -> list[int]:
+def _shifts(kernel: Ints, dilation: Ints, grid: Ints) -> tuple[int, ...]:
+    """The flat shift of each kernel offset (row-major) on the padded grid."""
+    return _shift_table(tuple(kernel), tuple(dilation), tuple(grid))
+
+
+@functools.lru_cache(maxsize=256)
+def _shift_table(kernel: Ints, dilation: Ints, grid: Ints) -> tuple[int, ...]:
     st = _strides(grid)
-    return [
+    return tuple(
         sum(k * d * s for k, d, s in zip(ks, dilation, st))
         for ks in itertools.product(*map(range, kernel))
-    ]
+    )
 
 
 def conv(x: Any, weight: Any, padding: Pads, dilation: Ints, size: Ints) -> Any:

@@ -22,6 +22,7 @@ buffers of the last calls' shapes. A fresh multi-megabyte array page-faults on f
 class _Pool(threading.local):
     def __init__(self) -> None:
         self.free: list[tuple[Any, Any]] = []  # (array, tag), most recent last
+        self.bytes = 0
 
 
 _pool = _Pool()
@@ -38,6 +39,7 @@ def take(shape: tuple[int, ...], dtype: Any, tag: Any = None) -> Any:
         if fits:
             i = next((i for i in fits if _pool.free[i][1] == tag), fits[-1])
             a, t = _pool.free.pop(i)
+            _pool.bytes -= a.nbytes
             if tag is not None and t != tag:
                 a.fill(0)
             return a
@@ -50,6 +52,6 @@ def give(a: Any, tag: Any = None) -> None:
     if type(a) is not np.ndarray:
         return
     _pool.free.append((a, tag))
-    total = sum(b.nbytes for b, _ in _pool.free)
-    while _pool.free and total > POOL_BYTES:
-        total -= _pool.free.pop(0)[0].nbytes
+    _pool.bytes += a.nbytes
+    while _pool.free and _pool.bytes > POOL_BYTES:
+        _pool.bytes -= _pool.free.pop(0)[0].nbytes
