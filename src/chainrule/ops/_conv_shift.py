@@ -11,8 +11,10 @@ each a BLAS product on a strided slice of X, with no copy of the receptive field
 writes the input out prod(kernel) times). Outputs are computed on the whole padded grid and the
 positions that straddle an edge dropped. The input's gradient of a stride-1 convolution is the
 same kind of convolution (of ḡ with the flipped, transposed kernel), so one forward kernel and
-one weight kernel serve all three ops. A few extra columns past the grid's end (the largest
-shift) keep every slice in bounds.
+one weight kernel serve all three ops; with few output channels the input's gradient is
+scattered instead (:func:`conv_transpose`). A few extra columns past the grid's end (the
+largest shift) keep every slice in bounds. Grids and product buffers are scratch arrays
+reused across calls (:mod:`._scratch`).
 """
 
 from __future__ import annotations
