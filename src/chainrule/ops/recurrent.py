@@ -93,6 +93,7 @@ def lstm_scan(xw, h0, c0, w_hh):
     out = xp.empty((7, steps, batch, n), dtype=dtype)
     scale, shift = _gate_affine(xp, n, dtype)
     wt = xp.ascontiguousarray(w_hh.T, dtype=dtype)
+    blocks = scale.reshape(4, 1, n), shift.reshape(4, 1, n)  # per gate block
     ig = xp.empty((batch, n), dtype=dtype)
     h, c = h0, c0
     for t in range(steps):
@@ -100,13 +101,14 @@ def lstm_scan(xw, h0, c0, w_hh):
         a += xw[t]
         a *= scale
         xp.tanh(a, out=a)
-        a *= scale
-        a += shift  # i, f, g, o
-        out[:4, t] = a.reshape(batch, 4, n).transpose(1, 0, 2)
-        c = xp.multiply(a[:, n : 2 * n], c, out=out[4, t])
-        c += xp.multiply(a[:, :n], a[:, 2 * n : 3 * n], out=ig)
+        gates = out[:4, t]  # scaled and shifted back straight into the gates' blocks
+        xp.multiply(a.reshape(batch, 4, n).transpose(1, 0, 2), blocks[0], out=gates)
+        gates += blocks[1]
+        i, f, g, o = gates
+        c = xp.multiply(f, c, out=out[4, t])
+        c += xp.multiply(i, g, out=ig)
         tc = xp.tanh(c, out=out[5, t])
-        h = xp.multiply(a[:, 3 * n :], tc, out=out[6, t])
+        h = xp.multiply(o, tc, out=out[6, t])
     return out
 
 
