@@ -46,17 +46,17 @@ def threshold(mode: str):
     scatter), or the forward's shift-sum forced on ("gather": the transposed convolution as
     the flipped kernel's convolution) or off ("scatter") for every channel count, with the
     kernel gradient's and the scatter's products cut into blocks of 5 columns (so small
-    shapes exercise the blocks)."""
+    shapes exercise the blocks; the forward's too)."""
     s = _conv_shift
-    saved = s.MIN_CHANNELS, s.column_block, s.scatter_block
+    saved = s.MIN_CHANNELS, s.column_block, s.scatter_block, s.forward_block
     if mode != "shipped":
         s.MIN_CHANNELS = 1 if mode == "gather" else 10**9
-        s.column_block = lambda o, c, cols: 5
+        s.column_block = s.forward_block = lambda o, c, cols: 5
         s.scatter_block = lambda rows: 5
     try:
         yield
     finally:
-        s.MIN_CHANNELS, s.column_block, s.scatter_block = saved
+        s.MIN_CHANNELS, s.column_block, s.scatter_block, s.forward_block = saved
 
 
 def _check(c: dict, seed: int, transpose: bool, mode: str) -> None:

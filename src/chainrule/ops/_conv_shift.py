@@ -54,6 +54,15 @@ def scatter_block(rows: int) -> int:
     return max(SCATTER_BLOCK // max(rows, 1), 256)
 
 
+def forward_block(o: int, c: int, cols: int) -> int:
+    """How many columns each of the forward's per-offset products takes: blocks under
+    SMALL_PRODUCT where they are at least 2048 wide (16 channels: 3906 columns, the whole
+    layer's sum built block by block in cache, measured 25% faster), else all at once (at 32
+    channels the 976-column blocks measured no faster)."""
+    block = SMALL_PRODUCT // max(o * c, 1)
+    return block if 2048 <= block < cols else max(cols, 1)
+
+
 def column_block(o: int, c: int, cols: int) -> int:
     """How many columns each of the kernel gradient's products takes: blocks with o c block
     under SMALL_PRODUCT, which OpenBLAS's small-matrix kernel runs 2-3x faster than one long
@@ -155,13 +164,17 @@ def conv(x: Any, weight: Any, padding: Pads, dilation: Ints, size: Ints) -> Any:
     cols = n * plane
     wk = xp.ascontiguousarray(xp.moveaxis(weight.reshape(o, weight.shape[1], -1), 2, 0))
     wk = wk.astype(dtype, copy=False)
-    y, tmp = _take((o, cols), dtype), _take((o, cols), dtype)
-    for i, s in enumerate(_shifts(kernel, dilation, grid)):
-        if i == 0:
-            xp.matmul(wk[i], buf[:, s : s + cols], out=y)
-        else:
-            xp.matmul(wk[i], buf[:, s : s + cols], out=tmp)
-            y += tmp
+    shifts = _shifts(kernel, dilation, grid)
+    block = forward_block(o, weight.shape[1], cols)
+    y, tmp = _take((o, cols), dtype), _take((o, block), dtype)
+    for j in range(0, cols, block):  # each block's sum accumulated while it is in cache
+        width = min(block, cols - j)
+        yj, part = y[:, j : j + width], tmp[:, :width]
+        xp.matmul(wk[0], buf[:, shifts[0] + j : shifts[0] + j + width], out=yj)
+        for i in range(1, len(shifts)):
+            s = shifts[i] + j
+            xp.matmul(wk[i], buf[:, s : s + width], out=part)
+            yj += part
     out = xp.empty((n, o, *size), dtype=dtype)
     crop = y.reshape(o, n, *grid)[(slice(None), slice(None), *(slice(0, m) for m in size))]
     out[...] = xp.swapaxes(crop, 0, 1)
