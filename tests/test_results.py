@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,7 @@ FASHION = ("--dataset fashion_mnist --hidden 256,128 --activation relu --dropout
            "--optimizer adamw --lr 0.001 --weight-decay 0.05 --epochs 12 --batch-size 128 "
            "--val-size 0").split()  # fmt: skip
 GRU = "--dataset mnist1d --model gru".split()
+FASHION_CNN = "--dataset fashion_mnist --model cnn".split()
 
 
 def _chainrule() -> list[str]:
@@ -43,13 +45,13 @@ def _chainrule() -> list[str]:
     return [str(script)] if script.exists() else [str(shutil.which("chainrule"))]
 
 
-def train(tmp_path: Path, *args: str) -> tuple[dict, float]:
+def train(tmp_path: Path, *args: str, timeout: float = 600) -> tuple[dict, float]:
     """``chainrule train ARGS`` in a subprocess; returns (metrics.json, wall seconds)."""
     env = {**os.environ, "CHAINRULE_CACHE_DIR": str(tmp_path / "cache")}
     start = time.perf_counter()
     result = subprocess.run(
         [*_chainrule(), "train", *args, "--out", str(tmp_path), "--name", "run"],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        capture_output=True, text=True, env=env, timeout=timeout, check=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
@@ -86,7 +88,9 @@ def test_fashion_mnist_mlp(tmp_path):
     assert metrics["test"]["accuracy"] >= 0.88
 
 
-@pytest.mark.parametrize("args", [MNIST1D, FASHION, GRU], ids=["mnist1d", "fashion_mnist", "gru"])
+@pytest.mark.parametrize(
+    "args", [MNIST1D, FASHION, GRU, FASHION_CNN], ids=["mnist1d", "fashion_mnist", "gru", "cnn"]
+)
 def test_the_readme_shows_these_commands(args):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "chainrule train " + " ".join(args) in readme
@@ -141,6 +145,26 @@ def test_mnist1d_cnn_reaches_the_papers_cnn(tmp_path):
     metrics, _ = train(tmp_path, "--dataset", "mnist1d", "--model", "cnn")
     assert metrics["test"]["samples"] == 1000
     assert metrics["test"]["accuracy"] >= 0.94
+
+
+def test_fashion_mnist_cnn_with_its_defaults(tmp_path):
+    """`chainrule train --dataset fashion_mnist --model cnn` as it is: on a training split
+    this large the cnn trains on all 60,000 examples, 6 epochs of 128 with AdamW at 0.003 on
+    a one-cycle schedule, and no shifts (``conv_data_defaults``); it reaches 92% test
+    accuracy (issue 10's goal: in under 10 minutes on the 2-core machine; measured: README).
+    The wall time, the CPU time and the load average are printed, not asserted: a loaded
+    machine takes longer."""
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    metrics, seconds = train(tmp_path, *FASHION_CNN, timeout=3600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"fashion_mnist --model cnn: {metrics['test']['accuracy']:.2%} test accuracy, "
+          f"{seconds / 60:.1f} min wall, {cpu_s / 60:.1f} CPU-minutes, load {load}")  # fmt: skip
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["optimizer"] == "adamw" and config["schedule"] == "onecycle"
+    assert metrics["train"]["samples"] == 60000 and metrics["test"]["samples"] == 10000
+    assert metrics["test"]["accuracy"] >= 0.92
 
 
 # ---------------------------------------------------------------------------- sequences

@@ -82,7 +82,7 @@ def test_settings_parse(values, field, expected):
         ({"optimizer": "adamm"}, "--optimizer: unknown value 'adamm' \\(did you mean 'adam'\\?\\)"),
         (
             {"schedule": "linear"},
-            "--schedule: unknown value 'linear' .*; choose from cosine, step, none",
+            "--schedule: unknown value 'linear' .*; choose from cosine, step, onecycle, none",
         ),
         ({"test_size": 2.5}, "--test-size: a fraction in \\(0, 1\\) or a whole number"),
         ({"dataset": ""}, "--dataset: expected a non-empty text"),
@@ -205,6 +205,19 @@ def test_run_writes_the_folder(tmp_path):
     assert same_weights(loaded.model, run.model)
     # a second run in the same second gets its own folder
     assert start_run(TrainSettings.from_mapping(QUICK), tmp_path).folder != run.folder
+
+
+def test_onecycle_schedule_runs_over_every_batch(tmp_path):
+    """``--schedule onecycle`` is stepped per batch over exactly epochs × batches: it ends
+    near its floor (lr/25e4; one step past it after the last batch, as PyTorch's) without
+    stepping beyond ``total_steps`` (which would raise)."""
+    run = start_run(TrainSettings.from_mapping({**QUICK, "schedule": "onecycle"}), tmp_path)
+    batches = -(-len(run.data.X_train) // 64)
+    assert run.scheduler.total_steps == 2 * batches
+    run.fit()
+    assert run.trainer.batches_per_epoch == batches
+    assert run.scheduler.last_epoch == run.scheduler.total_steps
+    assert run.optimizer.param_groups[0]["lr"] < run.settings.lr / 100
 
 
 def test_run_same_seed_same_weights(tmp_path):

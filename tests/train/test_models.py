@@ -11,7 +11,13 @@ from chainrule import nn
 from chainrule.errors import CheckpointError
 from chainrule.train import predict
 from chainrule.train.experiment import start_run
-from chainrule.train.models import MODELS, build_cnn, image_shape
+from chainrule.train.models import (
+    LARGE_TRAINING_SET,
+    MODELS,
+    build_cnn,
+    conv_data_defaults,
+    image_shape,
+)
 from chainrule.train.run import build_from_spec, load_run, model_spec
 from chainrule.train.settings import TrainSettings
 
@@ -62,6 +68,46 @@ def test_settings_model_channels_augment():
     assert TrainSettings.from_mapping({"model": "cnn", "channels": "8,16"}).channels == (8, 16)
     with pytest.raises(ValueError, match=r"--model: unknown value 'cnnn'.*did you mean 'cnn'"):
         TrainSettings.from_mapping({"model": "cnnn"})
+
+
+def test_cnn_settings_chosen_from_the_data():
+    """The convolutional kinds leave optimiser, weight decay, schedule, epochs, batch size
+    and validation share to the data: a small training split keeps the general defaults (so
+    the digits' and MNIST-1D's README figures stand), a large one gets the large-data
+    settings; whatever a run sets stays, and a rate or decay chosen for AdamW does not go to
+    another optimiser."""
+    s = TrainSettings.from_mapping({"model": "cnn"})
+    chosen = (s.optimizer, s.weight_decay, s.schedule, s.epochs, s.batch_size, s.val_size)
+    assert chosen == (None,) * 6
+    general = TrainSettings(model="cnn").resolved("classification")
+    for shape, n in (([1, 8, 8], 1437), ([1, 40], 3600), ([1, 8, 8], LARGE_TRAINING_SET - 1)):
+        assert s.resolved("classification", shape, n) == general
+    assert (general.optimizer, general.lr, general.epochs, general.batch_size) == (
+        "sgd", 0.1, 40, 32)  # fmt: skip
+    large = s.resolved("classification", [1, 28, 28], 54000)
+    want = conv_data_defaults([1, 28, 28], 54000)
+    assert {k: getattr(large, k) for k in want} == want
+    assert (large.optimizer, large.schedule, large.batch_size, large.val_size) == (
+        "adamw", "onecycle", 128, 0.0)  # fmt: skip
+    assert large.augment is False
+    mine = TrainSettings.from_mapping(
+        {"model": "resnet", "optimizer": "sgd", "epochs": 2, "augment": True}
+    ).resolved("classification", [1, 28, 28], 54000)
+    assert (mine.optimizer, mine.lr, mine.weight_decay, mine.epochs, mine.augment) == (
+        "sgd", 0.1, 5e-4, 2, True)  # fmt: skip
+    assert mine.schedule == "onecycle" and mine.channels == (16, 32, 64)
+    assert TrainSettings.from_mapping(s.to_dict()) == s  # unset settings read back unset
+
+
+def test_prepare_data_holds_out_what_the_kind_chooses():
+    """The validation share a cnn leaves unset is chosen before the split: 10% of the digits'
+    1,437 training examples, none of Fashion-MNIST's 60,000."""
+    from chainrule.train.prepare import prepare_data
+
+    digits = prepare_data(TrainSettings.from_mapping({"model": "cnn"}))
+    assert (len(digits.X_train), len(digits.X_val)) == (1293, 144)
+    fashion = prepare_data(TrainSettings.from_mapping({"model": "cnn", "dataset": "fashion_mnist"}))
+    assert len(fashion.X_train) == 60000 and fashion.X_val is None
 
 
 @pytest.mark.slow  # trains a real model end to end

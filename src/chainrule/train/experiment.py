@@ -30,6 +30,7 @@ from chainrule.autograd import no_grad
 from chainrule.errors import DataError
 from chainrule.nn import Linear, Module, losses
 from chainrule.tensor import Tensor
+from chainrule.train.batches import make_loader
 from chainrule.train.callbacks import (
     Callback,
     EarlyStopping,
@@ -136,7 +137,9 @@ class TrainingRun:
         self._rng_state = backend.get_rng_state()
         self.loss_fn = make_loss(settings)
         self.optimizer = make_optimizer(settings, self.model)
-        self.scheduler = make_scheduler(settings, self.optimizer)
+        steps = len(make_loader((data.X_train, data.y_train), self.model,
+                                int(settings.batch_size or 1), True, settings.seed))  # fmt: skip
+        self.scheduler = make_scheduler(settings, self.optimizer, steps)
         self.config = run_config(settings, data, self.spec)
         monitor = "val_loss" if data.X_val is not None else "loss"
         own: list[Callback] = []
@@ -334,7 +337,9 @@ def start_run(
         folder, checkpoint = resume_checkpoint(resume)
         settings = resume_settings(folder, explicit or {})
     data = prepare_data(settings)
-    settings = settings.resolved(data.task)
+    pre = data.preprocess
+    shape = image_shape(pre.input_shape, pre.feature_names)
+    settings = settings.resolved(data.task, shape, len(data.X_train))
     world = distributed.size()
     if settings.batch_size % world:  # refused before any folder is made
         raise DataError(
@@ -408,21 +413,25 @@ def make_optimizer(settings: TrainSettings, model: Module) -> Any:
     return optim.get(settings.optimizer, list(model.named_parameters()), **kwargs)
 
 
-# the schedules of ``--schedule``, each with its arguments from the settings
+# the schedules of ``--schedule``, each with its arguments from the settings and the number
+# of batches per epoch
 _SCHEDULE_ARGS: dict[str, Any] = {
-    "cosine": lambda s: {"T_max": s.epochs},
-    "step": lambda s: {"step_size": max(1, math.ceil(s.epochs / 3)), "gamma": 0.1},
+    "cosine": lambda s, n: {"T_max": s.epochs},
+    "step": lambda s, n: {"step_size": max(1, math.ceil(s.epochs / 3)), "gamma": 0.1},
+    "onecycle": lambda s, n: {"max_lr": s.lr, "epochs": s.epochs, "steps_per_epoch": n},
 }
 
 
-def make_scheduler(settings: TrainSettings, optimizer: Any) -> Any:
+def make_scheduler(settings: TrainSettings, optimizer: Any, steps_per_epoch: int = 1) -> Any:
     """The learning-rate schedule: cosine annealing to 0 over the epochs, a step schedule
-    (×0.1 at each third of the epochs), or none (looked up in
-    :data:`chainrule.optim.SCHEDULERS`)."""
+    (×0.1 at each third of the epochs), the one-cycle policy (up from lr/25 to ``lr`` over
+    the first 30% of the ``epochs × steps_per_epoch`` batches, then down to lr/25e4, stepped
+    per batch; β1 or the momentum the other way, as PyTorch's ``OneCycleLR``), or none
+    (looked up in :data:`chainrule.optim.SCHEDULERS`)."""
     if settings.schedule not in _SCHEDULE_ARGS:
         return None
-    kwargs = _SCHEDULE_ARGS[settings.schedule](settings)
-    return optim.get_scheduler(settings.schedule, optimizer, **kwargs)
+    kwargs = _SCHEDULE_ARGS[settings.schedule](settings, int(steps_per_epoch))
+    return optim.get_scheduler(str(settings.schedule), optimizer, **kwargs)
 
 
 def fold_target_scaling(model: Module, mean: np.ndarray | None, scale: np.ndarray | None) -> None:

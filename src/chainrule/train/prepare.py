@@ -20,6 +20,7 @@ import numpy as np
 from chainrule.data import SplitData, StandardScaler, load_dataset, train_test_split
 from chainrule.data.files import existing_file, is_data_file
 from chainrule.errors import DataError
+from chainrule.train.models import image_shape
 from chainrule.train.run import Preprocess
 from chainrule.train.settings import TrainSettings
 
@@ -64,21 +65,25 @@ def prepare_data(settings: TrainSettings) -> PreparedData:
         raise DataError(f"{data.name}: classification needs at least 2 classes in the target")
     data = data.flattened()
     X_tr, y_tr, X_val, y_val = data.X_train, data.y_train, None, None
-    if settings.val_size > 0:
-        n_val = math.ceil(settings.val_size * len(X_tr))
+    if settings.val_size is None or settings.batch_size is None:  # left to the model kind
+        shape = image_shape(data.input_shape, data.feature_names)
+        settings = settings.resolved(data.task, shape, len(X_tr))
+    val_size, batch_size = float(settings.val_size or 0.0), int(settings.batch_size or 1)
+    if val_size > 0:
+        n_val = math.ceil(val_size * len(X_tr))
         if len(X_tr) - n_val < 1 or n_val < 1:
             raise DataError(
                 f"{data.name}: {len(X_tr)} training rows are too few to hold out "
-                f"{settings.val_size:g} of them for validation"
+                f"{val_size:g} of them for validation"
             )
         stratify = data.task == "classification" and _can_stratify(y_tr, n_val)
         X_tr, X_val, y_tr, y_val = train_test_split(
-            X_tr, y_tr, test_size=settings.val_size, stratify=stratify, seed=settings.seed
+            X_tr, y_tr, test_size=val_size, stratify=stratify, seed=settings.seed
         )
-    if len(X_tr) < settings.batch_size:
+    if len(X_tr) < batch_size:
         raise DataError(
             f"{data.name}: {len(X_tr)} rows are left for training (after the test and "
-            f"validation splits), fewer than the batch size {settings.batch_size}; use "
+            f"validation splits), fewer than the batch size {batch_size}; use "
             f"--batch-size {max(1, len(X_tr))} or less, or more data"
         )
     scaler = StandardScaler().fit(X_tr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad
 # The squared error's gradient is not bounded like softmax cross-entropy's (ŷ - e(y)): SGD with
 # momentum at 0.1 diverges on standardised regression targets (the bundled sine, diabetes).
 REGRESSION_SGD_LR = 0.01
-SCHEDULES = ("cosine", "step", "none")
+SCHEDULES = ("cosine", "step", "onecycle", "none")
 OUTPUTS = ("softmax", "linear")
 # the losses of each task from their registry, the task's default first, and every alias
 LOSSES = {task: losses.names(task) for task in losses.TASKS}
@@ -50,7 +50,9 @@ class TrainSettings:
     """The settings of a training run: the flags of ``chainrule train`` and the keys of its
     ``--config`` TOML file (same names, ``-`` or ``_``).
 
-    ``None`` means "chosen from the task or the optimiser" (see :meth:`resolved`).
+    ``None`` means "chosen from the task, the optimiser or the data" (see :meth:`resolved`;
+    the convolutional kinds leave the optimiser, weight decay, schedule, epochs, batch size and
+    validation share to their data: :func:`~chainrule.train.models.conv_data_defaults`).
     Build from untrusted values with :meth:`from_mapping`, which checks every value.
     """
 
@@ -62,18 +64,18 @@ class TrainSettings:
     activation: str = "tanh"
     output: str | None = None
     loss: str | None = None
-    optimizer: str = "sgd"
+    optimizer: str | None = "sgd"
     lr: float | None = None
     momentum: float = 0.9
-    weight_decay: float = 5e-4
+    weight_decay: float | None = 5e-4
     label_smoothing: float | None = None
-    schedule: str = "cosine"
+    schedule: str | None = "cosine"
     dropout: float = 0.0
-    epochs: int = 40
-    batch_size: int = 32
+    epochs: int | None = 40
+    batch_size: int | None = 32
     seed: int = 0
     early_stopping: int | None = None
-    val_size: float = 0.1
+    val_size: float | None = 0.1
     test_size: float | None = None
     augment: bool | None = None
 
@@ -134,19 +136,40 @@ class TrainSettings:
             d["channels"] = list(self.channels)
         return d
 
-    def resolved(self, task: str) -> TrainSettings:
+    def resolved(
+        self, task: str, input_shape: Sequence[int] | None = None, n_train: int | None = None
+    ) -> TrainSettings:
         """Every ``None`` that has a default filled in for ``task`` (``"classification"`` or
         ``"regression"``): softmax + cross-entropy with label smoothing 0.1, or linear +
-        squared error; the learning rate of :data:`DEFAULT_LR` (:data:`REGRESSION_SGD_LR` for
-        SGD on regression).
+        squared error; what the model kind chooses from data of ``input_shape`` (C, *spatial)
+        with ``n_train`` training examples (its ``data_defaults``; a learning rate or weight
+        decay it gives goes with the optimiser it chooses, so only when ``optimizer`` is
+        unset); the learning rate of :data:`DEFAULT_LR` (:data:`REGRESSION_SGD_LR` for SGD on
+        regression); the general defaults (the class's) for the rest.
 
         Raises ``ValueError`` for an output or loss that does not suit the task.
+
+        >>> s = TrainSettings.for_model("cnn")
+        >>> s.resolved("classification", [1, 8, 8], 1437).optimizer
+        'sgd'
+        >>> r = s.resolved("classification", [1, 28, 28], 54000)
+        >>> r.optimizer, r.lr, r.schedule, r.batch_size
+        ('adamw', 0.003, 'onecycle', 128)
         """
         if task not in LOSSES:
             raise ValueError(f"unknown task {task!r}")
+        kind = MODELS[self.model]
+        chosen: dict[str, Any] = {}
+        if kind.data_defaults is not None and input_shape is not None and n_train is not None:
+            chosen = kind.data_defaults(input_shape, n_train)
+            if self.optimizer is not None:  # its rate and decay go with the chosen optimiser
+                chosen = {k: v for k, v in chosen.items() if k not in ("lr", "weight_decay")}
+        general = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
+        fill = {k: chosen.get(k, general[k]) for k, v in vars(self).items() if v is None}
+        s = dataclasses.replace(self, **{k: v for k, v in fill.items() if v is not None})
         want_output = losses.get(LOSSES[task][0]).output  # what the task's losses pair with
-        output = self.output or want_output
-        loss = self.loss or LOSSES[task][0]
+        output = s.output or want_output
+        loss = s.loss or LOSSES[task][0]
         if output != want_output:
             raise ValueError(
                 f"--output {output} does not suit {task}: use --output {want_output} "
@@ -156,18 +179,18 @@ class TrainSettings:
             raise ValueError(
                 f"--loss {loss} does not suit {task}; choose from {', '.join(LOSSES[task])}"
             )
-        smoothing = self.label_smoothing
+        smoothing = s.label_smoothing
         if smoothing is None:
             smoothing = 0.1 if task == "classification" else 0.0
         if task == "regression" and smoothing:
             raise ValueError("--label-smoothing is for classification only")
         return dataclasses.replace(
-            self,
-            channels=self.channels or MODELS[self.model].channels or None,
-            augment=self.model != "mlp" if self.augment is None else self.augment,
+            s,
+            channels=s.channels or kind.channels or None,
+            augment=s.model != "mlp" if s.augment is None else s.augment,
             output=output,
             loss=loss,
-            lr=self.lr if self.lr is not None else _default_lr(self.optimizer, task),
+            lr=s.lr if s.lr is not None else _default_lr(str(s.optimizer), task),
             label_smoothing=smoothing,
         )
 
@@ -344,17 +367,17 @@ _CHECKS: dict[str, Any] = {
     "activation": _choice(activations.names()),
     "output": _opt_choice(OUTPUTS, _OUTPUT_ALIASES),
     "loss": _opt_choice(sorted(set(_LOSS_ALIASES.values())), _LOSS_ALIASES),
-    "optimizer": _choice(OPTIMIZERS),
+    "optimizer": _opt_choice(OPTIMIZERS),
     "lr": lambda v: None if v is None else _float(v, 0.0, math.inf, low_open=True),
     "momentum": lambda v: _float(v, 0.0, 1.0),
-    "weight_decay": lambda v: _float(v, 0.0, math.inf),
+    "weight_decay": lambda v: None if v is None else _float(v, 0.0, math.inf),
     "label_smoothing": lambda v: None if v is None else _float(v, 0.0, 1.0),
-    "schedule": _choice(SCHEDULES),
+    "schedule": _opt_choice(SCHEDULES),
     "dropout": lambda v: _float(v, 0.0, 1.0),
-    "epochs": lambda v: _int(v, low=1),
-    "batch_size": lambda v: _int(v, low=1),
+    "epochs": lambda v: None if v is None else _int(v, low=1),
+    "batch_size": lambda v: None if v is None else _int(v, low=1),
     "seed": lambda v: _int(v, low=0),
     "early_stopping": _early,
-    "val_size": lambda v: _float(v, 0.0, 1.0),
+    "val_size": lambda v: None if v is None else _float(v, 0.0, 1.0),
     "test_size": _test_size,
 }
