@@ -48,15 +48,20 @@ def threshold(mode: str):
     kernel gradient's and the scatter's products cut into blocks of 5 columns (so small
     shapes exercise the blocks; the forward's too)."""
     s = _conv_shift
-    saved = s.MIN_CHANNELS, s.column_block, s.scatter_block, s.forward_block
+    names = ("MIN_CHANNELS", "column_block", "scatter_block", "forward_block", "forward_pays",
+             "weight_pays")  # fmt: skip
+    saved = [getattr(s, n) for n in names]
     if mode != "shipped":
         s.MIN_CHANNELS = 1 if mode == "gather" else 10**9
         s.column_block = s.forward_block = lambda o, c, cols: 5
         s.scatter_block = lambda rows: 5
+        s.forward_pays = lambda c, o, n, size: True
+        s.weight_pays = lambda c, o: True
     try:
         yield
     finally:
-        s.MIN_CHANNELS, s.column_block, s.scatter_block, s.forward_block = saved
+        for n, v in zip(names, saved):
+            setattr(s, n, v)
 
 
 def _check(c: dict, seed: int, transpose: bool, mode: str) -> None:
@@ -103,6 +108,9 @@ def test_shift_kernel_runs_in_float32_and_is_taken():
     x = rng.standard_normal((2, 8, 6, 5)).astype(np.float32)
     w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
     assert _conv_shift.usable(x, 8, (1, 1), 1, (6, 5))
+    assert _conv_shift.forward_pays(8, 8, 2, (6, 5)) and _conv_shift.weight_pays(8, 8)
+    assert not _conv_shift.forward_pays(32, 64, 128, (14, 14))  # im2col's longer products win
+    assert not _conv_shift.weight_pays(32, 64)
     assert not _conv_shift.usable(x, 4, (1, 1), 1, (6, 5))  # few output channels: im2col
     assert _conv_shift.usable(x, 4, (1, 1), 1, (6, 5), thin=True)
     assert not _conv_shift.usable(x, 8, (2, 1), 1, (3, 5))

@@ -34,9 +34,31 @@ Pads = tuple[tuple[int, int], ...]
 MIN_CHANNELS = 8
 """Fewer input or output channels than this and im2col's one product beats the per-offset
 products of a convolution's forward (measured: 2-10x slower with 1-6 channels); the kernel
-gradient takes the shift-sum at any channel count (as fast or faster, and no im2col copy),
-and a transposed convolution with few channels the scatter (:func:`conv_transpose`: as fast
-as im2col and col2im, up to 1.6x faster)."""
+gradient takes the shift-sum at any small channel count (as fast or faster, and no im2col
+copy; up to WEIGHT_CHANNELS), and a transposed convolution with few channels the scatter
+(:func:`conv_transpose`: as fast as im2col and col2im, up to 1.6x faster)."""
+
+
+FORWARD_OUTPUT = 1 << 19
+"""The forward's shift-sum pays up to this many output elements (O N L) and with no more output
+than input channels; past that im2col's one product with a 9C-long inner axis wins (measured:
+ResNet's 16 and 32 channels at batch 32, 1.3-2x faster by shift; 32 -> 64 channels or batch
+128 at 14x14, 1.2-1.6x slower)."""
+
+WEIGHT_CHANNELS = 1024
+"""The kernel gradient's shift-sum pays up to this many channel pairs O C (measured: 16x16 to
+32x32, 1.3-1.7x faster than im2col; 32x64 and 64x64, 1.2-1.3x slower)."""
+
+
+def forward_pays(c: int, o: int, n: int, size: Ints) -> bool:
+    """Whether a forward from c to o channels, n examples, ``size`` positions, takes the
+    shift-sum (given :func:`usable`)."""
+    return o <= c and o * n * math.prod(size) <= FORWARD_OUTPUT
+
+
+def weight_pays(c: int, o: int) -> bool:
+    """Whether a kernel gradient between c and o channels takes the shift-sum."""
+    return o * c <= WEIGHT_CHANNELS
 
 
 SMALL_PRODUCT = 999_999

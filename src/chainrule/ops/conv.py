@@ -163,7 +163,7 @@ def conv(x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,), gr
     o, kernel = weight.shape[0], weight.shape[2:]
     if size is None:
         size = conv_size(x.shape[2:], kernel, stride, padding, dilation)
-    if shift.usable(x, o, stride, groups, size):
+    if shift.usable(x, o, stride, groups, size) and shift.forward_pays(x.shape[1], o, n, size):
         y = shift.conv(x, weight, padding, dilation, size)
         if bias is not None:
             y += bias.reshape(o, *(1,) * len(size))
@@ -255,7 +255,7 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     """
     c = x.shape[1]
     o, lsize = gy.shape[1], gy.shape[2:]
-    if shift.usable(x, o, stride, groups, lsize, thin=True):
+    if shift.usable(x, o, stride, groups, lsize, thin=True) and shift.weight_pays(c, o):
         return shift.conv_weight(x, gy, kernel, padding, dilation)
     cols = _im2col(x, kernel, stride, padding, dilation, lsize)  # (C K, N L)
     cols = cols.reshape(groups, -1, cols.shape[-1])
