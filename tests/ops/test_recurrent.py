@@ -31,15 +31,18 @@ def _torch_rnn(relu):
 
 
 def _torch_lstm(xw, h, c, w):
-    n, steps = h.shape[-1], []
+    """lstm_scan's (7, T, N, H): the gates as a (T, N, 4H) array, then c, tanh c, h blocks."""
+    n, steps, gates = h.shape[-1], [], []
     for t in range(xw.shape[0]):
         a = xw[t] + h @ w.T
         i, f = torch.sigmoid(a[:, :n]), torch.sigmoid(a[:, n : 2 * n])
         g, o = torch.tanh(a[:, 2 * n : 3 * n]), torch.sigmoid(a[:, 3 * n :])
         c = f * c + i * g
         h = o * torch.tanh(c)
-        steps.append(torch.stack([i, f, g, o, c, torch.tanh(c), h]))
-    return torch.stack(steps, 1)
+        gates.append(torch.cat([i, f, g, o], -1))
+        steps.append(torch.stack([c, torch.tanh(c), h]))
+    shape = (4, xw.shape[0], *h.shape)
+    return torch.cat([torch.stack(gates).reshape(shape), torch.stack(steps, 1)])
 
 
 def _torch_gru(xw, h, w, b):
