@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
@@ -179,3 +179,59 @@ def test_standardize_per_slice_road_and_given_statistics_match_torch(case, seed)
         return ref(t) * w + b if affine else ref(t)
 
     check_against_torch(fn, tfn, arrays, rtol=1e-7, atol=1e-10)
+
+
+@st.composite
+def _layer_norm_cases(draw):
+    """A layer norm's layout: the trailing axes normalised, weight (and bias) one value per
+    element of them (with or without leading size-1 axes), bias sometimes absent."""
+    shape = draw(shapes(min_dims=1, max_dims=4, max_side=4))
+    k = draw(st.integers(1, len(shape)))
+    row = shape[len(shape) - k :]
+    lead = draw(st.integers(0, len(shape) - k))
+    param = (1,) * lead + row
+    return (
+        shape,
+        tuple(range(-k, 0)),
+        param,
+        draw(st.booleans()),
+        draw(st.sampled_from([1e-5, 0.1])),
+    )
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=_layer_norm_cases(), seed=st.integers(0, 100))
+def test_standardize_layer_norm_road_matches_torch(case, seed, monkeypatch):
+    """The rule's layer-norm road (:func:`_layer_norm_vjp`), checked to be taken, against
+    PyTorch's own ``layer_norm`` in float64."""
+    import chainrule.ops.normalization as norm
+
+    shape, axis, param, with_bias, eps = case
+    taken = []
+    road = norm._layer_norm_vjp  # the real one, even where an earlier example patched it
+    road = getattr(road, "road", road)
+    spy = lambda *a: taken.append(1) or road(*a)
+    spy.road = road
+    monkeypatch.setattr(norm, "_layer_norm_vjp", spy)
+    arrays = [uniform(seed, shape) * 3.0 + 5.0, uniform(seed + 1, param)]
+    arrays += [uniform(seed + 2, param)] if with_bias else []
+    row = shape[len(shape) - len(axis) :]
+
+    def tfn(x, w, b=None):
+        return torch.nn.functional.layer_norm(
+            x, row, w.reshape(row), None if b is None else b.reshape(row), eps
+        )
+
+    check_against_torch(lambda x, w, b=None: standardize(x, w, b, axis, eps), tfn, arrays,
+                        rtol=1e-7, atol=1e-10)  # fmt: skip
+    assert taken or all(n == 1 for n in row)  # a row of one: the per-slice road
+
+
+def test_standardize_per_row_bias_avoids_the_layer_norm_road():
+    """A bias varying along the leading axis (not a layer norm's) keeps the general rule."""
+    arrays = [uniform(1, (3, 3)) + 2.0, uniform(2, (3,)), uniform(3, (3, 1))]
+    ref = _torch_standardize(-1, 1e-5)
+    check_against_torch(lambda x, w, b: standardize(x, w, b, axes=-1),
+                        lambda x, w, b: ref(x) * w + b, arrays, rtol=1e-7, atol=1e-10)  # fmt: skip
