@@ -2,7 +2,9 @@
 states, trained by the real ``chainrule`` command where there is one.
 
 Slow (marked ``slow``; the README's test command runs them too). On the 2-core machine the
-whole set takes about a minute and a half; the digits run alone about 10 s.
+MLP runs take about a minute and a half together, the digits run alone about 10 s; the
+convolutional runs (issue 10) take minutes each, the Fashion-MNIST one the longest (about 8.5
+CPU-minutes).
 """
 
 from __future__ import annotations
