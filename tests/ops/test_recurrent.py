@@ -130,3 +130,30 @@ def test_a_fused_layer_records_one_node_per_direction():
         names.append(node.prim.name)
         stack_.extend(n for n in node.next_nodes if hasattr(n, "next_nodes"))
     assert names.count("lstm_scan") == 1 and len(names) < 10
+
+
+def test_recycled_results_are_reused_only_once_nothing_holds_them():
+    from chainrule.ops import _scratch as scratch
+
+    a = scratch.recycled((5, 6), np.float32)
+    view = a[1:]
+    del a
+    b = scratch.recycled((5, 6), np.float32)  # the first is still held through its view
+    assert b.base is None and view.base is not b
+    ids = {id(view.base), id(b)}
+    del view, b
+    c = scratch.recycled((5, 6), np.float32)
+    assert id(c) in ids and c.shape == (5, 6) and c.dtype == np.float32
+    assert scratch.recycled((5, 6), np.float64).dtype == np.float64
+
+
+def test_an_lstm_step_reuses_its_buffers_and_keeps_a_held_output():
+    lstm = cr.nn.LSTM(2, 3)
+    x = cr.tensor(np.random.default_rng(0).normal(size=(4, 2, 2)), requires_grad=True)
+    kept, _ = lstm(x)  # held across the next steps: its memory must not be handed out again
+    before = kept.numpy().copy()
+    kept.sum().backward()
+    for _ in range(3):
+        out, _ = lstm(x * 2.0)
+        out.sum().backward()
+    np.testing.assert_array_equal(kept.numpy(), before)

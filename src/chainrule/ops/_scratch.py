@@ -6,6 +6,7 @@ they go back with :func:`give`. Per thread, so concurrent calls never share one.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -55,3 +56,39 @@ def give(a: Any, tag: Any = None) -> None:
     _pool.bytes += a.nbytes
     while _pool.free and _pool.bytes > POOL_BYTES:
         _pool.bytes -= _pool.free.pop(0)[0].nbytes
+
+
+RECYCLE_BYTES = 64 << 20
+"""Results kept per thread for :func:`recycled`, at most this many bytes."""
+
+
+class _Results(threading.local):
+    def __init__(self) -> None:
+        self.kept: list[Any] = []  # arrays handed out as results, reused once nothing holds them
+        self.bytes = 0
+
+
+_results = _Results()
+
+
+def recycled(shape: tuple[int, ...], dtype: Any) -> Any:
+    """An uninitialised array that may be a result (unlike :func:`take`'s): one handed out by an
+    earlier call and no longer referenced anywhere (no tensor, view or graph node holds it: its
+    reference count shows only this pool), else a new one, kept for later calls within
+    ``RECYCLE_BYTES``. For the multi-megabyte results of kernels run once per training step
+    (a recurrent layer's states), which would otherwise page-fault afresh every step."""
+    xp = backend.xp
+    if xp is not np:
+        return xp.empty(shape, dtype=dtype)
+    dt = np.dtype(dtype)
+    kept = _results.kept
+    for i in range(len(kept)):
+        # two references when free: the list's and getrefcount's argument
+        if kept[i].shape == shape and kept[i].dtype == dt and sys.getrefcount(kept[i]) == 2:
+            return kept[i]
+    a = np.empty(shape, dtype=dt)
+    kept.append(a)
+    _results.bytes += a.nbytes
+    while _results.bytes > RECYCLE_BYTES and len(kept) > 1:
+        _results.bytes -= kept.pop(0).nbytes
+    return a

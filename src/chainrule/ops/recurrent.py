@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
+from chainrule.ops import _scratch as scratch
 from chainrule.ops.elementwise import tanh
 from chainrule.ops.shape import concatenate, reshape, stack, transpose
 from chainrule.tensor import Tensor
@@ -94,7 +95,7 @@ def lstm_scan(xw, h0, c0, w_hh):
     steps, batch, four = xw.shape
     n = four // 4
     dtype = xp.result_type(xw, h0, c0, w_hh)
-    out = xp.empty((7, steps, batch, n), dtype=dtype)
+    out = scratch.recycled((7, steps, batch, n), dtype)  # no fresh pages to fault in each step
     gates, cs, tcs, hs = out[:4].reshape(steps, batch, four), out[4], out[5], out[6]
     scale, shift = _gate_affine(xp, n, dtype)
     wt = xp.ascontiguousarray(w_hh.T, dtype=dtype)
@@ -172,7 +173,11 @@ def _lstm_scan_grad_arrays(gd: Any, out: Any, h0: Any, c0: Any, w: Any) -> tuple
     xp = backend.array_module(gd)
     _, steps, batch, n = out.shape
     dtype = xp.result_type(gd, out, w)
-    da_all = xp.empty((steps, batch, 4 * n), dtype=dtype)
+    da_all = (
+        scratch.recycled((steps, batch, 4 * n), dtype)
+        if xp is np
+        else xp.empty((steps, batch, 4 * n), dtype=dtype)
+    )
     if steps == 0:
         return da_all, xp.zeros_like(h0), xp.zeros_like(c0), xp.zeros_like(w)
     gates, cs, tcs, hs = out[:4].reshape(steps, batch, 4 * n), out[4], out[5], out[6]
