@@ -739,3 +739,52 @@ def test_a_record_with_buffers_in_use_by_another_call_runs_the_function_eagerly(
         assert fast(x) == want
     assert len(eager_calls) == 2
     assert fast(x) == want and len(eager_calls) == 2  # replayed again once it is free
+
+
+def test_the_capture_holds_no_intermediate_array_and_is_freed_without_the_cycle_collector():
+    """What the capture saw is not kept: an intermediate array dies as it would in eager mode
+    (not at the capture's end), and the whole capture (its maps of every array and node) is
+    released when the record is built, without waiting for Python's cycle collector (a
+    recorded number, such as the optimiser's learning rate, refers to its capture)."""
+    import gc
+    import weakref
+
+    from chainrule import tape
+    from chainrule.compile import replayable
+
+    cr.manual_seed(0)
+    model = _model("batchnorm")
+    opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = cr.randn(8, 12), cr.tensor(np.arange(8) % 3)
+    seen: list = []
+
+    @replayable
+    def spy(t):  # runs unrecorded: may hold weak references to what it is given
+        seen.append((weakref.ref(t.data), weakref.ref(tape.recorder or t)))
+
+    alive: list[bool] = []
+
+    @cr.compile
+    def step(x, y):
+        opt.zero_grad()
+        h = model[0](x)  # the first layer's output: an intermediate of the step
+        spy(h)
+        loss = F.cross_entropy(model[1:](h), y)
+        loss.backward()
+        del h, loss
+        alive.append(seen[-1][0]() is not None)  # Python code: runs at the capture only
+        opt.step()
+        return None
+
+    gc.collect()
+    gc.disable()
+    try:
+        step(x, y)
+        assert alive == [False]  # freed after backward, as eagerly, during the capture
+        array, capture = seen[0]
+        assert array() is None
+        assert capture() is None  # the capture itself: gone with the call
+        step(x, y)
+        assert len(step.cache) == 1 and step.reason is None
+    finally:
+        gc.enable()

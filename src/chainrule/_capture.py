@@ -21,12 +21,14 @@ import functools
 import random
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from chainrule import autograd, backend, tape
+from chainrule import _replay as replay
+from chainrule import autograd, backend
 from chainrule._watch import Scalar, where
 from chainrule.tensor import Tensor
 
@@ -54,11 +56,13 @@ class Capture:
         self.name = name
         self.thread = threading.get_ident()
         self.steps: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
-        self.ns: dict[str, Any] = {"T": _make, "R": _leaf, "D": _deliver, "A": _as_array,
-                                   "G": _rule, "TA": Tensor}  # fmt: skip
+        self.ns: dict[str, Any] = {"T": _make, "R": replay.leaf, "D": replay.deliver,
+                                   "A": replay.as_array, "G": replay.rule,
+                                   "TA": Tensor}  # fmt: skip
         self.nslots = 0
         self.slot: dict[int, int] = {}  # id(array) -> its number
-        self.keep: list = []  # what the ids above refer to, kept alive during the capture
+        self.keep: list = []  # objects whose ids the maps here use, kept alive until the end
+        self.refs: dict[int, weakref.ref] = {}  # id -> weak reference to an array or node
         self.untracked: dict[int, str] = {}  # id(array) -> where a tensor was made of it
         self.consts: dict[int, str] = {}  # id(array) -> name of a constant array
         self.names: dict[int, str] = {}  # id(object) -> its name in the replay
@@ -100,9 +104,37 @@ class Capture:
         n = self.nslots
         self.nslots += 1
         self.slot[id(arr)] = n
-        self.keep.append(arr)
+        self.hold(arr)
         self.untracked.pop(id(arr), None)
         return n
+
+    def hold(self, o: Any) -> None:
+        """Keep the maps keyed by ``id(o)`` (an array, a graph node) true while the capture
+        runs: a weak reference drops ``o``'s id from them when ``o`` dies (so that an object
+        made later with the same id is not taken for it), instead of keeping every
+        intermediate array of the step alive until the capture ends. Objects that take no
+        weak reference are kept."""
+        i = id(o)
+        if i in self.refs:
+            return
+        try:
+            self.refs[i] = weakref.ref(o, functools.partial(_forget, self, i))
+        except TypeError:
+            self.keep.append(o)
+
+    def release(self) -> None:
+        """Drop what the capture held (every intermediate array and graph node it saw, the
+        maps of their ids): called once the record is built or abandoned, so that nothing
+        waits for Python's cycle collector (a recorded number refers to its capture)."""
+        self.refs.clear()
+        for d in (self.slot, self.untracked, self.consts, self.names, self.external,
+                  self.numbers, self.ns, self.buffers):  # fmt: skip
+            d.clear()
+        for c in (self.keep, self.steps, self.leaves, self.entry):
+            c.clear()
+        self.born.clear()
+        self.roots.clear()
+        self.nodes.clear()
 
     def obj(self, o: Any, prefix: str = "c") -> str:
         name = self.names.get(id(o))
@@ -124,7 +156,7 @@ class Capture:
             return None
         name = f"b{len(self.buffers)}"
         self.buffers[name] = (arr.shape, arr.dtype)
-        return f"({name} if RC({name}) == {_BASE} else N({name!r}))"
+        return f"({name} if RC({name}) == {replay.BASE} else N({name!r}))"
 
     def untracked_use(self, arr: Any, what: str) -> str:
         where = self.untracked.get(id(arr), "")
@@ -241,7 +273,7 @@ class Capture:
         n = self.new_slot(out.data)
         if out._node is not None:
             self.nodes.add(id(out._node))
-            self.keep.append(out._node)
+            self.hold(out._node)
         if buf is not None:
             parts.insert(0, buf)
             f = self.obj(into, "f")
@@ -519,7 +551,7 @@ class Capture:
         for name, (shape, dtype) in self.buffers.items():
             ns[name] = np.empty(shape, dtype)
         ns["RC"] = sys.getrefcount
-        ns["N"] = functools.partial(_fresh, ns)
+        ns["N"] = functools.partial(replay.fresh, ns)
         exec(builtins.compile(source, f"<cr.compile {self.name}>", "exec"), ns)
         return Entry(ns["_replay"], ns["_guard"], source, bool(self.buffers))
 
@@ -541,51 +573,9 @@ def _is_iterator(x: Any) -> bool:
     return hasattr(x, "__next__") and hasattr(x, "__iter__")
 
 
-# ---------------------------------------------------------------------------- replay helpers
-def _fresh(ns: dict, name: str) -> Any:
-    """A new buffer in place of ``ns[name]``, which something outside the record still holds."""
-    b = ns[name] = np.empty_like(ns[name])
-    return b
-
-
-def _base_refcount() -> int:
-    """What ``RC(b)`` says in a generated function when only its namespace holds ``b``
-    (the namespace's reference and the call's argument): measured, not assumed."""
-    ns = {"b": np.empty(0), "RC": sys.getrefcount}
-    exec("def f():\n    return RC(b)", ns)
-    return ns["f"]()
-
-
-_BASE = _base_refcount()
-
-
-def _deliver(leaf: Tensor, arr: Any, copy: bool, dtype: Any) -> None:
-    """A gradient into a leaf's ``.grad``, as the eager backward does it: assigned (a copy
-    when the array is not the rule's own) when there is none yet, added in place otherwise."""
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    gr = leaf.grad
-    if gr is None:
-        leaf.grad = _make(arr.copy() if copy else arr)
-    else:
-        gr.data += arr
-
-
-def _leaf(arr: Any) -> Tensor:
-    """A tensor around a replayed array that says it requires grad, as the one a rule was
-    given during the capture did (rules may skip the gradients nobody needs)."""
-    t = _make(arr)
-    t._requires_grad = True
-    return t
-
-
-def _rule(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """A gradient rule recorded whole, run as the backward walk runs it (recording off)."""
-    with tape.backward_mode(False):
-        return fn(*args, **kwargs)
-
-
-def _as_array(r: Any) -> Any:
-    if r is None:
-        return None
-    return r.data if isinstance(r, Tensor) else backend.xp.asarray(r)
+def _forget(cap: Capture, i: int, _ref: Any) -> None:
+    """An object ``cap`` held weakly (by id ``i``) died: its id may be reused from now on."""
+    cap.refs.pop(i, None)
+    cap.slot.pop(i, None)
+    cap.untracked.pop(i, None)
+    cap.nodes.discard(i)

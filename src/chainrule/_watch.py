@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from chainrule._capture import Capture
 
 _TENSOR_FILE = os.path.join(os.path.dirname(__file__), "tensor.py")
-_ENGINE = ("tensor.py", "tape.py", "autograd.py", "_capture.py", "_watch.py")
+_ENGINE = ("tensor.py", "tape.py", "autograd.py", "_capture.py", "_replay.py", "_watch.py")
 _PACKAGE = os.path.dirname(__file__) + os.sep
 _SKIP = tuple(os.path.join(os.path.dirname(__file__), f) for f in _ENGINE)
 
@@ -130,7 +130,7 @@ def patch(cap: Capture) -> dict[str, Any]:
             if not rec.suspended and i not in rec.slot and i not in rec.consts:
                 if not _conversion(rec, value, old, sys._getframe(1)):
                     rec.untracked[i] = where()
-                    rec.keep.append(value)
+                    rec.hold(value)
         elif not rec.suspended and not _delivering(sys._getframe(1)):
             rec.fail(f"a tensor's .data is assigned {where()} (outside a replayable call)")
 

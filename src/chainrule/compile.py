@@ -189,8 +189,15 @@ class Compiled:
         return tuple(env)
 
     def _capture(self, key: tuple, leaves: list, args: tuple, kwargs: dict, env: tuple) -> Any:
-        with _lock:
+        with _lock:  # (reentrant: _record takes it again around the eager call)
             cap = Capture(self.name, leaves)
+            try:
+                return self._record(cap, key, args, kwargs, env)
+            finally:
+                cap.release()  # every intermediate array and node it saw: freed now
+
+    def _record(self, cap: Capture, key: tuple, args: tuple, kwargs: dict, env: tuple) -> Any:
+        with _lock:
             saved = patch(cap)
             try:
                 result = self.fn(*args, **kwargs)
