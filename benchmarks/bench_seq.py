@@ -13,7 +13,9 @@ has ``cr.compile``, the same step compiled (its own copy of the model) is timed 
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -97,6 +99,19 @@ def make_pair(build, shape, seed: int = 0, compiled: bool = False):
     return (cr.compile(c_step) if compiled else c_step), t_step, batch
 
 
+def cpu_interleaved(cases: dict, rounds: int) -> dict[str, float]:
+    """Median CPU seconds (``time.thread_time``: this thread's user and system time, which
+    other processes' load inflates less than the wall clock) per call of each case, the cases
+    timed in turn, one call each per round."""
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            start = time.thread_time()
+            fn()
+            samples[name].append(time.thread_time() - start)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
 def peak_mib(fn) -> float:
     """Peak Python-tracked allocation (NumPy arrays included) of one call, in MiB."""
     tracemalloc.start()
@@ -118,15 +133,19 @@ def main(argv: list[str] | None = None) -> None:
         if have_compile:
             cases["k"] = make_pair(build, shape, compiled=True)[0]
         t = interleaved(cases, rounds=args.rounds, budget_s=0.3)
+        cpu = cpu_interleaved({"c": cs, "t": ts}, rounds=max(15, 2 * args.rounds))
         row = [name, f"{t['c'] * 1e3:.1f}", f"{t['t'] * 1e3:.1f}", f"{t['t'] / t['c']:.2f}"]
+        row += [f"{cpu['c'] * 1e3:.1f} / {cpu['t'] * 1e3:.1f}", f"{cpu['t'] / cpu['c']:.2f}"]
         if have_compile:
             row += [f"{t['k'] * 1e3:.1f}", f"{t['t'] / t['k']:.2f}", f"{t['c'] / t['k']:.2f}"]
         rows.append([*row, f"{peak_mib(cs):.0f}"])
-    header = ["workload (float32, training step)", "chainrule ms", "PyTorch ms", "ratio"]
+    header = ["workload (float32, training step)", "chainrule ms", "PyTorch ms", "ratio",
+              "CPU ms (chainrule / PyTorch)", "CPU ratio"]  # fmt: skip
     if have_compile:
         header += ["compiled ms", "compiled ratio", "compiled speed-up"]
     print(table(rows, [*header, "chainrule peak MiB"]))
     print("ratio = PyTorch time / chainrule time (> 1: chainrule faster), medians, same run; "
+          "CPU: this thread's CPU time per step, medians of interleaved single steps; "
           "speed-up = eager time / compiled time")  # fmt: skip
 
 
