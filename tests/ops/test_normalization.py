@@ -210,11 +210,16 @@ def test_standardize_layer_norm_road_matches_torch(case, seed, monkeypatch):
 
     shape, axis, param, with_bias, eps = case
     taken = []
-    road = norm._layer_norm_vjp  # the real one, even where an earlier example patched it
-    road = getattr(road, "road", road)
-    spy = lambda *a: taken.append(1) or road(*a)
-    spy.road = road
-    monkeypatch.setattr(norm, "_layer_norm_vjp", spy)
+    for name in ("_layer_norm_forward", "_layer_norm_vjp"):
+        road = getattr(norm, name)  # the real one, even where an earlier example patched it
+        road = getattr(road, "road", road)
+
+        def spy(*a, road=road, name=name):
+            taken.append(name)
+            return road(*a)
+
+        spy.road = road
+        monkeypatch.setattr(norm, name, spy)
     arrays = [uniform(seed, shape) * 3.0 + 5.0, uniform(seed + 1, param)]
     arrays += [uniform(seed + 2, param)] if with_bias else []
     row = shape[len(shape) - len(axis) :]
@@ -226,7 +231,8 @@ def test_standardize_layer_norm_road_matches_torch(case, seed, monkeypatch):
 
     check_against_torch(lambda x, w, b=None: standardize(x, w, b, axis, eps), tfn, arrays,
                         rtol=1e-7, atol=1e-10)  # fmt: skip
-    assert taken or all(n == 1 for n in row)  # a row of one: the per-slice road
+    if any(n > 1 for n in row):  # a row of one takes the per-slice road
+        assert set(taken) == {"_layer_norm_forward", "_layer_norm_vjp"}
 
 
 def test_standardize_per_row_bias_avoids_the_layer_norm_road():

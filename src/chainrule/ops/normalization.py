@@ -162,6 +162,8 @@ def standardize(x, weight=None, bias=None, axes=None, eps=1e-5, mean=None, var=N
     if x.size == 0:
         parts = [p for p in (x, weight, bias) if p is not None]
         return xp.empty(np.broadcast_shapes(*(p.shape for p in parts)), _dtype(*parts))
+    if mean is None and _is_layer_norm(x, x, weight, bias, ax):
+        return _layer_norm_forward(xp, x, weight, bias, eps)
     if mean is None or var is None:
         d = _centre(xp, x, ax)
         r = _rstd(xp, d, ax, eps)
@@ -246,11 +248,40 @@ def _is_layer_norm(gd: Any, xd: Any, wd: Any, bias: Any, ax: tuple[int, ...]) ->
         return False
     return (
         isinstance(gd, np.ndarray)
-        and xd.dtype == gd.dtype == wd.dtype
+        and xd.dtype == gd.dtype == wd.dtype == getattr(bias, "dtype", xd.dtype)
         and xd.dtype.kind == "f"
         and xd.flags.c_contiguous
         and gd.flags.c_contiguous
     )
+
+
+def _row_stats(xp: Any, x2: Any, eps: float, d: Any) -> Any:
+    """Per row of ``x2`` (m, k): d = x − mean written into ``d`` (the mean a matrix-vector
+    product with ones); returns 1 / sqrt(var + eps)."""
+    k = x2.shape[1]
+    mu = x2 @ xp.ones(k, dtype=x2.dtype)
+    mu /= k
+    xp.subtract(x2, mu[:, None], out=d)
+    r = xp.einsum("ij,ij->i", d, d)
+    r /= k
+    r += eps
+    xp.sqrt(r, out=r)
+    return xp.reciprocal(r, out=r)
+
+
+def _layer_norm_forward(xp: Any, x: Any, weight: Any, bias: Any, eps: float) -> Any:
+    """standardize's forward for a layer norm's layout (see :func:`_is_layer_norm`) on (M, k)
+    rows: (x − mean) ⊙ r ⊙ w + b in six passes, without the general path's bookkeeping.
+    (Taking the rows in blocks that stay in cache measured no faster.)"""
+    k = math.prod(weight.shape)
+    x2 = x.reshape(-1, k)
+    d = xp.empty(x2.shape, dtype=x.dtype)
+    r = _row_stats(xp, x2, eps, d)
+    d *= r[:, None]
+    d *= weight.reshape(k)
+    if bias is not None:
+        d += bias.reshape(k)
+    return d.reshape(x.shape)
 
 
 def _layer_norm_vjp(xp: Any, gd: Any, xd: Any, wd: Any, eps: float, wants_w: bool, wants_b: bool):
@@ -262,28 +293,21 @@ def _layer_norm_vjp(xp: Any, gd: Any, xd: Any, wd: Any, eps: float, wants_w: boo
     Returns x̄ (x's shape) and weight̄ and bias̄ as flat (k,) arrays (None when not wanted)."""
     k = math.prod(wd.shape)
     x2, g2, w = xd.reshape(-1, k), gd.reshape(-1, k), wd.reshape(k)
-    dtype = xd.dtype
-    ones = xp.ones(k, dtype=dtype)
-    mu = x2 @ ones
-    mu /= k
-    d = xp.subtract(x2, mu[:, None])  # x − mean, later reused for x̄'s last term
-    r = xp.einsum("ij,ij->i", d, d)
-    r /= k
-    r += eps
-    xp.sqrt(r, out=r)
-    xp.reciprocal(r, out=r)  # 1 / sqrt(var + eps), per row
-    gdp = xp.multiply(g2, d)  # ḡ ⊙ d
-    gw = r @ gdp if wants_w else None
-    sgd = gdp @ w  # Σ ĝ ⊙ d per row
-    gb = xp.ones(g2.shape[0], dtype=dtype) @ g2 if wants_b else None
+    d = scratch.take(x2.shape, xd.dtype)
+    r = _row_stats(xp, x2, eps, d)
+    gx = xp.multiply(g2, d)  # ḡ ⊙ d, in x̄'s array until ĝ replaces it
+    gw = r @ gx if wants_w else None
+    sgd = gx @ w  # Σ ĝ ⊙ d per row
+    gb = xp.ones(g2.shape[0], dtype=xd.dtype) @ g2 if wants_b else None
     sg = g2 @ w  # Σ ĝ per row
     sgd *= r
     sgd *= r
     sgd /= k  # r² Σĝ⊙d / k
     sg /= k
-    gx = xp.multiply(g2, w, out=gdp)  # ĝ, into ḡ ⊙ d's buffer
+    xp.multiply(g2, w, out=gx)  # ĝ
     d *= sgd[:, None]
     gx -= d
+    scratch.give(d)
     gx -= sg[:, None]
     gx *= r[:, None]
     return gx.reshape(xd.shape), gw, gb
