@@ -3,8 +3,8 @@ states, trained by the real ``chainrule`` command where there is one.
 
 Slow (marked ``slow``; the README's test command runs them too). On the 2-core machine the
 MLP runs take about a minute and a half together, the digits run alone about 10 s; the
-convolutional runs (issue 10) take minutes each, the Fashion-MNIST one the longest (about 8.5
-CPU-minutes).
+convolutional runs (issue 10) take seconds on the digits and MNIST-1D, about 7 CPU-minutes
+on Fashion-MNIST (the longest).
 """
 
 from __future__ import annotations
