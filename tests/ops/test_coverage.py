@@ -127,6 +127,7 @@ INTERNAL_PRIMITIVES = {
     "softmax_minus": "test_gradient_helpers.py",
     "sigmoid_binary_cross_entropy": "tests/nn (BCEWithLogitsLoss vs torch, Hessians)",
     "clamped_binary_cross_entropy": "tests/nn (BCELoss vs torch)",
+    "input_terms": "test_recurrent.py (vs torch's linear, finite differences, Hessians)",
     "rnn_scan": "test_recurrent.py (vs a PyTorch recurrence, finite differences, Hessians)",
     "lstm_scan": "test_recurrent.py (vs a PyTorch recurrence, finite differences, Hessians)",
     "gru_scan": "test_recurrent.py (vs a PyTorch recurrence, finite differences, Hessians)",

@@ -157,3 +157,25 @@ def test_an_lstm_step_reuses_its_buffers_and_keeps_a_held_output():
         out, _ = lstm(x * 2.0)
         out.sum().backward()
     np.testing.assert_array_equal(kept.numpy(), before)
+
+
+@settings(max_examples=10, deadline=None)
+@given(steps=st.integers(1, 4), batch=st.integers(1, 3), n_in=st.integers(1, 3),
+       n_out=st.integers(1, 5), bias=st.booleans(), seed=st.integers(0, 100))  # fmt: skip
+def test_input_terms_match_torch_linear(steps, batch, n_in, n_out, bias, seed):
+    from chainrule.ops.recurrent import input_terms
+
+    arrays = _arrays([(steps, batch, n_in), (n_out, n_in)] + [(n_out,)] * bias, seed)
+    check_against_torch(input_terms, torch.nn.functional.linear, arrays, rtol=1e-7)
+
+
+def test_input_terms_pass_finite_differences_and_second_derivatives():
+    from chainrule.ops.recurrent import input_terms
+
+    arrays = _arrays([(3, 2, 2), (4, 2), (4,)], 3)
+    fn = lambda x, w, b: input_terms(x, w, b) ** 2
+    assert cr.gradcheck(fn, [cr.tensor(a) for a in arrays])
+    (g_c, h_c) = hvp(fn, cr, arrays)
+    (g_t, h_t) = hvp(lambda x, w, b: torch.nn.functional.linear(x, w, b) ** 2, torch, arrays)
+    for a, b in zip(g_c + h_c, g_t + h_t):
+        assert_close(a, b, rtol=1e-7)

@@ -27,7 +27,7 @@ from chainrule.nn.module import Module, Parameter
 from chainrule.ops.activation import relu, sigmoid
 from chainrule.ops.elementwise import tanh, where
 from chainrule.ops.linalg import linear
-from chainrule.ops.recurrent import gru_scan, lstm_scan, rnn_scan
+from chainrule.ops.recurrent import gru_scan, input_terms, lstm_scan, rnn_scan
 from chainrule.ops.shape import concatenate, getitem, reshape, stack, swapaxes
 from chainrule.tensor import Tensor
 
@@ -349,7 +349,7 @@ class RNNBase(Module):
         n = self.hidden_size
         if self.mode != "GRU" and b_hh is not None:  # both biases join the input term
             b_ih = b_hh if b_ih is None else b_ih + b_hh
-        xw = linear(x, w_ih, b_ih)
+        xw = input_terms(x, w_ih, b_ih)
         if self.mode == "GRU":  # b_hh sits inside r ⊙ (h W_hnᵀ + b_hn): it cannot join xw
             if b_hh is None:
                 b_hh = Tensor._make(backend.xp.zeros(3 * n, dtype=x.data.dtype))

@@ -24,6 +24,7 @@ from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.ops import _scratch as scratch
 from chainrule.ops.elementwise import tanh
+from chainrule.ops.linalg import linear
 from chainrule.ops.shape import concatenate, reshape, stack, transpose
 from chainrule.tensor import Tensor
 
@@ -32,6 +33,27 @@ def _sig(x: Any) -> Any:
     """σ(x) = (1 + tanh(x/2)) / 2: never overflows, one call."""
     xp = backend.xp
     return xp.tanh(x * 0.5) * 0.5 + 0.5
+
+
+# ---------------------------------------------------------------------------- input terms
+@primitive
+def input_terms(x, weight, bias=None):
+    """A recurrent layer's input terms for all steps, ``linear``'s x @ weight.T + bias: x
+    (T, N, in), weight (G, in), bias (G,) -> (T, N, G), the result in an array reused from one
+    training step to the next once nothing holds it (``ops._scratch.recycled``): a fresh
+    (T, N, G) array page-faults on every page it writes, ~2 ms of a 2-layer LSTM step's 52.
+    x̄ = ḡ weight
+    weight̄ = Σ_batch ḡᵀ x
+    bias̄ = Σ_batch ḡ
+
+    Arithmetic and rule are ``linear``'s own (its ``into`` and its rule).
+    """
+    dtype = np.result_type(x.dtype, weight.dtype)
+    out = scratch.recycled((*x.shape[:-1], weight.shape[0]), dtype)
+    return linear.into(out, x, weight, bias)
+
+
+input_terms.defvjp_all(linear.vjp_all, keep="x weight out bias.shape")
 
 
 # ---------------------------------------------------------------------------- Elman RNN
