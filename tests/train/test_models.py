@@ -22,7 +22,7 @@ from chainrule.train.run import build_from_spec, load_run, model_spec
 from chainrule.train.settings import TrainSettings
 
 QUICK = {"dataset": "digits", "model": "cnn", "channels": "4,8", "epochs": 1, "batch_size": 64,
-         "augment": False}  # fmt: skip
+         "augment": False, "val_size": 0.1}  # fmt: skip
 
 
 def test_image_shape_from_the_dataset():
@@ -72,18 +72,21 @@ def test_settings_model_channels_augment():
 
 def test_cnn_settings_chosen_from_the_data():
     """The convolutional kinds leave optimiser, weight decay, schedule, epochs, batch size
-    and validation share to the data: a small training split keeps the general defaults (so
-    the digits' and MNIST-1D's README figures stand), a large one gets the large-data
+    and validation share to the data: a small training split keeps the general defaults but
+    for the validation share (none: all of the split trains), a large one gets the large-data
     settings; whatever a run sets stays, and a rate or decay chosen for AdamW does not go to
     another optimiser."""
     s = TrainSettings.from_mapping({"model": "cnn"})
     chosen = (s.optimizer, s.weight_decay, s.schedule, s.epochs, s.batch_size, s.val_size)
     assert chosen == (None,) * 6
-    general = TrainSettings(model="cnn").resolved("classification")
+    general = TrainSettings(model="cnn", val_size=0.0).resolved("classification")
     for shape, n in (([1, 8, 8], 1437), ([1, 40], 3600), ([1, 8, 8], LARGE_TRAINING_SET - 1)):
         assert s.resolved("classification", shape, n) == general
     assert (general.optimizer, general.lr, general.epochs, general.batch_size) == (
         "sgd", 0.1, 40, 32)  # fmt: skip
+    assert general.val_size == 0.0 and general.augment is not False  # all of it, shifted
+    told = TrainSettings.from_mapping({"model": "cnn", "val_size": 0.2})
+    assert told.resolved("classification", [1, 8, 8], 1437).val_size == 0.2
     large = s.resolved("classification", [1, 28, 28], 54000)
     want = conv_data_defaults([1, 28, 28], 54000)
     assert {k: getattr(large, k) for k in want} == want
@@ -100,11 +103,13 @@ def test_cnn_settings_chosen_from_the_data():
 
 
 def test_prepare_data_holds_out_what_the_kind_chooses():
-    """The validation share a cnn leaves unset is chosen before the split: 10% of the digits'
-    1,437 training examples, none of Fashion-MNIST's 60,000."""
+    """The validation share a cnn leaves unset is chosen before the split: none of the
+    digits' 1,437 training examples or of Fashion-MNIST's 60,000; one it is given is held out."""
     from chainrule.train.prepare import prepare_data
 
     digits = prepare_data(TrainSettings.from_mapping({"model": "cnn"}))
+    assert len(digits.X_train) == 1437 and digits.X_val is None
+    digits = prepare_data(TrainSettings.from_mapping({"model": "cnn", "val_size": 0.1}))
     assert (len(digits.X_train), len(digits.X_val)) == (1293, 144)
     fashion = prepare_data(TrainSettings.from_mapping({"model": "cnn", "dataset": "fashion_mnist"}))
     assert len(fashion.X_train) == 60000 and fashion.X_val is None

@@ -25,7 +25,8 @@ cosine schedule, 40 epochs of batches of 32. Regression data get a linear output
 error on standardised targets instead. --model cnn builds a convolutional network instead
 (convolution, batch norm, ReLU and max pooling per --channels entry, then a linear layer; 1-D
 for signals, 2-D for images), --model resnet adds residual blocks; both shift each training
-example at random unless --no-augment; on a training split of 10,000 examples or more (e.g.
+example at random unless --no-augment and train on all of the training split (no
+validation split); on a training split of 10,000 examples or more (e.g.
 Fashion-MNIST) they choose AdamW on a one-cycle schedule, a few epochs of larger batches and
 no shifts instead (see each option). --model gru or lstm reads each sample as a sequence
 (MNIST-1D's 40 values one step at a time, an image row by row) with a bidirectional recurrent
@@ -110,7 +111,8 @@ def register(subparsers: Any) -> None:
         data,
         "--val-size",
         "FRACTION",
-        help="share of the training split held out for validation (default 0.1; 0: none)",
+        help="share of the training split held out for validation (default 0.1; cnn/resnet "
+        f"{conv_data_defaults([1, 1, 1], 1)['val_size']:g}; 0: none)",
     )
     _setting(
         data,
