@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, parse_args, table
+from common import cpu_interleaved, interleaved, parse_args, table
 
 CASES = {"lenet5": ((64, 1, 28, 28), 10), "resnet": ((32, 3, 32, 32), 10)}
 
@@ -102,20 +101,6 @@ def steps(kind: str, compiled: bool = False):
         topt.step()
 
     return (cr.compile(c_step) if compiled else c_step), t_step
-
-
-def cpu_interleaved(cases: dict, rounds: int) -> dict[str, float]:
-    """Median CPU seconds of the calling thread per call of each case, in turn, ``rounds``
-    times (after one warm-up call each)."""
-    for fn in cases.values():
-        fn()
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(rounds):
-        for name, fn in cases.items():
-            start = time.thread_time()
-            fn()
-            samples[name].append(time.thread_time() - start)
-    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def memory_worker(lib: str, kind: str, threads: int) -> None:

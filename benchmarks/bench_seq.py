@@ -13,9 +13,7 @@ has ``cr.compile``, the same step compiled (its own copy of the model) is timed 
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, parse_args, table
+from common import cpu_interleaved, interleaved, parse_args, table
 
 import chainrule as cr
 
@@ -99,19 +97,6 @@ def make_pair(build, shape, seed: int = 0, compiled: bool = False):
     return (cr.compile(c_step) if compiled else c_step), t_step, batch
 
 
-def cpu_interleaved(cases: dict, rounds: int) -> dict[str, float]:
-    """Median CPU seconds (``time.thread_time``: this thread's user and system time, which
-    other processes' load inflates less than the wall clock) per call of each case, the cases
-    timed in turn, one call each per round."""
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(rounds):
-        for name, fn in cases.items():
-            start = time.thread_time()
-            fn()
-            samples[name].append(time.thread_time() - start)
-    return {name: statistics.median(v) for name, v in samples.items()}
-
-
 def peak_mib(fn) -> float:
     """Peak Python-tracked allocation (NumPy arrays included) of one call, in MiB."""
     tracemalloc.start()
@@ -133,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         if have_compile:
             cases["k"] = make_pair(build, shape, compiled=True)[0]
         t = interleaved(cases, rounds=args.rounds, budget_s=0.3)
-        cpu = cpu_interleaved({"c": cs, "t": ts}, rounds=max(15, 2 * args.rounds))
+        cpu = cpu_interleaved({"c": cs, "t": ts}, rounds=max(15, 2 * args.rounds), warm_up=False)
         row = [name, f"{t['c'] * 1e3:.1f}", f"{t['t'] * 1e3:.1f}", f"{t['t'] / t['c']:.2f}"]
         row += [f"{cpu['c'] * 1e3:.1f} / {cpu['t'] * 1e3:.1f}", f"{cpu['t'] / cpu['c']:.2f}"]
         if have_compile:

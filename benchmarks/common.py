@@ -39,6 +39,24 @@ def interleaved(
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
+def cpu_interleaved(
+    cases: dict[str, Callable[[], object]], rounds: int, warm_up: bool = True
+) -> dict[str, float]:
+    """Median CPU seconds (``time.thread_time``: this thread's user and system time, which
+    other processes' load inflates less than the wall clock) per call of each case, the cases
+    timed in turn, one call each per round (after one warm-up call each, unless told not to)."""
+    if warm_up:
+        for fn in cases.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            start = time.thread_time()
+            fn()
+            samples[name].append(time.thread_time() - start)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
 def parse_args(doc: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The options of an interleaved chainrule-vs-PyTorch benchmark (``--rounds``,
     ``--threads``), its description the first line of ``doc``; sets the thread pools and
