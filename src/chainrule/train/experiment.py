@@ -337,9 +337,7 @@ def start_run(
         folder, checkpoint = resume_checkpoint(resume)
         settings = resume_settings(folder, explicit or {})
     data = prepare_data(settings)
-    pre = data.preprocess
-    shape = image_shape(pre.input_shape, pre.feature_names)
-    settings = settings.resolved(data.task, shape, len(data.X_train))
+    settings = data.settings
     world = distributed.size()
     if settings.batch_size % world:  # refused before any folder is made
         raise DataError(

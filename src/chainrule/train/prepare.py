@@ -42,6 +42,9 @@ class PreparedData:
     y_val: np.ndarray | None
     X_test: np.ndarray
     y_test: np.ndarray
+    settings: TrainSettings
+    """The run's settings with every default filled in for this data
+    (:meth:`TrainSettings.resolved <chainrule.train.settings.TrainSettings.resolved>`)."""
     target_mean: np.ndarray | None = None
     target_scale: np.ndarray | None = None
 
@@ -54,7 +57,8 @@ class PreparedData:
 def prepare_data(settings: TrainSettings) -> PreparedData:
     """Load ``settings.dataset``, split off validation data (``val_size`` of the training
     split, stratified for classes), fit the standardisation on what remains for training,
-    and turn every split into model inputs.
+    and turn every split into model inputs; the settings' defaults are filled in for the data
+    (``PreparedData.settings``).
 
     Raises :class:`~chainrule.errors.DataError` for unusable data (unknown dataset, missing
     file or column, non-numeric or missing values, too few rows), ``ValueError`` for
@@ -65,9 +69,10 @@ def prepare_data(settings: TrainSettings) -> PreparedData:
         raise DataError(f"{data.name}: classification needs at least 2 classes in the target")
     data = data.flattened()
     X_tr, y_tr, X_val, y_val = data.X_train, data.y_train, None, None
-    if settings.val_size is None or settings.batch_size is None:  # left to the model kind
-        shape = image_shape(data.input_shape, data.feature_names)
-        settings = settings.resolved(data.task, shape, len(X_tr))
+    # what the task and the model kind choose, from the whole training split (once, here)
+    settings = settings.resolved(
+        data.task, image_shape(data.input_shape, data.feature_names), len(X_tr)
+    )
     val_size, batch_size = float(settings.val_size or 0.0), int(settings.batch_size or 1)
     if val_size > 0:
         n_val = math.ceil(val_size * len(X_tr))
@@ -128,6 +133,7 @@ def prepare_data(settings: TrainSettings) -> PreparedData:
         y_test=y_test,
         target_mean=t_mean,
         target_scale=t_scale,
+        settings=settings,
     )
 
 
