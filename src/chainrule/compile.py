@@ -189,7 +189,7 @@ class Compiled:
         return tuple(env)
 
     def _capture(self, key: tuple, leaves: list, args: tuple, kwargs: dict, env: tuple) -> Any:
-        with _lock:  # (reentrant: _record takes it again around the eager call)
+        with _lock:
             cap = Capture(self.name, leaves)
             try:
                 return self._record(cap, key, args, kwargs, env)
@@ -197,15 +197,15 @@ class Compiled:
                 cap.release()  # every intermediate array and node it saw: freed now
 
     def _record(self, cap: Capture, key: tuple, args: tuple, kwargs: dict, env: tuple) -> Any:
-        with _lock:
-            saved = patch(cap)
-            try:
-                result = self.fn(*args, **kwargs)
-            finally:
-                tape.recorder = None
-                unpatch(saved)
-            cap.check_rng()
-            out = cap.output(result)
+        # (called by _capture only, which holds _lock)
+        saved = patch(cap)
+        try:
+            result = self.fn(*args, **kwargs)
+        finally:
+            tape.recorder = None
+            unpatch(saved)
+        cap.check_rng()
+        out = cap.output(result)
         self.captures += 1
         if cap.reason is None and self.captures > self.max_captures:
             cap.fail(
