@@ -78,7 +78,7 @@ def _scale(d: int, scale: float | None) -> float:
 
 
 def _heads(a: Any, heads: int) -> Any:
-    """(N, L, E) -> the (N, heads, L, E / heads) view of its heads."""
+    """(N, L, E) -> the (N, heads, L, E / heads) view of its heads (of an array or a tensor)."""
     n, length, e = a.shape
     return a.reshape(n, length, heads, e // heads).transpose(0, 2, 1, 3)
 
@@ -123,20 +123,14 @@ def _self_attention_grad(g, out, qkv, heads=1, mask=None, scale=None):
     return (Tensor._make(grad),)
 
 
-def _tensor_heads(a: Tensor, heads: int) -> Tensor:
-    n, length, e = a.shape
-    return transpose(reshape(a, (n, length, heads, e // heads)), (0, 2, 1, 3))
-
-
 def _grad_tensors(g: Tensor, out: Tensor, qkv: Tensor, heads: int, mask: Any, scale: Any):
     """The rule as differentiable ops (a gradient of a gradient)."""
     n, length, three = qkv.shape
     e = three // 3
     s = _scale(e // heads, scale)
-    q, k, v = (_tensor_heads(getitem(qkv, (..., slice(i * e, (i + 1) * e))), heads)
-               for i in range(3))  # fmt: skip
-    go = _tensor_heads(getitem(g, (..., slice(0, e))), heads)
-    o = _tensor_heads(getitem(out, (..., slice(0, e))), heads)
+    q, k, v = _split(qkv, heads)  # (_split and _heads serve tensors as well as arrays)
+    go = _heads(getitem(g, (..., slice(0, e))), heads)
+    o = _heads(getitem(out, (..., slice(0, e))), heads)
     lse = swapaxes(getitem(out, (..., slice(e, None))), 1, 2)
     scores = matmul(q, swapaxes(k, -1, -2)) * s
     if mask is not None:
