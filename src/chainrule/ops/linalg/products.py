@@ -14,7 +14,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
-from chainrule.ops.activation import relu, sigmoid
+from chainrule.ops.activation import relu, sigmoid, step_mask
 from chainrule.ops.elementwise import multiply, tanh
 from chainrule.ops.linalg._common import (
     _matrix,
@@ -195,8 +195,8 @@ def _activation_grad(g, out, activation):
 def _activation_grad_array(g, out, activation):
     """ā = ḡ ⊙ act′(a) on raw arrays (a new array, or ``g`` itself for the identity)."""
     xp = backend.array_module(g)
-    if activation == "relu":  # as step_mask: a float mask multiplies 4x faster than where()
-        return g * (out > 0).astype(g.dtype, copy=False)
+    if activation == "relu":
+        return step_mask.forward(g, out)
     if activation == "tanh":
         d = out * out
         xp.subtract(1, d, out=d)
