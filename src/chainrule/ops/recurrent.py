@@ -23,7 +23,6 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.ops import _scratch as scratch
-from chainrule.ops.elementwise import tanh
 from chainrule.ops.linalg import linear
 from chainrule.ops.shape import concatenate, reshape, stack, transpose
 from chainrule.tensor import Tensor
@@ -318,10 +317,6 @@ class _Arrays:
     """The backward's few namespace calls on plain arrays (the fast path)."""
 
     @staticmethod
-    def tanh(a: Any) -> Any:
-        return backend.xp.tanh(a)
-
-    @staticmethod
     def stack(items: list) -> Any:
         return backend.xp.stack(items)
 
@@ -341,8 +336,6 @@ class _Arrays:
 
 class _Tensors:
     """The same calls as recorded chainrule ops: a differentiable backward (create_graph)."""
-
-    tanh = staticmethod(tanh)
 
     @staticmethod
     def stack(items: list) -> Tensor:
