@@ -107,6 +107,17 @@ def _rstd(xp: Any, d: Any, axes: tuple[int, ...], eps: float) -> Any:
     return xp.reciprocal(var, out=var)
 
 
+def _centred(xp: Any, x: Any, ax: tuple[int, ...], eps: float, mean: Any, var: Any,
+             dtype: Any) -> tuple[Any, Any]:  # fmt: skip
+    """d = x − mean (a new array in ``dtype``) and r = 1 / sqrt(var + eps) over ``ax``, from
+    the caller's ``mean`` and ``var`` where both are given, else computed."""
+    if mean is None or var is None:
+        d = _centre(xp, x, ax).astype(dtype, copy=False)
+        return d, _rstd(xp, d, ax, eps)
+    d = xp.subtract(x, mean.astype(dtype, copy=False), dtype=dtype)
+    return d, xp.reciprocal(xp.sqrt(var + eps)).astype(dtype, copy=False)
+
+
 def moments(x: Any, axes: Any = None, ddof: int = 0) -> tuple[Any, Any]:
     """The mean and variance of array ``x`` over ``axes`` (None: all; kept as size-1 axes),
     the variance divided by n − ``ddof`` (``ddof=1``: unbiased, batch norm's running
@@ -164,12 +175,7 @@ def standardize(x, weight=None, bias=None, axes=None, eps=1e-5, mean=None, var=N
         return xp.empty(np.broadcast_shapes(*(p.shape for p in parts)), _dtype(*parts))
     if mean is None and _is_layer_norm(x, x, weight, bias, ax):
         return _layer_norm_forward(xp, x, weight, bias, eps)
-    if mean is None or var is None:
-        d = _centre(xp, x, ax)
-        r = _rstd(xp, d, ax, eps)
-    else:
-        d = xp.subtract(x, mean.astype(x.dtype, copy=False))
-        r = xp.reciprocal(xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+    d, r = _centred(xp, x, ax, eps, mean, var, x.dtype)
     if weight is not None:
         d = d.astype(_dtype(d, weight), copy=False)
         if math.prod(np.broadcast_shapes(r.shape, weight.shape)) < d.size:
@@ -324,12 +330,7 @@ def _per_slice_vjp(xp, gd, xd, wd, bias, ax, kept, eps, mean, var, wants_w, want
     six passes over the data (seven without the forward's statistics)."""
     dtype = _dtype(gd, xd) if wd is None else _dtype(gd, xd, wd)
     n = math.prod(xd.shape[i] for i in ax)
-    if mean is None or var is None:
-        d = _centre(xp, xd, ax).astype(dtype, copy=False)
-        r = _rstd(xp, d, ax, eps)
-    else:
-        d = xp.subtract(xd, mean.astype(dtype, copy=False), dtype=dtype)
-        r = xp.reciprocal(xp.sqrt(var + eps)).astype(dtype, copy=False)
+    d, r = _centred(xp, xd, ax, eps, mean, var, dtype)
     sg = _sum_of(xp, gd, ax).astype(dtype, copy=False)  # Σ ḡ
     sgd = _sum_of(xp, gd, ax, d).astype(dtype, copy=False)  # Σ ḡ ⊙ d
     w = r if wd is None else r * wd.reshape(kept).astype(dtype, copy=False)  # w r
