@@ -30,9 +30,9 @@ def blocks(kernel: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode:
     )
 
 
-def _views(x: Any, kernel: Ints) -> tuple[Any, list[Any]]:
-    """x (N, C, *S) cropped to whole windows as (N, C, L1, k1, L2, k2, ...) and, per window
-    offset in row-major order, the (N, C, *L) view of the element at that offset."""
+def _views(x: Any, kernel: Ints) -> list[Any]:
+    """Per window offset in row-major order, the (N, C, *L) view of x (N, C, *S), cropped to
+    whole windows, at that offset."""
     n, c, *sp = x.shape
     nd = len(kernel)
     lsize = [m // k for m, k in zip(sp, kernel)]
@@ -44,7 +44,7 @@ def _views(x: Any, kernel: Ints) -> tuple[Any, list[Any]]:
         for i, k in enumerate(ks):
             index[3 + 2 * i] = k
         views.append(v[tuple(index)])
-    return v, views
+    return views
 
 
 @primitive
@@ -54,7 +54,7 @@ def block_max(x, kernel=(2,)):
     x̄ = ḡ at the first position of each window holding its maximum, 0 elsewhere
     """
     xp = backend.xp
-    _, views = _views(x, tuple(kernel))
+    views = _views(x, tuple(kernel))
     out = views[0].copy()
     for v in views[1:]:
         xp.maximum(out, v, out=out)
@@ -65,7 +65,7 @@ def _block_max_vjp(g, out, x, kernel=(2,)):
     kernel = tuple(kernel)
     xd, od = x.data, out.data
     xp = backend.array_module(xd)
-    _, views = _views(xd, kernel)
+    views = _views(xd, kernel)
     nan = bool(xp.isnan(od).any()) if od.dtype.kind == "f" else False
     hits = []
     free = None  # windows whose winner is still to be found
@@ -90,7 +90,7 @@ def _block_max_vjp(g, out, x, kernel=(2,)):
         return pad(gx, rest) if any(r for _, r in rest) else gx
     gd = g.data
     gx = xp.zeros(xd.shape, dtype=gd.dtype)
-    _, gviews = _views(gx, kernel)
+    gviews = _views(gx, kernel)
     for hit, gv in zip(hits, gviews):
         xp.multiply(gd, hit, out=gv)
     return Tensor._make(gx)
