@@ -16,6 +16,7 @@ both).
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -46,21 +47,27 @@ _SQRT_PI_INV = 1.0 / math.sqrt(math.pi)
 
 USE_SCIPY = True
 """Use ``scipy.special`` when it is installed and the backend is NumPy."""
-_scipy_special: Any = None
+_scipy_modules: dict[str, Any] = {}
+
+
+def scipy_attr(module: str, name: str) -> Any:
+    """``scipy.<module>.<name>`` when SciPy is installed, else None; the import is tried once
+    per module (the linear-algebra rules' host fast paths use it too)."""
+    mod = _scipy_modules.get(module)
+    if mod is None:
+        try:
+            mod = importlib.import_module(f"scipy.{module}")
+        except ImportError:
+            mod = False
+        _scipy_modules[module] = mod
+    return getattr(mod, name) if mod else None
 
 
 def _scipy(name: str) -> Any:
     """``scipy.special.<name>`` when SciPy may and can be used, else None."""
-    global _scipy_special
     if not USE_SCIPY or backend.xp is not np:
         return None
-    if _scipy_special is None:
-        try:
-            import scipy.special as special
-        except ImportError:
-            special = False
-        _scipy_special = special
-    return getattr(_scipy_special, name) if _scipy_special else None
+    return scipy_attr("special", name)
 
 
 def _in_float64(fn: Any, x: Any, *args: Any) -> Any:

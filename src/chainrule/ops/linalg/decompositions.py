@@ -12,6 +12,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import DomainError, LinAlgError
+from chainrule.ops._special import scipy_attr
 from chainrule.ops.elementwise import where
 from chainrule.ops.linalg._common import (
     EighResult,
@@ -71,9 +72,8 @@ def _cholesky_grad_blas(g: Any, low: Any) -> Any:
     BLAS ``trmm``/``trsm``: L⁻¹ is never formed), or None where SciPy or they do not apply."""
     if type(low) is not np.ndarray or low.ndim != 2 or low.dtype.kind != "f" or low.size == 0:
         return None
-    try:
-        from scipy.linalg import get_blas_funcs
-    except ImportError:
+    get_blas_funcs = scipy_attr("linalg", "get_blas_funcs")
+    if get_blas_funcs is None:
         return None
     # BLAS reads column-major arrays: a row-major L is a column-major U = Lᵀ (no copy), so
     # everything below is the transpose of the rule, Sᵀ = U⁻¹ Φ(Lᵀ ḡ)ᵀ U⁻ᵀ, and S + Sᵀ is

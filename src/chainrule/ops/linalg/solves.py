@@ -12,6 +12,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
+from chainrule.ops._special import scipy_attr
 from chainrule.ops.elementwise import where
 from chainrule.ops.linalg._common import (
     LstsqResult,
@@ -150,11 +151,7 @@ def _scipy_solve_triangular(a: Any, b: Any) -> Any:
         return None
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or not a.size * b.size:
         return None
-    try:
-        from scipy.linalg import solve_triangular as trsm
-    except ImportError:
-        return None
-    return trsm
+    return scipy_attr("linalg", "solve_triangular")
 
 
 def _solve_triangular_grad(g, out, a, b, *, lower=False, unit=False, trans=False):
@@ -197,9 +194,8 @@ def _inv_t_times(a: Any, c: Any) -> Any:
     other devices, no SciPy, a singular matrix), for the general rule to take over."""
     if type(a) is not np.ndarray or a.ndim != 2 or a.dtype not in (np.float32, np.float64):
         return None
-    try:
-        from scipy.linalg.lapack import get_lapack_funcs
-    except ImportError:
+    get_lapack_funcs = scipy_attr("linalg", "get_lapack_funcs")
+    if get_lapack_funcs is None:
         return None
     at = a.T  # Fortran order for LAPACK when a is C order: no copy
     getrf, getri = get_lapack_funcs(("getrf", "getri"), (at,))
