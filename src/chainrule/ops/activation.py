@@ -26,6 +26,7 @@ from chainrule.ops.elementwise import (
     tanh,
     where,
 )
+from chainrule.ops.elementwise.discrete import _raw_unless_graph
 from chainrule.ops.reduction import max as _max
 from chainrule.ops.reduction import sum as _sum
 from chainrule.ops.shape import concatenate, split
@@ -351,19 +352,21 @@ def hardswish(x):
     return x * backend.xp.clip(x / 6 + 0.5, 0, 1)
 
 
+def _hardswish_grad_as_ops(g, out, x):
+    mid = _mask((x.data >= -3) & (x.data <= 3), g)
+    return g * (mid * (x / 3 + 0.5) + _mask(x.data > 3, g))
+
+
+@_raw_unless_graph(_hardswish_grad_as_ops)
 def _hardswish_grad(g, out, x):
     xd = x.data
-    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
-        mid = _mask((xd >= -3) & (xd <= 3), g)
-        above = _mask(xd > 3, g)
-        return g * (mid * (x / 3 + 0.5) + above)
     xp = backend.array_module(xd)
     d = xp.divide(xd, 3, out=xp.empty_like(g.data))  # one new array, then in place
     d += 0.5
     xp.copyto(d, 0.0, where=xd < -3)
     xp.copyto(d, 1.0, where=xd > 3)
     d *= g.data
-    return Tensor._make(d)
+    return d
 
 
 hardswish.defvjp(_hardswish_grad, keep="x")
@@ -498,21 +501,24 @@ def l2_normalize(x, axis=1, eps=1e-12):
     return x / xp.maximum(xp.sqrt((x * x).sum(axis=axis, keepdims=True)), eps)
 
 
-def _l2_normalize_grad(g, out, x, axis=1, eps=1e-12):
-    if not is_grad_enabled():  # no graph of the backward wanted: one array, reused
-        xp = backend.array_module(g.data)
-        gd, od = g.data, out.data
-        buf = xp.empty_like(gd)
-        norm = xp.sqrt(_dot_along(xp, x.data, x.data, axis, buf))
-        dot = _dot_along(xp, gd, od, axis, buf)
-        dot *= norm > eps
-        xp.multiply(od, dot, out=buf)
-        xp.subtract(gd, buf, out=buf)
-        buf /= xp.maximum(norm, eps)
-        return Tensor._make(buf)
+def _l2_normalize_grad_as_ops(g, out, x, axis=1, eps=1e-12):
     norm = std_sqrt(_sum(x * x, axis=axis, keepdims=True))  # gradient 0 at a zero vector
     inside = _mask(norm.data > eps, g)
     return (g - inside * out * _sum(g * out, axis=axis, keepdims=True)) / maximum(norm, eps)
+
+
+@_raw_unless_graph(_l2_normalize_grad_as_ops)
+def _l2_normalize_grad(g, out, x, axis=1, eps=1e-12):
+    xp = backend.array_module(g.data)  # one array, reused
+    gd, od = g.data, out.data
+    buf = xp.empty_like(gd)
+    norm = xp.sqrt(_dot_along(xp, x.data, x.data, axis, buf))
+    dot = _dot_along(xp, gd, od, axis, buf)
+    dot *= norm > eps
+    xp.multiply(od, dot, out=buf)
+    xp.subtract(gd, buf, out=buf)
+    buf /= xp.maximum(norm, eps)
+    return buf
 
 
 def _dot_along(xp, a, b, axis, buf):

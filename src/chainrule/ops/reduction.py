@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import Primitive, is_grad_enabled, primitive
+from chainrule.autograd import Primitive, primitive
 from chainrule.errors import DomainError, ShapeError
 from chainrule.ops.elementwise import exp, std_sqrt, where
+from chainrule.ops.elementwise.discrete import _raw_unless_graph
 from chainrule.ops.shape import broadcast_to, getitem, pad, reshape, transpose
 from chainrule.tensor import Tensor
 
@@ -397,13 +398,15 @@ def _weighted_mean(a, w, axis=None, keepdims=False):
     )
 
 
+def _weighted_mean_grads_as_ops(g, out, a, w, axis=None, keepdims=False):
+    axes = _axes(axis, a.ndim, "average")
+    gs = _keep(g, a.shape, axes, keepdims) / sum(broadcast_to(w, a.shape), axis=axes, keepdims=True)
+    return broadcast_to(gs * w, a.shape), gs * (a - _keep(out, a.shape, axes, keepdims))
+
+
+@_raw_unless_graph(_weighted_mean_grads_as_ops)
 def _weighted_mean_grads(g, out, a, w, axis=None, keepdims=False):
     axes = _axes(axis, a.ndim, "average")
-    if is_grad_enabled():  # create_graph: as ops, so the rules differentiate again
-        gs = _keep(g, a.shape, axes, keepdims) / sum(
-            broadcast_to(w, a.shape), axis=axes, keepdims=True
-        )
-        return broadcast_to(gs * w, a.shape), gs * (a - _keep(out, a.shape, axes, keepdims))
     xp = backend.array_module(g.data)
     wd = w.data if isinstance(w, Tensor) else w
     kept = _kept_shape(a.shape, axes)
@@ -418,11 +421,10 @@ def _weighted_mean_grads(g, out, a, w, axis=None, keepdims=False):
             gw = xp.matmul(gs.reshape(-1), gw.reshape(-1, n)).reshape(wd.shape)
         else:
             gw *= gs
-        gw = Tensor._make(gw)
     ga = xp.multiply(gs, wd)
     if ga.shape != a.shape:
         ga = xp.broadcast_to(ga, a.shape)
-    return Tensor._make(ga), gw
+    return ga, gw
 
 
 _weighted_mean.defvjp_all(_weighted_mean_grads, keep="a w out")

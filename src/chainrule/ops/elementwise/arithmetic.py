@@ -10,7 +10,14 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
-from chainrule.ops.elementwise.discrete import _data, _zero_grad, floor, sign, trunc
+from chainrule.ops.elementwise.discrete import (
+    _data,
+    _raw_unless_graph,
+    _zero_grad,
+    floor,
+    sign,
+    trunc,
+)
 from chainrule.tensor import Tensor
 
 
@@ -214,12 +221,11 @@ def square(x):
     return backend.xp.square(x)
 
 
+@_raw_unless_graph(lambda g, out, x: 2 * g * x)
 def _square_grad(g, out, x):
-    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
-        return 2 * g * x
     r = backend.array_module(g.data).multiply(g.data, _data(x))  # one new array, then in place
     r *= 2
-    return Tensor._make(r)
+    return r
 
 
 square.defvjp(_square_grad, keep="x")

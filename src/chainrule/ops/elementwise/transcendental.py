@@ -11,9 +11,9 @@ import math
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import is_grad_enabled, primitive
+from chainrule.autograd import primitive
 from chainrule.ops.elementwise.arithmetic import where
-from chainrule.ops.elementwise.discrete import _data
+from chainrule.ops.elementwise.discrete import _data, _raw_unless_graph
 from chainrule.tensor import Tensor
 
 
@@ -138,11 +138,10 @@ def tanh(x):
     return backend.xp.tanh(x)
 
 
+@_raw_unless_graph(lambda g, out, sign=1: g * (1 + out * out) if sign > 0 else g * (1 - out * out))
 def _one_plus_square(g, out, sign=1):
     """ḡ ⊙ (1 ± out²): tan's (+) and tanh's (−) rule; one new array, filled in place, when
     no graph of the backward is wanted."""
-    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
-        return g * (1 + out * out) if sign > 0 else g * (1 - out * out)
     xp = backend.array_module(g.data)
     d = xp.multiply(out.data, out.data, out=xp.empty_like(g.data))
     if sign > 0:
@@ -150,7 +149,7 @@ def _one_plus_square(g, out, sign=1):
     else:
         xp.subtract(1, d, out=d)
     d *= g.data
-    return Tensor._make(d)
+    return d
 
 
 # the seeds' g'(z) = 1 - g(z)^2
@@ -181,10 +180,9 @@ def arcsin(x):
     return backend.xp.arcsin(x)
 
 
+@_raw_unless_graph(lambda g, out, x, sign=1: (g if sign > 0 else -g) / sqrt(1 - x * x))
 def _arcsin_grad(g, out, x, sign=1):
     """±ḡ / √(1 − x²): arcsin's (sign 1) and arccos's (sign −1) gradient."""
-    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
-        return (g if sign > 0 else -g) / sqrt(1 - x * x)
     xp = backend.array_module(g.data)
     d = xp.multiply(x.data, x.data, out=xp.empty_like(g.data))  # then in place
     xp.subtract(1, d, out=d)
@@ -192,7 +190,7 @@ def _arcsin_grad(g, out, x, sign=1):
     xp.divide(g.data, d, out=d)
     if sign < 0:
         xp.negative(d, out=d)
-    return Tensor._make(d)
+    return d
 
 
 arcsin.defvjp(_arcsin_grad, keep="x")
@@ -232,10 +230,13 @@ def arctan2(y, x):
     return backend.xp.arctan2(y, x)
 
 
+def _arctan2_grads_as_ops(g, out, y, x):
+    gd = g / (x * x + y * y)  # shared by both inputs: one rule for the two (defvjp_all)
+    return gd * x, -gd * y
+
+
+@_raw_unless_graph(_arctan2_grads_as_ops)
 def _arctan2_grads(g, out, y, x):
-    if is_grad_enabled():  # create_graph: as ops, so the rule differentiates again
-        gd = g / (x * x + y * y)  # shared by both inputs: one rule for the two (defvjp_all)
-        return gd * x, -gd * y
     xp = backend.array_module(g.data)
     yd, xd = _data(y), _data(x)
     gd = xp.multiply(xd, xd, out=xp.empty_like(g.data))  # out's shape (x, y broadcast)
@@ -245,7 +246,7 @@ def _arctan2_grads(g, out, y, x):
     xp.multiply(gd, xd, out=gy)
     xp.multiply(gd, yd, out=gd)
     xp.negative(gd, out=gd)
-    return Tensor._make(gy), Tensor._make(gd)
+    return gy, gd
 
 
 arctan2.defvjp_all(_arctan2_grads, keep="y x")
