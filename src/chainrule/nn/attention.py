@@ -10,7 +10,6 @@ softmax Jacobian); then ∇Q = ∇S K / √d and ∇K = ∇Sᵀ Q / √d.
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -171,7 +170,9 @@ class MultiheadAttention(Module):
         qh, kh, vh = (swapaxes(reshape(t, (t.shape[0], batch * h, d)), 0, 1) for t in (qp, kp, vp))
         qh, kh, vh = (reshape(t, (batch, h, t.shape[1], d)) for t in (qh, kh, vh))
         scores = matmul(qh, swapaxes(kh, -2, -1)) * (1.0 / math.sqrt(d))
-        mask = self._mask(attn_mask, key_padding_mask, is_causal, batch, length, source, scores)
+        mask = self._mask(
+            attn_mask, key_padding_mask, is_causal, batch, length, source, scores.dtype
+        )
         if mask is not None:
             scores = scores + mask
         weights = softmax(scores, axis=-1)
@@ -199,11 +200,8 @@ class MultiheadAttention(Module):
         one :func:`~chainrule.ops.attention.self_attention` node, batch-first inside; q is
         (L, N, E)."""
         length, batch, e = q.shape
-        stand_in = SimpleNamespace(  # the scores' shape and dtype, for the mask checks
-            shape=(batch, self.num_heads, length, length), data=SimpleNamespace(dtype=q.dtype)
-        )
         mask = self._mask(attn_mask, key_padding_mask, is_causal, batch, length, length,
-                          stand_in)  # fmt: skip
+                          q.dtype)  # fmt: skip
         qkv = linear(swapaxes(q, 0, 1), self.in_proj_weight, self.in_proj_bias)
         heads = self_attention(qkv, self.num_heads, mask=mask)
         out = self.out_proj(getitem(heads, (..., slice(0, e))))  # (N, L, E)
@@ -226,15 +224,17 @@ class MultiheadAttention(Module):
 
     def _mask(
         self, attn_mask: Any, key_padding_mask: Any, is_causal: bool, batch: int, length: int,
-        source: int, scores: Tensor,
+        source: int, dtype: Any,
     ) -> Any:  # fmt: skip
-        """One additive mask (N, h, L, S)-broadcastable from attn_mask and key_padding_mask."""
+        """One additive mask in ``dtype``, (N, h, L, S)-broadcastable, from attn_mask and
+        key_padding_mask."""
         h = self.num_heads
+        shape = (batch, h, length, source)
         total = None
         if attn_mask is None and is_causal:
             attn_mask = ~np.tril(np.ones((length, source), dtype=bool))
         if attn_mask is not None:
-            m = _additive(repr(self), attn_mask, (length, source), scores, keep_true=False)
+            m = _additive(repr(self), attn_mask, (length, source), shape, dtype, keep_true=False)
             if m.ndim == 3:
                 if m.shape[0] != batch * h:
                     raise ShapeError(
@@ -263,7 +263,7 @@ class MultiheadAttention(Module):
                 )
             if kpm.dtype == bool:
                 kpm = backend.xp.where(kpm, -np.inf, 0.0)
-            kpm = kpm.astype(scores.data.dtype)[:, None, None, :]
+            kpm = kpm.astype(dtype)[:, None, None, :]
             total = kpm if total is None else total + kpm
         if total is not None:
             _check_some_key_open(repr(self), total)

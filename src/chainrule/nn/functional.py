@@ -473,7 +473,9 @@ def scaled_dot_product_attention(
     scores = matmul(q, swapaxes(k, -2, -1)) * s
     if attn_mask is not None:
         name = "scaled_dot_product_attention"
-        mask = _additive(name, attn_mask, (length, source), scores, keep_true=True)
+        mask = _additive(
+            name, attn_mask, (length, source), scores.shape, scores.dtype, keep_true=True
+        )
         _check_some_key_open(name, mask)
         scores = scores + mask
     weights = _softmax(scores, axis=-1)
@@ -486,22 +488,23 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor._make(backend.xp.asarray(x))
 
 
-def _additive(name: str, mask: Any, want: tuple, scores: Tensor, keep_true: bool) -> Any:
-    """A mask as an array to add to the scores: boolean masks become 0 / −∞ (``keep_true``:
-    True means the position takes part, else True means it is masked out)."""
+def _additive(name: str, mask: Any, want: tuple, shape: tuple, dtype: Any, keep_true: bool) -> Any:
+    """A mask as an array in ``dtype`` to add to scores of ``shape``: boolean masks become
+    0 / −∞ (``keep_true``: True means the position takes part, else True means it is masked
+    out)."""
     m = mask.data if isinstance(mask, Tensor) else backend.xp.asarray(mask)
     if m.ndim < 2 or tuple(m.shape[-2:]) != want:
         try:
-            np.broadcast_shapes(tuple(m.shape), tuple(scores.shape))
+            np.broadcast_shapes(tuple(m.shape), tuple(shape))
         except ValueError:
             raise ShapeError(
                 f"{name}: attn_mask of shape {tuple(m.shape)} does not fit scores of shape "
-                f"{tuple(scores.shape)} (expected (L, S) = {want} or broadcastable)"
+                f"{tuple(shape)} (expected (L, S) = {want} or broadcastable)"
             ) from None
     if m.dtype == bool:
         blocked = ~m if keep_true else m
-        return backend.xp.where(blocked, -np.inf, 0.0).astype(scores.data.dtype)
-    return m.astype(scores.data.dtype)
+        return backend.xp.where(blocked, -np.inf, 0.0).astype(dtype)
+    return m.astype(dtype)
 
 
 def _check_some_key_open(name: str, mask: Any) -> None:
