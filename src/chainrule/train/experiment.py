@@ -137,9 +137,12 @@ class TrainingRun:
         self._rng_state = backend.get_rng_state()
         self.loss_fn = make_loss(settings)
         self.optimizer = make_optimizer(settings, self.model)
-        steps = len(make_loader((data.X_train, data.y_train), self.model,
-                                int(settings.batch_size or 1), True, settings.seed))  # fmt: skip
-        self.scheduler = make_scheduler(settings, self.optimizer, steps)
+        # the training batches fit() iterates (unless --augment), built once here because the
+        # scheduler needs the steps per epoch
+        train = (data.X_train, data.y_train)
+        batch = int(settings.batch_size or 1)
+        self._train_loader = make_loader(train, self.model, batch, True, settings.seed)
+        self.scheduler = make_scheduler(settings, self.optimizer, len(self._train_loader))
         self.config = run_config(settings, data, self.spec)
         monitor = "val_loss" if data.X_val is not None else "loss"
         own: list[Callback] = []
@@ -190,9 +193,7 @@ class TrainingRun:
         with self.lock:
             if _rank0():  # left by writes killed midway (none of ours is open)
                 self.clean_stray_files()
-            train: Any = (d.X_train, d.y_train)
-            if self.settings.augment:
-                train = self._augmented_loader()
+            train = self._augmented_loader() if self.settings.augment else self._train_loader
             return self.trainer.fit(
                 train,
                 val,
