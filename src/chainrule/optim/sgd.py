@@ -11,10 +11,17 @@ The seeds' update θ ← θ - α(∇l + λ∇Ω(θ)) with Ω(θ) = ½‖θ‖²,
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, ParamsT, _defaults_from, _finite
+from chainrule.optim.optimizer import (
+    Optimizer,
+    ParamsT,
+    _defaults_from,
+    _finite,
+    _quarter_max,
+)
 
 
 class SGD(Optimizer):
@@ -22,7 +29,10 @@ class SGD(Optimizer):
 
     ``lr`` learning rate; ``momentum`` factor (0 for plain SGD); ``dampening`` of the momentum;
     ``weight_decay`` the L2 penalty λ; ``nesterov`` Nesterov momentum (needs momentum > 0 and
-    dampening 0); ``maximize`` ascends instead. ``skip_nonfinite``: see
+    dampening 0); ``maximize`` ascends instead. ``foreach``: None or True (the default) updates a
+    parameter group in one multi-tensor step (its settings read once, the same array calls and
+    results as one parameter at a time, less Python per parameter); False, one parameter at a
+    time, as PyTorch's ``foreach=False``. ``skip_nonfinite``: see
     :class:`~chainrule.optim.Optimizer`. State per parameter: ``"momentum_buffer"`` (when
     momentum ≠ 0).
 
@@ -42,6 +52,7 @@ class SGD(Optimizer):
     """
 
     _velocity_keys = ("momentum_buffer",)
+    _foreach = True
     _nonnegative_keys = ("momentum", "weight_decay")
 
     def __init__(
@@ -54,6 +65,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
         skip_nonfinite: bool = False,
     ) -> None:
         defaults = _defaults_from(locals())
@@ -62,6 +74,8 @@ class SGD(Optimizer):
     def _check_group(self, group: dict[str, Any], k: int) -> None:
         super()._check_group(group, k)
         self._require(group, k, "dampening", _finite(group["dampening"]), "a finite number")
+        self._require(group, k, "foreach", group["foreach"] in (None, True, False),
+                      "None, True or False")  # fmt: skip
         if group["nesterov"]:
             self._require(
                 group, k, "nesterov",
@@ -70,6 +84,12 @@ class SGD(Optimizer):
             )  # fmt: skip
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        d = self._direction(p, g, state, group)
+        self._add_scaled(p, -float(group["lr"]), d)
+
+    def _direction(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> Any:
+        """The step's direction d (θ ← θ - lr · d): ``g`` itself without momentum, weight
+        decay and maximize, else an array of the state or a scratch array."""
         xp = backend.xp
         momentum = float(group["momentum"])
         d = self._decayed_grad(p, g, float(group["weight_decay"]), group["maximize"])
@@ -93,4 +113,32 @@ class SGD(Optimizer):
                 d = t
             else:
                 d = buf
-        self._add_scaled(p, -float(group["lr"]), d)
+        return d
+
+    def _update_group(self, k: int, group: dict[str, Any], entries: list[tuple]) -> None:
+        # The multi-tensor step: the group's settings read once, then per parameter the
+        # same array calls as _update (so the same roundings), with _apply's bound inlined.
+        xp = backend.xp
+        lr = float(group["lr"])
+        alpha = -lr
+        plain = (float(group["momentum"]) == 0 and float(group["weight_decay"]) == 0
+                 and not group["maximize"])  # fmt: skip
+        state, dot, sqrt = self.state, xp.dot, math.sqrt
+        for index, j, p, g, square in entries:
+            pd = p.data
+            s = state[p]
+            d = g if plain else self._direction(pd, g, s, group)
+            t = self._tmp(pd, 1)
+            xp.multiply(d, alpha, out=t)
+            if d is g:
+                t_norm = sqrt(float(square)) * lr
+            else:
+                flat = t.reshape(-1)
+                t_norm = sqrt(float(dot(flat, flat)))
+            flat = pd.reshape(-1)
+            if sqrt(float(dot(flat, flat))) + t_norm < _quarter_max(pd.dtype):
+                pd += t
+            else:  # huge or non-finite values: _apply's checked path
+                self._current = (index, k, j, p)
+                self._apply(pd, t, None, t_norm)
+            p._bump()  # a graph that saved p now sees it was modified
