@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from chainrule import backend, tape
 from chainrule.errors import BackwardError, ShapeError
 from chainrule.tape import (
@@ -42,10 +44,12 @@ from chainrule.tape import (
 from chainrule.tensor import Tensor
 
 __all__ = [
-    "Node", "Primitive", "backward", "detect_anomaly", "enable_grad", "gradients",
-    "inference_mode", "is_anomaly_enabled", "is_grad_enabled", "no_grad", "primitive",
-    "set_grad_enabled", "topological_order",
+    "Node", "Primitive", "Scattered", "backward", "detect_anomaly", "enable_grad", "gradients",
+    "inference_mode", "is_anomaly_enabled", "is_grad_enabled", "no_grad", "plain_backward",
+    "primitive", "set_grad_enabled", "topological_order",
 ]  # fmt: skip
+
+_plain = False  # a plain backward walk is calling rules: they may return a Scattered
 
 
 def backward(
@@ -96,6 +100,9 @@ def gradients(
         capture[t._node if t._node is not None else t] = None
     _run(outs, gouts, retain_graph, create_graph, capture=capture)
     result = []
+    for k, g in capture.items():  # a plain walk's sums and scattered gradients, as tensors
+        if isinstance(g, (Scattered, _Sum)):
+            capture[k] = _tensor(g)
     given: dict[int, list] = {}  # the returned arrays, by the buffer they view
     for i, t in enumerate(ins):
         g = capture[t._node if t._node is not None else t]
@@ -188,9 +195,15 @@ def _run(
     create_graph: bool,
     capture: dict | None,
 ) -> None:
-    pending: dict[Node | Tensor, Tensor] = {}
+    global _plain
+    pending: dict[Node | Tensor, Any] = {}
     roots: list[Node] = []
     anomaly = is_anomaly_enabled()
+    # Plain: no graph recorded and no cr.compile capture. Then the gradients reaching one node
+    # or leaf are summed in place into one array the walk owns (a _Sum), and a rule may return
+    # a Scattered (a slice's gradient), written into that array at its index.
+    plain = not create_graph and tape.recorder is None
+    was_plain = _plain
     with backward_mode(create_graph):
         for t, g in zip(outputs, grads):
             if not t._requires_grad:
@@ -203,20 +216,123 @@ def _run(
                 tape.recorder.seed(t, g, seeded, create_graph)
             g = seeded
             if t._node is None:
-                _deliver_leaf(t, g, None, create_graph, capture)
+                _deliver_leaf(t, g, None, create_graph, capture, plain)
                 continue
             node = t._node
             pending[node] = pending[node] + g if node in pending else g
             roots.append(node)
         order = topological_order(roots)
         reach = None if capture is None else _reaching(order, capture)
-        for node in reversed(order):
-            g = pending.pop(node, None)
-            if g is None:
-                continue
-            _visit(node, g, pending, retain_graph, create_graph, capture, reach, anomaly)
+        _plain = plain
+        try:
+            for node in reversed(order):
+                g = pending.pop(node, None)
+                if g is None:
+                    continue
+                if type(g) is _Sum or type(g) is Scattered:
+                    g = _tensor(g)
+                _visit(node, g, pending, retain_graph, create_graph, capture, reach, anomaly)
+        finally:
+            _plain = was_plain
         for leaf, g in pending.items():  # leaves with hooks, which see their total gradient
-            _deliver_leaf(leaf, g, None, create_graph, capture)
+            if isinstance(g, (Scattered, _Sum)):
+                g = _tensor(g)
+            _deliver_leaf(leaf, g, None, create_graph, capture, plain)
+
+
+def plain_backward() -> bool:
+    """Whether the gradient rule running now was called by a backward walk that records
+    nothing (no ``create_graph``, no ``cr.compile`` capture). Only then may a rule return a
+    :class:`Scattered` instead of a tensor; any other caller gets tensors."""
+    return _plain
+
+
+class Scattered:
+    """A gradient given as where it is not zero: zeros of ``shape`` with ``values`` written
+    at the basic ``index`` (integers, slices, ``None``, ``...`` and boolean masks: no element
+    picked twice), ``values`` shaped like ``zeros(shape)[index]``.
+
+    A slice's gradient (``x[a:b]``, a split's pieces, an LSTM's gates cut from one tensor).
+    Returned by a rule only in a :func:`plain_backward`; the walk writes it into the one
+    array that sums its input's gradients, so k slices of one tensor cost one input-sized
+    array, not k. Hooks, ``retain_grad`` and ``gradients()`` see it as the dense tensor.
+    """
+
+    __slots__ = ("copy", "index", "shape", "values")
+
+    def __init__(self, values: Any, index: Any, shape: tuple[int, ...]) -> None:
+        self.values = values
+        self.shape = tuple(shape)
+        items = index if isinstance(index, tuple) else (index,)
+        # A mask (or a NumPy integer) makes arr[index] a copy; otherwise a view, with a
+        # trailing ... so that all integers give a 0-d view rather than a scalar.
+        self.copy = any(hasattr(i, "dtype") for i in items)
+        if not self.copy and not any(i is ... for i in items):
+            index = (*items, ...)
+        self.index = index
+
+    @property
+    def dtype(self) -> Any:
+        return self.values.dtype
+
+    def dense(self, dtype: Any = None) -> Any:
+        """A new array: zeros with the values written in."""
+        xp = backend.array_module(self.values)
+        z = xp.zeros(self.shape, dtype=self.values.dtype if dtype is None else dtype)
+        z[self.index] = self.values
+        return z
+
+    def add_to(self, arr: Any) -> None:
+        """Add the values into ``arr`` (of ``shape``) at the index, in place."""
+        if self.copy:
+            arr[self.index] += self.values  # (a mask picks each element once)
+        else:
+            part = arr[self.index]
+            part += self.values
+
+
+class _Sum:
+    """The running sum of the gradients reaching one node or leaf in a plain walk: an array
+    the walk made itself, so later gradients are added into it in place."""
+
+    __slots__ = ("arr",)
+
+    def __init__(self, arr: Any) -> None:
+        self.arr = np.asarray(arr) if isinstance(arr, np.generic) else arr  # (0-d sums)
+
+
+def _tensor(g: Scattered | _Sum) -> Tensor:
+    return Tensor._make(g.arr if type(g) is _Sum else g.dense())
+
+
+def _plus(prev: Any, g: Any) -> _Sum:
+    """``prev + g`` in a plain walk (each a Tensor, a Scattered or a _Sum), as NumPy adds
+    (dtypes promoted), into the array of a _Sum: made by the first sum, written later."""
+    if type(prev) is _Sum:
+        arr = prev.arr
+        new = g.values if type(g) is Scattered else g.data
+        dt = backend.array_module(arr).result_type(arr.dtype, new.dtype)
+        if type(g) is Scattered:
+            if dt != arr.dtype:
+                prev.arr = arr = arr.astype(dt)
+            g.add_to(arr)
+        elif dt != arr.dtype:
+            return _Sum(arr + new)
+        else:
+            arr += new
+        return prev
+    if type(prev) is Scattered:  # the dense one first (addition commutes exactly)
+        prev, g = g, prev
+    if type(prev) is Scattered:  # both scattered
+        dt = backend.array_module(prev.values).result_type(prev.dtype, g.dtype)
+        acc = prev.dense(dt)
+    elif type(g) is Scattered:
+        p = prev.data
+        acc = p.astype(backend.array_module(p).result_type(p.dtype, g.dtype), copy=True)
+    else:
+        return _Sum(prev.data + g.data)
+    g.add_to(acc)
+    return _Sum(acc)
 
 
 def _reaching(order: list[Node], capture: dict) -> set[int]:
@@ -246,6 +362,7 @@ def _visit(
     reach: set[int] | None = None,
     anomaly: bool = False,
 ) -> None:
+    plain = _plain
     if node.hooks:
         g = _run_hooks(node.hooks, g)
     if node.retained is not None:
@@ -300,18 +417,30 @@ def _visit(
             )
         if gi is None:
             continue
-        if not isinstance(gi, Tensor):
-            gi = Tensor._make(backend.xp.asarray(gi))
-        shape = node.shapes[i]
-        if gi.data.shape != shape:
-            gi = _unbroadcast(gi, shape, prim.name)
-        if anomaly:
-            check_finite(gi.data, f"{prim.name} (backward, gradient for input {i})")
+        if type(gi) is Scattered:  # (only from a rule called in a plain walk)
+            if gi.shape != node.shapes[i]:
+                raise ShapeError(
+                    f"gradient rule of {prim.name} returned a Scattered of shape {gi.shape} "
+                    f"for an input of shape {node.shapes[i]}"
+                )
+            if anomaly:
+                check_finite(gi.values, f"{prim.name} (backward, gradient for input {i})")
+        else:
+            if not isinstance(gi, Tensor):
+                gi = Tensor._make(backend.xp.asarray(gi))
+            shape = node.shapes[i]
+            if gi.data.shape != shape:
+                gi = _unbroadcast(gi, shape, prim.name)
+            if anomaly:
+                check_finite(gi.data, f"{prim.name} (backward, gradient for input {i})")
         if type(parent) is Node or parent._hooks:  # a hooked leaf: summed, delivered last
             prev = pending.get(parent)
-            pending[parent] = gi if prev is None else prev + gi
+            if prev is None:
+                pending[parent] = gi
+            else:
+                pending[parent] = _plus(prev, gi) if plain else prev + gi
         else:
-            _deliver_leaf(parent, gi, g, create_graph, capture)
+            _deliver_leaf(parent, gi, g, create_graph, capture, plain)
     if not retain_graph:
         node._free()
 
@@ -336,15 +465,37 @@ def _run_hooks(hooks: list[Callable], g: Tensor) -> Tensor:
 
 
 def _deliver_leaf(
-    leaf: Tensor, g: Tensor, g_in: Tensor | None, create_graph: bool, capture: dict | None
+    leaf: Tensor,
+    g: Any,
+    g_in: Tensor | None,
+    create_graph: bool,
+    capture: dict | None,
+    plain: bool = False,
 ) -> None:
+    """Add ``g`` (a Tensor, or in a plain walk a Scattered) into ``leaf.grad`` or, for
+    ``gradients()``, into what is captured for it; ``g_in`` is the gradient the rule that
+    made ``g`` was given (``g`` may be it, or a view of it: then ``.grad`` gets a copy)."""
     if tape.recorder is not None:  # cr.compile's capture
         tape.recorder.deliver(leaf, g, g_in, create_graph, capture)
     if leaf._hooks:
+        if type(g) is Scattered:
+            g = _tensor(g)
         g = _run_hooks(leaf._hooks, g)
     if capture is not None:
         if leaf in capture:
-            capture[leaf] = g if capture[leaf] is None else capture[leaf] + g
+            prev = capture[leaf]
+            if prev is None:
+                capture[leaf] = g
+            else:
+                capture[leaf] = _plus(prev, g) if plain else prev + g
+        return
+    if type(g) is Scattered:  # written into .grad's own array, or into new zeros
+        if g.values.dtype != leaf.data.dtype:
+            g.values = g.values.astype(leaf.data.dtype)
+        if leaf.grad is None:
+            leaf.grad = Tensor._make(g.dense())
+        else:
+            g.add_to(leaf.grad.data)
         return
     if g.data.dtype != leaf.data.dtype:
         g = Tensor._make(g.data.astype(leaf.data.dtype))

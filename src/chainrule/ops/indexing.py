@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import is_grad_enabled, primitive
+from chainrule.autograd import Scattered, is_grad_enabled, plain_backward, primitive
 from chainrule.errors import IndexRangeError, ShapeError
 from chainrule.ops._axes import accepts_dim
 from chainrule.tensor import Tensor
@@ -65,7 +65,13 @@ def _getitem(x, index, shape):
     return x[index]
 
 
-_getitem.defvjp(lambda g, out, x, index, shape: _scatter_add(g, index, shape), keep="")
+def _getitem_grad(g, out, x, index, shape):
+    if _is_basic(index) and plain_backward():  # written by the walk into x's gradient sum
+        return Scattered(g.data, index, shape)
+    return _scatter_add(g, index, shape)
+
+
+_getitem.defvjp(_getitem_grad, keep="")
 
 
 @primitive
