@@ -155,28 +155,35 @@ def _take_grad(g, out, x, indices, axis):
     scatter = (slice(None),) * axis + (indices,)
     if is_grad_enabled() or g.data.size < 1 << 16 or indices.size < 2:  # as ops
         return _scatter_add(g, scatter, x.shape)
-    # Large: ḡ's slices written where their index first occurs, then the repeats added round
-    # by round (round r: every index's r-th repeat), slices of x at a time; many times faster
-    # than a bincount over x's elements, unless one index repeats very often.
+    # Large: each slice of x̄ is the slice of ḡ picked from it first (one take, as the forward
+    # is), zero where none was; the repeats are then added round by round (round r: every
+    # index's r-th repeat), slices at a time. Many times faster than a bincount over x's
+    # elements, unless one index repeats very often.
     xp = backend.array_module(g.data)
     n = x.shape[axis]
     idx = indices.reshape(-1)
     idx = xp.where(idx < 0, idx + n, idx)
     order = xp.argsort(idx, kind="stable")
     s = idx[order]
-    first = xp.concatenate(([True], s[1:] != s[:-1]))
+    first = xp.empty(s.size, dtype=bool)
+    first[0] = True
+    xp.not_equal(s[1:], s[:-1], out=first[1:])
     starts = xp.flatnonzero(first)
     rank = xp.arange(s.size) - xp.repeat(starts, xp.diff(xp.append(starts, s.size)))
     rounds = int(rank.max())
     if rounds > _TAKE_ROUNDS:
         return _scatter_add(g, scatter, x.shape)
-    gd = xp.moveaxis(g.data.reshape((*x.shape[:axis], idx.size, *x.shape[axis + 1 :])), axis, 0)
-    z = xp.zeros(x.shape, dtype=g.dtype)
-    zt = xp.moveaxis(z, axis, 0)  # a view: writing it fills z
-    zt[s[first]] = gd[order[first]]
+    gd = g.data.reshape((*x.shape[:axis], idx.size, *x.shape[axis + 1 :]))
+    src = xp.zeros(n, dtype=order.dtype)
+    src[s[first]] = order[first]
+    z = xp.take(gd, src, axis=axis)
+    zt, gt = xp.moveaxis(z, axis, 0), xp.moveaxis(gd, axis, 0)  # views: writing zt fills z
+    missed = xp.ones(n, dtype=bool)
+    missed[s[first]] = False
+    zt[xp.flatnonzero(missed)] = 0
     for r in range(1, rounds + 1):
         m = rank == r
-        zt[s[m]] += gd[order[m]]
+        zt[s[m]] += gt[order[m]]
     return Tensor._make(z)
 
 

@@ -313,10 +313,13 @@ def diagonal(x, offset=0, axis1=0, axis2=1):
     return backend.xp.diagonal(x, offset, axis1, axis2)
 
 
-diagonal.defvjp(
-    lambda g, out, x, offset=0, axis1=0, axis2=1: diag_embed(g, x.shape, offset, axis1, axis2),
-    keep="x.shape",
-)
+def _diagonal_grad(g, out, x, offset=0, axis1=0, axis2=1):
+    if is_grad_enabled():  # create_graph: as an op
+        return diag_embed(g, x.shape, offset, axis1, axis2)
+    return Tensor._make(_embed(g.data, x.shape, offset, axis1, axis2, g.shape[-1]))
+
+
+diagonal.defvjp(_diagonal_grad, keep="x.shape")
 
 
 @primitive
@@ -326,11 +329,24 @@ def diag_embed(v, shape, offset=0, axis1=0, axis2=1):
 
     v̄ = diagonal(ḡ)
     """
+    return _embed(v, shape, offset, axis1, axis2, v.shape[-1])
+
+
+def _embed(v, shape, offset, axis1, axis2, length):
+    """diag_embed on arrays: ``v`` (its last axis ``length`` long, or 1 to broadcast)."""
     xp = backend.array_module(v)
     z = xp.zeros(shape, dtype=v.dtype)
+    row, col = (-offset if offset < 0 else 0), (offset if offset > 0 else 0)
+    if len(shape) == 2:  # a strided slice of the flat zeros
+        strides = (shape[1], 1)
+        start = row * strides[axis1] + col * strides[axis2]
+        step = strides[axis1] + strides[axis2]
+        if length:
+            z.reshape(-1)[start : start + step * (length - 1) + 1 : step] = v
+        return z
     view = xp.moveaxis(z, (axis1, axis2), (-2, -1))
-    i = xp.arange(v.shape[-1])
-    view[..., i + (-offset if offset < 0 else 0), i + (offset if offset > 0 else 0)] = v
+    i = xp.arange(length)
+    view[..., i + row, i + col] = v
     return z
 
 
@@ -353,6 +369,8 @@ def trace(x, offset=0, axis1=0, axis2=1):
 
 def _trace_grad(g, out, x, offset=0, axis1=0, axis2=1):
     length = _diag_length(x.shape, offset, axis1, axis2)
+    if not is_grad_enabled():  # ḡ broadcast along the diagonal as it is written
+        return Tensor._make(_embed(g.data[..., None], x.shape, offset, axis1, axis2, length))
     gd = broadcast_to(expand_dims(g, -1), (*g.shape, length))
     return diag_embed(gd, x.shape, offset, axis1, axis2)
 
