@@ -31,6 +31,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import no_grad, primitive
 from chainrule.compile import constant, replayable
+from chainrule.ops import _conv_lastcols as lastcols
 from chainrule.ops import _conv_shift as shift
 from chainrule.ops import _scratch as scratch
 from chainrule.ops.elementwise import multiply
@@ -131,12 +132,21 @@ def _cols_view(cols: Any, c: int, kernel: Ints, n: int, size: Ints) -> Any:
     return backend.xp.transpose(v, (1 + nd, 0, *range(1, 1 + nd), *range(2 + nd, 2 + 2 * nd)))
 
 
-def _batch_major(y: Any, n: int, size: Ints) -> Any:
-    """(O, N * prod(size)) -> (N, O, *size), contiguous."""
-    o = y.shape[0]
-    return backend.xp.ascontiguousarray(backend.xp.swapaxes(y.reshape(o, n, -1), 0, 1)).reshape(
-        n, o, *size
-    )
+CHUNK_ELEMENTS = 1 << 17
+"""im2col's columns are made for a chunk of examples at a time, about this many elements
+(512 KiB in float32, at least one example): each chunk's columns are multiplied while still
+in the cache instead of being written out for the whole batch first (measured: LeNet-5's first
+layer's forward 1.17 -> 0.74 ms, a 16 -> 32 channel stride-2 layer's 2.5 -> 2.0 ms, its
+kernel gradient 2.7 -> 2.2 ms)."""
+
+
+def _chunks(shape: Ints, kernel: Ints, size: Ints) -> list[tuple[int, int]]:
+    """(first example, count) of each chunk of a batch x (N, C, *S) whose im2col columns
+    (C prod(kernel) rows, prod(size) per example) hold about CHUNK_ELEMENTS."""
+    n = shape[0]
+    per = shape[1] * math.prod(kernel) * math.prod(size)
+    step = max(1, min(n, CHUNK_ELEMENTS // max(per, 1)))
+    return [(i, min(step, n - i)) for i in range(0, n, step)]
 
 
 def _channel_major(g: Any, groups: int) -> Any:
@@ -159,25 +169,35 @@ def conv(x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,), gr
     weight̄ = conv_weight(x, ḡ): the correlation of x with ḡ, Σₙ ḡₙ colsₙᵀ
     bias̄ = Σ ḡ over the batch and every position
     """
-    n = x.shape[0]
+    n, c = x.shape[:2]
     o, kernel = weight.shape[0], weight.shape[2:]
     if size is None:
         size = conv_size(x.shape[2:], kernel, stride, padding, dilation)
-    if shift.usable(x, o, stride, groups, size) and shift.forward_pays(x.shape[1], o, n, size):
+    rows = lastcols.pays(c, kernel, dilation, padding, groups)
+    by_shift = shift.usable(x, o, stride, groups, size) and shift.forward_pays(c, o, n, size)
+    if rows and (lastcols.wide(c, kernel) or not by_shift):
+        y = lastcols.conv(x, weight, stride, padding, dilation, size)
+    elif by_shift:
         y = shift.conv(x, weight, padding, dilation, size)
-        if bias is not None:
-            y += bias.reshape(o, *(1,) * len(size))
-        return y
-    cols = _im2col(x, kernel, stride, padding, dilation, size)  # (C K, N L)
-    if groups == 1:
-        y = weight.reshape(o, -1) @ cols  # one matrix product for the whole batch
     else:
-        cols = cols.reshape(groups, -1, cols.shape[-1])
-        y = (weight.reshape(groups, o // groups, -1) @ cols).reshape(o, -1)
-    scratch.give(cols.base)
-    y = _batch_major(y, n, size)
+        y = _im2col_conv(x, weight, stride, padding, dilation, groups, size)
     if bias is not None:
         y += bias.reshape(o, *(1,) * len(size))
+    return y
+
+
+def _im2col_conv(
+    x: Any, weight: Any, stride: Ints, padding: Pads, dilation: Ints, groups: int, size: Ints
+) -> Any:
+    """The convolution as im2col's columns times the kernel, a chunk of examples at a time."""
+    n, o, kernel = x.shape[0], weight.shape[0], weight.shape[2:]
+    wm = weight.reshape(groups, o // groups, -1)
+    y = backend.xp.empty((n, o, *size), dtype=backend.xp.result_type(x.dtype, weight.dtype))
+    for i, k in _chunks(x.shape, kernel, size):  # a chunk of examples' columns, in cache
+        cols = _im2col(x[i : i + k], kernel, stride, padding, dilation, size)  # (C K, k L)
+        part = wm @ cols.reshape(groups, -1, cols.shape[-1])  # one product per group
+        scratch.give(cols.base)
+        y[i : i + k] = backend.xp.swapaxes(part.reshape(o, k, *size), 0, 1)
     return y
 
 
@@ -216,7 +236,10 @@ def conv_transpose(
     if shift.usable(y, c, stride, groups, size, thin=True):
         if shift.usable(y, c, stride, groups, size):  # the flipped kernel's convolution
             w, pads = shift.transpose_as_conv(weight, padding, dilation, lsize, size)
-            x = shift.conv(y, w, pads, dilation, size)
+            if lastcols.wide(o, kernel) and lastcols.pays(o, kernel, dilation, pads, 1):
+                x = lastcols.conv(y, w, stride, pads, dilation, size)
+            else:
+                x = shift.conv(y, w, pads, dilation, size)
         else:  # few channels: one product, scattered back
             x = shift.conv_transpose(y, weight, padding, dilation, size)
         if bias is not None:
@@ -257,14 +280,22 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     o, lsize = gy.shape[1], gy.shape[2:]
     if shift.usable(x, o, stride, groups, lsize, thin=True) and shift.weight_pays(c, o):
         return shift.conv_weight(x, gy, kernel, padding, dilation)
-    cols = _im2col(x, kernel, stride, padding, dilation, lsize)  # (C K, N L)
-    cols = cols.reshape(groups, -1, cols.shape[-1])
-    gm = _channel_major(gy, groups)
-    # one product per group (a stacked product with a transposed operand misses BLAS), as
-    # (cols gᵀ)ᵀ: OpenBLAS runs this shape (long inner axis N L) several times faster
-    w = backend.xp.stack([(cols[i] @ gm[i].T).T for i in range(groups)])  # (G, O/G, C/G K)
-    scratch.give(cols.base)
-    return w.reshape(o, c // groups, *kernel)
+    if lastcols.pays(c, kernel, dilation, padding, groups):
+        return lastcols.conv_weight(x, gy, kernel, stride, padding, dilation)
+    xp = backend.xp
+    ck = c // groups * math.prod(kernel)
+    w = xp.zeros((groups, ck, o // groups), dtype=xp.result_type(x.dtype, gy.dtype))
+    part = xp.empty_like(w[0])
+    for i, k in _chunks(x.shape, kernel, lsize):  # a chunk of examples' columns, in cache
+        cols = _im2col(x[i : i + k], kernel, stride, padding, dilation, lsize)  # (C K, k L)
+        cols = cols.reshape(groups, -1, cols.shape[-1])
+        gm = _channel_major(gy[i : i + k], groups)
+        # one product per group (a stacked product with a transposed operand misses BLAS),
+        # as (cols gᵀ)ᵀ: OpenBLAS runs this shape (long inner axis k L) several times faster
+        for j in range(groups):
+            w[j] += xp.matmul(cols[j], gm[j].T, out=part)
+        scratch.give(cols.base)
+    return xp.ascontiguousarray(xp.swapaxes(w, 1, 2)).reshape(o, c // groups, *kernel)
 
 
 conv_weight.defvjp(
