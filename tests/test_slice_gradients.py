@@ -244,3 +244,21 @@ def test_compiled_step_with_slices_equals_eager():
         x = cr.tensor(np.arange(4.0) + i)
         np.testing.assert_array_equal(fast(x).data, step(x).data)
         np.testing.assert_array_equal(w2.grad.data, w.grad.data)
+
+
+@pytest.mark.parametrize("join", ["stack", "concatenate"])
+def test_joins_of_many_tensors_give_each_its_slice(join):
+    """stack / concatenate's one rule for all inputs: each input's gradient is its slice of
+    ḡ, a leaf's ``.grad`` its own array (not a view of ḡ), and with create_graph a graph."""
+    rng = np.random.default_rng(1)
+    parts = [cr.tensor(rng.standard_normal((2, 3)), requires_grad=True) for _ in range(5)]
+    out = getattr(cr, join)(parts, axis=1)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    pieces = np.split(g, 5, axis=1) if join == "concatenate" else np.moveaxis(g, 1, 0)
+    for p, want in zip(parts, pieces):
+        np.testing.assert_array_equal(p.grad.data, want)
+        assert not np.shares_memory(p.grad.data, g)
+    grads = cr.gradients((getattr(cr, join)(parts, axis=1) ** 2).sum(), parts, create_graph=True)
+    (h,) = cr.gradients(sum((gi * gi).sum() for gi in grads), [parts[2]])
+    np.testing.assert_allclose(h.data, 8 * parts[2].data)  # d/dp Σ (2p)² = 8p

@@ -100,12 +100,11 @@ def gradients(
         capture[t._node if t._node is not None else t] = None
     _run(outs, gouts, retain_graph, create_graph, capture=capture)
     result = []
-    for k, g in capture.items():  # a plain walk's sums and scattered gradients, as tensors
-        if isinstance(g, (Scattered, _Sum)):
-            capture[k] = _tensor(g)
     given: dict[int, list] = {}  # the returned arrays, by the buffer they view
     for i, t in enumerate(ins):
         g = capture[t._node if t._node is not None else t]
+        if type(g) is _Sum or type(g) is Scattered:  # a plain walk's sum, as a tensor
+            g = _tensor(g)
         if g is None and not allow_unused:
             raise BackwardError(
                 f"input {i} of gradients() was not used to compute the outputs; "

@@ -68,8 +68,8 @@ class Entry:
     def missing(self) -> list[str]:
         """Differentiable inputs without their math line (and a missing summary)."""
         gone = [n for n in self.differentiable if n not in self.rules]
-        if self.prim.vjp_argnum is not None and not self.rules:
-            gone.append("its inputs (defvjp_argnum: at least one line)")
+        if _variadic(self.prim) and not self.rules:
+            gone.append("its inputs (any number of them: at least one line)")
         if not self.summary:
             gone.insert(0, "the first line (what it computes)")
         return gone
@@ -77,7 +77,7 @@ class Entry:
     @property
     def unknown(self) -> list[str]:
         """Math lines naming something that is not one of the op's inputs."""
-        if self.prim.vjp_argnum is not None:
+        if _variadic(self.prim):
             return []
         return [n for n in self.rules if n not in self.inputs]
 
@@ -228,7 +228,7 @@ def _table(module: ModuleType, items: list[Entry]) -> list[str]:
         names = ", ".join(f"`{n}`" for n in e.names) or (
             f"`{e.prim.name}` (internal: `{e.prim.forward.__module__}`)"
         )
-        if e.prim.vjp_argnum is not None:
+        if _variadic(e.prim):
             grads = list(e.rules.values())
         else:
             grads = [e.rules[n] for n in e.inputs if n in e.rules]
@@ -326,6 +326,14 @@ def _inputs(prim: Primitive) -> list[str]:
         for p in inspect.signature(prim.forward).parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
+
+
+def _variadic(prim: Primitive) -> bool:
+    """Whether the op takes any number of tensors (``*xs``): its math lines name ``xᵢ``."""
+    if prim.vjp_argnum is not None:
+        return True
+    params = inspect.signature(prim.forward).parameters.values()
+    return any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
 def _without_default(prim: Primitive) -> list[str]:

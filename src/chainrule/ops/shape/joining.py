@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
 from chainrule.ops._axes import accepts_dim
 from chainrule.ops.indexing import getitem
@@ -56,16 +56,19 @@ def _concatenate(*xs, axis=0):
         raise ShapeError(f"concatenate: shapes {shapes} do not fit along axis {axis}") from exc
 
 
-def _concatenate_grad(i, g, out, *xs, axis=0):
-    ax = axis % out.ndim
-    start = 0
-    for x in xs[:i]:
-        start += x.shape[ax]
-    stop = start + xs[i].shape[ax]
-    return getitem(g, (slice(None),) * ax + (slice(start, stop),))
+def _concatenate_grads(g, out, *xs, axis=0):
+    ax = axis % g.ndim
+    bounds = [0]
+    for x in xs:
+        bounds.append(bounds[-1] + x.shape[ax])
+    lead = (slice(None),) * ax
+    if is_grad_enabled():  # create_graph: as ops
+        return tuple(getitem(g, (*lead, slice(a, b))) for a, b in zip(bounds, bounds[1:]))
+    gd = g.data
+    return tuple(Tensor._make(gd[(*lead, slice(a, b))]) for a, b in zip(bounds, bounds[1:]))
 
 
-_concatenate.defvjp_argnum(_concatenate_grad)
+_concatenate.defvjp_all(_concatenate_grads)  # all at once: one call, not one per input
 
 
 def stack(tensors: Any, axis: int = 0) -> Tensor:
@@ -82,18 +85,25 @@ def _stack(*xs, axis=0):
 
     x̄ᵢ = ḡ[..., i, ...] (index i along axis)
     """
-    shapes = {np.shape(x) for x in xs}
-    if len(shapes) > 1:
-        raise ShapeError(f"stack: all shapes must be equal, got {sorted(shapes)}")
-    return backend.xp.stack(xs, axis=axis)
+    try:
+        if axis == 0 and backend.xp is np:  # NumPy's array stacks them faster
+            return np.array(xs)
+        return backend.xp.stack(xs, axis=axis)
+    except ValueError:
+        shapes = {np.shape(x) for x in xs}
+        if len(shapes) > 1:
+            raise ShapeError(f"stack: all shapes must be equal, got {sorted(shapes)}") from None
+        raise
 
 
-def _stack_grad(i, g, out, *xs, axis=0):
-    ax = axis % out.ndim
-    return getitem(g, (slice(None),) * ax + (i,))
+def _stack_grads(g, out, *xs, axis=0):
+    ax = axis % g.ndim
+    if is_grad_enabled():  # create_graph: as ops
+        return tuple(getitem(g, (slice(None),) * ax + (i,)) for i in range(len(xs)))
+    return tuple(Tensor._make(p) for p in backend.array_module(g.data).moveaxis(g.data, ax, 0))
 
 
-_stack.defvjp_argnum(_stack_grad)
+_stack.defvjp_all(_stack_grads, keep="")  # all at once; reads none of the inputs
 
 
 @accepts_dim

@@ -180,7 +180,8 @@ def array(obj: Any, dtype: Any = None) -> Tensor:
     """
     leaves: list[Tensor] = []
     _collect(obj, leaves)
-    if not any(t.requires_grad for t in leaves):
+    dtypes = {t.data.dtype for t in leaves if t._requires_grad}
+    if not dtypes:
         data = _plain(obj)
         try:
             np.shape(data)  # ragged nesting raises here
@@ -194,7 +195,7 @@ def array(obj: Any, dtype: Any = None) -> Tensor:
     if dtype is not None:
         target = backend.as_dtype(dtype)
     else:
-        target = np.result_type(*(t.dtype for t in leaves if t.requires_grad))
+        target = np.result_type(*dtypes)
     return _build(obj, target)
 
 
@@ -215,18 +216,26 @@ def _plain(obj: Any) -> Any:
 
 
 def _build(obj: Any, dtype: np.dtype) -> Tensor:
-    from chainrule.ops.elementwise import astype
-
     if isinstance(obj, (list, tuple)):
-        parts = [_build(o, dtype) for o in obj]
+        if obj and all(type(o) is Tensor and o.data.dtype == dtype for o in obj):
+            parts = obj  # tensors of the dtype already (rows, say): stacked as they are
+        else:
+            parts = [_build(o, dtype) for o in obj]
         if not parts:
             return Tensor(backend.xp.zeros((0,), dtype=dtype))
-        shapes = {p.shape for p in parts}
-        if len(shapes) > 1:
+        try:
+            return stack(parts, axis=0)
+        except ShapeError:
+            shapes = {p.shape for p in parts}
+            if len(shapes) == 1:
+                raise
             raise ShapeError(
                 f"array: the nested sequences are ragged: elements of shapes "
                 f"{sorted(shapes)} cannot be stacked"
-            )
-        return stack(parts, axis=0)
+            ) from None
     t = obj if isinstance(obj, Tensor) else Tensor(backend.xp.asarray(obj), dtype=dtype)
-    return t if t.dtype == dtype else astype(t, dtype)
+    if t.dtype == dtype:
+        return t
+    from chainrule.ops.elementwise import astype
+
+    return astype(t, dtype)
