@@ -245,8 +245,10 @@ class Primitive:
     def defvjp_argnum(self, rule: Callable) -> None:
         """Register one rule for all inputs: ``rule(argnum, g, out, *args, **kwargs)``.
 
-        For ops with a variable number of tensor inputs (``concatenate``, ``stack``); the node
-        keeps every input and the output.
+        For ops with a variable number of tensor inputs (``einsum``); the node keeps every
+        input and the output. (Where every input's gradient comes from one pass, as
+        ``concatenate``'s and ``stack``'s slices of ``g`` do, :meth:`defvjp_all` is cheaper:
+        one call rather than one per input.)
         """
         self.vjp_argnum = rule
         self._keep = None
