@@ -29,6 +29,7 @@ import numpy as np
 
 from chainrule import _replay as replay
 from chainrule import autograd, backend
+from chainrule._plan import rename, share_buffers
 from chainrule._watch import Scalar, where
 from chainrule.tensor import Tensor
 
@@ -79,6 +80,7 @@ class Capture:
         self.dirty = False
         self.entry: list[str] = []
         self.buffers: dict[str, tuple] = {}  # name -> (shape, dtype) of a step's own buffer
+        self.bound: dict[str, int] = {}  # buffer name -> the slot its step writes there
         self.nleaves = len(leaves)
         for k, x in enumerate(leaves):
             arr = x.data if isinstance(x, Tensor) else x
@@ -128,7 +130,7 @@ class Capture:
         waits for Python's cycle collector (a recorded number refers to its capture)."""
         self.refs.clear()
         for d in (self.slot, self.untracked, self.consts, self.names, self.external,
-                  self.numbers, self.ns, self.buffers):  # fmt: skip
+                  self.numbers, self.ns, self.buffers, self.bound):  # fmt: skip
             d.clear()
         for c in (self.keep, self.steps, self.leaves, self.entry):
             c.clear()
@@ -276,6 +278,7 @@ class Capture:
             self.hold(out._node)
         if buf is not None:
             parts.insert(0, buf)
+            self.bound[buf[1 : buf.index(" ")]] = n
             f = self.obj(into, "f")
         else:
             f = self.obj(prim.forward, "f")
@@ -370,6 +373,7 @@ class Capture:
                 parts += [self.arg(a, "a gradient rule", reads) for a in args]
                 parts += [f"{k}={self.obj(v)}" for k, v in kw.items()]
                 outs = [None if r is None else self.new_slot(r.data) for r in items]
+                self.bound.update((b[1 : b.index(" ")], n) for b, n in zip(bufs, outs) if b)
                 lines = [f"_r = {self.obj(into, 'r')}({', '.join(parts)})"]
                 lines += [f"s{n} = _r[{j}]" for j, n in enumerate(outs) if n is not None]
                 self.code("\n".join(lines), reads, tuple(n for n in outs if n is not None))
@@ -536,8 +540,9 @@ class Capture:
         for n, j in last.items():
             if n not in live:
                 dead.setdefault(j, []).append(n)
+        plan = share_buffers(self.steps, self.buffers, self.bound, last, live)
         for j, (line, _, writes) in enumerate(self.steps):
-            lines += [f"    {x}" for x in line.split("\n")]
+            lines += [f"    {x}" for x in rename(line, plan).split("\n")]
             gone = dead.get(j, []) + [n for n in writes if n not in last and n not in live]
             if "_r = " in line:
                 lines.append("    del _r")
@@ -548,12 +553,12 @@ class Capture:
         lines += ["", "def _guard():", f"    return {guard}"]
         source = "\n".join(lines)
         ns = dict(self.ns)
-        for name, (shape, dtype) in self.buffers.items():
-            ns[name] = np.empty(shape, dtype)
+        for name in set(plan.values()):
+            ns[name] = np.empty(*self.buffers[name])
         ns["RC"] = sys.getrefcount
         ns["N"] = functools.partial(replay.fresh, ns)
         exec(builtins.compile(source, f"<cr.compile {self.name}>", "exec"), ns)
-        return Entry(ns["_replay"], ns["_guard"], source, bool(self.buffers))
+        return Entry(ns["_replay"], ns["_guard"], source, bool(plan))
 
 
 def _random_states() -> tuple:
