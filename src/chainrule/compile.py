@@ -20,10 +20,12 @@ whose primitive or gradient rule has an ``into`` form (``linear``'s product and 
 gradients, ``relu``, its ``step_mask``) writes into a buffer the record keeps and reuses at the
 next replay while nothing else holds it (a reference count tells: a ``.grad`` kept, a result
 returned, a view taken make the next replay allocate anew), so large steps do not allocate
-and fault in fresh pages each call; such a record replays in one thread at a time (another
-thread calling it meanwhile runs ``fn`` eagerly). A new input
-signature, grad mode, train/eval mode of a module called, or parameter set (a parameter
-replaced, its shape, dtype or ``requires_grad`` changed) captures again (a small cache).
+and fault in fresh pages each call; steps whose buffers have the same shape and dtype and
+do not live at the same time share one (:mod:`chainrule._plan`), which keeps more of the
+replay's memory in cache. Such a record replays in one thread at a time (another thread
+calling it meanwhile runs ``fn`` eagerly). A new input signature, grad mode, train/eval mode
+of a module called, or parameter set (a parameter replaced, its shape, dtype or
+``requires_grad`` changed) captures again (a small cache).
 
 Never wrong: anything the record could not replay, seen during the capture, makes ``fn`` run
 eagerly on every call, with one :class:`~chainrule.errors.CompileWarning` naming the reason:
