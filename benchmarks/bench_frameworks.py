@@ -18,14 +18,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import blas_report, interleaved, table
+from common import blas_report, calls_for, table
 
 WORKLOADS = [
     ((784, 256, 256, 10), 128),
@@ -217,6 +219,35 @@ def make_jax(sizes, batch):
     return step, forward, forward_backward
 
 
+def make_products(sizes, batch):
+    """The training step's matrix products alone (per layer the forward's, the weight
+    gradient's, and but for the first layer the input gradient's: eight for three layers), on
+    arrays of the step's shapes, as two functions: NumPy's ``@`` and one ``jax.jit`` of the same
+    products. What a replay of NumPy calls cannot go below, against what JAX fuses the rest
+    of its step into."""
+    import jax
+    import jax.numpy as jnp
+
+    x, _, ws, _ = data(sizes, batch)
+    rng = np.random.default_rng(1)
+    n = len(ws)
+    hs = [x] + [rng.standard_normal((batch, o)).astype(np.float32) for o in sizes[1:-1]]
+    gs = [rng.standard_normal((batch, o)).astype(np.float32) / batch for o in sizes[1:]]
+
+    def products(hs, gs, ws):
+        out = [hs[k] @ ws[k].T for k in range(n)]
+        out += [gs[k].T @ hs[k] for k in range(n)]
+        return out + [gs[k] @ ws[k] for k in range(1, n)]
+
+    jitted = jax.jit(products)
+    args = [[jnp.asarray(a) for a in arrays] for arrays in (hs, gs, ws)]
+
+    def jax_products():
+        return jax.block_until_ready(jitted(*args))
+
+    return lambda: products(hs, gs, ws), jax_products
+
+
 def makers(have_compile: bool):
     out = {"chainrule": make_chainrule}
     if have_compile:
@@ -277,6 +308,32 @@ def peak_rss(framework: str, threads: int) -> tuple[float, float]:
     return float(out[-2]), float(out[-1])
 
 
+# ----------------------------------------------------------------------------- timing
+CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
+
+
+def timed(cases: dict, rounds: int, budget_s: float, clock: str) -> dict[str, float]:
+    """Median seconds per call of each case: ``rounds`` rounds, each timing every case for
+    about ``budget_s`` seconds of back-to-back calls, in an order rotated by one each round
+    (so that no case always follows the same one). ``clock``: ``"cpu"``, the calling thread's
+    CPU time (``time.thread_time``, which the other jobs of a shared machine inflate less than
+    the wall clock; every framework here computes on the calling thread: XLA runs its
+    single-threaded computation there, and OpenBLAS and PyTorch have one thread), or
+    ``"wall"``."""
+    now = CLOCKS[clock]
+    numbers = {name: calls_for(fn, budget_s) for name, fn in cases.items()}
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    names = list(cases)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn, number = cases[name], numbers[name]
+            start = now()
+            for _ in range(number):
+                fn()
+            samples[name].append((now() - start) / number)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
 # ----------------------------------------------------------------------------- main
 def check_same_loss(steps: dict) -> None:
     """Every framework's first loss (same weights, same data) agrees before timing."""
@@ -295,6 +352,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="BLAS/torch/XLA threads each")
     parser.add_argument("--budget", type=float, default=0.2, help="seconds per case per round")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="cpu",
+        help="cpu: the calling thread's CPU time (default); wall: elapsed",
+    )
+    parser.add_argument(
+        "--products",
+        action="store_true",
+        help="also time the steps' matrix products alone, NumPy and JAX jit",
+    )
+    parser.add_argument(
+        "--workloads",
+        default="0,1,2",
+        help="which workloads, by position (0: batch 128, 1: batch 1, 2: wide)",
+    )
     parser.add_argument("--rss-worker", metavar="FRAMEWORK", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_worker:
@@ -322,13 +395,15 @@ def main(argv: list[str] | None = None) -> None:
         print("this chainrule has no cr.compile: no compiled column")
     make = makers(have_compile)
     names = list(make)
-    rows, fb_rows = [], []
-    for sizes, batch in WORKLOADS:
+    rows, fb_rows, product_rows = [], [], []
+    chosen = [WORKLOADS[int(i)] for i in args.workloads.split(",")]
+    for sizes, batch in chosen:
         steps = {name: m(sizes, batch) for name, m in make.items()}
         check_same_loss(steps)
-        t = interleaved(
-            {name: fns[0] for name, fns in steps.items()}, rounds=args.rounds, budget_s=args.budget
-        )
+        cases = {name: fns[0] for name, fns in steps.items()}
+        if args.products:
+            cases["NumPy products"], cases["JAX products"] = make_products(sizes, batch)
+        t = timed(cases, args.rounds, args.budget, args.clock)
         label = f"{'-'.join(map(str, sizes))}, batch {batch}"
         rate = {name: batch / t[name] for name in names}
         row = [label, *(f"{rate[n] / 1e3:,.1f}k" for n in names)]
@@ -337,11 +412,16 @@ def main(argv: list[str] | None = None) -> None:
             c = t["chainrule compiled"]
             row += [f"{t['JAX jit'] / c:.2f}", f"{t['NumPy'] / c:.2f}"]
         rows.append(row)
+        if args.products:
+            ms = {k: f"{t[k] * 1e3:.3f}" for k in t}
+            product_rows.append([label, ms["NumPy products"], ms["JAX products"], ms["JAX jit"],
+                                 ms.get("chainrule compiled", "-"), ms["NumPy"],
+                                 f"{t['JAX jit'] / t['NumPy products']:.2f}"])  # fmt: skip
         if batch == 128 and sizes == WORKLOADS[0][0]:
             cases = {}
             for name, (_, fwd, fb) in steps.items():
                 cases[name + " f"], cases[name + " fb"] = fwd, fb
-            tf = interleaved(cases, rounds=args.rounds, budget_s=args.budget)
+            tf = timed(cases, args.rounds, args.budget, args.clock)
             for name in names:
                 f, fb = tf[name + " f"], tf[name + " fb"]
                 fb_rows.append([name, f"{f * 1e3:.3f}", f"{(fb - f) * 1e3:.3f}",
@@ -351,11 +431,19 @@ def main(argv: list[str] | None = None) -> None:
     if have_compile:
         header += ["compiled / JAX", "compiled / NumPy"]
     print(table(rows, header))
-    print("ratios: the other's time / chainrule's time (> 1: chainrule faster), medians, same run")
-    print()
-    print(table(fb_rows, ["784-256-256-10, batch 128", "forward ms", "backward ms",
-                          "backward / forward"]))  # fmt: skip
-    print("backward = (forward + backward) - forward, medians of the same interleaved run")
+    print("ratios: the other's time / chainrule's time (> 1: chainrule faster), medians, same run,")
+    print(f"{args.clock} clock; load average {os.getloadavg()[0]:.2f} at the end")
+    if product_rows:
+        print()
+        print(table(product_rows, ["workload", "NumPy products ms", "JAX products ms",
+                                   "JAX jit step ms", "compiled step ms", "NumPy loop step ms",
+                                   "JAX step / NumPy products"]))  # fmt: skip
+        print("products: the step's matrix products alone (8 for 3 layers), same interleaved run")
+    if fb_rows:
+        print()
+        print(table(fb_rows, ["784-256-256-10, batch 128", "forward ms", "backward ms",
+                              "backward / forward"]))  # fmt: skip
+        print("backward = (forward + backward) - forward, medians of the same interleaved run")
     if not args.no_rss:
         print()
         mem = {name: peak_rss(name, args.threads) for name in names}
