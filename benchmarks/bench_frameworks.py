@@ -6,8 +6,10 @@ jit. Same initial weights and data, float32, lr 0.01 without momentum.
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_frameworks.py
 
 Prints training-step samples/s for the three workloads of issue 12 (784-256-256-10 at batch 128
-and batch 1, 784-1024-1024-10 at batch 512) with same-run ratios, the backward/forward time
-ratio at batch 128, and each framework's peak resident memory at batch 128, measured in a fresh
+and batch 1, 784-1024-1024-10 at batch 512) with same-run ratios, timed by the calling thread's
+CPU time (``--clock wall`` for elapsed time), the backward/forward time ratio at batch 128, with
+``--products`` the steps' matrix products alone from NumPy and from JAX jit (in the same
+interleaved run), and each framework's peak resident memory at batch 128, measured in a fresh
 process of its own (``--rss-worker``; the kernel's high-water mark ``VmHWM``, which unlike
 ``getrusage``'s ``ru_maxrss`` does not inherit the launching process's peak across ``exec``)
 that imports only that framework. Needs the ``bench`` extra (JAX, threadpoolctl) and PyTorch.
