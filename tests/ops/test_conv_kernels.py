@@ -56,7 +56,7 @@ def threshold(mode: str):
         s.column_block = s.forward_block = lambda o, c, cols: 5
         s.scatter_block = lambda rows: 5
         s.forward_pays = lambda c, o, n, size: True
-        s.weight_pays = lambda c, o: True
+        s.weight_pays = lambda c, o, offsets=1: True
     try:
         yield
     finally:
@@ -103,6 +103,7 @@ def test_shift_kernel_runs_in_float32_and_is_taken():
     assert _conv_shift.forward_pays(8, 8, 2, (6, 5)) and _conv_shift.weight_pays(8, 8)
     assert not _conv_shift.forward_pays(32, 64, 128, (14, 14))  # im2col's longer products win
     assert not _conv_shift.weight_pays(32, 64)
+    assert _conv_shift.weight_pays(1, 16, 9) and not _conv_shift.weight_pays(1, 6, 25)
     assert not _conv_shift.usable(x, 4, (1, 1), 1, (6, 5))  # few output channels: im2col
     assert _conv_shift.usable(x, 4, (1, 1), 1, (6, 5), thin=True)
     assert not _conv_shift.usable(x, 8, (2, 1), 1, (3, 5))

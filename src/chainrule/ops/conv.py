@@ -278,7 +278,9 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     """
     c = x.shape[1]
     o, lsize = gy.shape[1], gy.shape[2:]
-    if shift.usable(x, o, stride, groups, lsize, thin=True) and shift.weight_pays(c, o):
+    if shift.usable(x, o, stride, groups, lsize, thin=True) and shift.weight_pays(
+        c, o, math.prod(kernel)
+    ):
         return shift.conv_weight(x, gy, kernel, padding, dilation)
     if lastcols.pays(c, kernel, dilation, padding, groups):
         return lastcols.conv_weight(x, gy, kernel, stride, padding, dilation)
