@@ -257,6 +257,9 @@ def _ops() -> list[Op]:
         Op("tile", ("tile",), lambda x: np.tile(x, (2, 1)), U(), call=lambda f, x: f(x, (2, 1))),
         Op("array_split", ("array_split",), lambda x: np.array_split(x, 4), U(),
            call=lambda f, x: f(x, 4)),
+        Op("hsplit", ("hsplit",), lambda x: np.hsplit(x, 4), U(), call=lambda f, x: f(x, 4)),
+        Op("vsplit", ("vsplit",), lambda x: np.vsplit(x, 4), U(), call=lambda f, x: f(x, 4)),
+        Op("unstack", ("unstack",), np.unstack, U()),  # n pieces (PyTorch's unbind)
         Op("meshgrid", ("meshgrid",), np.meshgrid, V(2), (0, 1)),
         Op("take", ("take",), lambda x, i: np.take(x, i, axis=0),
            lambda n: [RNG.uniform(-1, 1, (n, n)), RNG.integers(0, n, n)],
