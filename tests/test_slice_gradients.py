@@ -262,3 +262,10 @@ def test_joins_of_many_tensors_give_each_its_slice(join):
     grads = cr.gradients((getattr(cr, join)(parts, axis=1) ** 2).sum(), parts, create_graph=True)
     (h,) = cr.gradients(sum((gi * gi).sum() for gi in grads), [parts[2]])
     np.testing.assert_allclose(h.data, 8 * parts[2].data)  # d/dp Σ (2p)² = 8p
+
+
+def test_python_bool_and_numpy_integer_indices():
+    """``x[True]`` / ``x[False]`` are masks (NumPy copies): their gradients still add in."""
+    x = cr.tensor(np.arange(3.0), requires_grad=True)
+    (x[True].sum() * 2 + x[False].sum() + x[np.int64(1)] * 5 + x[True, 1:].sum()).backward()
+    np.testing.assert_array_equal(x.grad.data, [2, 8, 3])

@@ -263,9 +263,13 @@ class Scattered:
         self.values = values
         self.shape = tuple(shape)
         items = index if isinstance(index, tuple) else (index,)
-        # A mask (or a NumPy integer) makes arr[index] a copy; otherwise a view, with a
-        # trailing ... so that all integers give a 0-d view rather than a scalar.
-        self.copy = any(hasattr(i, "dtype") for i in items)
+        # Integers, slices, None and ... make arr[index] a view (with a trailing ..., so that
+        # all integers give a 0-d view rather than a scalar); a mask (True, False or an
+        # array) makes it a copy, which add_to writes back.
+        self.copy = not all(
+            i is None or i is ... or type(i) is slice or type(i) is int or isinstance(i, np.integer)
+            for i in items
+        )
         if not self.copy and not any(i is ... for i in items):
             index = (*items, ...)
         self.index = index
