@@ -8,7 +8,9 @@ product ops (the natural analogue for the rest: vectors of 64 / 1000 for ``outer
 medians: the NumPy call (SciPy's where NumPy has none: ``erf``, ``gammaln``,
 ``solve_triangular``...; the plain NumPy expression for activations), chainrule's forward on
 inputs that require grad (so the node is recorded), and its backward alone (``cr.gradients``
-through the same retained graph, a fixed random cotangent). float64 throughout.
+through the same retained graph, a fixed random cotangent). float64 throughout. Times are
+this thread's CPU time (``time.thread_time``, which other jobs on a shared machine inflate
+less than the wall clock; it still counts page faults) unless ``--clock wall``.
 
 Goals (issue 9): forward ≤ 1.5x NumPy, backward ≤ 3x forward; rows over a goal are flagged.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,7 +262,7 @@ def _ops() -> list[Op]:
            call=lambda f, x: f(x, 4)),
         Op("hsplit", ("hsplit",), lambda x: np.hsplit(x, 4), U(), call=lambda f, x: f(x, 4)),
         Op("vsplit", ("vsplit",), lambda x: np.vsplit(x, 4), U(), call=lambda f, x: f(x, 4)),
-        Op("unstack", ("unstack",), np.unstack, U()),  # n pieces (PyTorch's unbind)
+        Op("unstack", ("unstack",), getattr(np, "unstack", tuple), U()),  # n pieces: unbind
         Op("meshgrid", ("meshgrid",), np.meshgrid, V(2), (0, 1)),
         Op("take", ("take",), lambda x, i: np.take(x, i, axis=0),
            lambda n: [RNG.uniform(-1, 1, (n, n)), RNG.integers(0, n, n)],
@@ -340,8 +343,11 @@ def _resolve(root: Any, path: str) -> Any:
     return obj
 
 
-def measure(op: Op, fn: Callable, n: int, rounds: int) -> dict[str, Any]:
-    """Median seconds of the NumPy call, chainrule's forward and its backward at size n."""
+def measure(
+    op: Op, fn: Callable, n: int, rounds: int, clock: Callable[[], float] = time.thread_time
+) -> dict[str, Any]:
+    """Median seconds of the NumPy call, chainrule's forward and its backward at size n, on
+    ``clock`` (this thread's CPU time by default: other jobs' load inflates it less)."""
     arrays = op.inputs(n)
     call = op.call or (lambda f, *a: f(*a))
 
@@ -373,8 +379,7 @@ def measure(op: Op, fn: Callable, n: int, rounds: int) -> dict[str, Any]:
             return cr.gradients(outs, leaves, gs, retain_graph=True, allow_unused=True)
 
         cases["bwd"] = bwd
-    t = interleaved(cases, rounds=rounds, budget_s=0.03)
-    return t
+    return interleaved(cases, rounds=rounds, budget_s=0.03, clock=clock)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -382,7 +387,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
     parser.add_argument("--only", default="", help="comma-separated op names")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    parser.add_argument(
+        "--clock", choices=("thread", "wall"), default="thread",
+        help="thread: this thread's CPU time (time.thread_time); wall: time.perf_counter",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(args.threads)
@@ -392,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"BLAS: {info.get('internal_api')} {info.get('version')}, kernel "
                 f"{info.get('architecture')}, {info.get('num_threads')} thread(s)"
             )
-    print(f"numpy {np.__version__}, chainrule {cr.__version__}, float64")
+    print(f"numpy {np.__version__}, chainrule {cr.__version__}, float64, {args.clock} clock")
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     rows, missing, failed, over = [], [], [], []
     fam: dict[str, dict[str, list[str]]] = {}  # family -> ops, over the fwd / bwd goal
@@ -407,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         counts["ops"].append(op.name)
         for n in op.sizes:
             try:
-                t = measure(op, fn, n, args.rounds)
+                t = measure(op, fn, n, args.rounds, clock)
             except Exception as exc:  # a signature that differs from the one assumed here
                 failed.append(f"{op.name} at {n}: {type(exc).__name__}: {str(exc)[:100]}")
                 break
