@@ -269,3 +269,24 @@ def test_python_bool_and_numpy_integer_indices():
     x = cr.tensor(np.arange(3.0), requires_grad=True)
     (x[True].sum() * 2 + x[False].sum() + x[np.int64(1)] * 5 + x[True, 1:].sum()).backward()
     np.testing.assert_array_equal(x.grad.data, [2, 8, 3])
+
+
+def test_many_column_pieces_overlapping_or_not():
+    """More pieces than the walk tracks as written-into-zeros, column blocks (strided views),
+    one overlapping the others, then a dense gradient and another piece."""
+    rng = np.random.default_rng(2)
+    xv = rng.standard_normal((4, 24))
+    x = cr.tensor(xv, requires_grad=True)
+    pieces = [(slice(None), slice(2 * i, 2 * i + 2)) for i in range(12)]
+    pieces += [(slice(None), slice(5, 9)), (slice(1, 3), slice(None, None, 5))]
+    cots = [rng.standard_normal(xv[i].shape) for i in pieces]
+    want = _reference(xv.shape, pieces, cots, 0.0)
+    for order in (pieces, pieces[::-1]):
+        cs = cots if order is pieces else cots[::-1]
+        x.grad = None
+        total = sum((x[i] * cr.tensor(c)).sum() for i, c in zip(order, cs))
+        total.backward()
+        np.testing.assert_allclose(x.grad.data, want, rtol=1e-12, atol=1e-12)
+    x.grad = None
+    ((x * 2.0).sum() + sum((x[i] * cr.tensor(c)).sum() for i, c in zip(pieces, cots))).backward()
+    np.testing.assert_allclose(x.grad.data, want + 2, rtol=1e-12, atol=1e-12)

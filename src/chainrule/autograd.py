@@ -233,10 +233,11 @@ def _run(
                 _visit(node, g, pending, retain_graph, create_graph, capture, reach, anomaly)
         finally:
             _plain = was_plain
-        for leaf, g in pending.items():  # leaves with hooks, which see their total gradient
-            if isinstance(g, (Scattered, _Sum)):
+        for leaf, g in pending.items():  # leaves with hooks (which see their total gradient)
+            owned = type(g) is _Sum or type(g) is Scattered  # or summed here: a new array
+            if owned:
                 g = _tensor(g)
-            _deliver_leaf(leaf, g, None, create_graph, capture, plain)
+            _deliver_leaf(leaf, g, None, create_graph, capture, plain, owned)
 
 
 def plain_backward() -> bool:
@@ -296,12 +297,51 @@ class Scattered:
 
 class _Sum:
     """The running sum of the gradients reaching one node or leaf in a plain walk: an array
-    the walk made itself, so later gradients are added into it in place."""
+    the walk made itself, so later gradients are added into it in place. ``written`` lists
+    the views of it that Scattered gradients were written into while the rest stayed zero
+    (``None`` once unknown): a Scattered that overlaps none of them is written, not added
+    (the same result; an add reads the zeros back, three times slower through a strided
+    view such as an LSTM's gate columns)."""
 
-    __slots__ = ("arr",)
+    __slots__ = ("arr", "written")
 
-    def __init__(self, arr: Any) -> None:
+    def __init__(self, arr: Any, written: list | None = None) -> None:
         self.arr = np.asarray(arr) if isinstance(arr, np.generic) else arr  # (0-d sums)
+        self.written = written
+
+    def add(self, g: Any) -> _Sum:
+        """Add a Tensor or a Scattered, in place unless the dtype promotes."""
+        arr = self.arr
+        scattered = type(g) is Scattered
+        new = g.values if scattered else g.data
+        dt = backend.array_module(arr).result_type(arr.dtype, new.dtype)
+        if not scattered:
+            if dt != arr.dtype:
+                return _Sum(arr + new)
+            arr += new
+            self.written = None
+            return self
+        if dt != arr.dtype:
+            self.arr = arr = arr.astype(dt)
+        written = self.written
+        if written is not None and not g.copy and len(written) < _VIEWS_CHECKED:
+            view = arr[g.index]
+            if not any(_overlap(view, w) for w in written):
+                view[...] = new
+                written.append(view)
+                return self
+        self.written = None
+        g.add_to(arr)
+        return self
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    """Whether two views of one array may share an element (True when that is too hard to
+    tell quickly)."""
+    try:
+        return bool(backend.array_module(a).shares_memory(a, b, max_work=1000))
+    except Exception:  # NumPy's TooHardError, or an array module without the check
+        return True
 
 
 def _tensor(g: Scattered | _Sum) -> Tensor:
@@ -312,30 +352,18 @@ def _plus(prev: Any, g: Any) -> _Sum:
     """``prev + g`` in a plain walk (each a Tensor, a Scattered or a _Sum), as NumPy adds
     (dtypes promoted), into the array of a _Sum: made by the first sum, written later."""
     if type(prev) is _Sum:
-        arr = prev.arr
-        new = g.values if type(g) is Scattered else g.data
-        dt = backend.array_module(arr).result_type(arr.dtype, new.dtype)
-        if type(g) is Scattered:
-            if dt != arr.dtype:
-                prev.arr = arr = arr.astype(dt)
-            g.add_to(arr)
-        elif dt != arr.dtype:
-            return _Sum(arr + new)
-        else:
-            arr += new
-        return prev
+        return prev.add(g)
     if type(prev) is Scattered:  # the dense one first (addition commutes exactly)
         prev, g = g, prev
-    if type(prev) is Scattered:  # both scattered
+    if type(prev) is Scattered:  # both scattered: zeros with the first written in
         dt = backend.array_module(prev.values).result_type(prev.dtype, g.dtype)
         acc = prev.dense(dt)
-    elif type(g) is Scattered:
+        return _Sum(acc, None if prev.copy else [acc[prev.index]]).add(g)
+    if type(g) is Scattered:
         p = prev.data
         acc = p.astype(backend.array_module(p).result_type(p.dtype, g.dtype), copy=True)
-    else:
-        return _Sum(prev.data + g.data)
-    g.add_to(acc)
-    return _Sum(acc)
+        return _Sum(acc).add(g)
+    return _Sum(prev.data + g.data)
 
 
 def _reaching(order: list[Node], capture: dict) -> set[int]:
@@ -436,7 +464,11 @@ def _visit(
                 gi = _unbroadcast(gi, shape, prim.name)
             if anomaly:
                 check_finite(gi.data, f"{prim.name} (backward, gradient for input {i})")
-        if type(parent) is Node or parent._hooks:  # a hooked leaf: summed, delivered last
+        if (
+            type(parent) is Node
+            or parent._hooks  # a hooked leaf: summed, delivered last
+            or (plain and (type(gi) is Scattered or parent in pending))  # (same: one array)
+        ):
             prev = pending.get(parent)
             if prev is None:
                 pending[parent] = gi
@@ -474,16 +506,16 @@ def _deliver_leaf(
     create_graph: bool,
     capture: dict | None,
     plain: bool = False,
+    owned: bool = False,
 ) -> None:
-    """Add ``g`` (a Tensor, or in a plain walk a Scattered) into ``leaf.grad`` or, for
-    ``gradients()``, into what is captured for it; ``g_in`` is the gradient the rule that
-    made ``g`` was given (``g`` may be it, or a view of it: then ``.grad`` gets a copy)."""
+    """Add ``g`` into ``leaf.grad`` or, for ``gradients()``, into what is captured for it.
+    ``g_in`` is the gradient the rule that made ``g`` was given (``g`` may be it, or a view
+    of it: then ``.grad`` gets a copy); ``owned``: ``g`` is a new array the walk made."""
     if tape.recorder is not None:  # cr.compile's capture
         tape.recorder.deliver(leaf, g, g_in, create_graph, capture)
     if leaf._hooks:
-        if type(g) is Scattered:
-            g = _tensor(g)
         g = _run_hooks(leaf._hooks, g)
+        owned = False  # (a hook may keep the tensor it was given)
     if capture is not None:
         if leaf in capture:
             prev = capture[leaf]
@@ -491,14 +523,6 @@ def _deliver_leaf(
                 capture[leaf] = g
             else:
                 capture[leaf] = _plus(prev, g) if plain else prev + g
-        return
-    if type(g) is Scattered:  # written into .grad's own array, or into new zeros
-        if g.values.dtype != leaf.data.dtype:
-            g.values = g.values.astype(leaf.data.dtype)
-        if leaf.grad is None:
-            leaf.grad = Tensor._make(g.dense())
-        else:
-            g.add_to(leaf.grad.data)
         return
     if g.data.dtype != leaf.data.dtype:
         g = Tensor._make(g.data.astype(leaf.data.dtype))
@@ -509,7 +533,7 @@ def _deliver_leaf(
     if leaf.grad is None:
         # Own the array before later steps add into it in place: a rule may have passed the
         # incoming gradient through unchanged, or returned a view of another buffer.
-        if g_in is None or arr is g_in.data or arr.base is not None:
+        if not owned and (g_in is None or arr is g_in.data or arr.base is not None):
             arr = arr.copy()
         leaf.grad = Tensor._make(arr)
     else:
