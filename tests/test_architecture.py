@@ -27,7 +27,7 @@ FLOORS = {
     "errors": 1, "backend": 1, "cuda": 1,  # and the root's private helpers (_atomic, ...)
     # 2: the engine
     "tensor": 2, "tape": 2, "autograd": 2, "functional": 2, "pytree": 2, "compile": 2,
-    "_capture": 2, "_replay": 2, "_watch": 2,
+    "_capture": 2, "_replay": 2, "_watch": 2, "_node": 2,
     "ops": 2, "numpy": 2, "_numpy_protocol": 2, "creation": 2, "linalg": 2, "special": 2,
     # 3: checks and layers
     "check": 3, "nn": 3, "serialization": 3,

@@ -18,19 +18,18 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from chainrule import backend
+from chainrule._node import Node as Node  # the tape records Nodes; re-exported here
+from chainrule._node import _record
 from chainrule.errors import (
     AnomalyError,
     ChainruleError,
     DTypeError,
-    GraphFreedError,
-    InplaceError,
     ShapeError,
 )
 from chainrule.tensor import Tensor
@@ -217,8 +216,25 @@ class Primitive:
         self.vjps: tuple[Callable | None, ...] = ()
         self.vjp_argnum: Callable | None = None
         self.vjp_all: Callable | None = None
-        self._keep: tuple[dict[int, str], bool] | None = None  # None: inputs and output
+        self._keep = None
         functools.update_wrapper(self, forward)
+
+    @property
+    def _keep(self) -> tuple[dict[int, str], bool] | None:
+        """What a node keeps: ``(kinds, keeps_out)``, ``kinds`` mapping an input's position to
+        ``"data"`` or ``"shape"`` (absent: nothing); ``None``: every input and the output."""
+        return self._keep_decl
+
+    @_keep.setter
+    def _keep(self, keep: tuple[dict[int, str], bool] | None) -> None:
+        # Also the plan _record follows: what a node keeps of inputs 0 and 1, and the output.
+        self._keep_decl = keep
+        if keep is None:
+            self._plan = ("data", "data")
+            self._keeps_out = True
+        else:
+            self._plan = (keep[0].get(0), keep[0].get(1))
+            self._keeps_out = keep[1]
 
     def defvjp(self, *rules: Callable | None, keep: str | None = None) -> None:
         """Register one gradient rule per positional input (``None``: not differentiable).
@@ -267,18 +283,86 @@ class Primitive:
     def keeps(self, i: int) -> str | None:
         """What a node of this op keeps of its ``i``-th input for backward: ``"data"``,
         ``"shape"`` (shape, ndim and dtype only) or ``None`` (nothing)."""
-        if self._keep is None:
+        if self._keep_decl is None:
             return "data"
-        return self._keep[0].get(i)
+        return self._keep_decl[0].get(i)
 
     @property
     def keeps_out(self) -> bool:
         """Whether a node of this op keeps the op's output for backward."""
-        return self._keep is None or self._keep[1]
+        return self._keeps_out
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
-        # Every op pays this path: kept to one pass over the arguments, no helper calls on the
-        # way (Tensor._make inlined), one look at the result's dtype.
+        # Every op pays this path. The common case (the CPU backend, no cr.compile capture, no
+        # anomaly mode) comes first and is written for speed: one or two arguments passed on
+        # without a list, the result wrapped inline, the node built by _record. The GPU
+        # backend's device checks, anomaly mode's check and the capture take the full path
+        # after it.
+        if recorder is None and not _anomaly and backend.xp is np:
+            if kwargs:
+                for v in kwargs.values():
+                    if isinstance(v, Tensor):
+                        args, kwargs = _bind_tensor_kwargs(self._positional, args, kwargs)
+                        break
+            n = len(args)
+            try:
+                if n == 2 and not kwargs:
+                    x, y = args
+                    if isinstance(x, Tensor):
+                        if isinstance(y, Tensor):
+                            out = self.forward(x.data, y.data)
+                            needs_grad = x._requires_grad or y._requires_grad
+                        else:
+                            out = self.forward(x.data, y)
+                            needs_grad = x._requires_grad
+                    elif isinstance(y, Tensor):
+                        out = self.forward(x, y.data)
+                        needs_grad = y._requires_grad
+                    else:
+                        out = self.forward(x, y)
+                        needs_grad = False
+                elif n == 1 and not kwargs:
+                    x = args[0]
+                    if isinstance(x, Tensor):
+                        out = self.forward(x.data)
+                        needs_grad = x._requires_grad
+                    else:
+                        out = self.forward(x)
+                        needs_grad = False
+                else:
+                    raw = []
+                    needs_grad = False
+                    for a in args:
+                        if isinstance(a, Tensor):
+                            raw.append(a.data)
+                            if a._requires_grad:
+                                needs_grad = True
+                        else:
+                            raw.append(a)
+                    out = self.forward(*raw, **kwargs) if kwargs else self.forward(*raw)
+            except ValueError as exc:
+                err = _shape_error(self.name, args, exc)
+                if err is None:
+                    raise
+                raise err from exc
+            if type(out) is not np.ndarray:  # a scalar, or a GPU array (to_device)
+                out = backend.xp.asarray(out)
+            t = _new_tensor(Tensor)  # Tensor._make(out), inlined
+            t.data = out
+            t.grad = None
+            t._hooks = None
+            t._version = args[0]._version if self.view and isinstance(args[0], Tensor) else [0]
+            if needs_grad and _grad_enabled:
+                kind = out.dtype.kind
+                if kind == "f":
+                    t._node = _record(self, args, kwargs, t)
+                    t._requires_grad = True
+                    return t
+                if kind == "c":
+                    raise _complex_error(self.name, out)
+            t._node = None
+            t._requires_grad = False
+            return t
         if recorder is not None:  # cr.compile: numbers it records become plain floats
             args, kwargs = recorder.enter(args, kwargs)
         if kwargs:
@@ -304,34 +388,21 @@ class Primitive:
             raw = [backend.to_device(r, dev) if type(r) is np.ndarray else r for r in raw]
         try:
             out = self.forward(*raw, **kwargs)
-        except ChainruleError:  # the op's own error, already naming it
-            raise
         except ValueError as exc:
-            if not _SHAPE_WORDS.search(str(exc)):  # not about shapes: the op's own message
+            err = _shape_error(self.name, raw, exc)
+            if err is None:
                 raise
-            shapes = " and ".join(str(np.shape(r)) for r in raw if hasattr(r, "shape"))
-            raise ShapeError(f"{self.name}: cannot apply to shapes {shapes}: {exc}") from exc
-        if type(out) is not np.ndarray:
-            out = backend.xp.asarray(out)
-        t = _new_tensor(Tensor)  # Tensor._make(out), inlined
-        t.data = out
-        t.grad = None
-        t._node = None
-        t._hooks = None
-        t._requires_grad = False
-        t._version = args[0]._version if self.view and isinstance(args[0], Tensor) else [0]
+            raise err from exc
+        t = Tensor._make(out)
+        if self.view and isinstance(args[0], Tensor):
+            t._version = args[0]._version
         if needs_grad and _grad_enabled:
             kind = out.dtype.kind
             if kind == "f":
-                t._node = Node(self, args, kwargs, t)
+                t._node = _record(self, args, kwargs, t)
                 t._requires_grad = True
             elif kind == "c":
-                raise DTypeError(
-                    f"{self.name}: the result is complex ({out.dtype}) but an input requires "
-                    "grad; chainrule differentiates real tensors only, and a complex result "
-                    "would cut the graph silently. Keep real and imaginary parts as two real "
-                    "tensors"
-                )
+                raise _complex_error(self.name, out)
         if _anomaly and not _in_backward:
             check_finite(out, f"{self.name} (forward)")
         if recorder is not None:
@@ -358,152 +429,22 @@ def primitive(forward: Callable | None = None, *, name: str | None = None, view:
     return Primitive(forward, name=name, view=view)
 
 
-class Node:
-    """One recorded op application: what backward needs to apply its rule.
+def _shape_error(name: str, args: Any, exc: ValueError) -> ShapeError | None:
+    """NumPy's ValueError about shapes as a ShapeError naming the op and the shapes; None for
+    the op's own errors and other ValueErrors, which are raised as they are."""
+    if isinstance(exc, ChainruleError) or not _SHAPE_WORDS.search(str(exc)):
+        return None
+    shapes = " and ".join(str(np.shape(a)) for a in args if hasattr(a, "shape"))
+    return ShapeError(f"{name}: cannot apply to shapes {shapes}: {exc}")
 
-    ``parents[i]`` is the node that produced input ``i``, the leaf tensor itself, or ``None``
-    when the input needs no gradient. ``args`` holds the inputs the rule reads (others
-    ``None``), ``out`` the output array if read; both are dropped after backward unless the
-    graph is retained.
-    """
 
-    __slots__ = (
-        "__weakref__",
-        "args",
-        "hooks",
-        "kwargs",
-        "out",
-        "out_version",
-        "parents",
-        "prim",
-        "retained",
-        "saves",
-        "shapes",
-        "versions",
+def _complex_error(name: str, out: Any) -> DTypeError:
+    """A complex result where an input requires grad: it would cut the graph silently."""
+    return DTypeError(
+        f"{name}: the result is complex ({out.dtype}) but an input requires grad; chainrule "
+        "differentiates real tensors only, and a complex result would cut the graph "
+        "silently. Keep real and imaginary parts as two real tensors"
     )
-
-    def __init__(self, prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> None:
-        # Runs once per recorded op: written for speed (locals, no enumerate, no per-arg
-        # dict lookups when the op keeps every input, one branch per kind of op).
-        self.prim = prim
-        self.kwargs = kwargs
-        self.hooks: list[Callable] | None = None
-        self.retained: weakref.ref | None = None
-        keep = prim._keep
-        parents = []
-        shapes = []
-        versions = []
-        if keep is None:  # every input and the output
-            for a in args:
-                if isinstance(a, Tensor):
-                    shapes.append(a.data.shape)
-                    parents.append((a._node or a) if a._requires_grad else None)
-                    v = a._version
-                    versions.append((v, v[0]))
-                else:
-                    shapes.append(None)
-                    parents.append(None)
-            self.args = args
-        else:
-            kinds = keep[0]
-            saved = []
-            i = -1
-            for a in args:
-                i += 1
-                if not isinstance(a, Tensor):
-                    shapes.append(None)
-                    parents.append(None)
-                    saved.append(a)
-                    continue
-                data = a.data
-                shapes.append(data.shape)
-                parents.append((a._node or a) if a._requires_grad else None)
-                kind = kinds.get(i) if kinds else None
-                if kind == "data":
-                    saved.append(a)
-                    v = a._version
-                    versions.append((v, v[0]))
-                elif kind:
-                    saved.append(_Meta(data.shape, data.dtype))
-                else:
-                    saved.append(None)
-            self.args = tuple(saved)
-        self.parents = tuple(parents)
-        self.shapes = tuple(shapes)
-        self.versions = versions
-        if keep is None or keep[1]:
-            self.out = out.data
-            self.out_version = out._version
-            self.saves = True
-        else:
-            self.out = None
-            self.out_version = None
-            self.saves = bool(versions)
-
-    @property
-    def name(self) -> str:
-        """The op's name, with a ``Backward`` suffix as PyTorch prints it."""
-        return f"{self.prim.name}Backward"
-
-    @property
-    def freed(self) -> bool:
-        """Whether backward has already freed what this node kept (graph not retained)."""
-        return self.args is None
-
-    @property
-    def next_nodes(self) -> tuple:
-        """The nodes (or leaf tensors) this node passes gradients to."""
-        return tuple(p for p in self.parents if p is not None)
-
-    def __repr__(self) -> str:
-        return f"<{self.name}>"
-
-    def _output(self) -> Tensor | None:
-        if self.out is None:
-            return None
-        t = Tensor._make(self.out)
-        t._node = self
-        t._requires_grad = True
-        t._version = self.out_version
-        return t
-
-    def _check_saved(self) -> None:
-        if self.args is None:
-            raise GraphFreedError(
-                f"backward through {self.prim.name} a second time: its saved tensors were "
-                "freed after the first backward; pass retain_graph=True to the first one"
-            )
-        for counter, version in self.versions:
-            if counter[0] != version:
-                raise InplaceError(
-                    f"an input saved by {self.prim.name} for backward was modified in place "
-                    f"(version {counter[0]}, saved at version {version}); "
-                    "clone it before modifying, or recompute the forward"
-                )
-        if self.out_version is not None and self.out_version[0] != 0:
-            raise InplaceError(
-                f"the output of {self.prim.name}, saved for backward, was modified in place"
-            )
-
-    def _free(self) -> None:
-        if self.saves:
-            self.args = None
-            self.out = None
-            self.versions = []
-
-
-class _Meta:
-    """Stands in for an input whose rule reads only its shape, ndim and dtype."""
-
-    __slots__ = ("dtype", "shape")
-
-    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
-        self.shape = shape
-        self.dtype = dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
 
 
 def _parse_keep(name: str, rules: tuple, keep: str) -> tuple[dict[int, str], bool]:
