@@ -3,6 +3,8 @@ its full path (taken here under anomaly mode), and the in-place check of what it
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -134,3 +136,40 @@ def test_complex_results_and_numpy_shape_errors_on_the_fast_path():
         cr.multiply(z, np.array([1 + 2j, 1.0]))
     with pytest.raises(cr.ShapeError, match=r"add: cannot apply to shapes \(2, 3\) and \(2,\)"):
         cr.add(x, z)
+
+
+# ------------------------------------------------------------------ ops that are one function
+def test_an_op_declared_as_a_backend_function_is_that_function():
+    @cr.primitive(xp="hypot")
+    def h(x, y):
+        """√(x² + y²)."""
+
+    h.defvjp(lambda g, out, x, y: g * x / out, lambda g, out, x, y: g * y / out)
+    a, b = np.array([3.0, 5.0]), np.array([4.0, 12.0])
+    assert h.name == "h" and h.__doc__ == "√(x² + y²)."
+    assert list(inspect.signature(h.forward).parameters) == ["x", "y"]
+    np.testing.assert_array_equal(h.forward(a, b), np.hypot(a, b))
+    u = cr.tensor(a, requires_grad=True)
+    v = cr.tensor(b, requires_grad=True)
+    for out in (h(u, v), h(u, y=v), h(x=u, y=v)):  # by position or keyword alike
+        np.testing.assert_array_equal(out.numpy(), [5.0, 13.0])
+        gu, gv = cr.gradients(out.sum(), [u, v])
+        np.testing.assert_allclose(gu.numpy(), a / [5.0, 13.0])
+        np.testing.assert_allclose(gv.numpy(), b / [5.0, 13.0])
+    with pytest.raises(AttributeError):
+        cr.primitive(h.forward, xp="no_such_numpy_function")
+
+
+def test_backend_function_ops_fill_in_their_defaults_and_keywords():
+    a = cr.tensor([-1.0, 0.25, 2.0], dtype="float64", requires_grad=True)
+    np.testing.assert_array_equal(cr.clip(a, -0.5).numpy(), [-0.5, 0.25, 2.0])
+    np.testing.assert_array_equal(cr.clip(a, a_max=1.0).numpy(), [-1.0, 0.25, 1.0])
+    np.testing.assert_array_equal(cr.round(a * 1.26).numpy(), np.round([-1.26, 0.315, 2.52]))
+    np.testing.assert_array_equal(
+        cr.round(a * 1.26, decimals=1).numpy(), np.round([-1.26, 0.315, 2.52], 1)
+    )
+    b = cr.tensor([1.0, 2.0, 3.0], dtype="float64")
+    for extra in (lambda: cr.add(a, a, b), lambda: cr.exp(a, b)):  # never NumPy's out=
+        with pytest.raises(TypeError):
+            extra()
+        np.testing.assert_array_equal(b.numpy(), [1.0, 2.0, 3.0])

@@ -180,27 +180,42 @@ def _record(prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> Node:
         node.saves = True
         return node
     keep = prim._keep_decl
-    kinds = None if keep is None else keep[0]
-    parents = [None] * n
-    shapes = [None] * n
-    saved = None if keep is None else list(args)
+    parents = []
+    shapes = []
     versions = []
-    for i in range(n):
-        a = args[i]
-        if isinstance(a, Tensor):
-            data = a.data
-            shapes[i] = data.shape
-            if a._requires_grad:
-                parents[i] = a._node or a
-            if keep is None:
-                versions.append(a._version[0])
-                continue
-            kind = kinds.get(i)
-            if kind == "data":
+    if keep is None:  # every input and the output
+        for a in args:
+            if isinstance(a, Tensor):
+                shapes.append(a.data.shape)
+                parents.append((a._node or a) if a._requires_grad else None)
                 versions.append(a._version[0])
             else:
-                saved[i] = _meta(data.shape, data.dtype) if kind else None
-    node.args = args if saved is None else tuple(saved)
+                shapes.append(None)
+                parents.append(None)
+        node.args = args
+    else:
+        kinds = keep[0]
+        saved = []
+        i = -1
+        for a in args:
+            i += 1
+            if not isinstance(a, Tensor):
+                shapes.append(None)
+                parents.append(None)
+                saved.append(a)
+                continue
+            data = a.data
+            shapes.append(data.shape)
+            parents.append((a._node or a) if a._requires_grad else None)
+            kind = kinds.get(i)
+            if kind == "data":
+                saved.append(a)
+                versions.append(a._version[0])
+            elif kind:
+                saved.append(_meta(data.shape, data.dtype))
+            else:
+                saved.append(None)
+        node.args = tuple(saved)
     node.parents = tuple(parents)
     node.shapes = tuple(shapes)
     node.versions = tuple(versions)

@@ -207,10 +207,26 @@ class Primitive:
     gradient w.r.t. its input, shaped like the output or broadcastable to the input (the engine
     sums broadcasting away). Write rules with chainrule ops so higher derivatives work.
     Arguments that are not tensors are constants and get no gradient.
+
+    An op that is exactly one function of the array backend says so with ``xp="name"``
+    (``@primitive(xp="add")`` over a ``def add(x, y)`` holding only the docstring): its forward
+    is then NumPy's ``name`` on the CPU, called directly, and CuPy's on a GPU.
     """
 
-    def __init__(self, forward: Callable, name: str | None = None, view: bool = False) -> None:
+    def __init__(
+        self,
+        forward: Callable,
+        name: str | None = None,
+        view: bool = False,
+        xp: str | None = None,
+    ) -> None:
+        arity = 0
+        if xp is not None:
+            forward, direct, arity = _backend_function(forward, xp)
         self.forward = forward
+        # What the common case calls on one or two NumPy arrays given by position.
+        self._call1 = direct if arity == 1 else forward
+        self._call2 = direct if arity == 2 else forward
         self.name = name or forward.__name__
         self.view = view
         self.vjps: tuple[Callable | None, ...] = ()
@@ -293,120 +309,92 @@ class Primitive:
         return self._keeps_out
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
-        # Every op pays this path. The common case (the CPU backend, no cr.compile capture, no
-        # anomaly mode) comes first and is written for speed: one or two arguments passed on
-        # without a list, the result wrapped inline, the node built by _record. The GPU
-        # backend's device checks, anomaly mode's check and the capture take the full path
-        # after it.
-        if recorder is None and not _anomaly and backend.xp is np:
-            if kwargs:
-                for v in kwargs.values():
-                    if isinstance(v, Tensor):
-                        args, kwargs = _bind_tensor_kwargs(self._positional, args, kwargs)
-                        break
-            n = len(args)
-            try:
-                if n == 2 and not kwargs:
-                    x, y = args
-                    if isinstance(x, Tensor):
-                        if isinstance(y, Tensor):
-                            out = self.forward(x.data, y.data)
-                            needs_grad = x._requires_grad or y._requires_grad
-                        else:
-                            out = self.forward(x.data, y)
-                            needs_grad = x._requires_grad
-                    elif isinstance(y, Tensor):
-                        out = self.forward(x, y.data)
-                        needs_grad = y._requires_grad
-                    else:
-                        out = self.forward(x, y)
-                        needs_grad = False
-                elif n == 1 and not kwargs:
-                    x = args[0]
-                    if isinstance(x, Tensor):
-                        out = self.forward(x.data)
-                        needs_grad = x._requires_grad
-                    else:
-                        out = self.forward(x)
-                        needs_grad = False
-                else:
-                    raw = []
-                    needs_grad = False
-                    for a in args:
-                        if isinstance(a, Tensor):
-                            raw.append(a.data)
-                            if a._requires_grad:
-                                needs_grad = True
-                        else:
-                            raw.append(a)
-                    out = self.forward(*raw, **kwargs) if kwargs else self.forward(*raw)
-            except ValueError as exc:
-                err = _shape_error(self.name, args, exc)
-                if err is None:
-                    raise
-                raise err from exc
-            if type(out) is not np.ndarray:  # a scalar, or a GPU array (to_device)
-                out = backend.xp.asarray(out)
-            t = _new_tensor(Tensor)  # Tensor._make(out), inlined
-            t.data = out
-            t.grad = None
-            t._hooks = None
-            t._version = args[0]._version if self.view and isinstance(args[0], Tensor) else [0]
-            if needs_grad and _grad_enabled:
-                kind = out.dtype.kind
-                if kind == "f":
-                    t._node = _record(self, args, kwargs, t)
-                    t._requires_grad = True
-                    return t
-                if kind == "c":
-                    raise _complex_error(self.name, out)
-            t._node = None
-            t._requires_grad = False
-            return t
-        if recorder is not None:  # cr.compile: numbers it records become plain floats
+        # Every op pays this path, so it is written for speed: in the common case (``plain``:
+        # the CPU backend, no cr.compile capture, no anomaly mode) one or two arguments are
+        # passed on without a list, the result is wrapped inline and _record builds the node.
+        # The GPU backend's device checks, anomaly mode's check and the capture are the rest.
+        plain = recorder is None and not _anomaly and backend.xp is np
+        if not plain and recorder is not None:  # cr.compile: numbers it records become floats
             args, kwargs = recorder.enter(args, kwargs)
         if kwargs:
             for v in kwargs.values():
                 if isinstance(v, Tensor):
                     args, kwargs = _bind_tensor_kwargs(self._positional, args, kwargs)
                     break
-        raw = []
-        needs_grad = False
-        for a in args:
-            if isinstance(a, Tensor):
-                raw.append(a.data)
-                if a._requires_grad:
-                    needs_grad = True
-            else:
-                raw.append(a)
-        if backend.xp is not np:  # the GPU backend is on: the tensors must share a device
-            dev = backend.common_device(self.name, [a.data for a in args if isinstance(a, Tensor)])
-            if dev == backend.CPU:
-                with backend.host():  # CPU tensors (or only constants): computed by NumPy
-                    return self(*args, **kwargs)
-            # NumPy arrays given as constants follow the tensors to their GPU
-            raw = [backend.to_device(r, dev) if type(r) is np.ndarray else r for r in raw]
+        n = len(args)
+        raw = None
+        if not plain or kwargs or n > 2 or n == 0:
+            raw = []
+            needs_grad = False
+            for a in args:
+                if isinstance(a, Tensor):
+                    raw.append(a.data)
+                    if a._requires_grad:
+                        needs_grad = True
+                else:
+                    raw.append(a)
+            if backend.xp is not np:  # the GPU backend is on: the tensors must share a device
+                tensors = [a.data for a in args if isinstance(a, Tensor)]
+                dev = backend.common_device(self.name, tensors)
+                if dev == backend.CPU:
+                    with backend.host():  # CPU tensors (or only constants): computed by NumPy
+                        return self(*args, **kwargs)
+                # NumPy arrays given as constants follow the tensors to their GPU
+                raw = [backend.to_device(r, dev) if type(r) is np.ndarray else r for r in raw]
         try:
-            out = self.forward(*raw, **kwargs)
+            if raw is not None:
+                out = self.forward(*raw, **kwargs) if kwargs else self.forward(*raw)
+            elif n == 2:
+                forward = self._call2
+                x, y = args
+                if isinstance(x, Tensor):
+                    if isinstance(y, Tensor):
+                        out = forward(x.data, y.data)
+                        needs_grad = x._requires_grad or y._requires_grad
+                    else:
+                        out = forward(x.data, y)
+                        needs_grad = x._requires_grad
+                elif isinstance(y, Tensor):
+                    out = forward(x, y.data)
+                    needs_grad = y._requires_grad
+                else:
+                    out = forward(x, y)
+                    needs_grad = False
+            else:
+                forward = self._call1
+                x = args[0]
+                if isinstance(x, Tensor):
+                    out = forward(x.data)
+                    needs_grad = x._requires_grad
+                else:
+                    out = forward(x)
+                    needs_grad = False
         except ValueError as exc:
-            err = _shape_error(self.name, raw, exc)
+            err = _shape_error(self.name, args, exc)
             if err is None:
                 raise
             raise err from exc
-        t = Tensor._make(out)
-        if self.view and isinstance(args[0], Tensor):
-            t._version = args[0]._version
+        if type(out) is not np.ndarray:  # a scalar, or a GPU array
+            out = backend.xp.asarray(out)
+        t = _new_tensor(Tensor)  # Tensor._make(out), inlined
+        t.data = out
+        t.grad = None
+        t._hooks = None
+        t._version = args[0]._version if self.view and isinstance(args[0], Tensor) else [0]
+        node = None
         if needs_grad and _grad_enabled:
             kind = out.dtype.kind
             if kind == "f":
-                t._node = _record(self, args, kwargs, t)
-                t._requires_grad = True
+                node = _record(self, args, kwargs, t)
             elif kind == "c":
                 raise _complex_error(self.name, out)
-        if _anomaly and not _in_backward:
-            check_finite(out, f"{self.name} (forward)")
-        if recorder is not None:
-            recorder.apply(self, args, kwargs, t)
+        t._node = node
+        t._requires_grad = node is not None
+        if not plain:
+            if _anomaly and not _in_backward:
+                check_finite(out, f"{self.name} (forward)")
+            if recorder is not None:
+                recorder.apply(self, args, kwargs, t)
         return t
 
     @functools.cached_property
@@ -422,11 +410,37 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
-def primitive(forward: Callable | None = None, *, name: str | None = None, view: bool = False):
+def primitive(
+    forward: Callable | None = None,
+    *,
+    name: str | None = None,
+    view: bool = False,
+    xp: str | None = None,
+):
     """Decorator turning an array function into a :class:`Primitive` (see its docstring)."""
     if forward is None:
-        return lambda f: Primitive(f, name=name, view=view)
-    return Primitive(forward, name=name, view=view)
+        return lambda f: Primitive(f, name=name, view=view, xp=xp)
+    return Primitive(forward, name=name, view=view, xp=xp)
+
+
+def _backend_function(template: Callable, name: str) -> tuple[Callable, Callable, int]:
+    """The forward of an op that is the array backend's function ``name`` (NumPy's, CuPy's
+    on a GPU), ``template`` giving its name, parameters, defaults and docstring; NumPy's
+    function; and how many arrays it is called with directly (0: not directly, the template
+    has defaults to fill in)."""
+    function = getattr(np, name)  # an AttributeError at import for a name NumPy lacks
+    signature = inspect.signature(template)
+    required = [p.default is p.empty for p in signature.parameters.values()]
+
+    @functools.wraps(template)
+    def forward(*arrays: Any, **kwargs: Any) -> Any:
+        if kwargs or len(arrays) != len(required):  # bound as the template's parameters
+            bound = signature.bind(*arrays, **kwargs)
+            bound.apply_defaults()
+            arrays = bound.args
+        return getattr(backend.xp, name)(*arrays)
+
+    return forward, function, len(required) if all(required) else 0
 
 
 def _shape_error(name: str, args: Any, exc: ValueError) -> ShapeError | None:

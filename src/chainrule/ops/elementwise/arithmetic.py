@@ -21,94 +21,87 @@ from chainrule.ops.elementwise.discrete import (
 from chainrule.tensor import Tensor
 
 
-@primitive
+@primitive(xp="add")
 def add(x, y):
     """x + y, broadcast (NumPy's ``add``).
 
     x̄ = ḡ
     ȳ = ḡ
     """
-    return backend.xp.add(x, y)
 
 
 add.defvjp(lambda g, out, x, y: g,
            lambda g, out, x, y: g, keep="")  # fmt: skip
 
 
-@primitive
+@primitive(xp="subtract")
 def subtract(x, y):
     """x − y, broadcast.
 
     x̄ = ḡ
     ȳ = −ḡ
     """
-    return backend.xp.subtract(x, y)
 
 
 subtract.defvjp(lambda g, out, x, y: g,
                 lambda g, out, x, y: -g, keep="")  # fmt: skip
 
 
-@primitive
+@primitive(xp="multiply")
 def multiply(x, y):
     """x ⊙ y, broadcast.
 
     x̄ = ḡ ⊙ y
     ȳ = ḡ ⊙ x
     """
-    return backend.xp.multiply(x, y)
 
 
 multiply.defvjp(lambda g, out, x, y: g * y,
                 lambda g, out, x, y: g * x, keep="x y")  # fmt: skip
 
 
-@primitive
+@primitive(xp="divide")
 def divide(x, y):
     """x / y, broadcast (true division).
 
     x̄ = ḡ / y
     ȳ = −ḡ ⊙ out / y
     """
-    return backend.xp.divide(x, y)
 
 
 divide.defvjp(lambda g, out, x, y: g / y,
               lambda g, out, x, y: -g * out / y, keep="y out")  # fmt: skip
 
 
-@primitive
+@primitive(xp="negative")
 def negative(x):
     """−x.
 
     x̄ = −ḡ
     """
-    return backend.xp.negative(x)
 
 
 negative.defvjp(lambda g, out, x: -g, keep="")
 
 
-@primitive
+@primitive(xp="abs")
 def abs(x):
     """|x|.
 
     x̄ = ḡ ⊙ sign(x)
     """
-    return backend.xp.abs(x)
 
 
 abs.defvjp(lambda g, out, x: g * sign(x), keep="x")
 
 
-@primitive
+@primitive(xp="maximum")
 def maximum(x, y):
     """Element-wise maximum (NaN propagates); ties split the gradient in half.
 
     x̄ = ḡ ⊙ ([x > y] + ½[x = y])
     ȳ = ḡ ⊙ ([y > x] + ½[x = y])
     """
-    return backend.xp.maximum(x, y)
 
 
 # Ties split the gradient in half between the two inputs, as in PyTorch.
@@ -116,14 +109,13 @@ maximum.defvjp(lambda g, out, x, y: g * _share(x, y),
                lambda g, out, x, y: g * _share(y, x), keep="x y")  # fmt: skip
 
 
-@primitive
+@primitive(xp="minimum")
 def minimum(x, y):
     """Element-wise minimum (NaN propagates); ties split the gradient in half.
 
     x̄ = ḡ ⊙ ([x < y] + ½[x = y])
     ȳ = ḡ ⊙ ([y < x] + ½[x = y])
     """
-    return backend.xp.minimum(x, y)
 
 
 minimum.defvjp(lambda g, out, x, y: g * _share(y, x),
@@ -139,13 +131,12 @@ def _share(x: Any, y: Any) -> Tensor:
     return Tensor._make(share.astype(backend.xp.result_type(xd, yd), copy=False))
 
 
-@primitive
+@primitive(xp="clip")
 def clip(x, a_min=None, a_max=None):
     """x limited to [a_min, a_max] (bounds are constants, either may be None).
 
     x̄ = ḡ ⊙ [a_min ≤ x ≤ a_max]
     """
-    return backend.xp.clip(x, a_min, a_max)
 
 
 def _clip_grad(g, out, x, a_min=None, a_max=None):
@@ -172,14 +163,13 @@ def _clip_grad(g, out, x, a_min=None, a_max=None):
 clip.defvjp(_clip_grad, keep="x a_min a_max")
 
 
-@primitive
+@primitive(xp="where")
 def where(condition, x, y):
     """x where condition holds, else y (NumPy's ``where``; the condition gets no gradient).
 
     x̄ = ḡ ⊙ [condition]
     ȳ = ḡ ⊙ [not condition]
     """
-    return backend.xp.where(condition, x, y)
 
 
 where.defvjp(None,
@@ -212,13 +202,12 @@ astype.defvjp(lambda g, out, x, dtype: astype(g, x.dtype), keep="x.shape")
 
 
 # ---------------------------------------------------------------- powers
-@primitive
+@primitive(xp="square")
 def square(x):
     """x².
 
     x̄ = 2 ḡ ⊙ x
     """
-    return backend.xp.square(x)
 
 
 @_raw_unless_graph(lambda g, out, x: 2 * g * x)
@@ -231,53 +220,49 @@ def _square_grad(g, out, x):
 square.defvjp(_square_grad, keep="x")
 
 
-@primitive
+@primitive(xp="reciprocal")
 def reciprocal(x):
     """1 / x.
 
     x̄ = −ḡ ⊙ out²
     """
-    return backend.xp.reciprocal(x)
 
 
 reciprocal.defvjp(lambda g, out, x: -g * out * out, keep="out")
 
 
-@primitive
+@primitive(xp="cbrt")
 def cbrt(x):
     """The real cube root (negative for negative x).
 
     x̄ = ḡ / (3 out²)
     """
-    return backend.xp.cbrt(x)
 
 
 cbrt.defvjp(lambda g, out, x: g / (3 * out * out), keep="out")
 
 
 # ---------------------------------------------------------------- remainders, signs, NaNs
-@primitive
+@primitive(xp="fmod")
 def fmod(x, y):
     """The C remainder x − trunc(x / y) y, with the sign of x (NumPy's ``fmod``).
 
     x̄ = ḡ
     ȳ = −ḡ ⊙ trunc(x / y)
     """
-    return backend.xp.fmod(x, y)
 
 
 fmod.defvjp(lambda g, out, x, y: g,
             lambda g, out, x, y: -g * trunc(x / y), keep="x y")  # fmt: skip
 
 
-@primitive
+@primitive(xp="remainder")
 def remainder(x, y):
     """x − floor(x / y) y, with the sign of y (Python's ``%``, NumPy's ``remainder``/``mod``).
 
     x̄ = ḡ
     ȳ = −ḡ ⊙ floor(x / y)
     """
-    return backend.xp.remainder(x, y)
 
 
 remainder.defvjp(lambda g, out, x, y: g,
@@ -306,14 +291,13 @@ def _pick_grads(g, x, y, pick_x_on_tie):
     return Tensor._make(m), Tensor._make(g.data - m)
 
 
-@primitive
+@primitive(xp="fmax")
 def fmax(x, y):
     """Element-wise maximum ignoring NaN (NumPy's ``fmax``); a tie goes to x, as in PyTorch.
 
     x̄ = ḡ ⊙ [x ≥ y or y is NaN]
     ȳ = ḡ ⊙ [not (x ≥ y or y is NaN)]
     """
-    return backend.xp.fmax(x, y)
 
 
 def _fmax_grads(g, out, x, y):
@@ -323,14 +307,13 @@ def _fmax_grads(g, out, x, y):
 fmax.defvjp_all(_fmax_grads, keep="x y")
 
 
-@primitive
+@primitive(xp="fmin")
 def fmin(x, y):
     """Element-wise minimum ignoring NaN (NumPy's ``fmin``); a tie goes to x, as in PyTorch.
 
     x̄ = ḡ ⊙ [x ≤ y or y is NaN]
     ȳ = ḡ ⊙ [not (x ≤ y or y is NaN)]
     """
-    return backend.xp.fmin(x, y)
 
 
 def _fmin_grads(g, out, x, y):
@@ -340,14 +323,13 @@ def _fmin_grads(g, out, x, y):
 fmin.defvjp_all(_fmin_grads, keep="x y")
 
 
-@primitive
+@primitive(xp="copysign")
 def copysign(x, y):
     """|x| with the sign of y.
 
     x̄ = ḡ ⊙ sign(x) ⊙ sign(out)
     ȳ = 0
     """
-    return backend.xp.copysign(x, y)
 
 
 def _copysign_grad(g, out, x, y):

@@ -173,62 +173,62 @@ def _zero_grad(g, out, *args, **kwargs):
     return Tensor._make(backend.xp.broadcast_to(backend.xp.zeros((), dtype=g.dtype), g.shape))
 
 
-def _piecewise_constant(forward: Any) -> Primitive:
-    """Decorator: ``forward`` as a primitive whose every input gets the gradient 0 (a rule
-    per positional input, keeping nothing)."""
-    prim = primitive(forward)
-    n = sum(
-        p.default is p.empty
-        for p in inspect.signature(forward).parameters.values()
-        if p.kind is p.POSITIONAL_OR_KEYWORD
-    )
-    prim.defvjp(*[_zero_grad] * n, keep="")
-    return prim
+def _piecewise_constant(xp: str) -> Callable[[Callable], Primitive]:
+    """Decorator: the array backend's function ``xp`` (as ``primitive(xp=...)``) as a
+    primitive whose every input gets the gradient 0 (a rule per positional input, keeping
+    nothing)."""
+
+    def make(template: Callable) -> Primitive:
+        prim = primitive(template, xp=xp)
+        n = sum(
+            p.default is p.empty
+            for p in inspect.signature(template).parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD
+        )
+        prim.defvjp(*[_zero_grad] * n, keep="")
+        return prim
+
+    return make
 
 
-@_piecewise_constant
+@_piecewise_constant("sign")
 def sign(x):
     """−1, 0 or 1 by the sign of x.
 
     x̄ = 0
     """
-    return backend.xp.sign(x)
 
 
-@_piecewise_constant
+@_piecewise_constant("floor")
 def floor(x):
     """The largest integer ≤ x (float result).
 
     x̄ = 0
     """
-    return backend.xp.floor(x)
 
 
-@_piecewise_constant
+@_piecewise_constant("ceil")
 def ceil(x):
     """The smallest integer ≥ x (float result).
 
     x̄ = 0
     """
-    return backend.xp.ceil(x)
 
 
-@_piecewise_constant
+@_piecewise_constant("trunc")
 def trunc(x):
     """x rounded towards zero (float result).
 
     x̄ = 0
     """
-    return backend.xp.trunc(x)
 
 
-@_piecewise_constant
+@_piecewise_constant("round")
 def round(x, decimals=0):
     """x rounded to ``decimals`` places, halves to even (NumPy's ``round``).
 
     x̄ = 0
     """
-    return backend.xp.round(x, decimals)
 
 
 def rint(x: Any) -> Tensor:
@@ -239,24 +239,22 @@ def rint(x: Any) -> Tensor:
 fix = trunc
 
 
-@_piecewise_constant
+@_piecewise_constant("floor_divide")
 def floor_divide(x, y):
     """x // y, rounded towards −∞ (Python's ``//``).
 
     x̄ = 0
     ȳ = 0
     """
-    return backend.xp.floor_divide(x, y)
 
 
-@primitive
+@primitive(xp="heaviside")
 def heaviside(x, values):
     """0 where x < 0, 1 where x > 0, ``values`` where x = 0 (NumPy's ``heaviside``).
 
     x̄ = 0
     values̄ = ḡ ⊙ [x = 0]
     """
-    return backend.xp.heaviside(x, values)
 
 
 heaviside.defvjp(

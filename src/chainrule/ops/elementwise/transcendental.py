@@ -17,14 +17,13 @@ from chainrule.ops.elementwise.discrete import _data, _raw_unless_graph
 from chainrule.tensor import Tensor
 
 
-@primitive
+@primitive(xp="power")
 def power(x, y):
     """x ** y, broadcast.
 
     x̄ = ḡ ⊙ y ⊙ x^(y − 1)   (0 where y = 0)
     ȳ = ḡ ⊙ out ⊙ log x   (0 where x = 0 and y ≥ 0)
     """
-    return backend.xp.power(x, y)
 
 
 def _power_grad_x(g, out, x, y):
@@ -52,49 +51,45 @@ def _power_grad_y(g, out, x, y):
 power.defvjp(_power_grad_x, _power_grad_y, keep="x y out")
 
 
-@primitive
+@primitive(xp="exp")
 def exp(x):
     """eˣ.
 
     x̄ = ḡ ⊙ out
     """
-    return backend.xp.exp(x)
 
 
 exp.defvjp(lambda g, out, x: g * out, keep="out")
 
 
-@primitive
+@primitive(xp="log")
 def log(x):
     """Natural logarithm.
 
     x̄ = ḡ / x
     """
-    return backend.xp.log(x)
 
 
 log.defvjp(lambda g, out, x: g / x, keep="x")
 
 
-@primitive
+@primitive(xp="sqrt")
 def sqrt(x):
     """√x.
 
     x̄ = ḡ / (2 out)
     """
-    return backend.xp.sqrt(x)
 
 
 sqrt.defvjp(lambda g, out, x: g / (2 * out), keep="out")
 
 
-@primitive
+@primitive(xp="sqrt")
 def std_sqrt(x):
     """√x for a variance x ≥ 0, whose gradient is 0 where x = 0 (std's, as PyTorch's).
 
     x̄ = ḡ / (2 out)   (0 where out = 0)
     """
-    return backend.xp.sqrt(x)
 
 
 def _std_sqrt_grad(g, out, x):
@@ -105,37 +100,34 @@ def _std_sqrt_grad(g, out, x):
 std_sqrt.defvjp(_std_sqrt_grad, keep="out")
 
 
-@primitive
+@primitive(xp="sin")
 def sin(x):
     """sin x.
 
     x̄ = ḡ ⊙ cos x
     """
-    return backend.xp.sin(x)
 
 
 sin.defvjp(lambda g, out, x: g * cos(x), keep="x")
 
 
-@primitive
+@primitive(xp="cos")
 def cos(x):
     """cos x.
 
     x̄ = −ḡ ⊙ sin x
     """
-    return backend.xp.cos(x)
 
 
 cos.defvjp(lambda g, out, x: -g * sin(x), keep="x")
 
 
-@primitive
+@primitive(xp="tanh")
 def tanh(x):
     """tanh x.
 
     x̄ = ḡ ⊙ (1 − out²)
     """
-    return backend.xp.tanh(x)
 
 
 @_raw_unless_graph(lambda g, out, sign=1: g * (1 + out * out) if sign > 0 else g * (1 - out * out))
@@ -159,25 +151,23 @@ tanh.defvjp(lambda g, out, x: _one_plus_square(g, out, -1), keep="out")
 # ---------------------------------------------------------------- trigonometric, hyperbolic
 
 
-@primitive
+@primitive(xp="tan")
 def tan(x):
     """tan x.
 
     x̄ = ḡ ⊙ (1 + out²)
     """
-    return backend.xp.tan(x)
 
 
 tan.defvjp(lambda g, out, x: _one_plus_square(g, out), keep="out")
 
 
-@primitive
+@primitive(xp="arcsin")
 def arcsin(x):
     """Inverse sine, on [−1, 1].
 
     x̄ = ḡ / √(1 − x²)
     """
-    return backend.xp.arcsin(x)
 
 
 @_raw_unless_graph(lambda g, out, x, sign=1: (g if sign > 0 else -g) / sqrt(1 - x * x))
@@ -196,38 +186,35 @@ def _arcsin_grad(g, out, x, sign=1):
 arcsin.defvjp(_arcsin_grad, keep="x")
 
 
-@primitive
+@primitive(xp="arccos")
 def arccos(x):
     """Inverse cosine, on [−1, 1].
 
     x̄ = −ḡ / √(1 − x²)
     """
-    return backend.xp.arccos(x)
 
 
 arccos.defvjp(lambda g, out, x: _arcsin_grad(g, out, x, -1), keep="x")
 
 
-@primitive
+@primitive(xp="arctan")
 def arctan(x):
     """Inverse tangent.
 
     x̄ = ḡ / (1 + x²)
     """
-    return backend.xp.arctan(x)
 
 
 arctan.defvjp(lambda g, out, x: g / (1 + x * x), keep="x")
 
 
-@primitive
+@primitive(xp="arctan2")
 def arctan2(y, x):
     """The angle of the point (x, y), in (−π, π] (NumPy's ``arctan2(x1, x2)``, x1 = y).
 
     ȳ = ḡ ⊙ x / (x² + y²)
     x̄ = −ḡ ⊙ y / (x² + y²)
     """
-    return backend.xp.arctan2(y, x)
 
 
 def _arctan2_grads_as_ops(g, out, y, x):
@@ -252,73 +239,67 @@ def _arctan2_grads(g, out, y, x):
 arctan2.defvjp_all(_arctan2_grads, keep="y x")
 
 
-@primitive
+@primitive(xp="sinh")
 def sinh(x):
     """Hyperbolic sine.
 
     x̄ = ḡ ⊙ cosh x
     """
-    return backend.xp.sinh(x)
 
 
 sinh.defvjp(lambda g, out, x: g * cosh(x), keep="x")
 
 
-@primitive
+@primitive(xp="cosh")
 def cosh(x):
     """Hyperbolic cosine.
 
     x̄ = ḡ ⊙ sinh x
     """
-    return backend.xp.cosh(x)
 
 
 cosh.defvjp(lambda g, out, x: g * sinh(x), keep="x")
 
 
-@primitive
+@primitive(xp="arcsinh")
 def arcsinh(x):
     """Inverse hyperbolic sine.
 
     x̄ = ḡ / √(x² + 1)
     """
-    return backend.xp.arcsinh(x)
 
 
 arcsinh.defvjp(lambda g, out, x: g / sqrt(x * x + 1), keep="x")
 
 
-@primitive
+@primitive(xp="arccosh")
 def arccosh(x):
     """Inverse hyperbolic cosine, for x ≥ 1.
 
     x̄ = ḡ / √(x² − 1)
     """
-    return backend.xp.arccosh(x)
 
 
 arccosh.defvjp(lambda g, out, x: g / sqrt(x * x - 1), keep="x")
 
 
-@primitive
+@primitive(xp="arctanh")
 def arctanh(x):
     """Inverse hyperbolic tangent, on (−1, 1).
 
     x̄ = ḡ / (1 − x²)
     """
-    return backend.xp.arctanh(x)
 
 
 arctanh.defvjp(lambda g, out, x: g / (1 - x * x), keep="x")
 
 
-@primitive
+@primitive(xp="sinc")
 def sinc(x):
     """The normalised sinc sin(πx) / (πx), 1 at 0 (NumPy's and PyTorch's ``sinc``).
 
     x̄ = ḡ ⊙ (cos(πx) − out) / x   (0 at x = 0)
     """
-    return backend.xp.sinc(x)
 
 
 def _sinc_grad(g, out, x):
@@ -330,40 +311,37 @@ def _sinc_grad(g, out, x):
 sinc.defvjp(_sinc_grad, keep="x")
 
 
-@primitive
+@primitive(xp="deg2rad")
 def deg2rad(x):
     """Degrees to radians: x π / 180.
 
     x̄ = ḡ π / 180
     """
-    return backend.xp.deg2rad(x)
 
 
 deg2rad.defvjp(lambda g, out, x: g * (np.pi / 180), keep="")
 radians = deg2rad
 
 
-@primitive
+@primitive(xp="rad2deg")
 def rad2deg(x):
     """Radians to degrees: x 180 / π.
 
     x̄ = ḡ 180 / π
     """
-    return backend.xp.rad2deg(x)
 
 
 rad2deg.defvjp(lambda g, out, x: g * (180 / np.pi), keep="")
 degrees = rad2deg
 
 
-@primitive
+@primitive(xp="hypot")
 def hypot(x, y):
     """√(x² + y²) without overflow.
 
     x̄ = ḡ ⊙ x / out
     ȳ = ḡ ⊙ y / out
     """
-    return backend.xp.hypot(x, y)
 
 
 def _hypot_grads(g, out, x, y):
@@ -375,88 +353,81 @@ hypot.defvjp_all(_hypot_grads, keep="x y out")
 
 
 # ---------------------------------------------------------------- exponentials and logarithms
-@primitive
+@primitive(xp="log1p")
 def log1p(x):
     """log(1 + x), accurate for small x.
 
     x̄ = ḡ / (1 + x)
     """
-    return backend.xp.log1p(x)
 
 
 log1p.defvjp(lambda g, out, x: g / (1 + x), keep="x")
 
 
-@primitive
+@primitive(xp="expm1")
 def expm1(x):
     """eˣ − 1, accurate for small x.
 
     x̄ = ḡ ⊙ (out + 1)
     """
-    return backend.xp.expm1(x)
 
 
 expm1.defvjp(lambda g, out, x: g * (out + 1), keep="out")
 
 
-@primitive
+@primitive(xp="log2")
 def log2(x):
     """Base-2 logarithm.
 
     x̄ = ḡ / (x ln 2)
     """
-    return backend.xp.log2(x)
 
 
 log2.defvjp(lambda g, out, x: g / (x * math.log(2)), keep="x")
 
 
-@primitive
+@primitive(xp="log10")
 def log10(x):
     """Base-10 logarithm.
 
     x̄ = ḡ / (x ln 10)
     """
-    return backend.xp.log10(x)
 
 
 log10.defvjp(lambda g, out, x: g / (x * math.log(10)), keep="x")
 
 
-@primitive
+@primitive(xp="exp2")
 def exp2(x):
     """2ˣ.
 
     x̄ = ḡ ⊙ out ln 2
     """
-    return backend.xp.exp2(x)
 
 
 exp2.defvjp(lambda g, out, x: g * out * math.log(2), keep="out")
 
 
-@primitive
+@primitive(xp="logaddexp")
 def logaddexp(x, y):
     """log(eˣ + eʸ), computed without overflow.
 
     x̄ = ḡ ⊙ e^(x − out)
     ȳ = ḡ ⊙ e^(y − out)
     """
-    return backend.xp.logaddexp(x, y)
 
 
 logaddexp.defvjp(lambda g, out, x, y: g * exp(x - out),
                  lambda g, out, x, y: g * exp(y - out), keep="x y out")  # fmt: skip
 
 
-@primitive
+@primitive(xp="logaddexp2")
 def logaddexp2(x, y):
     """log₂(2ˣ + 2ʸ), computed without overflow.
 
     x̄ = ḡ ⊙ 2^(x − out)
     ȳ = ḡ ⊙ 2^(y − out)
     """
-    return backend.xp.logaddexp2(x, y)
 
 
 logaddexp2.defvjp(lambda g, out, x, y: g * exp2(x - out),
