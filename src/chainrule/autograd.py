@@ -15,7 +15,9 @@ nodes recorded there, ``backward``
 
 Rules are written with chainrule's own differentiable ops, so with ``create_graph=True`` the
 backward pass is itself recorded and can be differentiated again; otherwise it runs with
-recording off.
+recording off. Such a plain walk also sums the gradients reaching one tensor in place, into
+one array it made, and lets a slice's rule return a :class:`Scattered` (its ḡ at an index of
+zeros) that is written into that array: k slices of a tensor cost one array, not k.
 """
 
 from __future__ import annotations
