@@ -10,6 +10,8 @@ never aliases a caller's array, dtypes, anomaly mode, higher order and compile.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -218,9 +220,17 @@ def test_rules_get_tensors_outside_a_plain_walk():
     got = []
     x = cr.tensor(np.ones(3), requires_grad=True)
     y = x[1:]
-    y.register_hook(lambda g: got.append(plain_backward()))
+
+    def hook(g):
+        got.append(plain_backward())
+        other = threading.Thread(target=lambda: got.append(plain_backward()))
+        other.start()  # another thread, not walking: its rules get tensors
+        other.join()
+
+    y.register_hook(hook)
     y.sum().backward()
-    assert got == [True]
+    cr.gradients(y.sum(), [x], create_graph=True)  # recorded: tensors
+    assert got == [True, False, False, False]
     s = Scattered(np.array([1.0, 2.0]), (slice(1, None),), (3,))
     np.testing.assert_array_equal(s.dense(), [0, 1, 2])
 

@@ -22,6 +22,7 @@ zeros) that is written into that array: k slices of a tensor cost one array, not
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,7 +52,7 @@ __all__ = [
     "primitive", "set_grad_enabled", "topological_order",
 ]  # fmt: skip
 
-_plain = False  # a plain backward walk is calling rules: they may return a Scattered
+_walk = threading.local()  # .plain: this thread's walk is plain (its rules may scatter)
 
 
 def backward(
@@ -196,7 +197,6 @@ def _run(
     create_graph: bool,
     capture: dict | None,
 ) -> None:
-    global _plain
     pending: dict[Node | Tensor, Any] = {}
     roots: list[Node] = []
     anomaly = is_anomaly_enabled()
@@ -204,7 +204,7 @@ def _run(
     # or leaf are summed in place into one array the walk owns (a _Sum), and a rule may return
     # a Scattered (a slice's gradient), written into that array at its index.
     plain = not create_graph and tape.recorder is None
-    was_plain = _plain
+    was_plain = getattr(_walk, "plain", False)
     with backward_mode(create_graph):
         for t, g in zip(outputs, grads):
             if not t._requires_grad:
@@ -224,7 +224,7 @@ def _run(
             roots.append(node)
         order = topological_order(roots)
         reach = None if capture is None else _reaching(order, capture)
-        _plain = plain
+        _walk.plain = plain
         try:
             for node in reversed(order):
                 g = pending.pop(node, None)
@@ -232,9 +232,9 @@ def _run(
                     continue
                 if type(g) is _Sum or type(g) is Scattered:
                     g = _tensor(g)
-                _visit(node, g, pending, retain_graph, create_graph, capture, reach, anomaly)
+                _visit(node, g, pending, retain_graph, create_graph, capture, reach, anomaly, plain)
         finally:
-            _plain = was_plain
+            _walk.plain = was_plain
         for leaf, g in pending.items():  # leaves with hooks (which see their total gradient)
             owned = type(g) is _Sum or type(g) is Scattered  # or summed here: a new array
             if owned:
@@ -243,10 +243,10 @@ def _run(
 
 
 def plain_backward() -> bool:
-    """Whether the gradient rule running now was called by a backward walk that records
-    nothing (no ``create_graph``, no ``cr.compile`` capture). Only then may a rule return a
-    :class:`Scattered` instead of a tensor; any other caller gets tensors."""
-    return _plain
+    """Whether the gradient rule running now was called by a backward walk (in this thread)
+    that records nothing (no ``create_graph``, no ``cr.compile`` capture). Only then may a
+    rule return a :class:`Scattered` instead of a tensor; any other caller gets tensors."""
+    return getattr(_walk, "plain", False)
 
 
 class Scattered:
@@ -394,8 +394,8 @@ def _visit(
     capture: dict | None,
     reach: set[int] | None = None,
     anomaly: bool = False,
+    plain: bool = False,
 ) -> None:
-    plain = _plain
     if node.hooks:
         g = _run_hooks(node.hooks, g)
     if node.retained is not None:
