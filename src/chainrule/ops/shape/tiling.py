@@ -204,7 +204,10 @@ def _collect(obj: Any, leaves: list[Tensor]) -> None:
         leaves.append(obj)
     elif isinstance(obj, (list, tuple)):
         for o in obj:
-            _collect(o, leaves)
+            if isinstance(o, Tensor):  # (a list of rows: no call per row)
+                leaves.append(o)
+            elif isinstance(o, (list, tuple)):
+                _collect(o, leaves)
 
 
 def _plain(obj: Any) -> Any:
