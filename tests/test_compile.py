@@ -542,6 +542,12 @@ MORE = {
         lambda: nn.Sequential(nn.Linear(4, 3)), (4,),
         lambda out, y: F.cross_entropy(out, y, ignore_index=2, weight=cr.tensor([0.5, 2.0, 1.0])),
     ),
+    "cross-entropy-rows-sum": (  # the fused class-index op's row losses and its sum
+        lambda: nn.Sequential(nn.Linear(4, 3)), (4,),
+        lambda out, y: (F.cross_entropy(out, y, reduction="none", ignore_index=0,
+                                        weight=cr.tensor([0.5, 2.0, 1.0])) ** 2).sum()
+        + F.cross_entropy(out, y, reduction="sum"),
+    ),
 }  # fmt: skip
 
 

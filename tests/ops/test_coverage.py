@@ -125,6 +125,7 @@ INTERNAL_PRIMITIVES = {
     "matmul_tn": "test_gradient_helpers.py",
     "step_mask": "test_gradient_helpers.py",
     "softmax_minus": "test_gradient_helpers.py",
+    "class_cross_entropy": "test_loss.py (vs torch, finite differences, Hessians)",
     "sigmoid_binary_cross_entropy": "tests/nn (BCEWithLogitsLoss vs torch, Hessians)",
     "clamped_binary_cross_entropy": "tests/nn (BCELoss vs torch)",
     "input_terms": "test_recurrent.py (vs torch's linear, finite differences, Hessians)",

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from strategies import seeds, uniform
-from torch_ref import check_against_torch
+from torch_ref import assert_close, check_against_torch, check_second_order, hvp
 
 
 @st.composite
@@ -127,3 +127,86 @@ def test_softmax_cross_entropy_primitive(seed, m, c):
         lambda x, q: -(q * torch.log_softmax(x, -1)).sum(-1),
         [x, q],
     )
+
+
+@st.composite
+def index_cases(draw: st.DrawFn) -> dict:
+    """One class_cross_entropy call: logits (M, C), class indices, row weights or None
+    (0 for an ignored row), scale or None (row losses)."""
+    seed = draw(seeds)
+    rng = np.random.default_rng(seed)
+    m, c = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    weight = rng.uniform(0.2, 2.0, size=m) * (rng.random(m) > 0.3) if draw(st.booleans()) else None
+    return {"x": uniform(seed, (m, c), -3.0, 3.0), "y": rng.integers(0, c, size=m),
+            "weight": weight, "scale": draw(st.sampled_from([None, 1.0, 0.37]))}  # fmt: skip
+
+
+def _torch_class_ce(case: dict):
+    w, s = case["weight"], case["scale"]
+
+    def fn(x):
+        rows = -torch.log_softmax(x, -1)[torch.arange(x.shape[0]), torch.from_numpy(case["y"])]
+        if w is not None:
+            rows = rows * torch.from_numpy(w)
+        return rows if s is None else rows.sum() * s
+
+    return fn
+
+
+def _cr_class_ce(case: dict):
+    return lambda x: cr.ops.loss.class_cross_entropy(x, case["y"], case["weight"], case["scale"])
+
+
+@settings(max_examples=40)
+@given(case=index_cases())
+def test_class_cross_entropy_primitive(case):
+    """The fused class-index op: -w log softmax(x)[i, y], its gradient w (ŷ - e(y)) from the
+    forward's saved array, against PyTorch (float64) and finite differences."""
+    check_against_torch(_cr_class_ce(case), _torch_class_ce(case), [case["x"]])
+    assert cr.gradcheck(_cr_class_ce(case), [case["x"]])
+
+
+@settings(max_examples=10)
+@given(case=index_cases())
+def test_class_cross_entropy_second_order(case):
+    """With create_graph the rule is made of ops (the softmax again): Hessian-vector products
+    as PyTorch's, and the gradient itself checked by finite differences."""
+    g_cr, h_cr = hvp(_cr_class_ce(case), cr, [case["x"]])
+    g_t, h_t = hvp(_torch_class_ce(case), torch, [case["x"]])
+    assert_close(g_cr[0], g_t[0])
+    assert_close(h_cr[0], h_t[0])
+    check_second_order(_cr_class_ce(case), [case["x"]])
+
+
+def test_class_cross_entropy_gradient_read_from_the_forward():
+    """The rule reads the forward's saved gradient (the loss is a view of the array holding
+    it); without one (a forward run under no_grad) it computes the same from x."""
+    from chainrule.ops.loss import _class_ce_vjp_into
+
+    x = cr.randn(6, 4, dtype="float64", requires_grad=True)
+    y = np.array([0, 3, 1, 1, 2, 0])
+    w = np.array([1.0, 0.5, 0.0, 2.0, 1.0, 1.5])
+    loss = cr.ops.loss.class_cross_entropy(x, y, w, 0.25)
+    assert loss.shape == () and loss.data.base is not None and loss.data.base.size == 1 + 24
+    loss.backward()
+    expected = w[:, None] * (cr.softmax(x.detach()).numpy() - np.eye(4)[y]) * 0.25
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
+    with cr.no_grad():
+        bare = cr.ops.loss.class_cross_entropy(x, y, w, 0.25)
+    assert bare.data.base is None or bare.data.base.size == 1
+    assert bare.item() == loss.item()
+    g = _class_ce_vjp_into((None,), np.array(1.0), bare.data, x.data, y, w, 0.25)[0]
+    np.testing.assert_array_equal(g, x.grad.numpy())
+
+
+def test_cross_entropy_takes_the_fused_op_for_class_indices():
+    """Integer targets without label smoothing go through class_cross_entropy (no one-hot),
+    with smoothing through the dense targets; both as PyTorch's."""
+    x = cr.randn(5, 3, dtype="float64", requires_grad=True)
+    y = np.array([0, 2, 1, -100, 2])
+    fused = cr.cross_entropy(x, y, ignore_index=-100)
+    assert fused.grad_fn.prim.name == "class_cross_entropy"
+    smooth = cr.cross_entropy(x, y, ignore_index=-100, label_smoothing=0.1)
+    assert smooth.grad_fn.prim.name == "softmax_cross_entropy"
+    t = torch.tensor(x.numpy())
+    assert_close(fused, F.cross_entropy(t, torch.from_numpy(y), ignore_index=-100))

@@ -27,6 +27,7 @@ from chainrule.ops.elementwise import abs as _abs
 from chainrule.ops.elementwise import where
 from chainrule.ops.loss import (
     clamped_binary_cross_entropy,
+    class_cross_entropy,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
@@ -92,6 +93,13 @@ def cross_entropy(
     else:
         x2 = x
     w = _class_weight("cross_entropy", weight, c, x.dtype)
+    if t.dtype.kind in "iu" and not label_smoothing:  # fused, from the indices themselves
+        y, row_weight, scale, out_shape = _index_targets(t, x, c, weight, ignore_index, reduction)
+        out = class_cross_entropy(x2, y, row_weight, None if reduction == "none" else scale)
+        if reduction == "none":
+            out = reshape(out, () if unbatched else out_shape)
+        _check_logits(out, x)
+        return out
     if t.dtype.kind in "iu":
         q, scale, out_shape = _class_targets(
             t, x, c, weight, ignore_index, label_smoothing, reduction
@@ -128,6 +136,35 @@ def _check_logits(out: Tensor, x: Tensor) -> None:
 
 
 @replayable  # cr.compile runs it again at each replay: it reads the targets
+def _index_targets(
+    t: Tensor, x: Tensor, c: int, weight: Any, ignore_index: int, reduction: str
+) -> tuple[Any, Any, float, tuple[int, ...]]:
+    """The class indices as ``class_cross_entropy`` takes them: ``(y, row_weight, scale,
+    shape)``, y (M,) with ignored targets set to 0, row_weight (M,) each row's class weight
+    times 0 where ignored (None when every row counts once), the loss's scale (1 / the
+    counted weight for the mean, else 1) and the loss's shape. What :func:`_class_targets`
+    puts in a one-hot q's rows, without q."""
+    w = _class_weight("cross_entropy", weight, c, x.dtype)
+    y, valid, expected = class_indices("cross_entropy", t, x.shape, ignore_index)
+    row_weight = None
+    if w is not None or valid is not None:
+        row_weight = w[y] if w is not None else backend.xp.ones(y.shape[0], dtype=x.dtype)
+        if valid is not None:
+            row_weight = row_weight * valid
+    denom = float(y.shape[0]) if row_weight is None else float(row_weight.sum())
+    _check_counted(reduction, denom)
+    return y, row_weight, 1.0 / denom if reduction == "mean" else 1.0, expected
+
+
+def _check_counted(reduction: str, denom: float) -> None:
+    if reduction == "mean" and denom == 0:  # "sum" and "none" are 0 then, as in PyTorch
+        raise TargetError(
+            "cross_entropy: reduction='mean' over no targets: every target equals "
+            "ignore_index (or has weight 0)"
+        )
+
+
+@replayable  # cr.compile runs it again at each replay: it reads the targets
 def _class_targets(
     t: Tensor, x: Tensor, c: int, weight: Any, ignore_index: int, smoothing: float, reduction: str
 ) -> tuple[Any, float, tuple[int, ...]]:
@@ -150,11 +187,7 @@ def _class_targets(
     else:
         wy = w[y] if w is not None else xp.ones(m, dtype=x.dtype)
         denom = float((wy * valid).sum()) if valid is not None else float(wy.sum())
-    if reduction == "mean" and denom == 0:  # "sum" and "none" are 0 then, as in PyTorch
-        raise TargetError(
-            "cross_entropy: reduction='mean' over no targets: every target equals "
-            "ignore_index (or has weight 0)"
-        )
+    _check_counted(reduction, denom)
     return q, 1.0 / denom if reduction == "mean" else 1.0, expected
 
 

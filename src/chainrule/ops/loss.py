@@ -15,11 +15,12 @@ import math
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import primitive
+from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.ops.activation import log_softmax, sigmoid, softmax, softplus
 from chainrule.ops.elementwise import log, maximum
 from chainrule.ops.reduction import sum as _sum
 from chainrule.ops.shape import expand_dims
+from chainrule.tensor import Tensor
 
 
 @primitive
@@ -71,6 +72,97 @@ softmax_minus.defvjp(
     lambda g, out, x, q: _sum(g * softmax(x), axis=-1, keepdims=True) - g,
     keep="x q",
 )
+
+
+# ---------------------------------------------------------------------------- class indices
+@primitive
+def class_cross_entropy(x, y, weight=None, scale=None):
+    """Cross-entropy ``-w[i] log softmax(x)[i, y[i]]`` of logits x (M, C) at class indices y (M,).
+
+    x̄ = ḡ ⊙ w ⊙ (softmax(x) − e(y)), ḡ times scale when one is given (the seeds' ŷ − e(y))
+    ȳ = 0 (integer class indices)
+
+    ``weight`` (M,) weighs each row (a class weight, 0 for an ignored target; None: 1), ``y``
+    holds integers in [0, C) (neither gets a gradient). With ``scale=None`` the result is the
+    (M,) row losses; otherwise the scalar ``scale * sum(row losses)``. The targets are never
+    made into a dense (M, C) array, and the softmax is computed once: while gradients are
+    recorded, the forward also writes the gradient ``w (softmax(x) − e(y))`` (times
+    ``scale``) behind the loss in one array, which the output is a view of and the rule reads
+    (see :func:`_class_ce_saved`).
+    """
+    xp = backend.xp
+    m, c = x.shape
+    k = m if scale is None else 1
+    buf = xp.empty(k + m * c if is_grad_enabled() else k, dtype=x.dtype)
+    z = x - x.max(axis=-1, keepdims=True)
+    e = xp.exp(z)
+    s = e.sum(axis=-1, keepdims=True)
+    rows = xp.arange(m)
+    picked = z[rows, y]
+    picked -= xp.log(s[:, 0])  # log softmax(x)[i, y[i]]
+    if weight is not None:
+        picked *= weight
+    out = buf[:k]
+    if scale is None:
+        xp.negative(picked, out=out)
+    else:
+        out[0] = picked.sum() * -scale
+        out = out.reshape(())
+    if buf.size > k:
+        _class_ce_grad(xp, e, s, rows, y, weight, scale, buf[k:].reshape(m, c))
+    return out
+
+
+def _class_ce_grad(xp, e, s, rows, y, weight, scale, out):
+    """``w (e / s − e(y))``, times ``scale`` when given, into ``out`` (M, C): the loss's
+    gradient from the softmax's exponentials e and their row sums s."""
+    xp.divide(e, s, out=out)
+    out[rows, y] -= 1
+    if weight is not None:
+        out *= weight[:, None]
+    if scale is not None:
+        out *= scale
+    return out
+
+
+def _class_ce_saved(out, shape):
+    """The gradient ``w (softmax(x) − e(y))`` (times scale) the forward wrote behind the
+    loss ``out`` (M, C), or None when it did not (gradients were not recorded then)."""
+    base = out.base
+    n = math.prod(shape)
+    if base is None or base.size != out.size + n or base.dtype != out.dtype:
+        return None
+    return base[out.size :].reshape(shape)
+
+
+def _class_ce_vjp(g, out, x, y, weight=None, scale=None):
+    if is_grad_enabled():  # create_graph: as ops, differentiable again
+        d = softmax(x) - backend.xp.eye(x.shape[-1], dtype=x.dtype)[y]
+        if weight is not None:
+            d = d * backend.xp.expand_dims(weight, -1)
+        if scale is not None:
+            d = d * scale
+        return _per_row(g, None) * d if scale is None else g * d, None, None, None
+    gx = _class_ce_vjp_into((None,), g.data, out.data, x.data, y, weight, scale)[0]
+    return Tensor._make(gx), None, None, None
+
+
+def _class_ce_vjp_into(outs, g, out, x, y, weight=None, scale=None):
+    """``class_cross_entropy``'s gradient on raw arrays, ḡ times the saved one, written into
+    ``outs[0]`` (None: a new array): the training case of the rule, and what ``cr.compile``'s
+    replay calls with a buffer of its own."""
+    xp = backend.array_module(g)
+    saved = _class_ce_saved(out, x.shape)
+    if saved is None:  # (a forward run while gradients were not recorded)
+        e = xp.exp(x - x.max(axis=-1, keepdims=True))
+        s = e.sum(axis=-1, keepdims=True)
+        saved = _class_ce_grad(xp, e, s, xp.arange(x.shape[0]), y, weight, scale, e)
+    gx = xp.multiply(saved, g if scale is not None else g[:, None], out=outs[0])
+    return gx, None, None, None
+
+
+class_cross_entropy.defvjp_all(_class_ce_vjp, keep="x out")
+_class_ce_vjp.into = _class_ce_vjp_into
 
 
 # ---------------------------------------------------------------------------- binary
