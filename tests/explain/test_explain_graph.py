@@ -41,7 +41,7 @@ def test_dot_names_every_op_and_parses():
     model, _, loss = loss_of_mlp()
     dot = graph(loss, names=model)
     ops = op_names(loss)
-    assert {"linear", "sigmoid", "softmax_cross_entropy"} <= ops
+    assert {"linear", "sigmoid", "class_cross_entropy"} <= ops
     labels = re.findall(r'op\d+ \[shape=box[^\]]*label="([^"\\]+)\\n', dot)
     assert set(labels) == ops
     assert len(labels) == len(re.findall(r"^  op\d+ \[", dot, re.M))
