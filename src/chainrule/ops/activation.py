@@ -55,12 +55,51 @@ def relu(x):
 
     x̄ = ḡ ⊙ [x > 0]
     """
-    return backend.xp.maximum(x, 0)
+    return _relu_into(None, x)
+
+
+ZERO_RUN = 1 << 14
+"""Elements of the zero row that :func:`_relu_into` takes the maximum against: NumPy's maximum
+of an array and a scalar misses its vectorised loop, of two arrays it does not (measured alone,
+float32: 524288 elements 194 -> 75 us, 301056 elements 113 -> 44 us; inside training steps,
+where the data comes from memory rather than cache, ResNet's six ReLUs 0.95 -> 0.88 ms); a row
+of this length (64 KiB in float32) broadcast over the array's rows reaches the two-array
+speed. (Results from ``_scratch.recycled`` measured slower in the steps: colder in cache.)"""
+
+_zero_rows: dict[Any, np.ndarray] = {}
+
+
+def _relu_into(out, x):
+    """max(x, 0) into ``out`` (a new array when None): against a cached zero row where x is a
+    contiguous NumPy float array (the vectorised two-array loop), else against the scalar."""
+    xp = backend.xp
+    if (
+        type(x) is not np.ndarray
+        or x.dtype.kind != "f"
+        or not x.flags.c_contiguous
+        or (out is not None and (out.dtype != x.dtype or not out.flags.c_contiguous))
+    ):
+        return xp.maximum(x, 0, out=out)
+    zeros = _zero_rows.get(x.dtype)
+    if zeros is None:
+        zeros = _zero_rows[x.dtype] = np.zeros(ZERO_RUN, dtype=x.dtype)
+        zeros.flags.writeable = False
+    if out is None:
+        out = np.empty_like(x)
+    n = x.size
+    whole = n - n % ZERO_RUN
+    xf, of = x.reshape(-1), out.reshape(-1)
+    if whole:
+        np.maximum(xf[:whole].reshape(-1, ZERO_RUN), zeros,
+                   out=of[:whole].reshape(-1, ZERO_RUN))  # fmt: skip
+    if whole < n:
+        np.maximum(xf[whole:], zeros[: n - whole], out=of[whole:])
+    return out
 
 
 # g' is 0 below the kink and at it, 1 above
 relu.defvjp(lambda g, out, x: step_mask(g, out), keep="out")
-relu.into = lambda out, x: backend.xp.maximum(x, 0, out=out)  # cr.compile's replay
+relu.into = _relu_into  # cr.compile's replay
 
 
 @primitive
