@@ -94,9 +94,28 @@ def _sum_to(xp: Any, a: Any, shape: tuple[int, ...], b: Any = None) -> Any:
     return _sum_of(xp, a, axes, b).reshape(shape)
 
 
+def _rows(xp: Any, c: Any, shape: tuple[int, ...]) -> Any:
+    """``c`` (a per-slice coefficient in kept shape, size 1 along axis 0, e.g. batch norm's
+    (1, C, 1, 1)) spread over every axis of ``shape`` but the first: an operand NumPy would
+    broadcast with stride 0 along the rows takes its slower loop (measured, (32, 16, 32, 32)
+    float32: a subtraction 141 -> 77 us, a product 109 -> 74 us); the spread one, 1 / N of
+    the data, runs the contiguous loop. Anything else is returned as it is."""
+    if (
+        xp is not np
+        or type(c) is not np.ndarray
+        or c.ndim != len(shape)
+        or c.ndim < 2
+        or c.shape[0] != 1
+        or shape[0] < 2
+        or c.size == math.prod(shape[1:])
+    ):
+        return c
+    return np.ascontiguousarray(np.broadcast_to(c, (1, *shape[1:])))
+
+
 def _centre(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
     """``x − mean(x)`` over ``axes`` (a new array)."""
-    return xp.subtract(x, _mean_of(xp, x, axes))
+    return xp.subtract(x, _rows(xp, _mean_of(xp, x, axes), x.shape))
 
 
 def _rstd(xp: Any, d: Any, axes: tuple[int, ...], eps: float) -> Any:
@@ -114,7 +133,7 @@ def _centred(xp: Any, x: Any, ax: tuple[int, ...], eps: float, mean: Any, var: A
     if mean is None or var is None:
         d = _centre(xp, x, ax).astype(dtype, copy=False)
         return d, _rstd(xp, d, ax, eps)
-    d = xp.subtract(x, mean.astype(dtype, copy=False), dtype=dtype)
+    d = xp.subtract(x, _rows(xp, mean.astype(dtype, copy=False), x.shape), dtype=dtype)
     return d, xp.reciprocal(xp.sqrt(var + eps)).astype(dtype, copy=False)
 
 
@@ -126,7 +145,7 @@ def moments(x: Any, axes: Any = None, ddof: int = 0) -> tuple[Any, Any]:
     ax = norm_axes(axes, x.ndim, "moments")
     mu = _mean_of(xp, x, ax)
     d = scratch.take(x.shape, np.result_type(x.dtype, mu.dtype))
-    xp.subtract(x, mu, out=d)
+    xp.subtract(x, _rows(xp, mu, x.shape), out=d)
     var = _sum_of(xp, d, ax, d)
     scratch.give(d)
     var /= math.prod(x.shape[i] for i in ax) - ddof
@@ -182,10 +201,10 @@ def standardize(x, weight=None, bias=None, axes=None, eps=1e-5, mean=None, var=N
             r = r * weight  # one small array: one pass over the data
         else:
             d *= weight
-    d *= r
+    d *= _rows(xp, r, d.shape)
     if bias is not None:
         d = d.astype(_dtype(d, bias), copy=False)
-        d += bias
+        d += _rows(xp, bias, d.shape)
     return d
 
 
@@ -337,9 +356,9 @@ def _per_slice_vjp(xp, gd, xd, wd, bias, ax, kept, eps, mean, var, wants_w, want
     gw = Tensor._make((r * sgd).reshape(wd.shape)) if wants_w else None
     gb = Tensor._make(sg.reshape(bias.shape)) if wants_b else None
     t = scratch.take(gd.shape, dtype)
-    xp.subtract(gd, sg / n, out=t, dtype=dtype)
-    t *= w
-    d *= -(w * r * r * sgd / n)
+    xp.subtract(gd, _rows(xp, sg / n, t.shape), out=t, dtype=dtype)
+    t *= _rows(xp, w, t.shape)
+    d *= _rows(xp, -(w * r * r * sgd / n), d.shape)
     d += t
     scratch.give(t)
     return Tensor._make(d), gw, gb
