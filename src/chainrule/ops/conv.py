@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import no_grad, primitive
+from chainrule.autograd import is_grad_enabled, no_grad, primitive
 from chainrule.compile import constant, replayable
 from chainrule.ops import _conv_lastcols as lastcols
 from chainrule.ops import _conv_shift as shift
 from chainrule.ops import _scratch as scratch
 from chainrule.ops.elementwise import multiply
 from chainrule.ops.linalg import matmul
+from chainrule.ops.normalization import _rows, _sum_of
 from chainrule.ops.reduction import sum as _sum
 from chainrule.ops.shape import swapaxes
 from chainrule.tensor import Tensor
@@ -182,8 +183,13 @@ def conv(x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,), gr
     else:
         y = _im2col_conv(x, weight, stride, padding, dilation, groups, size)
     if bias is not None:
-        y += bias.reshape(o, *(1,) * len(size))
+        y += _per_channel(bias, y.shape)
     return y
+
+
+def _per_channel(bias: Any, shape: Ints) -> Any:
+    """bias (C,) spread over the rows of (N, C, *L): NumPy's contiguous loop (55 -> 37 us)."""
+    return _rows(backend.xp, bias.reshape(1, -1, *(1,) * (len(shape) - 2)), shape)
 
 
 def _im2col_conv(
@@ -213,7 +219,10 @@ def _conv_grad_weight(g, out, x, weight, bias=None, **p):
 
 
 def _bias_grad(g, out, x, weight, bias=None, **p):
-    return _sum(g, axis=_channel_axes(g.ndim))  # ∇b = ∇a, summed where b was broadcast
+    if is_grad_enabled():  # ∇b = ∇a summed where b was broadcast; create_graph: as an op
+        return _sum(g, axis=_channel_axes(g.ndim))
+    gd = g.data  # training: normalisation's sum over all axes but the channels (BLAS)
+    return Tensor._make(_sum_of(backend.array_module(gd), gd, _channel_axes(gd.ndim)).ravel())
 
 
 conv.defvjp(_conv_grad_x, _conv_grad_weight, _bias_grad, keep="x weight")
@@ -243,7 +252,7 @@ def conv_transpose(
         else:  # few channels: one product, scattered back
             x = shift.conv_transpose(y, weight, padding, dilation, size)
         if bias is not None:
-            x += bias.reshape(c, *(1,) * len(size))
+            x += _per_channel(bias, x.shape)
         return x
     wm = weight.reshape(groups, o // groups, -1)
     ym = _channel_major(y, groups)
@@ -253,7 +262,7 @@ def conv_transpose(
     view = _cols_view(cols, c, kernel, n, lsize)
     x = _col2im(view, (n, c, *size), kernel, stride, padding, dilation, lsize)
     if bias is not None:
-        x += bias.reshape(c, *(1,) * len(size))
+        x += _per_channel(bias, x.shape)
     return x
 
 
