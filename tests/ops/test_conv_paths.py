@@ -137,3 +137,17 @@ def test_rows_taken_where_measured_faster(
     y.sum().backward()
     assert bool(weight) == rows_weight
     assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("nd, shape", [(1, (3, 2, 7)), (2, (2, 3, 4, 5)), (2, (3, 4, 5))])
+def test_global_average_pooling_is_one_mean_matching_torch(nd, shape):
+    # output size 1 on every axis takes the mean over the spatial axes, not the matrices
+    x = np.random.default_rng(nd + len(shape)).standard_normal(shape)
+    fn = f"adaptive_avg_pool{nd}d"
+    check_against_torch(lambda a: getattr(F, fn)(a, 1), lambda a: getattr(TF, fn)(a, 1), [x],
+                        rtol=RTOL)  # fmt: skip
+    assert cr.gradcheck(lambda a: getattr(F, fn)(a, 1), [x])
+    y = getattr(F, fn)(cr.tensor(x, requires_grad=True), 1)
+    assert y.shape == (*shape[:-nd], *(1,) * nd)
+    node = y._node if len(shape) == nd + 2 else y._node.parents[0]  # unbatched: squeezed
+    assert node.prim.name == "mean"
