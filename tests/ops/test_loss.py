@@ -6,6 +6,7 @@ reductions, unbatched (C,) and K-dimensional (N, C, d1, ...) inputs.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
@@ -210,3 +211,19 @@ def test_cross_entropy_takes_the_fused_op_for_class_indices():
     assert smooth.grad_fn.prim.name == "softmax_cross_entropy"
     t = torch.tensor(x.numpy())
     assert_close(fused, F.cross_entropy(t, torch.from_numpy(y), ignore_index=-100))
+
+
+@pytest.mark.parametrize("shape", [(128, 10), (1, 1), (0, 3), (5, 64), (3, 65), (7, 2)])
+def test_short_row_reductions_match_numpy(shape):
+    """class_cross_entropy's row max (a transposed copy's rows, for short rows) equals
+    NumPy's bit for bit, NaN and -inf included; its row sum (a BLAS product) to rounding."""
+    from chainrule.ops.loss import _row_max, _row_sum
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    if x.size:
+        x.flat[:: max(1, x.size // 3)] = np.nan
+        x.flat[1 :: max(2, x.size // 2)] = -np.inf
+    np.testing.assert_array_equal(_row_max(np, x), x.max(axis=-1, keepdims=True))
+    e = np.exp(rng.standard_normal(shape))
+    np.testing.assert_allclose(_row_sum(np, e), e.sum(axis=-1, keepdims=True), rtol=1e-14)

@@ -94,9 +94,9 @@ def class_cross_entropy(x, y, weight=None, scale=None):
     m, c = x.shape
     k = m if scale is None else 1
     buf = xp.empty(k + m * c if is_grad_enabled() else k, dtype=x.dtype)
-    z = x - x.max(axis=-1, keepdims=True)
+    z = x - _row_max(xp, x)
     e = xp.exp(z)
-    s = e.sum(axis=-1, keepdims=True)
+    s = _row_sum(xp, e)
     rows = xp.arange(m)
     picked = z[rows, y]
     picked -= xp.log(s[:, 0])  # log softmax(x)[i, y[i]]
@@ -111,6 +111,29 @@ def class_cross_entropy(x, y, weight=None, scale=None):
     if buf.size > k:
         _class_ce_grad(xp, e, s, rows, y, weight, scale, buf[k:].reshape(m, c))
     return out
+
+
+_SHORT_ROWS = 64
+"""Rows up to this many classes are reduced across rather than along (see _row_max)."""
+
+
+def _row_max(xp, x):
+    """``x.max(axis=-1, keepdims=True)`` of x (M, C). NumPy reduces a short last axis one
+    row at a time (16 µs for 128 x 10 float32); for short rows the maximum of a transposed
+    copy's rows, taken element-wise across all M at once, is the same values (NaN
+    propagating as max does) in a third of that."""
+    if xp is not np or x.shape[-1] > _SHORT_ROWS or x.shape[-1] == 0:
+        return x.max(axis=-1, keepdims=True)
+    return np.maximum.reduce(np.ascontiguousarray(x.T), axis=0)[:, None]
+
+
+def _row_sum(xp, e):
+    """``e.sum(axis=-1, keepdims=True)`` of e (M, C), for short rows as one BLAS
+    matrix-vector product with ones (NumPy's sum along a short axis takes 8 µs for 128 x 10
+    float32, the product 1 µs; the rounding of a sum of C terms, not its accuracy, differs)."""
+    if xp is not np or e.shape[-1] > _SHORT_ROWS:
+        return e.sum(axis=-1, keepdims=True)
+    return np.dot(e, np.ones(e.shape[-1], dtype=e.dtype))[:, None]
 
 
 def _class_ce_grad(xp, e, s, rows, y, weight, scale, out):
@@ -154,8 +177,8 @@ def _class_ce_vjp_into(outs, g, out, x, y, weight=None, scale=None):
     xp = backend.array_module(g)
     saved = _class_ce_saved(out, x.shape)
     if saved is None:  # (a forward run while gradients were not recorded)
-        e = xp.exp(x - x.max(axis=-1, keepdims=True))
-        s = e.sum(axis=-1, keepdims=True)
+        e = xp.exp(x - _row_max(xp, x))
+        s = _row_sum(xp, e)
         saved = _class_ce_grad(xp, e, s, xp.arange(x.shape[0]), y, weight, scale, e)
     gx = xp.multiply(saved, g if scale is not None else g[:, None], out=outs[0])
     return gx, None, None, None
