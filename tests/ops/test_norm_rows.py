@@ -62,3 +62,15 @@ def test_rows_spreads_only_per_channel_coefficients():
         (2.0, (4, 3)),
     ]:
         assert normalization._rows(np, coef, shape) is coef
+
+
+def test_dots_with_and_without_vecdot():
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 4, 5))
+    want = (a * b).sum(axis=-1)
+    np.testing.assert_allclose(normalization._dots(np, a, b), want, rtol=1e-12)
+
+    class OldNumPy:  # NumPy 1.x has no vecdot: einsum's sum of products
+        einsum = staticmethod(np.einsum)
+
+    np.testing.assert_allclose(normalization._dots(OldNumPy, a, b), want, rtol=1e-12)

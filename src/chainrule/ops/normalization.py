@@ -46,7 +46,7 @@ def _sum_of(xp: Any, a: Any, axes: tuple[int, ...], b: Any = None) -> Any:
     Three layouts take a faster road than ``ufunc.reduce``'s strided loop: trailing axes
     (layer, group and instance norm: rows of length k, a matrix-vector product with ones),
     leading axes (a layer norm's weight gradient: columns) and all axes but axis 1 (batch
-    norm's channels: (N, C, L) blocks); ``b`` goes through ``einsum``'s sum of products.
+    norm's channels: (N, C, L) blocks); ``b`` goes through ``vecdot`` (or ``einsum``).
     Anything else, or a non-contiguous array, reduces the plain way.
     """
     nd, shape = a.ndim, a.shape
@@ -58,7 +58,7 @@ def _sum_of(xp: Any, a: Any, axes: tuple[int, ...], b: Any = None) -> Any:
         if b is None:
             s = a2 @ xp.ones(a2.shape[1], dtype=a.dtype)
         else:
-            s = xp.einsum("ij,ij->i", a2, b.reshape(a2.shape))
+            s = _dots(xp, a2, b.reshape(a2.shape))
     elif fast and axes == tuple(range(len(axes))):  # columns
         a2 = a.reshape(math.prod(shape[: len(axes)]), -1)
         if b is None:
@@ -70,10 +70,19 @@ def _sum_of(xp: Any, a: Any, axes: tuple[int, ...], b: Any = None) -> Any:
         if b is None:
             s = (a3 @ xp.ones(a3.shape[2], dtype=a.dtype)).sum(axis=0)
         else:
-            s = xp.einsum("ncl,ncl->c", a3, b.reshape(a3.shape))
+            s = _dots(xp, a3, b.reshape(a3.shape)).sum(axis=0)
     if s is None:
         return (a if b is None else a * b).sum(axis=axes, keepdims=True)
     return s.reshape(kept)
+
+
+def _dots(xp: Any, a: Any, b: Any) -> Any:
+    """Σ a ⊙ b over the last axis of real arrays of one shape: NumPy 2's ``vecdot`` (measured
+    1.5-1.7x ``einsum``'s speed on batch norm's (N, C, L) blocks), else ``einsum``."""
+    dot = getattr(xp, "vecdot", None)
+    if dot is None:
+        return xp.einsum("...i,...i->...", a, b)
+    return dot(a, b)
 
 
 def _mean_of(xp: Any, a: Any, axes: tuple[int, ...], b: Any = None) -> Any:
@@ -287,7 +296,7 @@ def _row_stats(xp: Any, x2: Any, eps: float, d: Any) -> Any:
     mu = x2 @ xp.ones(k, dtype=x2.dtype)
     mu /= k
     xp.subtract(x2, mu[:, None], out=d)
-    r = xp.einsum("ij,ij->i", d, d)
+    r = _dots(xp, d, d)
     r /= k
     r += eps
     xp.sqrt(r, out=r)
