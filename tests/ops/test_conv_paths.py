@@ -116,7 +116,8 @@ def _spy(monkeypatch, module, name: str) -> list:
 @pytest.mark.parametrize(
     "n, c, o, side, k, stride, rows_forward, rows_weight",
     [
-        (2, 6, 16, 14, 5, 1, True, False),  # LeNet-5's second layer: 30-element runs
+        (2, 6, 16, 14, 5, 1, True, True),  # LeNet-5's second layer: 30-element runs, 5x5
+        (2, 8, 8, 12, 5, 1, False, False),  # 5x5 to 8 channels: the shift-sums
         (2, 1, 6, 28, 5, 1, False, False),  # its first: 5-element runs, im2col
         (2, 16, 32, 9, 3, 2, True, True),  # strided: the rows for the kernel gradient too
         (2, 32, 32, 8, 3, 1, True, False),  # wide: the rows beat the shift-sum forward

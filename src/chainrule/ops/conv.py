@@ -285,13 +285,12 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     x̄ = conv_transpose(gy, ḡ)
     gȳ = conv(x, ḡ)
     """
-    c = x.shape[1]
-    o, lsize = gy.shape[1], gy.shape[2:]
-    if shift.usable(x, o, stride, groups, lsize, thin=True) and shift.weight_pays(
-        c, o, math.prod(kernel)
-    ):
+    c, o, lsize, offsets = x.shape[1], gy.shape[1], gy.shape[2:], math.prod(kernel)
+    rows = lastcols.pays(c, kernel, dilation, padding, groups)
+    by_shift = shift.weight_pays(c, o, offsets) and not (rows and lastcols.weight_wins(o, offsets))
+    if by_shift and shift.usable(x, o, stride, groups, lsize, thin=True):
         return shift.conv_weight(x, gy, kernel, padding, dilation)
-    if lastcols.pays(c, kernel, dilation, padding, groups):
+    if rows:
         return lastcols.conv_weight(x, gy, kernel, stride, padding, dilation)
     xp = backend.xp
     ck = c // groups * math.prod(kernel)
