@@ -246,8 +246,21 @@ def _linear_vjp_into(outs, g, out, x, weight, bias=None, activation=None):
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
         gw = xp.dot(a2.T, x2, out=bw)
     if bb is not False:
-        gb = a2.sum(axis=0, out=bb)
+        gb = _column_sums(xp, a2, bb)
     return gx, gw, gb
+
+
+def _column_sums(xp: Any, a: Any, out: Any = None) -> Any:
+    """``a.sum(axis=0)`` of a (rows, m), into ``out`` when given: for float32 and float64 on
+    the CPU one BLAS matrix-vector product, onesᵀ a (3x faster than NumPy's sum over rows
+    from 1 to 512 rows: 1.9 against 6.5 µs at 128 x 256, 18.5 against 57 µs at 512 x 1024,
+    one thread; the rounding of the sum, not its accuracy, differs)."""
+    if xp is not np or a.dtype not in _BLAS_FLOATS or (out is not None and out.dtype != a.dtype):
+        return a.sum(axis=0, out=out)
+    return np.dot(np.ones(a.shape[0], dtype=a.dtype), a, out=out)
+
+
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 linear.defvjp_all(_linear_vjp, keep="x weight out bias.shape")
