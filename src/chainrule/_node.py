@@ -124,6 +124,25 @@ def _record(prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> Node:
         node.out_version = None
         saves = False
     n = len(args)
+    if n == 2 and prim._both is not None:  # two tensors keeping both or neither: the usual
+        x, y = args
+        if isinstance(x, Tensor) and isinstance(y, Tensor):
+            node.parents = (
+                (x._node or x) if x._requires_grad else None,
+                (y._node or y) if y._requires_grad else None,
+            )
+            node.shapes = (x.data.shape, y.data.shape)
+            if prim._both:
+                node.args = args
+                vx = x._version[0]
+                vy = y._version[0]
+                node.versions = (vx, vy) if vx or vy else (0, 0)
+                node.saves = True
+            else:
+                node.args = (None, None)
+                node.versions = ()
+                node.saves = saves
+            return node
     if n == 1 or n == 2:
         kx, ky = prim._plan
         x = args[0]

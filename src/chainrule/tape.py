@@ -213,6 +213,24 @@ class Primitive:
     is then NumPy's ``name`` on the CPU, called directly, and CuPy's on a GPU.
     """
 
+    # What every call reads sits in slots: read fast whatever else an instance holds.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_both",
+        "_call1",
+        "_call2",
+        "_keep_decl",
+        "_keeps_out",
+        "_plan",
+        "forward",
+        "name",
+        "view",
+        "vjp_all",
+        "vjp_argnum",
+        "vjps",
+    )
+
     def __init__(
         self,
         forward: Callable,
@@ -220,7 +238,7 @@ class Primitive:
         view: bool = False,
         xp: str | None = None,
     ) -> None:
-        arity = 0
+        direct, arity = forward, 0
         if xp is not None:
             forward, direct, arity = _backend_function(forward, xp)
         self.forward = forward
@@ -251,6 +269,9 @@ class Primitive:
         else:
             self._plan = (keep[0].get(0), keep[0].get(1))
             self._keeps_out = keep[1]
+        # True: both of inputs 0 and 1 kept for their data; False: neither kept at all.
+        both = {("data", "data"): True, (None, None): False}
+        self._both = both.get(self._plan)
 
     def defvjp(self, *rules: Callable | None, keep: str | None = None) -> None:
         """Register one gradient rule per positional input (``None``: not differentiable).
@@ -314,16 +335,16 @@ class Primitive:
         # passed on without a list, the result is wrapped inline and _record builds the node.
         # The GPU backend's device checks, anomaly mode's check and the capture are the rest.
         plain = recorder is None and not _anomaly and backend.xp is np
-        if not plain and recorder is not None:  # cr.compile: numbers it records become floats
-            args, kwargs = recorder.enter(args, kwargs)
-        if kwargs:
-            for v in kwargs.values():
-                if isinstance(v, Tensor):
-                    args, kwargs = _bind_tensor_kwargs(self._positional, args, kwargs)
-                    break
         n = len(args)
         raw = None
         if not plain or kwargs or n > 2 or n == 0:
+            if recorder is not None:  # cr.compile: numbers it records become plain floats
+                args, kwargs = recorder.enter(args, kwargs)
+            if kwargs:
+                for v in kwargs.values():
+                    if isinstance(v, Tensor):
+                        args, kwargs = _bind_tensor_kwargs(self._positional, args, kwargs)
+                        break
             raw = []
             needs_grad = False
             for a in args:
