@@ -451,17 +451,22 @@ def _backend_function(template: Callable, name: str) -> tuple[Callable, Callable
     has defaults to fill in)."""
     function = getattr(np, name)  # an AttributeError at import for a name NumPy lacks
     signature = inspect.signature(template)
-    required = [p.default is p.empty for p in signature.parameters.values()]
+    params = signature.parameters.values()
+    defaults = tuple(p.default for p in params if p.default is not p.empty)
+    n = len(params)
+    first = n - len(defaults)  # the first parameter with a default
 
     @functools.wraps(template)
     def forward(*arrays: Any, **kwargs: Any) -> Any:
-        if kwargs or len(arrays) != len(required):  # bound as the template's parameters
+        if first <= len(arrays) < n and not kwargs:  # the template's defaults for the rest
+            arrays += defaults[len(arrays) - first :]
+        elif kwargs or len(arrays) != n:  # bound as the template's parameters (or raises)
             bound = signature.bind(*arrays, **kwargs)
             bound.apply_defaults()
             arrays = bound.args
         return getattr(backend.xp, name)(*arrays)
 
-    return forward, function, len(required) if all(required) else 0
+    return forward, function, 0 if defaults else n
 
 
 def _shape_error(name: str, args: Any, exc: ValueError) -> ShapeError | None:
