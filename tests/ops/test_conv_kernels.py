@@ -184,3 +184,18 @@ def test_reused_scratch_grids_start_clean():
         (ty * ty).sum().backward()
         for a, b in [(y, ty), (xt.grad, tx.grad), (wt.grad, tw.grad)]:
             np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", [(2, 3, 2), (1, 2, 3), (3, 1, 1)])
+def test_block_max_forward_in_two_steps_matches_window_max(kernel):
+    # rows first (every offset but the last axis's), then the last axis's offsets
+    rng = np.random.default_rng(sum(kernel))
+    x = rng.integers(-2, 3, (2, 3, 7, 8, 9)).astype(np.float32)
+    x[0, 0, 0, 0, 0] = np.nan
+    lsize = [m // k for m, k in zip(x.shape[2:], kernel)]
+    crop = x[:, :, : lsize[0] * kernel[0], : lsize[1] * kernel[1], : lsize[2] * kernel[2]]
+    win = crop.reshape(2, 3, lsize[0], kernel[0], lsize[1], kernel[1], lsize[2], kernel[2])
+    want = win.max(axis=(3, 5, 7))  # NaN propagates, as np.maximum
+    got = block_pool.block_max.forward(x, kernel=kernel)
+    np.testing.assert_array_equal(got, want)
+    assert got.flags.c_contiguous and not np.shares_memory(got, x)

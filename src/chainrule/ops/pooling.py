@@ -54,9 +54,21 @@ def block_max(x, kernel=(2,)):
     x̄ = ḡ at the first position of each window holding its maximum, 0 elsewhere
     """
     xp = backend.xp
-    views = _views(x, tuple(kernel))
-    out = views[0].copy()
-    for v in views[1:]:
+    kernel = tuple(kernel)
+    # first over every offset but the last axis's, whose views keep whole rows (runs of the
+    # last axis), then over the last axis's offsets, on the smaller array (measured, 2x2:
+    # 64x6x28x28 float32 170 -> 136 us, 64x16x10x10 100 -> 76 us against all four views)
+    rows = _running_max(xp, _views(x, (*kernel[:-1], 1))) if len(kernel) > 1 else x
+    return _running_max(xp, _views(rows, (*(1,) * (len(kernel) - 1), kernel[-1])), copy=True)
+
+
+def _running_max(xp: Any, views: list[Any], copy: bool = False) -> Any:
+    """The element-wise maximum of ``views`` (a new array; the view itself when there is one
+    and not ``copy``)."""
+    if len(views) == 1:
+        return views[0].copy() if copy else views[0]
+    out = xp.maximum(views[0], views[1])
+    for v in views[2:]:
         xp.maximum(out, v, out=out)
     return out
 
