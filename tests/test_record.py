@@ -77,6 +77,35 @@ def test_fast_and_full_paths_record_the_same_node(name):
     np.testing.assert_array_equal(fast.numpy(), full.numpy())
 
 
+X, Y, W, C = ("id", id(x)), ("id", id(y)), ("id", id(w)), ("id", id(c))
+META = ("meta", (2, 3), "float64", 2)
+EXPECTED = {  # what each node keeps: (args, parents, shapes, versions, saves, keeps out)
+    "add (keeps nothing), two tensors": ((None, None), (X, Y), ((2, 3),) * 2, (), False, False),
+    "multiply (keeps x y), two tensors": ((X, Y), (X, Y), ((2, 3),) * 2, (0, 0), True, False),
+    "multiply, a constant tensor first": ((C, Y), (None, Y), ((2, 3),) * 2, (0, 0), True, False),
+    "multiply, a number second": ((X, 2.0), (X, None), ((2, 3), None), (0,), True, False),
+    "multiply, a number first": ((3.0, Y), (None, Y), (None, (2, 3)), (0,), True, False),
+    "exp (keeps out), one tensor": ((None,), (X,), ((2, 3),), (), True, True),
+    "log (keeps x), one tensor": ((X,), (X,), ((2, 3),), (0,), True, False),
+    "reshape (keeps x.shape), tensor and shape": (
+        (META, (3, 2)), (X, None), ((2, 3), None), (), False, False
+    ),
+    "clip, three arguments": ((X, 2.0, 5.0), (X, None, None), ((2, 3), None, None), (0,), True,
+                              False),
+    "matmul (keeps both inputs)": ((X, W), (X, W), ((2, 3), (3, 2)), (0, 0), True, False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_node_keeps_what_its_op_declared(name):
+    fn, args, kwargs = CALLS[name]
+    f = _fields(fn(*args, **kwargs))
+    got = (f["args"], f["parents"], f["shapes"], f["versions"], f["saves"], f["out"] is not None)
+    assert got == EXPECTED[name]
+    assert (f["out_version"] is not None) == EXPECTED[name][5]
+    assert f["hooks"] is None and f["retained"] is None
+
+
 PRIMITIVE_CALLS = [  # the node gets tensors given by keyword as __call__ has bound them
     n for n, (f, _, kw) in CALLS.items() if isinstance(f, cr.Primitive) and not kw
 ]

@@ -107,8 +107,9 @@ def _record(prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> Node:
     """The node of one op application (``Node(prim, args, kwargs, out)``).
 
     Runs once per recorded op, so it is written for speed: one or two arguments read without
-    lists, following the primitive's plan; the versions of kept inputs never modified in place
-    (the usual case) are a constant tuple.
+    lists, following the primitive's plan, the usual cases (one tensor; two tensors, or a tensor
+    and a constant, keeping both or neither) first; the versions of kept inputs never modified
+    in place (the usual case) are a constant tuple.
     """
     node = _new_node(Node)
     node.prim = prim
@@ -124,28 +125,61 @@ def _record(prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> Node:
         node.out_version = None
         saves = False
     n = len(args)
-    if n == 2 and prim._both is not None:  # two tensors keeping both or neither: the usual
-        x, y = args
-        if isinstance(x, Tensor) and isinstance(y, Tensor):
-            node.parents = (
-                (x._node or x) if x._requires_grad else None,
-                (y._node or y) if y._requires_grad else None,
-            )
-            node.shapes = (x.data.shape, y.data.shape)
-            if prim._both:
+    if n == 1:  # one tensor: its data, its shape or nothing kept
+        x = args[0]
+        if isinstance(x, Tensor):
+            xd = x.data
+            node.parents = ((x._node or x) if x._requires_grad else None,)
+            node.shapes = (xd.shape,)
+            kx = prim._plan[0]
+            if kx is None:
+                node.args = (None,)
+                node.versions = ()
+                node.saves = saves
+            elif kx == "data":
                 node.args = args
                 vx = x._version[0]
-                vy = y._version[0]
-                node.versions = (vx, vy) if vx or vy else (0, 0)
+                node.versions = (vx,) if vx else (0,)
                 node.saves = True
             else:
-                node.args = (None, None)
+                node.args = (_meta(xd.shape, xd.dtype),)
                 node.versions = ()
                 node.saves = saves
             return node
-    if n == 1 or n == 2:
+    elif n == 2:
+        x, y = args
+        both = prim._both  # True: inputs 0 and 1 kept for their data; False: neither kept
+        if both is not None and isinstance(x, Tensor):  # the usual two-input ops
+            px = (x._node or x) if x._requires_grad else None
+            if isinstance(y, Tensor):
+                node.parents = (px, (y._node or y) if y._requires_grad else None)
+                node.shapes = (x.data.shape, y.data.shape)
+                if both:
+                    node.args = args
+                    vx = x._version[0]
+                    vy = y._version[0]
+                    node.versions = (vx, vy) if vx or vy else (0, 0)
+                    node.saves = True
+                else:
+                    node.args = (None, None)
+                    node.versions = ()
+                    node.saves = saves
+                return node
+            node.parents = (px, None)  # a tensor and a constant (x * 2.0)
+            node.shapes = (x.data.shape, None)
+            if both:
+                node.args = args
+                vx = x._version[0]
+                node.versions = (vx,) if vx else (0,)
+                node.saves = True
+            else:
+                node.args = (None, y)
+                node.versions = ()
+                node.saves = saves
+            return node
+        # Any other two arguments: x, then y, written out (the general loop below costs
+        # ~0.5 µs more per node).
         kx, ky = prim._plan
-        x = args[0]
         vx = vy = None  # the versions of the inputs kept for their data
         if isinstance(x, Tensor):
             xd = x.data
@@ -159,19 +193,6 @@ def _record(prim: Primitive, args: tuple, kwargs: dict, out: Tensor) -> Node:
         else:
             sx = x
             xs = px = None
-        if n == 1:
-            node.parents = (px,)
-            node.shapes = (xs,)
-            node.args = args if sx is x else (sx,)
-            if vx is None:
-                node.versions = ()
-                node.saves = saves
-            else:
-                node.versions = (vx,) if vx else (0,)
-                node.saves = True
-            return node
-        # y as x above: written out, since the general loop below costs ~0.5 µs more per node
-        y = args[1]
         if isinstance(y, Tensor):
             yd = y.data
             ys = yd.shape
