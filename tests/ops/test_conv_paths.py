@@ -152,3 +152,16 @@ def test_global_average_pooling_is_one_mean_matching_torch(nd, shape):
     assert y.shape == (*shape[:-nd], *(1,) * nd)
     node = y._node if len(shape) == nd + 2 else y._node.parents[0]  # unbatched: squeezed
     assert node.prim.name == "mean"
+
+
+def test_rows_from_planes_a_multiple_of_4_kib_match_torch(monkeypatch):
+    # 8 channels of 16x32 float64 planes (4 KiB apart): copied to padded planes before the
+    # channels-last transposition; the forward, input and kernel gradients still PyTorch's
+    shapes: list = []
+    real = _conv_lastcols._take
+    monkeypatch.setattr(_conv_lastcols, "_take", lambda s, *a: shapes.append(s) or real(s, *a))
+    x, w, b = uniform(11, (2, 8, 16, 32)), uniform(12, (4, 8, 3, 3)), uniform(13, (4,))
+    kw = dict(stride=2, padding=1)
+    check_against_torch(lambda *a: F.conv2d(*a, **kw), lambda *a: TF.conv2d(*a, **kw),
+                        [x, w, b], rtol=RTOL)  # fmt: skip
+    assert shapes.count((2, 8, 16 * 32 + 16)) == 2  # the padded planes: forward, kernel gradient
