@@ -165,3 +165,14 @@ def test_rows_from_planes_a_multiple_of_4_kib_match_torch(monkeypatch):
     check_against_torch(lambda *a: F.conv2d(*a, **kw), lambda *a: TF.conv2d(*a, **kw),
                         [x, w, b], rtol=RTOL)  # fmt: skip
     assert shapes.count((2, 8, 16 * 32 + 16)) == 2  # the padded planes: forward, kernel gradient
+
+
+def test_small_inputs_are_padded_once_for_all_chunks(monkeypatch):
+    x = np.arange(2 * 1 * 3 * 3, dtype=np.float64).reshape(2, 1, 3, 3)
+    xs, pads, chunks = conv_ops._chunks(x, ((1, 1), (2, 0)), (2, 2), (4, 3))
+    assert xs.shape == (2, 1, 5, 5) and pads == ((0, 0), (0, 0))
+    np.testing.assert_array_equal(xs[:, :, 1:4, 2:5], x)
+    assert xs.sum() == x.sum() and chunks == [(0, 2)]
+    monkeypatch.setattr(conv_ops, "CHUNK_ELEMENTS", 8)  # larger than this: padded per chunk
+    xs, pads, chunks = conv_ops._chunks(x, ((1, 1), (2, 0)), (2, 2), (4, 3))
+    assert xs is x and pads == ((1, 1), (2, 0)) and chunks == [(0, 1), (1, 1)]

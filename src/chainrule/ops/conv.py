@@ -134,20 +134,19 @@ def _cols_view(cols: Any, c: int, kernel: Ints, n: int, size: Ints) -> Any:
 
 
 CHUNK_ELEMENTS = 1 << 17
-"""im2col's columns are made for a chunk of examples at a time, about this many elements
-(512 KiB in float32, at least one example): each chunk's columns are multiplied while still
-in the cache instead of being written out for the whole batch first (measured: LeNet-5's first
-layer's forward 1.17 -> 0.74 ms, a 16 -> 32 channel stride-2 layer's 2.5 -> 2.0 ms, its
-kernel gradient 2.7 -> 2.2 ms)."""
+"""im2col's columns are made a chunk of examples at a time, about this many elements (at least
+one example), multiplied while in cache (LeNet-5's first layer's forward 1.17 -> 0.74 ms, a 16 ->
+32 channel stride-2 layer's 2.5 -> 2.0 ms); an input this small is zero-padded once for all its
+chunks (LeNet-5's first layer: forward and kernel gradient 40-120 us faster each)."""
 
 
-def _chunks(shape: Ints, kernel: Ints, size: Ints) -> list[tuple[int, int]]:
-    """(first example, count) of each chunk of a batch x (N, C, *S) whose im2col columns
-    (C prod(kernel) rows, prod(size) per example) hold about CHUNK_ELEMENTS."""
-    n = shape[0]
-    per = shape[1] * math.prod(kernel) * math.prod(size)
+def _chunks(x: Any, padding: Pads, kernel: Ints, size: Ints) -> tuple[Any, Pads, list]:
+    """x (padded once if small; the padding left to apply), each chunk's (first, count)."""
+    n, per = x.shape[0], x.shape[1] * math.prod(kernel) * math.prod(size)
     step = max(1, min(n, CHUNK_ELEMENTS // max(per, 1)))
-    return [(i, min(step, n - i)) for i in range(0, n, step)]
+    if x.size <= CHUNK_ELEMENTS:
+        x, padding = _padded(x, padding), tuple((0, 0) for _ in padding)
+    return x, padding, [(i, min(step, n - i)) for i in range(0, n, step)]
 
 
 def _channel_major(g: Any, groups: int) -> Any:
@@ -199,7 +198,8 @@ def _im2col_conv(
     n, o, kernel = x.shape[0], weight.shape[0], weight.shape[2:]
     wm = weight.reshape(groups, o // groups, -1)
     y = backend.xp.empty((n, o, *size), dtype=backend.xp.result_type(x.dtype, weight.dtype))
-    for i, k in _chunks(x.shape, kernel, size):  # a chunk of examples' columns, in cache
+    x, padding, chunks = _chunks(x, padding, kernel, size)
+    for i, k in chunks:  # a chunk of examples' columns, in cache
         cols = _im2col(x[i : i + k], kernel, stride, padding, dilation, size)  # (C K, k L)
         part = wm @ cols.reshape(groups, -1, cols.shape[-1])  # one product per group
         scratch.give(cols.base)
@@ -296,7 +296,8 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     ck = c // groups * math.prod(kernel)
     w = xp.zeros((groups, ck, o // groups), dtype=xp.result_type(x.dtype, gy.dtype))
     part = xp.empty_like(w[0])
-    for i, k in _chunks(x.shape, kernel, lsize):  # a chunk of examples' columns, in cache
+    x, padding, chunks = _chunks(x, padding, kernel, lsize)
+    for i, k in chunks:  # a chunk of examples' columns, in cache
         cols = _im2col(x[i : i + k], kernel, stride, padding, dilation, lsize)  # (C K, k L)
         cols = cols.reshape(groups, -1, cols.shape[-1])
         gm = _channel_major(gy[i : i + k], groups)
