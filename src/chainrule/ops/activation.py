@@ -62,9 +62,9 @@ ZERO_RUN = 1 << 14
 """Elements of the zero row that :func:`_relu_into` takes the maximum against: NumPy's maximum
 of an array and a scalar misses its vectorised loop, of two arrays it does not (measured alone,
 float32: 524288 elements 194 -> 75 us, 301056 elements 113 -> 44 us; inside training steps,
-where the data comes from memory rather than cache, ResNet's six ReLUs 0.95 -> 0.88 ms); a row
-of this length (64 KiB in float32) broadcast over the array's rows reaches the two-array
-speed. (Results from ``_scratch.recycled`` measured slower in the steps: colder in cache.)"""
+where the data comes from memory rather than cache, no measurable difference); a row of this
+length (64 KiB in float32) broadcast over the array's rows reaches the two-array speed.
+(Results from ``_scratch.recycled`` measured slower in the steps: colder in cache.)"""
 
 _zero_rows: dict[Any, np.ndarray] = {}
 
