@@ -8,7 +8,8 @@ PyTorch eager on the CPU, same weights and data, timed alternately in this one p
 Ratios are PyTorch time / chainrule time: above 1 means chainrule is faster. Each step is
 timed twice, interleaved: by the wall clock, and by the CPU time of the calling thread
 (``time.thread_time``; with one thread each, all of both libraries' work runs there), which
-other jobs on a shared, loaded machine disturb far less. Peak memory is
+other jobs on a shared, loaded machine disturb far less, the order rotated every round (a step
+measures slower right after another library's). Peak memory is
 the growth of the resident set (sampled every half millisecond) over five steps beyond what
 the process held before them, each library in a fresh process of its own
 (``--memory-worker``; Linux); the memory ratio is chainrule / PyTorch. Where this chainrule has
@@ -157,7 +158,7 @@ def main() -> None:
         if have_compile:
             cases["compiled"] = steps(kind, compiled=True)[0]
         t = interleaved(cases, rounds=args.rounds, budget_s=0.3)
-        cpu = cpu_interleaved(cases, rounds=3 * args.rounds)
+        cpu = cpu_interleaved(cases, rounds=3 * args.rounds, rotate=True)
         mc, mt = peak("chainrule", kind, args.threads), peak("torch", kind, args.threads)
         row = [kind, f"{t['chainrule'] * 1e3:.1f} ms", f"{t['torch'] * 1e3:.1f} ms",
                f"{t['torch'] / t['chainrule']:.2f}x",

@@ -47,19 +47,24 @@ def interleaved(
 
 
 def cpu_interleaved(
-    cases: dict[str, Callable[[], object]], rounds: int, warm_up: bool = True
-) -> dict[str, float]:
+    cases: dict[str, Callable[[], object]], rounds: int, warm_up: bool = True,
+    rotate: bool = False,
+) -> dict[str, float]:  # fmt: skip
     """Median CPU seconds (``time.thread_time``: this thread's user and system time, which
     other processes' load inflates less than the wall clock) per call of each case, the cases
-    timed in turn, one call each per round (after one warm-up call each, unless told not to)."""
+    timed in turn, one call each per round (after one warm-up call each, unless told not to).
+    With ``rotate`` the order turns by one every round, so that each case follows each other
+    equally often (a large step measures slower right after another library's: its caches)."""
     if warm_up:
         for fn in cases.values():
             fn()
     samples: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(rounds):
-        for name, fn in cases.items():
+    names = list(cases)
+    for r in range(rounds):
+        k = r % len(names) if rotate and names else 0
+        for name in names[k:] + names[:k]:
             start = time.thread_time()
-            fn()
+            cases[name]()
             samples[name].append(time.thread_time() - start)
     return {name: statistics.median(s) for name, s in samples.items()}
 
