@@ -39,10 +39,22 @@ def sigmoid(x):
 
     x̄ = ḡ ⊙ out ⊙ (1 − out)
     """
+    return _sigmoid_into(None, x)
+
+
+def _sigmoid_into(out, x):
+    """1 / (1 + exp(−x)) into ``out`` (a new array when None; ``out`` may be x itself): three
+    passes in place after the first. ``linear``'s sigmoid activation calls it too."""
+    xp = backend.array_module(x)
     # exp(-x) overflows to inf for x below about -709 (-88 in float32), where 1 / inf = 0
     # is the correctly rounded answer: the warning is silenced, no where() is needed
     with np.errstate(over="ignore"):
-        return 1 / (1 + backend.xp.exp(-x))
+        t = xp.negative(x, out=out)
+        if out is None and (t.ndim == 0 or t.dtype.kind != "f"):  # a NumPy scalar, integers
+            return 1 / (1 + xp.exp(t))
+        xp.exp(t, out=t)
+        t += 1
+        return xp.reciprocal(t, out=t)
 
 
 # the seeds' g'(z) = g(z)(1 - g(z))

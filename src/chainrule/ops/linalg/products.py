@@ -14,7 +14,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
-from chainrule.ops.activation import relu, sigmoid, step_mask
+from chainrule.ops.activation import _relu_into, _sigmoid_into, relu, sigmoid, step_mask
 from chainrule.ops.elementwise import multiply, tanh
 from chainrule.ops.linalg._common import (
     _matrix,
@@ -132,15 +132,11 @@ def _linear_into(out, x, weight, bias=None, activation=None):
     if bias is not None:
         out += bias
     if activation == "relu":
-        xp.maximum(out, 0, out=out)
+        _relu_into(out, out)
     elif activation == "tanh":
         xp.tanh(out, out=out)
-    elif activation == "sigmoid":  # ops.activation.sigmoid's formula, in place
-        with np.errstate(over="ignore"):
-            xp.negative(out, out=out)
-            xp.exp(out, out=out)
-            out += 1
-            xp.reciprocal(out, out=out)
+    elif activation == "sigmoid":
+        _sigmoid_into(out, out)
     return out
 
 
