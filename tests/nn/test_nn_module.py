@@ -83,6 +83,27 @@ def test_names_and_order_match_torch():
     assert "scratch" not in c.state_dict()  # non-persistent buffer
 
 
+def test_reassigning_keeps_each_name_in_its_place_as_torch_does():
+    """``seq[1] = m``, ``model.encoder = m``, ``model.scale = p`` and re-registering a buffer
+    replace the entry where it stands: a Sequential still runs its layers in order, and the
+    names keep PyTorch's order."""
+    c, t = CrNet(), TorchNet()
+    for net, lib in ((c, cr.nn), (t, torch.nn)):
+        net.encoder[1] = lib.Tanh()
+        net.encoder[0] = lib.Linear(3, 5)
+        net.norm = lib.LayerNorm(5)
+        net.scale = lib.Parameter((cr if lib is cr.nn else torch).ones(1))
+        net.register_buffer("steps", (cr if lib is cr.nn else torch).zeros(1))
+    assert [type(m).__name__ for m in c.encoder] == ["Linear", "Tanh"]
+    assert [n for n, _ in c.named_parameters()] == [n for n, _ in t.named_parameters()]
+    assert [n for n, _ in c.named_buffers()] == [n for n, _ in t.named_buffers()]
+    assert [n for n, _ in c.named_modules()] == [n for n, _ in t.named_modules()]
+    assert list(c.state_dict()) == list(t.state_dict())
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    want = np.tanh(c.encoder[0](cr.tensor(x)).numpy())  # Linear, then Tanh: in place order
+    np.testing.assert_allclose(c.encoder(cr.tensor(x)).numpy(), want, rtol=1e-6)
+
+
 def test_state_dict_keys_of_sequential_mlp_match_torch():
     c, t = _mlp_pair()
     assert list(c.state_dict()) == list(t.state_dict())

@@ -163,8 +163,9 @@ class Module:
                     f"cannot assign {name!r} before Module.__init__() was called; "
                     "call super().__init__() first in your module's __init__"
                 )
-            self._unregister(name)
-            (params if isinstance(value, Parameter) else self._modules)[name] = value
+            into = params if isinstance(value, Parameter) else self._modules
+            self._unregister(name, into)
+            into[name] = value
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(
@@ -214,10 +215,12 @@ class Module:
         if name in self.__dict__:
             object.__delattr__(self, name)
 
-    def _unregister(self, name: str) -> None:
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
-        self._buffers.pop(name, None)
+    def _unregister(self, name: str, into: dict | None = None) -> None:
+        # Out of every registry but ``into``, where it is about to be stored: a name already
+        # there keeps its place (PyTorch's order: ``seq[1] = m`` stays the second layer).
+        for reg in (self._parameters, self._modules, self._buffers):
+            if reg is not into:
+                reg.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -232,7 +235,7 @@ class Module:
                 f"got {type(param).__name__}"
             )
         self._check_new_name(name, self._parameters)
-        self._unregister(name)
+        self._unregister(name, self._parameters)
         self._parameters[name] = param
         self._store(name, param)
 
@@ -248,7 +251,7 @@ class Module:
                 f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}"
             )
         self._check_new_name(name, self._buffers)
-        self._unregister(name)
+        self._unregister(name, self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -260,7 +263,7 @@ class Module:
             raise TypeError(f"add_module({name!r}): {type(module).__name__} is not a Module")
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
-        self._unregister(name)
+        self._unregister(name, self._modules)
         self._modules[name] = module
         self._store(name, module)
 
