@@ -243,6 +243,41 @@ def test_replaced_parameter_is_the_one_trained():
     assert not np.array_equal(new.data, before) or new.grad is not None
 
 
+def test_replaced_or_added_module_captures_again():
+    """A child replaced or appended between calls is what the next call runs: the record of
+    the old one is not replayed (a parameter-less ReLU -> Tanh, a new Linear, one more layer)."""
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = cr.tensor(np.random.default_rng(0).normal(size=(5, 3)))
+
+    def run(x):
+        out = model(x)
+        loss = (out * out).sum()
+        loss.backward()
+        return loss.detach()
+
+    step = cr.compile(run)
+    for change in (
+        lambda: model.__setitem__(1, nn.Tanh()),
+        lambda: model.__setitem__(2, nn.Linear(4, 2)),
+        lambda: model.append(nn.Sigmoid()),
+    ):
+        step(x)
+        step(x)
+        captures = step.captures
+        change()
+        model.zero_grad()
+        got = step(x)
+        assert step.captures == captures + 1
+        grads = [p.grad.numpy().copy() for p in model.parameters()]
+        model.zero_grad()
+        want = run(x)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        for g, p in zip(grads, model.parameters()):
+            np.testing.assert_array_equal(g, p.grad.numpy())
+        model.zero_grad()
+
+
 def test_learning_rate_changed_between_steps_acts():
     w = cr.tensor([1.0], requires_grad=True)
     opt = cr.optim.SGD([w], lr=0.5)

@@ -424,11 +424,16 @@ class Capture:
         self.code(f"D({name}, {e}, {copy}, {dt})", reads)
 
     def module(self, m: Any) -> None:
-        """A module was called: its train/eval mode and parameters guard the record."""
+        """A module was called: its train/eval mode, hooks, parameters, buffers and children
+        guard the record (a child replaced or added, ``model[1] = nn.Tanh()``, captures
+        again: the record would call the old one's arithmetic)."""
         if not self.own():
             return
         name = self.obj(m, "m")
         self.guards[f"{name}.training is {bool(m.training)}"] = None
+        children = tuple(getattr(m, "_modules", {}).values())
+        if children:
+            self.guards[f"tuple({name}._modules.values()) == {self.obj(children)}"] = None
         for reg in ("_forward_pre_hooks", "_forward_hooks"):  # the hooks: replayed, guarded
             now = tuple(getattr(m, reg, {}).values())
             if not now:  # (the common case, cheaper to test)
