@@ -303,30 +303,27 @@ class Optimizer(StateDictMixin):
             if todo is None:
                 return loss
             for k, group, entries in todo:
-                if self._foreach and group.get("foreach") is not False:
+                if group.get("foreach") is False:  # one parameter at a time, as asked
+                    Optimizer._update_group(self, k, group, entries)
+                else:
                     self._update_group(k, group, entries)
-                    continue
-                for index, j, p, g, square in entries:  # one parameter at a time
-                    self._current = (index, k, j, p)
-                    self._grad = (g, square)
-                    self._update(p.data, g, self.state[p], group)
-                    p._bump()  # a graph that saved p now sees it was modified
         return loss
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """Update parameter array ``p`` in place from its gradient array ``g``."""
         raise NotImplementedError
 
-    # a subclass whose _update_group updates a whole group at once (multi-tensor) sets it
-    _foreach: bool = False
-
     def _update_group(self, k: int, group: dict[str, Any], entries: list[tuple]) -> None:
         """Update the parameters of group ``k`` that have gradients, given as ``entries``
         ``(index, j, p, g, g·g)`` (position across groups, position in the group, the
-        parameter tensor, its gradient array, and the finite check's g·g), with the results
-        of :meth:`_update` called on each in turn: the multi-tensor form of a subclass with
-        ``_foreach = True``, used unless the group's ``"foreach"`` is False."""
-        raise NotImplementedError
+        parameter tensor, its gradient array, and the finite check's g·g): :meth:`_update`
+        on each in turn. A subclass with a multi-tensor step overrides it, giving the same
+        results; a group's ``"foreach": False`` keeps this one."""
+        for index, j, p, g, square in entries:
+            self._current = (index, k, j, p)
+            self._grad = (g, square)
+            self._update(p.data, g, self.state[p], group)
+            p._bump()  # a graph that saved p now sees it was modified
 
     def _gradients_finite(self) -> list[tuple[int, dict[str, Any], list[tuple]]] | None:
         """Per group ``(k, group, entries)``, the entries ``(index, j, p, g, g·g)`` of the

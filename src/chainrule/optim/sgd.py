@@ -52,7 +52,6 @@ class SGD(Optimizer):
     """
 
     _velocity_keys = ("momentum_buffer",)
-    _foreach = True
     _nonnegative_keys = ("momentum", "weight_decay")
 
     def __init__(
