@@ -5,6 +5,8 @@ reductions, unbatched (C,) and K-dimensional (N, C, d1, ...) inputs.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
+from chainrule.errors import CompileWarning
 from strategies import seeds, uniform
 from torch_ref import assert_close, check_against_torch, check_second_order, hvp
 
@@ -182,22 +185,58 @@ def test_class_cross_entropy_second_order(case):
 def test_class_cross_entropy_gradient_read_from_the_forward():
     """The rule reads the forward's saved gradient (the loss is a view of the array holding
     it); without one (a forward run under no_grad) it computes the same from x."""
-    from chainrule.ops.loss import _class_ce_vjp_into
+    from chainrule.ops.loss import _class_ce_vjp_into, _saved_grad
 
     x = cr.randn(6, 4, dtype="float64", requires_grad=True)
     y = np.array([0, 3, 1, 1, 2, 0])
     w = np.array([1.0, 0.5, 0.0, 2.0, 1.0, 1.5])
     loss = cr.ops.loss.class_cross_entropy(x, y, w, 0.25)
     assert loss.shape == () and loss.data.base is not None and loss.data.base.size == 1 + 24
-    loss.backward()
     expected = w[:, None] * (cr.softmax(x.detach()).numpy() - np.eye(4)[y]) * 0.25
+    saved = _saved_grad(loss.data, x.shape)  # the rule's end of the layout finds the forward's
+    assert saved is not None and np.shares_memory(saved, loss.data.base)
+    np.testing.assert_allclose(saved, expected, rtol=1e-12, atol=1e-15)
+    loss.backward()
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
     with cr.no_grad():
         bare = cr.ops.loss.class_cross_entropy(x, y, w, 0.25)
     assert bare.data.base is None or bare.data.base.size == 1
+    assert _saved_grad(bare.data, x.shape) is None
     assert bare.item() == loss.item()
     g = _class_ce_vjp_into((None,), np.array(1.0), bare.data, x.data, y, w, 0.25)[0]
     np.testing.assert_array_equal(g, x.grad.numpy())
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "cr.compile"])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_class_cross_entropy_gradient_is_computed_once_per_step(monkeypatch, compiled, reduction):
+    """The two ends of the saved gradient (the forward writing it behind the loss, the rule
+    finding it from the loss) stay in step: a training step computes the gradient array once,
+    in the forward, eagerly and in cr.compile's replays. Were the rule to stop finding it, it
+    would compute it again (still right: only this count tells)."""
+    from chainrule.ops import loss as loss_module
+
+    calls = []
+    real = loss_module._class_ce_grad
+    monkeypatch.setattr(loss_module, "_class_ce_grad", lambda *a: calls.append(1) or real(*a))
+    x = cr.randn(8, 5, dtype="float64", requires_grad=True)
+    y = np.array([0, 4, 1, 1, 2, 3, 0, 4])
+    expected = cr.softmax(x.detach()).numpy() - np.eye(5)[y]
+    expected /= 8 if reduction == "mean" else 1
+
+    def step(targets):
+        x.grad = None
+        loss = cr.cross_entropy(x, targets, reduction=reduction)
+        (loss if reduction == "mean" else loss.sum()).backward()
+        return x.grad
+
+    fn = cr.compile(step) if compiled else step
+    for i in range(3):  # (compiled: the capture, then replays; a fallback to eager fails)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CompileWarning)
+            grad = fn(cr.tensor(y))
+        np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-12, atol=1e-15)
+        assert len(calls) == i + 1, f"step {i}: the gradient was computed {len(calls) - i} times"
 
 
 def test_cross_entropy_takes_the_fused_op_for_class_indices():

@@ -88,13 +88,12 @@ def class_cross_entropy(x, y, weight=None, scale=None):
     (M,) row losses; otherwise the scalar ``scale * sum(row losses)``. The targets are never
     made into a dense (M, C) array, and the softmax is computed once: while gradients are
     recorded, the forward also writes the gradient ``w (softmax(x) − e(y))`` (times
-    ``scale``) behind the loss in one array, which the output is a view of and the rule reads
-    (see :func:`_class_ce_saved`).
+    ``scale``), which the rule reads instead of computing it again (how it finds it: "The
+    saved gradient" below, :func:`_loss_and_grad` and :func:`_saved_grad`).
     """
     xp = backend.xp
     m, c = x.shape
-    k = m if scale is None else 1
-    buf = xp.empty(k + m * c if is_grad_enabled() else k, dtype=x.dtype)
+    out, grad = _loss_and_grad(xp, m if scale is None else 1, x.shape, x.dtype, is_grad_enabled())
     z = x - _row_max(xp, x)
     e = xp.exp(z)
     s = ones_sum(xp, e, -1)[:, None]  # (M, 1)
@@ -104,15 +103,46 @@ def class_cross_entropy(x, y, weight=None, scale=None):
     picked -= xp.log(s[:, 0])  # log softmax(x)[i, y[i]]
     if weight is not None:
         picked *= weight
-    out = buf[:k]
     if scale is None:
         xp.negative(picked, out=out)
     else:
         out[0] = picked.sum() * -scale
-        out = out.reshape(())
-    if buf.size > k:
-        _class_ce_grad(xp, e, s, at, weight, scale, buf[k:].reshape(m, c))
+        out = out.reshape(())  # (a view of the same buffer still)
+    if grad is not None:
+        _class_ce_grad(xp, e, s, at, weight, scale, grad)
     return out
+
+
+# The saved gradient. A rule receives its op's output and inputs (``keep=`` chooses which a
+# node holds) and nothing else the forward made; so class_cross_entropy's forward hands its
+# gradient to the rule inside its output. It allocates one 1-D buffer,
+#     [ loss: k values (M row losses, or 1 for a scaled sum) | gradient: M x C values ],
+# and returns the loss as a view of the buffer's head; the rule, given that output (keep="out"),
+# finds the gradient as the tail of the output's base. _loss_and_grad (the forward's end) and
+# _saved_grad (the rule's end) are the only two places that know this layout: change them
+# together. tests/ops/test_loss.py checks that the rule reads the saved gradient (a rule that
+# stopped finding it would still be right, computing it again, only slower, so the tests of
+# values alone would not see the two ends drift apart).
+def _loss_and_grad(xp, k, shape, dtype, with_grad):
+    """The forward's arrays: the loss's (k,) and, when ``with_grad``, the gradient's
+    ``shape`` (M, C) behind it in the same buffer (None without)."""
+    if not with_grad:
+        return xp.empty(k, dtype=dtype), None
+    m, c = shape
+    buf = xp.empty(k + m * c, dtype=dtype)
+    return buf[:k], buf[k:].reshape(m, c)
+
+
+def _saved_grad(out, shape):
+    """The gradient (M, C) ``shape`` that class_cross_entropy's forward wrote behind its loss
+    ``out``, or None when it wrote none (a forward while gradients were not recorded: its
+    buffer holds the loss alone). Only that forward's output reaches the rule, so a base of
+    the loss's dtype, 1-D, with exactly M x C values behind the loss is that buffer."""
+    base = out.base
+    n = math.prod(shape)
+    if base is None or base.ndim != 1 or base.size != out.size + n or base.dtype != out.dtype:
+        return None
+    return base[out.size :].reshape(shape)
 
 
 def _row_max(xp, x):
@@ -138,16 +168,6 @@ def _class_ce_grad(xp, e, s, at, weight, scale, out):
     return out
 
 
-def _class_ce_saved(out, shape):
-    """The gradient ``w (softmax(x) − e(y))`` (times scale) the forward wrote behind the
-    loss ``out`` (M, C), or None when it did not (gradients were not recorded then)."""
-    base = out.base
-    n = math.prod(shape)
-    if base is None or base.size != out.size + n or base.dtype != out.dtype:
-        return None
-    return base[out.size :].reshape(shape)
-
-
 def _class_ce_vjp(g, out, x, y, weight=None, scale=None):
     if is_grad_enabled():  # create_graph: as ops, differentiable again
         d = softmax(x) - backend.xp.eye(x.shape[-1], dtype=x.dtype)[y]
@@ -165,7 +185,7 @@ def _class_ce_vjp_into(outs, g, out, x, y, weight=None, scale=None):
     ``outs[0]`` (None: a new array): the training case of the rule, and what ``cr.compile``'s
     replay calls with a buffer of its own."""
     xp = backend.array_module(g)
-    saved = _class_ce_saved(out, x.shape)
+    saved = _saved_grad(out, x.shape)  # what the forward wrote (see "The saved gradient")
     if saved is None:  # (a forward run while gradients were not recorded)
         e = xp.exp(x - _row_max(xp, x))
         s = ones_sum(xp, e, -1)[:, None]  # (M, 1)
@@ -175,6 +195,8 @@ def _class_ce_vjp_into(outs, g, out, x, y, weight=None, scale=None):
     return gx, None, None, None
 
 
+# "out": the loss, and through it the saved gradient; "x": the softmax again where there is
+# none, or with create_graph
 class_cross_entropy.defvjp_all(_class_ce_vjp, keep="x out")
 _class_ce_vjp.into = _class_ce_vjp_into
 
