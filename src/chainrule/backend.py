@@ -365,6 +365,15 @@ def own_load() -> float:
     return cpu / age if age >= 1 else 0.0
 
 
+_KERNEL_THREADS = [1]
+
+
+def kernel_threads() -> int:
+    """Threads for chainrule's own native kernels (:mod:`chainrule.ops._native`): as many as
+    the innermost :class:`blas_threads` block chose, 1 outside any."""
+    return _KERNEL_THREADS[-1]
+
+
 class blas_threads:
     """Context manager: NumPy's BLAS (and OpenMP) use ``n`` threads inside the block, the
     previous limits again after it. ``n`` is a positive int, ``"auto"`` (see
@@ -390,19 +399,26 @@ class blas_threads:
         self.n = n
         self.threads: int | None = None
         self._limiter: Any = None
+        self._pushed = False
 
     def __enter__(self) -> blas_threads:
         if self.n is None:
             return self
+        chosen = choose_threads() if self.n == THREADS_AUTO else int(self.n)
+        _KERNEL_THREADS.append(chosen)
+        self._pushed = True
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:  # optional: the libraries keep their own thread counts
             return self
-        self.threads = choose_threads() if self.n == THREADS_AUTO else int(self.n)
+        self.threads = chosen
         self._limiter = threadpool_limits(limits=self.threads)
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self._pushed:
+            _KERNEL_THREADS.pop()
+            self._pushed = False
         if self._limiter is not None:
             self._limiter.restore_original_limits()
             self._limiter = None

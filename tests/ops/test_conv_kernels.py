@@ -17,13 +17,20 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.ops import _conv_shift
+from chainrule.ops import _conv_shift, _native
 from chainrule.ops import pooling as block_pool
 from strategies import seeds, uniform
 from torch_ref import assert_close, check_against_torch, hvp
 
 F = cr.nn.functional
 RTOL = 1e-7
+
+
+@pytest.fixture(autouse=True)
+def numpy_formulation():
+    """These are the NumPy formulation's paths: the native kernels (test_conv_native.py) off."""
+    with _native.disabled():
+        yield
 
 
 @st.composite

@@ -17,13 +17,20 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.ops import _conv_lastcols, _conv_shift
+from chainrule.ops import _conv_lastcols, _conv_shift, _native
 from chainrule.ops import conv as conv_ops
 from strategies import seeds, uniform
 from torch_ref import check_against_torch
 
 F = cr.nn.functional
 RTOL = 1e-7
+
+
+@pytest.fixture(autouse=True)
+def numpy_formulation():
+    """These are the NumPy formulation's paths: the native kernels (test_conv_native.py) off."""
+    with _native.disabled():
+        yield
 
 
 @contextlib.contextmanager

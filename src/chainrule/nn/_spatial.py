@@ -17,6 +17,7 @@ from chainrule.compile import replayable
 from chainrule.errors import ShapeError
 from chainrule.ops import conv as C
 from chainrule.ops import pooling as P
+from chainrule.ops import resample as R
 from chainrule.ops.normalization import standardize
 from chainrule.ops.reduction import mean
 from chainrule.ops.shape import expand_dims, reshape, squeeze
@@ -343,8 +344,8 @@ def adaptive_avg_pooling(name: str, input: Any, nd: int, output_size: Any) -> Te
     size = _output_size(name, output_size, x, nd)
     if all(m == 1 for m in size):  # global average pooling: one mean (measured 2.4x faster)
         return _done(mean(x, axis=tuple(range(2, 2 + nd)), keepdims=True), unbatched)
-    mats = [C.adaptive_avg_matrix(n, m) for n, m in zip(x.shape[2:], size)]
-    return _done(C.linear_map(x, mats), unbatched)
+    mats = [R.adaptive_avg_matrix(n, m) for n, m in zip(x.shape[2:], size)]
+    return _done(R.linear_map(x, mats), unbatched)
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
@@ -459,10 +460,10 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
         out = tuple(math.floor(n * s) for n, s in zip(x.shape[2:], sf))
         scales = (None,) * nd if recompute_scale_factor else sf
     if mode == "nearest":
-        return C.nearest(x, out, scales)
-    mats = [C.linear_matrix(n, m, bool(align_corners), sc)
+        return R.nearest(x, out, scales)
+    mats = [R.linear_matrix(n, m, bool(align_corners), sc)
             for n, m, sc in zip(x.shape[2:], out, scales)]  # fmt: skip
-    return C.linear_map(x, mats)
+    return R.linear_map(x, mats)
 
 
 def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:

@@ -29,16 +29,15 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import is_grad_enabled, no_grad, primitive
-from chainrule.compile import constant, replayable
+from chainrule.autograd import is_grad_enabled, primitive
+from chainrule.compile import replayable
 from chainrule.ops import _conv_lastcols as lastcols
 from chainrule.ops import _conv_shift as shift
+from chainrule.ops import _native as native
 from chainrule.ops import _scratch as scratch
 from chainrule.ops.elementwise import multiply
-from chainrule.ops.linalg import matmul
 from chainrule.ops.normalization import _rows, _sum_of
 from chainrule.ops.reduction import sum as _sum
-from chainrule.ops.shape import swapaxes
 from chainrule.tensor import Tensor
 
 Ints = tuple[int, ...]
@@ -175,7 +174,9 @@ def conv(x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,), gr
         size = conv_size(x.shape[2:], kernel, stride, padding, dilation)
     rows = lastcols.pays(c, kernel, dilation, padding, groups)
     by_shift = shift.usable(x, o, stride, groups, size) and shift.forward_pays(c, o, n, size)
-    if rows and (lastcols.wide(c, kernel) or not by_shift):
+    if native.usable(x, weight, groups=groups, nd=len(kernel)):
+        y = native.conv(x, weight, stride, padding, dilation, size)
+    elif rows and (lastcols.wide(c, kernel) or not by_shift):
         y = lastcols.conv(x, weight, stride, padding, dilation, size)
     elif by_shift:
         y = shift.conv(x, weight, padding, dilation, size)
@@ -242,6 +243,13 @@ def conv_transpose(
     cg, kernel = weight.shape[1], weight.shape[2:]
     c = cg * groups
     lsize = y.shape[2:]
+    if native.usable(y, weight, groups=groups, nd=len(kernel)) and (
+        all(s == 1 for s in stride) or all(lo >= 0 for lo, _ in padding)
+    ):
+        x = native.conv_transpose(y, weight, stride, padding, dilation, size)
+        if bias is not None:
+            x += _per_channel(bias, x.shape)
+        return x
     if shift.usable(y, c, stride, groups, size, thin=True):
         if shift.usable(y, c, stride, groups, size):  # the flipped kernel's convolution
             w, pads = shift.transpose_as_conv(weight, padding, dilation, lsize, size)
@@ -285,6 +293,8 @@ def conv_weight(x, gy, kernel=(1,), stride=(1,), padding=((0, 0),), dilation=(1,
     x̄ = conv_transpose(gy, ḡ)
     gȳ = conv(x, ḡ)
     """
+    if native.usable(x, gy, groups=groups, nd=len(kernel)):
+        return native.conv_weight(x, gy, kernel, stride, padding, dilation)
     c, o, lsize, offsets = x.shape[1], gy.shape[1], gy.shape[2:], math.prod(kernel)
     rows = lastcols.pays(c, kernel, dilation, padding, groups)
     by_shift = shift.weight_pays(c, o, offsets) and not (rows and lastcols.weight_wins(o, offsets))
@@ -539,62 +549,3 @@ def _pool_divisor(
             start, end = np.maximum(start, 0), np.minimum(end, n)
         counts = np.multiply.outer(counts, end - start)
     return backend.xp.asarray(1.0 / counts, dtype=dtype)
-
-
-# ---------------------------------------------------------------------------- resampling
-def linear_map(x: Tensor, matrices: list[Any]) -> Tensor:
-    """Apply one matrix (out_i, in_i) per spatial axis of x (N, C, *S): separable resampling
-    (bilinear interpolation, adaptive average pooling) as matrix products, whose gradients
-    are the transposed products."""
-    y = x
-    for i, a in enumerate(matrices):
-        axis = 2 + i
-        t = Tensor._make(constant(backend.xp.asarray(a, dtype=x.dtype)))  # from shapes alone
-        if axis == x.ndim - 1:
-            y = matmul(y, swapaxes(t, 0, 1))
-        else:
-            y = swapaxes(matmul(swapaxes(y, axis, -1), swapaxes(t, 0, 1)), axis, -1)
-    return y
-
-
-def adaptive_avg_matrix(n: int, m: int) -> np.ndarray:
-    """(m, n): row i averages the adaptive window [floor(i n / m), ceil((i + 1) n / m))."""
-    i = np.arange(m)
-    start, end = (i * n) // m, -((-(i + 1) * n) // m)
-    j = np.arange(n)
-    inside = (j >= start[:, None]) & (j < end[:, None])
-    return inside / (end - start)[:, None]
-
-
-def linear_matrix(n: int, m: int, align_corners: bool, scale: float | None) -> np.ndarray:
-    """(m, n) weights of linear interpolation from n samples to m, PyTorch's source index:
-    i (n - 1) / (m - 1) with ``align_corners``, else (i + 0.5) / scale - 0.5 clamped at 0."""
-    i = np.arange(m, dtype=np.float64)
-    if align_corners:
-        src = i * ((n - 1) / (m - 1) if m > 1 else 0.0)
-    else:
-        ratio = 1.0 / scale if scale else n / m
-        src = np.maximum((i + 0.5) * ratio - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
-    i1 = np.minimum(i0 + 1, n - 1)
-    lam = src - i0
-    a = np.zeros((m, n))
-    np.add.at(a, (np.arange(m), i0), 1.0 - lam)
-    np.add.at(a, (np.arange(m), i1), lam)
-    return a
-
-
-def nearest(x: Tensor, size: Ints, scales: tuple[float | None, ...]) -> Tensor:
-    """Nearest-neighbour resampling to ``size``: source floor(i n / m) (or floor(i / scale)
-    when a scale factor is given), PyTorch's 'nearest'."""
-    xp = backend.xp
-    nd = len(size)
-    coords = []
-    for i, (n, m, sc) in enumerate(zip(x.shape[2:], size, scales)):
-        ratio = 1.0 / sc if sc else n / m
-        src = np.minimum(np.floor(np.arange(m, dtype=np.float32) * np.float32(ratio)), n - 1)
-        src = xp.asarray(src.astype(np.int64)).reshape(m, *(1,) * (nd - 1 - i))
-        coords.append(xp.broadcast_to(src, (*x.shape[:2], *size)))
-    with no_grad():
-        index, _ = _flat_index(x.data, tuple(coords))
-    return take_flat(x, index)

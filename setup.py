@@ -1,0 +1,30 @@
+"""Builds chainrule's optional native convolution kernels (src/chainrule/ops/_native/conv.c);
+everything else about the package is in pyproject.toml. Without a working C compiler the
+extension is skipped (``optional=True``) and chainrule runs its NumPy formulation instead."""
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+# -ffp-contract=fast: multiply-adds fused (ISO C modes turn fusing off); GCC/Clang-style only
+UNIX_FLAGS = ["-O3", "-std=c99", "-ffp-contract=fast"]
+
+
+class BuildExt(build_ext):
+    def build_extensions(self) -> None:
+        if self.compiler.compiler_type == "unix":
+            for ext in self.extensions:
+                ext.extra_compile_args = UNIX_FLAGS
+        super().build_extensions()
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "chainrule.ops._native._conv",
+            sources=["src/chainrule/ops/_native/conv.c"],
+            depends=["src/chainrule/ops/_native/conv_kernels.h"],
+            optional=True,
+        )
+    ],
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,297 @@
+"""The optional native convolution kernels (``conv.c``, built by ``pip install`` where a C
+compiler is found, loaded here with ctypes; no Python API), behind :mod:`chainrule.ops.conv`.
+
+Three register-tiled loop nests do a one-group convolution's three products directly on the
+zero-padded NCHW input, with no im2col copy and no BLAS call: a tile keeps up to 2 x 12 vectors of
+partial sums in registers while the whole reduction over the kernel's rows j = (c, kh, kw) runs
+through it, each step one broadcast element times one vector:
+
+    forward     y[n, o, p] = Σⱼ W[o, j] x[n, p + off(j)]          vectors of output channels o
+    kernel      W̄[o, j] = Σₙ Σₚ ḡ[n, o, p] x[n, p + off(j)]        vectors of o, tiles of j
+    input       x̄[n, c, p + off(t)] += Σₒ ḡ[n, o, p] W[o, c, t]    vectors of c (stride > 1)
+
+with off(j) = c Hp Wp + kh dh Wp + kw dw the offset of row j from a window's corner, p the
+windows' corners (stride apart). A stride-1 input gradient is the forward with the flipped,
+transposed kernel (:func:`transpose_as_conv` of :mod:`._conv_shift`). Where the library is not
+built, or for other dtypes, groups, 3-D convolutions or CuPy arrays, :func:`usable` says no and
+the NumPy formulation runs. ``CHAINRULE_NATIVE=0`` in the environment turns the kernels off.
+
+Threads: one, unless inside :class:`chainrule.backend.blas_threads` (the trainer's thread
+policy), which gives the kernels as many as it gives the BLAS: the batch is split between them
+(ctypes releases the GIL during each call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import importlib.machinery
+import math
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.ops import _scratch as scratch
+
+Ints = tuple[int, ...]
+Pads = tuple[tuple[int, int], ...]
+
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_ENABLED = [os.environ.get("CHAINRULE_NATIVE", "1") != "0"]
+
+
+def _load() -> ctypes.CDLL | None:
+    """The built library next to this file (any of this Python's extension suffixes), or None."""
+    here = Path(__file__).resolve().parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = here / f"_conv{suffix}"
+        if path.is_file():
+            lib = ctypes.CDLL(str(path))
+            for name in ("conv_fwd", "conv_dw", "conv_dx"):
+                for sfx in _SUFFIX.values():
+                    fn = getattr(lib, f"{name}_{sfx}")
+                    fn.argtypes = [ctypes.c_void_p] * (6 if name == "conv_dw" else 5)
+                    fn.restype = None
+            return lib
+    return None
+
+
+_LIB = _load()
+
+
+def built() -> bool:
+    """Whether the native library was built and loaded (whatever ``CHAINRULE_NATIVE`` says)."""
+    return _LIB is not None
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Inside the block the NumPy formulation runs even where the kernels are built (tests
+    compare the two)."""
+    before = _ENABLED[0]
+    _ENABLED[0] = False
+    try:
+        yield
+    finally:
+        _ENABLED[0] = before
+
+
+def usable(*arrays: Any, groups: int = 1, nd: int = 2) -> bool:
+    """Whether the kernels take a one-group 1-D or 2-D convolution of these NumPy arrays (all
+    float32 or all float64, none empty)."""
+    if _LIB is None or not _ENABLED[0] or groups != 1 or nd not in (1, 2):
+        return False
+    dtype = arrays[0].dtype
+    return (
+        all(type(a) is np.ndarray and a.dtype == dtype and a.size > 0 for a in arrays)
+        and dtype in _SUFFIX
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+def _lanes(dtype: Any) -> int:
+    """Elements per 64-byte vector: the kernels' channel blocks are padded to a multiple."""
+    return 64 // np.dtype(dtype).itemsize
+
+
+def _up(n: int, lanes: int) -> int:
+    return -(-n // lanes) * lanes
+
+
+def _as_2d(a: Any) -> Any:
+    """(N, C, L) -> (N, C, 1, L); 2-D arrays unchanged."""
+    return a[:, :, None, :] if a.ndim == 3 else a
+
+
+def _pair(t: tuple, fill: Any) -> tuple:
+    return (fill, *t) if len(t) == 1 else tuple(t)
+
+
+def _padded(x: Any, padding: Pads) -> tuple[Any, Any]:
+    """x (N, C, H, W) zero-padded (negative padding crops), C-contiguous, and the scratch tag
+    to give it back with (None: x itself or a copy, nothing to give back). The padded copy is
+    a scratch array whose border stays zero between calls of one shape."""
+    crop = tuple(slice(max(-lo, 0), m - max(-hi, 0)) for m, (lo, hi) in zip(x.shape[2:], padding))
+    x = x[(slice(None), slice(None), *crop)]
+    grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    if not any(lo or hi for lo, hi in grow):
+        return np.ascontiguousarray(x), None
+    shape = (*x.shape[:2], *(m + lo + hi for m, (lo, hi) in zip(x.shape[2:], grow)))
+    tag = ("native-pad", grow)
+    out = scratch.take(shape, x.dtype, tag)
+    inner = tuple(slice(lo, lo + m) for m, (lo, _) in zip(x.shape[2:], grow))
+    out[(slice(None), slice(None), *inner)] = x
+    return out, tag
+
+
+def _give(a: Any, tag: Any) -> None:
+    if tag is not None:
+        scratch.give(a, tag)
+
+
+@functools.lru_cache(maxsize=256)
+def _offsets(c: int, kernel: Ints, dilation: Ints, plane: Ints) -> np.ndarray:
+    """off(j) for each row j = (c, kh, kw) of the flattened kernel: c Hp Wp + kh dh Wp + kw dw."""
+    (kh, kw), (dh, dw), (hp, wp) = kernel, dilation, plane
+    c_, h_, w_ = np.meshgrid(np.arange(c), np.arange(kh), np.arange(kw), indexing="ij")
+    off = (c_ * hp * wp + h_ * dh * wp + w_ * dw).reshape(-1).astype(np.intp)
+    off.flags.writeable = False
+    return off
+
+
+def _fits(plane: Ints, kernel: Ints, stride: Ints, dilation: Ints, size: Ints) -> bool:
+    """Whether every window of ``size`` output positions lies inside the padded plane."""
+    return all(
+        (m - 1) * s + d * (k - 1) < p
+        for p, k, s, d, m in zip(plane, kernel, stride, dilation, size)
+    )
+
+
+def _threads() -> int:
+    return max(1, backend.kernel_threads())
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+
+
+def _batches(n: int) -> list[tuple[int, int]]:
+    """The batch split between the kernels' threads: (first, count) each."""
+    k = min(_threads(), n)
+    step = -(-n // k)
+    return [(i, min(step, n - i)) for i in range(0, n, step)]
+
+
+def _run(call: Any, parts: list[tuple[int, int]]) -> None:
+    """call(first, count) for each part: on the calling thread alone, or one part a thread."""
+    if len(parts) == 1:
+        call(*parts[0])
+        return
+    for f in [_pool().submit(call, *p) for p in parts]:
+        f.result()
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def _params(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------- the three ops
+def conv(x: Any, weight: Any, stride: Ints, padding: Pads, dilation: Ints, size: Ints) -> Any:
+    """The one-group correlation of x (N, C, *S) with weight (O, C, *K) -> (N, O, *size), S
+    and K 1-D or 2-D (see :func:`usable`)."""
+    nd = x.ndim - 2
+    x2, w2 = _as_2d(x), _as_2d(weight)
+    stride, dilation, size = _pair(stride, 1), _pair(dilation, 1), _pair(size, 1)
+    xp, tag = _padded(x2, _pair(padding, (0, 0)))
+    n, c, hp, wp = xp.shape
+    o, kernel = w2.shape[0], w2.shape[2:]
+    if not _fits((hp, wp), kernel, stride, dilation, size):
+        raise ValueError(f"native conv: windows of {size} positions overrun the input {xp.shape}")
+    j, lanes = c * math.prod(kernel), _lanes(x.dtype)
+    wt = np.zeros((j, _up(o, lanes)), dtype=x.dtype)
+    wt[:, :o] = w2.reshape(o, j).T
+    off = _offsets(c, kernel, dilation, (hp, wp))
+    y = scratch.recycled((n, o, *size), x.dtype)
+    fn = getattr(_LIB, f"conv_fwd_{_SUFFIX[x.dtype]}")
+
+    def call(i: int, m: int) -> None:
+        p = _params(m, c, hp, wp, o, wt.shape[1], j, *size, *stride)
+        fn(_ptr(xp[i:]), _ptr(wt), _ptr(off), _ptr(y[i:]), _ptr(p))
+
+    _run(call, _batches(n))
+    _give(xp, tag)
+    return y.reshape(n, o, *size[2 - nd :]) if nd == 1 else y
+
+
+def conv_weight(x: Any, gy: Any, kernel: Ints, stride: Ints, padding: Pads, dilation: Ints) -> Any:
+    """The one-group kernel gradient: x (N, C, *S) against gy (N, O, *L) -> (O, C, *kernel)."""
+    x2, g2 = _as_2d(x), _as_2d(gy)
+    k2 = _pair(tuple(kernel), 1)
+    stride, dilation = _pair(stride, 1), _pair(dilation, 1)
+    xp, tag = _padded(x2, _pair(padding, (0, 0)))
+    n, c, hp, wp = xp.shape
+    o, size = g2.shape[1], g2.shape[2:]
+    if not _fits((hp, wp), k2, stride, dilation, size):
+        raise ValueError(f"native conv_weight: {size} positions overrun the input {xp.shape}")
+    j, lanes = c * math.prod(k2), _lanes(x.dtype)
+    op = _up(o, lanes)
+    off = _offsets(c, k2, dilation, (hp, wp))
+    fn = getattr(_LIB, f"conv_dw_{_SUFFIX[x.dtype]}")
+    parts = _batches(n)
+    sums = [np.zeros((j, op), dtype=x.dtype) for _ in parts]
+
+    gc = np.ascontiguousarray(g2)
+    # per thread, one example's gradient channels last (zero past o: kept between calls)
+    bufs = [scratch.take((*size, op), x.dtype, ("native-g", o)) for _ in parts]
+
+    def call(i: int, m: int, out: np.ndarray, buf: np.ndarray) -> None:
+        p = _params(m, c, hp, wp, o, op, j, *size, *stride)
+        fn(_ptr(xp[i:]), _ptr(gc[i:]), _ptr(off), _ptr(out), _ptr(buf), _ptr(p))
+
+    if len(parts) == 1:
+        call(*parts[0], sums[0], bufs[0])
+    else:
+        for f in [_pool().submit(call, *p, s, b) for p, s, b in zip(parts, sums, bufs)]:
+            f.result()
+    _give(xp, tag)
+    for b in bufs:
+        scratch.give(b, ("native-g", o))
+    total = sums[0] if len(sums) == 1 else np.sum(sums, axis=0)
+    return np.ascontiguousarray(total[:, :o].T).reshape(o, c, *kernel)
+
+
+def conv_transpose(
+    y: Any, weight: Any, stride: Ints, padding: Pads, dilation: Ints, size: Ints
+) -> Any:
+    """The one-group transposed convolution of y (N, O, *L) with weight (O, C, *K) ->
+    (N, C, *size): stride 1 as the forward with the flipped, transposed kernel; larger strides
+    scattered, each window's Σₒ ḡ W added back at its place."""
+    from chainrule.ops._conv_shift import transpose_as_conv
+
+    nd = y.ndim - 2
+    if all(s == 1 for s in stride):
+        w, pads = transpose_as_conv(weight, padding, dilation, y.shape[2:], size)
+        return conv(y, np.ascontiguousarray(w), stride, pads, dilation, size)
+    y2, w2 = _as_2d(y), _as_2d(weight)
+    stride, dilation = _pair(stride, 1), _pair(dilation, 1)
+    padding, size2 = _pair(padding, (0, 0)), _pair(size, 1)
+    n, o, *lsize = y2.shape
+    c, kernel = w2.shape[1], w2.shape[2:]
+    # the padded grid every window reaches, the output at offset (lo_h, lo_w) inside it
+    grid = tuple(
+        max((m - 1) * s + d * (k - 1) + 1, lo + q)
+        for m, s, d, k, (lo, _), q in zip(lsize, stride, dilation, kernel, padding, size2)
+    )
+    lanes = _lanes(y.dtype)
+    cp = _up(c, lanes)
+    taps = math.prod(kernel)
+    wt = np.zeros((taps, o, cp), dtype=y.dtype)
+    wt[..., :c] = np.moveaxis(w2.reshape(o, c, taps), 2, 0)
+    kh, kw = np.meshgrid(np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij")
+    toff = (kh * dilation[0] * grid[1] + kw * dilation[1]).reshape(-1).astype(np.intp)
+    dx = scratch.take((n, *grid, cp), y.dtype)
+    dx.fill(0)
+    yc = np.ascontiguousarray(y2)
+    fn = getattr(_LIB, f"conv_dx_{_SUFFIX[y.dtype]}")
+
+    def call(i: int, m: int) -> None:
+        p = _params(m, c, *grid, o, cp, taps, *lsize, *stride)
+        fn(_ptr(yc[i:]), _ptr(wt), _ptr(toff), _ptr(dx[i:]), _ptr(p))
+
+    _run(call, _batches(n))
+    inner = tuple(slice(lo, lo + q) for (lo, _), q in zip(padding, size2))
+    out = scratch.recycled((n, c, *size2), y.dtype)
+    out[...] = np.moveaxis(dx[(slice(None), *inner, slice(0, c))], -1, 1)
+    scratch.give(dx)
+    return out.reshape(n, c, *size) if nd == 1 else out

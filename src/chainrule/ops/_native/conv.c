@@ -1,0 +1,43 @@
+/* chainrule's native convolution kernels (optional; the NumPy formulation in ops/conv.py runs
+ * wherever this library was not built). Plain C99 with GCC/Clang vector extensions, loaded with
+ * ctypes (no Python API): see _native/__init__.py for the layouts each kernel takes. */
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+/* one build runs on any x86-64: the loader picks the widest of these the CPU has */
+#define DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DISPATCH
+#endif
+
+/* How many output pixels a forward tile takes: the fewest tiles a row of wo pixels needs at up
+ * to 12 each, as even as the offered widths allow (16 -> 2 x 8, 32 -> 3 x 12 (12 + 12 + 8),
+ * 10 -> 10, 28 -> 3 x 10). */
+static int tile_width(ptrdiff_t wo)
+{
+    static const int widths[] = {4, 6, 8, 10, 12};
+    ptrdiff_t tiles = (wo + 11) / 12;
+    for (int k = 0; k < 5; k++)
+        if (widths[k] * tiles >= wo) return widths[k];
+    return 12;
+}
+
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+
+#define T float
+#define VL 16
+#define NAME(f) CAT(f, f32)
+#include "conv_kernels.h"
+#undef T
+#undef VL
+#undef NAME
+
+#define T double
+#define VL 8
+#define NAME(f) CAT(f, f64)
+#include "conv_kernels.h"
+#undef T
+#undef VL
+#undef NAME
