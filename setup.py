@@ -23,6 +23,7 @@ setup(
             "chainrule.ops._native._conv",
             sources=["src/chainrule/ops/_native/conv.c"],
             depends=["src/chainrule/ops/_native/conv_kernels.h"],
+            define_macros=[("CHAINRULE_PYTHON_MODULE", "1")],
             optional=True,
         )
     ],

@@ -1,6 +1,18 @@
 /* chainrule's native convolution kernels (optional; the NumPy formulation in ops/conv.py runs
  * wherever this library was not built). Plain C99 with GCC/Clang vector extensions, loaded with
  * ctypes (no Python API): see _native/__init__.py for the layouts each kernel takes. */
+#ifdef CHAINRULE_PYTHON_MODULE
+/* built by setup.py as chainrule.ops._native._conv: an (empty) importable module as well, so
+ * that walking chainrule's packages imports it cleanly; the kernels are reached by ctypes */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static struct PyModuleDef conv_module = {
+    PyModuleDef_HEAD_INIT, "_conv",
+    "chainrule's native convolution kernels, called through ctypes (see _native/__init__.py).",
+    -1, NULL, NULL, NULL, NULL, NULL};
+PyMODINIT_FUNC PyInit__conv(void) { return PyModule_Create(&conv_module); }
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
