@@ -56,7 +56,7 @@ def _load() -> ctypes.CDLL | None:
             for name in ("conv_fwd", "conv_dw", "conv_dx"):
                 for sfx in _SUFFIX.values():
                     fn = getattr(lib, f"{name}_{sfx}")
-                    fn.argtypes = [ctypes.c_void_p] * (6 if name == "conv_dw" else 5)
+                    fn.argtypes = [ctypes.c_void_p] * {"conv_fwd": 6, "conv_dw": 7}.get(name, 5)
                     fn.restype = None
             return lib
     return None
@@ -113,26 +113,30 @@ def _pair(t: tuple, fill: Any) -> tuple:
     return (fill, *t) if len(t) == 1 else tuple(t)
 
 
-def _padded(x: Any, padding: Pads) -> tuple[Any, Any]:
-    """x (N, C, H, W) zero-padded (negative padding crops), C-contiguous, and the scratch tag
-    to give it back with (None: x itself or a copy, nothing to give back). The padded copy is
-    a scratch array whose border stays zero between calls of one shape."""
+def _layout(x: Any, padding: Pads) -> tuple[Any, Ints, Ints]:
+    """x (N, C, H, W) cropped where the padding is negative, C-contiguous; the padded planes'
+    (Hp, Wp); and (H, W, ph, pw): its planes and the zero padding before them, which the
+    kernels add one example at a time (into :func:`_pads`' buffers)."""
     crop = tuple(slice(max(-lo, 0), m - max(-hi, 0)) for m, (lo, hi) in zip(x.shape[2:], padding))
-    x = x[(slice(None), slice(None), *crop)]
-    grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
-    if not any(lo or hi for lo, hi in grow):
-        return np.ascontiguousarray(x), None
-    shape = (*x.shape[:2], *(m + lo + hi for m, (lo, hi) in zip(x.shape[2:], grow)))
-    tag = ("native-pad", grow)
-    out = scratch.take(shape, x.dtype, tag)
-    inner = tuple(slice(lo, lo + m) for m, (lo, _) in zip(x.shape[2:], grow))
-    out[(slice(None), slice(None), *inner)] = x
-    return out, tag
+    x = np.ascontiguousarray(x[(slice(None), slice(None), *crop)])
+    grow = [(max(lo, 0), max(hi, 0)) for lo, hi in padding]
+    plane = tuple(m + lo + hi for m, (lo, hi) in zip(x.shape[2:], grow))
+    return x, plane, (*x.shape[2:], *(lo for lo, _ in grow))
 
 
-def _give(a: Any, tag: Any) -> None:
-    if tag is not None:
-        scratch.give(a, tag)
+def _pads(x: Any, plane: Ints, where: Ints, count: int) -> list[Any]:
+    """One zero-bordered (C, Hp, Wp) buffer per thread for the kernels to pad an example into
+    (scratch arrays: the border stays zero between calls), or None each where x needs none."""
+    if tuple(plane) == tuple(x.shape[2:]):
+        return [None] * count
+    tag = ("native-pad", where)
+    return [scratch.take((x.shape[1], *plane), x.dtype, tag) for _ in range(count)]
+
+
+def _give_pads(pads: list[Any], where: Ints) -> None:
+    for a in pads:
+        if a is not None:
+            scratch.give(a, ("native-pad", where))
 
 
 @functools.lru_cache(maxsize=256)
@@ -169,17 +173,19 @@ def _batches(n: int) -> list[tuple[int, int]]:
     return [(i, min(step, n - i)) for i in range(0, n, step)]
 
 
-def _run(call: Any, parts: list[tuple[int, int]]) -> None:
-    """call(first, count) for each part: on the calling thread alone, or one part a thread."""
-    if len(parts) == 1:
-        call(*parts[0])
+def _run(call: Any, parts: list[tuple[int, int]], *per_part: list[Any]) -> None:
+    """call(first, count, *extras) for each part (with that part's entry of each list in
+    ``per_part``): on the calling thread alone, or one part a thread."""
+    args = [(*p, *extra) for p, *extra in zip(parts, *per_part)]
+    if len(args) == 1:
+        call(*args[0])
         return
-    for f in [_pool().submit(call, *p) for p in parts]:
+    for f in [_pool().submit(call, *a) for a in args]:
         f.result()
 
 
-def _ptr(a: np.ndarray) -> int:
-    return a.ctypes.data
+def _ptr(a: np.ndarray | None) -> int:
+    return 0 if a is None else a.ctypes.data
 
 
 def _params(*values: int) -> np.ndarray:
@@ -191,62 +197,59 @@ def conv(x: Any, weight: Any, stride: Ints, padding: Pads, dilation: Ints, size:
     """The one-group correlation of x (N, C, *S) with weight (O, C, *K) -> (N, O, *size), S
     and K 1-D or 2-D (see :func:`usable`)."""
     nd = x.ndim - 2
-    x2, w2 = _as_2d(x), _as_2d(weight)
+    w2 = _as_2d(weight)
     stride, dilation, size = _pair(stride, 1), _pair(dilation, 1), _pair(size, 1)
-    xp, tag = _padded(x2, _pair(padding, (0, 0)))
-    n, c, hp, wp = xp.shape
+    xc, plane, where = _layout(_as_2d(x), _pair(padding, (0, 0)))
+    n, c = xc.shape[:2]
     o, kernel = w2.shape[0], w2.shape[2:]
-    if not _fits((hp, wp), kernel, stride, dilation, size):
-        raise ValueError(f"native conv: windows of {size} positions overrun the input {xp.shape}")
+    if not _fits(plane, kernel, stride, dilation, size):
+        raise ValueError(f"native conv: windows of {size} positions overrun the input {plane}")
     j, lanes = c * math.prod(kernel), _lanes(x.dtype)
     wt = np.zeros((j, _up(o, lanes)), dtype=x.dtype)
     wt[:, :o] = w2.reshape(o, j).T
-    off = _offsets(c, kernel, dilation, (hp, wp))
+    off = _offsets(c, kernel, dilation, plane)
     y = scratch.recycled((n, o, *size), x.dtype)
     fn = getattr(_LIB, f"conv_fwd_{_SUFFIX[x.dtype]}")
+    parts = _batches(n)
+    pads = _pads(xc, plane, where, len(parts))
 
-    def call(i: int, m: int) -> None:
-        p = _params(m, c, hp, wp, o, wt.shape[1], j, *size, *stride)
-        fn(_ptr(xp[i:]), _ptr(wt), _ptr(off), _ptr(y[i:]), _ptr(p))
+    def call(i: int, m: int, pad: Any) -> None:
+        p = _params(m, c, *plane, o, wt.shape[1], j, *size, *stride, *where)
+        fn(_ptr(xc[i:]), _ptr(wt), _ptr(off), _ptr(y[i:]), _ptr(pad), _ptr(p))
 
-    _run(call, _batches(n))
-    _give(xp, tag)
+    _run(call, parts, pads)
+    _give_pads(pads, where)
     return y.reshape(n, o, *size[2 - nd :]) if nd == 1 else y
 
 
 def conv_weight(x: Any, gy: Any, kernel: Ints, stride: Ints, padding: Pads, dilation: Ints) -> Any:
     """The one-group kernel gradient: x (N, C, *S) against gy (N, O, *L) -> (O, C, *kernel)."""
-    x2, g2 = _as_2d(x), _as_2d(gy)
+    g2 = np.ascontiguousarray(_as_2d(gy))
     k2 = _pair(tuple(kernel), 1)
     stride, dilation = _pair(stride, 1), _pair(dilation, 1)
-    xp, tag = _padded(x2, _pair(padding, (0, 0)))
-    n, c, hp, wp = xp.shape
+    xc, plane, where = _layout(_as_2d(x), _pair(padding, (0, 0)))
+    n, c = xc.shape[:2]
     o, size = g2.shape[1], g2.shape[2:]
-    if not _fits((hp, wp), k2, stride, dilation, size):
-        raise ValueError(f"native conv_weight: {size} positions overrun the input {xp.shape}")
-    j, lanes = c * math.prod(k2), _lanes(x.dtype)
-    op = _up(o, lanes)
-    off = _offsets(c, k2, dilation, (hp, wp))
+    if not _fits(plane, k2, stride, dilation, size):
+        raise ValueError(f"native conv_weight: {size} positions overrun the input {plane}")
+    j, op = c * math.prod(k2), _up(o, _lanes(x.dtype))
+    off = _offsets(c, k2, dilation, plane)
     fn = getattr(_LIB, f"conv_dw_{_SUFFIX[x.dtype]}")
     parts = _batches(n)
-    sums = [np.zeros((j, op), dtype=x.dtype) for _ in parts]
-
-    gc = np.ascontiguousarray(g2)
+    pads = _pads(xc, plane, where, len(parts))
+    sums = [np.zeros((j, op), dtype=x.dtype) for _ in parts]  # per thread, added at the end
     # per thread, one example's gradient channels last (zero past o: kept between calls)
-    bufs = [scratch.take((*size, op), x.dtype, ("native-g", o)) for _ in parts]
+    gtag = ("native-g", o)
+    bufs = [scratch.take((*size, op), x.dtype, gtag) for _ in parts]
 
-    def call(i: int, m: int, out: np.ndarray, buf: np.ndarray) -> None:
-        p = _params(m, c, hp, wp, o, op, j, *size, *stride)
-        fn(_ptr(xp[i:]), _ptr(gc[i:]), _ptr(off), _ptr(out), _ptr(buf), _ptr(p))
+    def call(i: int, m: int, pad: Any, out: np.ndarray, buf: np.ndarray) -> None:
+        p = _params(m, c, *plane, o, op, j, *size, *stride, *where)
+        fn(_ptr(xc[i:]), _ptr(g2[i:]), _ptr(off), _ptr(out), _ptr(buf), _ptr(pad), _ptr(p))
 
-    if len(parts) == 1:
-        call(*parts[0], sums[0], bufs[0])
-    else:
-        for f in [_pool().submit(call, *p, s, b) for p, s, b in zip(parts, sums, bufs)]:
-            f.result()
-    _give(xp, tag)
+    _run(call, parts, pads, sums, bufs)
+    _give_pads(pads, where)
     for b in bufs:
-        scratch.give(b, ("native-g", o))
+        scratch.give(b, gtag)
     total = sums[0] if len(sums) == 1 else np.sum(sums, axis=0)
     return np.ascontiguousarray(total[:, :o].T).reshape(o, c, *kernel)
 

@@ -15,6 +15,7 @@ PyMODINIT_FUNC PyInit__conv(void) { return PyModule_Create(&conv_module); }
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
 /* one build runs on any x86-64: the loader picks the widest of these the CPU has */

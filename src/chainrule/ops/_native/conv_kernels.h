@@ -46,20 +46,38 @@ static inline __attribute__((always_inline)) void NAME(fwd_tile)(
                 yb[(v * VL + l) * ldy + i] = acc[v][i][l];
 }
 
-/* p: N, C, Hp, Wp, O, Op, J, Ho, Wo, sh, sw (off: J offsets). x (N, C, Hp, Wp) padded,
- * w (J, Op) the kernel's rows (Op a multiple of VL, zero past O), y (N, O, Ho, Wo). */
-DISPATCH void NAME(conv_fwd)(const T *x, const T *w, const ptrdiff_t *off, T *y, const int64_t *p)
+/* Example n's (C, Hp, Wp) zero-padded planes: in x itself where pad is NULL (x comes padded),
+ * else its (C, H, W) planes copied into the interior of pad, whose zero border stays between
+ * calls: the padded copy of one example is made in the cache just before its tiles read it.
+ * p[1..3]: C, Hp, Wp; p[11..14]: H, W and the padding before, ph, pw. */
+static const T *NAME(example)(const T *x, ptrdiff_t n, T *pad, const int64_t *p)
 {
-    const ptrdiff_t N = p[0], C = p[1], Hp = p[2], Wp = p[3], O = p[4], Op = p[5], J = p[6];
+    const ptrdiff_t C = p[1], Hp = p[2], Wp = p[3], H = p[11], W = p[12], ph = p[13], pw = p[14];
+    if (!pad) return x + n * C * Hp * Wp;
+    const T *src = x + n * C * H * W;
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t h = 0; h < H; h++)
+            memcpy(pad + (c * Hp + ph + h) * Wp + pw, src + (c * H + h) * W, W * sizeof(T));
+    return pad;
+}
+
+/* p: N, C, Hp, Wp, O, Op, J, Ho, Wo, sh, sw, H, W, ph, pw (off: J offsets). x (N, C, H, W)
+ * (padded by NAME(example) into pad, or already padded), w (J, Op) the kernel's rows (Op a
+ * multiple of VL, zero past O), y (N, O, Ho, Wo). */
+DISPATCH void NAME(conv_fwd)(const T *x, const T *w, const ptrdiff_t *off, T *y, T *pad,
+                             const int64_t *p)
+{
+    const ptrdiff_t N = p[0], Wp = p[3], O = p[4], Op = p[5], J = p[6];
     const ptrdiff_t Ho = p[7], Wo = p[8], sh = p[9], sw = p[10];
     const int PB = tile_width(Wo);
-    for (ptrdiff_t n = 0; n < N; n++)
+    for (ptrdiff_t n = 0; n < N; n++) {
+        const T *xn = NAME(example)(x, n, pad, p);
         for (ptrdiff_t o0 = 0; o0 < O; o0 += 2 * VL) {
             const int NV = O - o0 > VL ? 2 : 1;
             for (ptrdiff_t ho = 0; ho < Ho; ho++)
                 for (ptrdiff_t w0 = 0; w0 < Wo; w0 += PB) {
                     const int pb = Wo - w0 < PB ? (int)(Wo - w0) : PB;
-                    const T *xb = x + n * C * Hp * Wp + ho * sh * Wp + w0 * sw;
+                    const T *xb = xn + ho * sh * Wp + w0 * sw;
                     T *yb = y + (n * O + o0) * Ho * Wo + ho * Wo + w0;
                     const T *wb = w + o0;
                     const ptrdiff_t nout = O - o0;
@@ -84,7 +102,7 @@ DISPATCH void NAME(conv_fwd)(const T *x, const T *w, const ptrdiff_t *off, T *y,
 #undef FWD
                 }
         }
-    (void)C;
+    }
 }
 
 /* dw[j0 + r, o0 + v VL + l] += sum over the image's positions q of
@@ -135,16 +153,16 @@ static void NAME(channels_last)(const T *restrict g, T *restrict buf, ptrdiff_t 
     }
 }
 
-/* p: N, C, Hp, Wp, O, Op, J, Ho, Wo, sh, sw. x (N, C, Hp, Wp) padded, g (N, O, Ho, Wo),
- * dw (J, Op) accumulated into; buf (Ho Wo, Op) scratch, zero past O: each example's g is laid
- * out there channels last, the tiles' vectors. */
-DISPATCH void NAME(conv_dw)(const T *x, const T *g, const ptrdiff_t *off, T *dw, T *buf,
+/* p: as conv_fwd's. x (N, C, H, W) (padded into pad, or already), g (N, O, Ho, Wo), dw (J, Op)
+ * accumulated into; buf (Ho Wo, Op) scratch, zero past O: each example's g is laid out there
+ * channels last, the tiles' vectors. */
+DISPATCH void NAME(conv_dw)(const T *x, const T *g, const ptrdiff_t *off, T *dw, T *buf, T *pad,
                             const int64_t *p)
 {
-    const ptrdiff_t N = p[0], C = p[1], Hp = p[2], Wp = p[3], O = p[4], Op = p[5], J = p[6];
+    const ptrdiff_t N = p[0], Wp = p[3], O = p[4], Op = p[5], J = p[6];
     const ptrdiff_t Ho = p[7], Wo = p[8], sh = p[9], sw = p[10];
     for (ptrdiff_t n = 0; n < N; n++) {
-        const T *xn = x + n * C * Hp * Wp;
+        const T *xn = NAME(example)(x, n, pad, p);
         NAME(channels_last)(g + n * O * Ho * Wo, buf, O, Ho * Wo, Op);
         for (ptrdiff_t o0 = 0; o0 < O; o0 += 2 * VL) {
             const int NV = O - o0 > VL ? 2 : 1;
