@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import chainrule as cr
+from suite_order import LONG_TESTS
 
 # Derandomised: every run (CI included) draws the same examples, so a failure is reproducible
 # and a green run stays green. Set HYPOTHESIS_PROFILE=explore to search with fresh randomness.
@@ -48,6 +49,41 @@ def pytest_configure(config):
         torch.set_num_threads(1)
     except ImportError:  # torch is a test dependency; the tests that need it fail loudly
         pass
+    if _xdist_controller(config) and config.option.maxschedchunk is None:
+        config.option.maxschedchunk = 1  # see "Order under xdist" below
+
+
+# ------------------------------------------------------------------- order under xdist
+# The README's test command runs the suite on two workers (``pytest -n 2``). xdist's load
+# scheduling hands the tests out in collection order, in large consecutive chunks at first
+# (a quarter of each worker's share), so the end-to-end runs of tests/test_results.py, late in
+# the alphabet, started minutes into the suite and it waited for the longest (the Fashion-
+# MNIST CNN, 6-8 minutes) at its end with one worker idle. Under xdist, therefore, the tests
+# are handed out one at a time (``--maxschedchunk 1``, unless given: a worker that finishes
+# takes the next test) and the long ones come first, about longest first, the other slow tests
+# after them and the rest in their usual order (the long ones: tests/suite_order.py); without
+# xdist nothing changes.
+_LONG_RANK = {nodeid: i for i, nodeid in enumerate(LONG_TESTS)}
+
+
+def _xdist_controller(config) -> bool:
+    """Whether this process hands tests out to xdist workers (``-n N``, N > 0)."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist (in each worker; they must all collect the same order): the long tests
+    first, as listed in ``LONG_TESTS``, the other slow tests next, then the rest as
+    collected."""
+    if not hasattr(config, "workerinput"):
+        return
+
+    def rank(item) -> tuple[int, int]:
+        if item.nodeid in _LONG_RANK:
+            return (0, _LONG_RANK[item.nodeid])
+        return (1 if item.get_closest_marker("slow") else 2, 0)
+
+    items.sort(key=rank)  # stable: the order among equals is the collection's
 
 
 # PyTorch's CPU wheel exists for Python 3.11 only here (PyPI gives other Pythons a multi-GB
