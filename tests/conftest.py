@@ -49,7 +49,7 @@ def pytest_configure(config):
         torch.set_num_threads(1)
     except ImportError:  # torch is a test dependency; the tests that need it fail loudly
         pass
-    if _xdist_controller(config) and config.option.maxschedchunk is None:
+    if _xdist_controller(config) and getattr(config.option, "maxschedchunk", 0) is None:
         config.option.maxschedchunk = 1  # see "Order under xdist" below
 
 
