@@ -13,7 +13,9 @@ measures slower right after another library's). Peak memory is
 the growth of the resident set (sampled every half millisecond) over five steps beyond what
 the process held before them, each library in a fresh process of its own
 (``--memory-worker``; Linux); the memory ratio is chainrule / PyTorch. Where this chainrule has
-``cr.compile``, the same step compiled (its own copy of the model) is timed alongside.
+``cr.compile``, the same step compiled (its own copy of the model) is timed alongside, and where
+it has native convolution kernels (``chainrule.ops._native``, built), the eager step without
+them (its NumPy formulation, ``_native.disabled()``) too.
 """
 
 from __future__ import annotations
@@ -104,6 +106,16 @@ def steps(kind: str, compiled: bool = False):
     return (cr.compile(c_step) if compiled else c_step), t_step
 
 
+def _without_native(step, native):
+    """The step with chainrule's native convolution kernels off (its NumPy formulation)."""
+
+    def run():
+        with native.disabled():
+            step()
+
+    return run
+
+
 def memory_worker(lib: str, kind: str, threads: int) -> None:
     """Print the growth of peak RSS (MiB) over 5 training steps, after the model is built."""
     from threadpoolctl import threadpool_limits
@@ -151,12 +163,21 @@ def main() -> None:
     have_compile = hasattr(cr, "compile")
     if not have_compile:
         print("this chainrule has no cr.compile: no compiled column")
+    try:
+        from chainrule.ops import _native
+    except ImportError:
+        _native = None
+    have_native = _native is not None and _native.built()
+    if not have_native:
+        print("no native convolution kernels here: no NumPy-formulation column")
     rows = []
     for kind in CASES:
         c_step, t_step = steps(kind)
         cases = {"chainrule": c_step, "torch": t_step}
         if have_compile:
             cases["compiled"] = steps(kind, compiled=True)[0]
+        if have_native:
+            cases["numpy"] = _without_native(steps(kind)[0], _native)
         t = interleaved(cases, rounds=args.rounds, budget_s=0.3)
         cpu = cpu_interleaved(cases, rounds=3 * args.rounds, rotate=True)
         mc, mt = peak("chainrule", kind, args.threads), peak("torch", kind, args.threads)
@@ -168,6 +189,9 @@ def main() -> None:
             mk = peak("compiled", kind, args.threads)
             row += [f"{t['compiled'] * 1e3:.1f} ms", f"{t['torch'] / t['compiled']:.2f}x",
                     f"{cpu['torch'] / cpu['compiled']:.2f}x", f"{mk:.0f} MiB"]  # fmt: skip
+        if have_native:
+            row += [f"{t['numpy'] * 1e3:.1f} ms", f"{t['torch'] / t['numpy']:.2f}x",
+                    f"{cpu['torch'] / cpu['numpy']:.2f}x"]  # fmt: skip
         row += [f"{mc:.0f} MiB", f"{mt:.0f} MiB", f"{mc / max(mt, 1e-9):.2f}x"]
         rows.append(row)
     header = ["network", "chainrule step", "PyTorch step", "speed (PyTorch/chainrule)",
@@ -175,6 +199,9 @@ def main() -> None:
     if have_compile:
         header += ["compiled step", "speed (PyTorch/compiled)", "CPU-time speed (compiled)",
                    "compiled peak"]  # fmt: skip
+    if have_native:
+        header += ["NumPy-formulation step", "speed (PyTorch/NumPy formulation)",
+                   "CPU-time speed (NumPy formulation)"]  # fmt: skip
     header += ["chainrule peak", "PyTorch peak", "memory (chainrule/PyTorch)"]
     print(table(rows, header))
 

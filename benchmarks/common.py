@@ -92,7 +92,16 @@ def set_threads(n: int) -> str:
 
     threadpool_limits(n)
     torch.set_num_threads(n)
-    return f"{blas_report()}; PyTorch {torch.get_num_threads()} thread(s)"
+    native = ""
+    import chainrule as cr
+
+    if hasattr(cr.backend, "kernel_threads"):  # chainrule's own native kernels: n threads too
+        cr.backend.blas_threads(n).__enter__()
+        from chainrule.ops import _native
+
+        built = "built" if _native.built() else "not built"
+        native = f"; chainrule's native kernels {built}, {cr.backend.kernel_threads()} thread(s)"
+    return f"{blas_report()}; PyTorch {torch.get_num_threads()} thread(s){native}"
 
 
 def blas_report() -> str:
