@@ -140,7 +140,8 @@ def test_every_row_width_the_tiles_split(width):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_threads_split_the_batch_and_agree(stride):
+def test_threads_split_the_batch_and_agree(stride, monkeypatch):
+    monkeypatch.setattr(_native, "THREAD_WORK", 1)  # split even these small calls
     x = uniform(0, (7, 20, 9, 9))
     w = uniform(1, (24, 20, 3, 3))
 
@@ -153,11 +154,18 @@ def test_threads_split_the_batch_and_agree(stride):
     one = run()
     with cr.backend.blas_threads(3):
         assert cr.backend.kernel_threads() == 3
+        assert _native._batches(7, 10**6) == [(0, 3), (3, 3), (6, 1)]
         three = run()
     assert cr.backend.kernel_threads() == 1
     np.testing.assert_array_equal(three[0], one[0])  # each example on one thread, same sums
     np.testing.assert_array_equal(three[1], one[1])
     np.testing.assert_allclose(three[2], one[2], rtol=1e-12)  # partial sums added per thread
+
+
+def test_small_calls_stay_on_one_thread():
+    with cr.backend.blas_threads(2):
+        assert _native._batches(32, _native.THREAD_WORK) == [(0, 32)]
+        assert _native._batches(32, 2 * _native.THREAD_WORK) == [(0, 16), (16, 16)]
 
 
 def test_environment_variable_turns_them_off():

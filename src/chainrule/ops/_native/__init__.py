@@ -166,9 +166,17 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
 
 
-def _batches(n: int) -> list[tuple[int, int]]:
-    """The batch split between the kernels' threads: (first, count) each."""
-    k = min(_threads(), n)
+THREAD_WORK = 16_000_000
+"""Multiply-adds a call must have per thread before its batch is split (below, handing work
+to the pool costs more than it saves: LeNet-5's layers, 2-15 million each, ran no faster on
+two threads; the ResNet's, 19-75 million, 1.7x faster alone)."""
+
+
+def _batches(n: int, work: int) -> list[tuple[int, int]]:
+    """The batch of n examples split between the kernels' threads, (first, count) each: as
+    many as :func:`chainrule.backend.kernel_threads` allows with ``work`` multiply-adds in all
+    and at least THREAD_WORK each."""
+    k = max(1, min(_threads(), n, work // THREAD_WORK))
     step = -(-n // k)
     return [(i, min(step, n - i)) for i in range(0, n, step)]
 
@@ -210,7 +218,7 @@ def conv(x: Any, weight: Any, stride: Ints, padding: Pads, dilation: Ints, size:
     off = _offsets(c, kernel, dilation, plane)
     y = scratch.recycled((n, o, *size), x.dtype)
     fn = getattr(_LIB, f"conv_fwd_{_SUFFIX[x.dtype]}")
-    parts = _batches(n)
+    parts = _batches(n, n * o * j * math.prod(size))
     pads = _pads(xc, plane, where, len(parts))
 
     def call(i: int, m: int, pad: Any) -> None:
@@ -235,7 +243,7 @@ def conv_weight(x: Any, gy: Any, kernel: Ints, stride: Ints, padding: Pads, dila
     j, op = c * math.prod(k2), _up(o, _lanes(x.dtype))
     off = _offsets(c, k2, dilation, plane)
     fn = getattr(_LIB, f"conv_dw_{_SUFFIX[x.dtype]}")
-    parts = _batches(n)
+    parts = _batches(n, n * o * j * math.prod(size))
     pads = _pads(xc, plane, where, len(parts))
     sums = [np.zeros((j, op), dtype=x.dtype) for _ in parts]  # per thread, added at the end
     # per thread, one example's gradient channels last (zero past o: kept between calls)
@@ -292,7 +300,7 @@ def conv_transpose(
         p = _params(m, c, *grid, o, cp, taps, *lsize, *stride)
         fn(_ptr(yc[i:]), _ptr(wt), _ptr(toff), _ptr(dx[i:]), _ptr(p))
 
-    _run(call, _batches(n))
+    _run(call, _batches(n, n * o * c * taps * math.prod(lsize)))
     inner = tuple(slice(lo, lo + q) for (lo, _), q in zip(padding, size2))
     out = scratch.recycled((n, c, *size2), y.dtype)
     out[...] = np.moveaxis(dx[(slice(None), *inner, slice(0, c))], -1, 1)

@@ -24,16 +24,22 @@ PyMODINIT_FUNC PyInit__conv(void) { return PyModule_Create(&conv_module); }
 #define DISPATCH
 #endif
 
-/* How many output pixels a forward tile takes: the fewest tiles a row of wo pixels needs at up
- * to 12 each, as even as the offered widths allow (16 -> 2 x 8, 32 -> 3 x 12 (12 + 12 + 8),
- * 10 -> 10, 28 -> 3 x 10). */
+/* How many output pixels a forward tile takes along a row of wo: the offered width that
+ * computes the fewest pixels past the row's end (a last, shorter tile computes a whole one),
+ * the wider on a tie (32 -> 4 x 8, 16 -> 2 x 8, 28 -> 4 x 7, 10 -> 10, 24 -> 2 x 12). */
 static int tile_width(ptrdiff_t wo)
 {
-    static const int widths[] = {4, 6, 8, 10, 12};
-    ptrdiff_t tiles = (wo + 11) / 12;
-    for (int k = 0; k < 5; k++)
-        if (widths[k] * tiles >= wo) return widths[k];
-    return 12;
+    static const int widths[] = {12, 10, 8, 7, 6, 4};
+    int best = 12;
+    ptrdiff_t least = -1;
+    for (int k = 0; k < 6; k++) {
+        ptrdiff_t spare = (wo + widths[k] - 1) / widths[k] * widths[k] - wo;
+        if (least < 0 || spare < least) {
+            least = spare;
+            best = widths[k];
+        }
+    }
+    return best;
 }
 
 #define CAT_(a, b) a##_##b

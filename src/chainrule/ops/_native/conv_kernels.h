@@ -86,6 +86,7 @@ DISPATCH void NAME(conv_fwd)(const T *x, const T *w, const ptrdiff_t *off, T *y,
                         switch (PB) {
                         case 4: FWD(2, 4); break;
                         case 6: FWD(2, 6); break;
+                        case 7: FWD(2, 7); break;
                         case 8: FWD(2, 8); break;
                         case 10: FWD(2, 10); break;
                         default: FWD(2, 12); break;
@@ -94,6 +95,7 @@ DISPATCH void NAME(conv_fwd)(const T *x, const T *w, const ptrdiff_t *off, T *y,
                         switch (PB) {
                         case 4: FWD(1, 4); break;
                         case 6: FWD(1, 6); break;
+                        case 7: FWD(1, 7); break;
                         case 8: FWD(1, 8); break;
                         case 10: FWD(1, 10); break;
                         default: FWD(1, 12); break;
