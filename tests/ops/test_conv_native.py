@@ -139,6 +139,15 @@ def test_every_row_width_the_tiles_split(width):
              [x, w], np.float32, width)  # fmt: skip
 
 
+@pytest.mark.parametrize(("dtype", "plane"), [(np.float32, (32, 32)), (np.float64, (16, 32))])
+def test_output_planes_a_multiple_of_4_kib_apart(dtype, plane):
+    # the forward gathers each row of such planes before storing it (conv_fwd's row buffer)
+    x = uniform(1, (2, 5, *plane))
+    w = uniform(2, (21, 5, 3, 3))
+    _compare(lambda *a: F.conv2d(*a, padding=1), lambda *a: TF.conv2d(*a, padding=1),
+             [x, w], dtype, 3)  # fmt: skip
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_threads_split_the_batch_and_agree(stride, monkeypatch):
     monkeypatch.setattr(_native, "THREAD_WORK", 1)  # split even these small calls

@@ -42,6 +42,8 @@ static int tile_width(ptrdiff_t wo)
     return best;
 }
 
+#define ROW_BUFFER 256 /* outputs per channel gathered before they are stored (conv_fwd) */
+
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
 

@@ -70,18 +70,26 @@ DISPATCH void NAME(conv_fwd)(const T *x, const T *w, const ptrdiff_t *off, T *y,
     const ptrdiff_t N = p[0], Wp = p[3], O = p[4], Op = p[5], J = p[6];
     const ptrdiff_t Ho = p[7], Wo = p[8], sh = p[9], sw = p[10];
     const int PB = tile_width(Wo);
+    /* Where the channels' planes in y lie a multiple of 4 KiB apart (32x32 float32), the
+     * tiles' short stores, channel after channel, evict each other from the cache (the same
+     * cache set): a row of up to ROW_BUFFER outputs per channel is gathered here first, then
+     * copied out whole (32 -> 16 channels at 32x32: 75 -> 95 GFLOP/s; elsewhere no faster). */
+    T row[2 * VL * ROW_BUFFER];
+    const int buffered = Wo <= ROW_BUFFER && (Ho * Wo * (ptrdiff_t)sizeof(T)) % 4096 == 0;
     for (ptrdiff_t n = 0; n < N; n++) {
         const T *xn = NAME(example)(x, n, pad, p);
         for (ptrdiff_t o0 = 0; o0 < O; o0 += 2 * VL) {
             const int NV = O - o0 > VL ? 2 : 1;
-            for (ptrdiff_t ho = 0; ho < Ho; ho++)
+            const ptrdiff_t nout = O - o0 < NV * VL ? O - o0 : NV * VL;
+            for (ptrdiff_t ho = 0; ho < Ho; ho++) {
+                T *yrow = y + (n * O + o0) * Ho * Wo + ho * Wo;
                 for (ptrdiff_t w0 = 0; w0 < Wo; w0 += PB) {
                     const int pb = Wo - w0 < PB ? (int)(Wo - w0) : PB;
                     const T *xb = xn + ho * sh * Wp + w0 * sw;
-                    T *yb = y + (n * O + o0) * Ho * Wo + ho * Wo + w0;
+                    T *yb = buffered ? row + w0 : yrow + w0;
+                    const ptrdiff_t ldy = buffered ? Wo : Ho * Wo;
                     const T *wb = w + o0;
-                    const ptrdiff_t nout = O - o0;
-#define FWD(nv, pbk) NAME(fwd_tile)(xb, sw, wb, Op, off, J, yb, Ho * Wo, nout, pb, nv, pbk)
+#define FWD(nv, pbk) NAME(fwd_tile)(xb, sw, wb, Op, off, J, yb, ldy, nout, pb, nv, pbk)
                     if (NV == 2) {
                         switch (PB) {
                         case 4: FWD(2, 4); break;
@@ -103,6 +111,10 @@ DISPATCH void NAME(conv_fwd)(const T *x, const T *w, const ptrdiff_t *off, T *y,
                     }
 #undef FWD
                 }
+                if (buffered)
+                    for (ptrdiff_t k = 0; k < nout; k++)
+                        for (ptrdiff_t q = 0; q < Wo; q++) yrow[k * Ho * Wo + q] = row[k * Wo + q];
+            }
         }
     }
 }
