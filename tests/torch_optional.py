@@ -39,4 +39,9 @@ except ModuleNotFoundError as exc:
     torch = _Missing("torch")  # type: ignore[assignment]
     torch_ref = _Missing("torch_ref")  # type: ignore[assignment]
 
-__all__ = ["torch", "torch_ref"]
+AVAILABLE = not isinstance(torch, _Missing)
+"""Whether the real torch is here (a test may then add its PyTorch comparison to checks that
+run on every Python, rather than raising into the skip inside a hypothesis test, which
+hypothesis would try to shrink)."""
+
+__all__ = ["AVAILABLE", "torch", "torch_ref"]

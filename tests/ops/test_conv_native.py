@@ -1,5 +1,5 @@
 """The native convolution kernels (``ops._native``): built wherever a C compiler is, and equal
-to PyTorch (float64 1e-7, float32 1e-4) and to the NumPy formulation on hypothesis-drawn
+to the NumPy formulation and to PyTorch (float64 1e-7, float32 1e-4) on hypothesis-drawn
 configurations that cross their tile edges: channel counts on both sides of one and two
 vectors (8 float64 lanes; float32 in 8 lanes up to 8 channels, in 16 past them), output rows
 of every width the tiles split, kernel rows j past a multiple of 12, strides (the scattered
@@ -17,15 +17,16 @@ import sysconfig
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.ops import _native
 from strategies import seeds, uniform
-from torch_ref import assert_close
+from torch_optional import AVAILABLE as HAVE_TORCH
+from torch_optional import torch
+
+TF = torch.nn.functional
 
 F = cr.nn.functional
 TOL = {np.float64: 1e-7, np.float32: 1e-4}
@@ -80,15 +81,21 @@ def _grads(lib, fn, arrays, dtype, cot_seed):
 
 
 def _compare(cf, tf, arrays, dtype, seed):
+    """Output and gradients: the native kernels' equal the NumPy formulation's (on every
+    Python), and PyTorch's where torch is installed (3.11, where CI runs the whole suite; the
+    Pythons without its wheel check the first comparison only)."""
     native = _grads(cr, cf, arrays, dtype, seed + 9)
     with _native.disabled():
         numpy_path = _grads(cr, cf, arrays, dtype, seed + 9)
-    torch_ = _grads(torch, tf, arrays, dtype, seed + 9)
     tol = TOL[dtype]
-    for a, b, t in zip(native, numpy_path, torch_):
-        assert a.dtype == dtype
-        assert_close(a, t, tol, tol)
-        assert_close(a, b, tol, tol)
+    for a, b in zip(native, numpy_path):
+        assert a.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    if not HAVE_TORCH:
+        return
+    for a, t in zip(native, _grads(torch, tf, arrays, dtype, seed + 9)):
+        assert a.shape == t.shape
+        np.testing.assert_allclose(a, t, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
