@@ -20,6 +20,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import is_grad_enabled, primitive
 from chainrule.errors import ShapeError
+from chainrule.ops import _native as native
 from chainrule.ops import _scratch as scratch
 from chainrule.tensor import Tensor
 
@@ -358,6 +359,21 @@ def _per_slice_vjp(xp, gd, xd, wd, bias, ax, kept, eps, mean, var, wants_w, want
     six passes over the data (seven without the forward's statistics)."""
     dtype = _dtype(gd, xd) if wd is None else _dtype(gd, xd, wd)
     n = math.prod(xd.shape[i] for i in ax)
+    if (
+        mean is not None
+        and var is not None
+        and xd.ndim >= 2
+        and ax == (0, *range(2, xd.ndim))
+        and native.usable(gd, xd)
+        and (wd is None or wd.dtype == gd.dtype)
+    ):  # batch norm: the native kernels' two passes
+        c = xd.shape[1]
+        r64 = 1.0 / np.sqrt(np.asarray(var, dtype=np.float64).reshape(c) + eps)
+        w64 = np.ones(c) if wd is None else np.asarray(wd, dtype=np.float64).reshape(c)
+        gx, sg64, sgd64 = native.channel_norm_grad(gd, xd, mean, r64, w64)
+        gw = Tensor._make((r64 * sgd64).astype(dtype).reshape(wd.shape)) if wants_w else None
+        gb = Tensor._make(sg64.astype(dtype).reshape(bias.shape)) if wants_b else None
+        return Tensor._make(gx), gw, gb
     d, r = _centred(xp, xd, ax, eps, mean, var, dtype)
     sg = _sum_of(xp, gd, ax).astype(dtype, copy=False)  # Σ ḡ
     sgd = _sum_of(xp, gd, ax, d).astype(dtype, copy=False)  # Σ ḡ ⊙ d

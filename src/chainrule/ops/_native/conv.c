@@ -17,12 +17,7 @@ PyMODINIT_FUNC PyInit__conv(void) { return PyModule_Create(&conv_module); }
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-/* one build runs on any x86-64: the loader picks the widest of these the CPU has */
-#define DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define DISPATCH
-#endif
+#include "dispatch.h"
 
 /* How many output pixels a forward tile takes along a row of wo: the offered width that
  * computes the fewest pixels past the row's end (a last, shorter tile computes a whole one),
@@ -43,9 +38,6 @@ static int tile_width(ptrdiff_t wo)
 }
 
 #define ROW_BUFFER 256 /* outputs per channel gathered before they are stored (conv_fwd) */
-
-#define CAT_(a, b) a##_##b
-#define CAT(a, b) CAT_(a, b)
 
 #define T float
 #define VL 16
