@@ -18,9 +18,9 @@ transposed kernel (:func:`transpose_as_conv` of :mod:`._conv_shift`). Where the 
 built, or for other dtypes, groups, 3-D convolutions or CuPy arrays, :func:`usable` says no and
 the NumPy formulation runs. ``CHAINRULE_NATIVE=0`` in the environment turns the kernels off.
 
-Threads: one, unless inside :class:`chainrule.backend.blas_threads` (the trainer's thread
-policy), which gives the kernels as many as it gives the BLAS: the batch is split between them
-(ctypes releases the GIL during each call).
+The convolutions' threads: one, unless inside :class:`chainrule.backend.blas_threads` (the
+trainer's thread policy), which gives the kernels as many as it gives the BLAS: the batch is
+split between them (ctypes releases the GIL during each call).
 """
 
 from __future__ import annotations
@@ -93,14 +93,13 @@ def disabled() -> Iterator[None]:
 
 
 def usable(*arrays: Any, groups: int = 1, nd: int = 2) -> bool:
-    """Whether the kernels take a one-group 1-D or 2-D convolution of these NumPy arrays (all
-    float32 or all float64, none empty)."""
+    """Whether the kernels take these arrays: NumPy arrays, all float32 or all float64, none
+    empty (and for a convolution, ``groups`` 1 and ``nd`` 1 or 2 spatial axes)."""
     if _LIB is None or not _ENABLED[0] or groups != 1 or nd not in (1, 2):
         return False
-    dtype = arrays[0].dtype
-    return (
-        all(type(a) is np.ndarray and a.dtype == dtype and a.size > 0 for a in arrays)
-        and dtype in _SUFFIX
+    dtype = getattr(arrays[0], "dtype", None)
+    return dtype in _SUFFIX and all(
+        type(a) is np.ndarray and a.dtype == dtype and a.size > 0 for a in arrays
     )
 
 
