@@ -8,6 +8,7 @@ moves the whole library to another device without touching an op.
 
 from __future__ import annotations
 
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -365,13 +366,18 @@ def own_load() -> float:
     return cpu / age if age >= 1 else 0.0
 
 
-_KERNEL_THREADS = [1]
+class _KernelThreads(threading.local):
+    def __init__(self) -> None:
+        self.stack = [1]  # per thread: blocks entered on one thread never pop another's
+
+
+_KERNEL_THREADS = _KernelThreads()
 
 
 def kernel_threads() -> int:
     """Threads for chainrule's own native kernels (:mod:`chainrule.ops._native`): as many as
-    the innermost :class:`blas_threads` block chose, 1 outside any."""
-    return _KERNEL_THREADS[-1]
+    the innermost :class:`blas_threads` block of this thread chose, 1 outside any."""
+    return _KERNEL_THREADS.stack[-1]
 
 
 class blas_threads:
@@ -405,7 +411,7 @@ class blas_threads:
         if self.n is None:
             return self
         chosen = choose_threads() if self.n == THREADS_AUTO else int(self.n)
-        _KERNEL_THREADS.append(chosen)
+        _KERNEL_THREADS.stack.append(chosen)
         self._pushed = True
         try:
             from threadpoolctl import threadpool_limits
@@ -417,7 +423,7 @@ class blas_threads:
 
     def __exit__(self, *exc: Any) -> None:
         if self._pushed:
-            _KERNEL_THREADS.pop()
+            _KERNEL_THREADS.stack.pop()
             self._pushed = False
         if self._limiter is not None:
             self._limiter.restore_original_limits()

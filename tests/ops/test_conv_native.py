@@ -185,6 +185,41 @@ def test_small_calls_stay_on_one_thread():
         assert _native._batches(32, 2 * _native.THREAD_WORK) == [(0, 16), (16, 16)]
 
 
+def _conv_in_a_forked_child(queue):
+    x, w = cr.tensor(uniform(0, (4, 3, 8, 8))), cr.tensor(uniform(1, (5, 3, 3, 3)))
+    with cr.backend.blas_threads(2):
+        queue.put(F.conv2d(x, w).data)
+
+
+def test_a_forked_child_gets_its_own_thread_pool(monkeypatch):
+    # the parent's pool has threads; a child forked from it has none of them
+    import multiprocessing
+
+    monkeypatch.setattr(_native, "THREAD_WORK", 1)
+    x, w = cr.tensor(uniform(0, (4, 3, 8, 8))), cr.tensor(uniform(1, (5, 3, 3, 3)))
+    with cr.backend.blas_threads(2):
+        want = F.conv2d(x, w).data
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_conv_in_a_forked_child, args=(queue,))
+    child.start()
+    try:
+        got = queue.get(timeout=30)  # hung forever before: a pool whose threads were not there
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_an_unusable_library_warns_and_numpy_runs(tmp_path):
+    import importlib.machinery
+
+    (tmp_path / f"_conv{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"not a library")
+    with pytest.warns(UserWarning, match="cannot be used"):
+        assert _native._load(tmp_path) is None
+
+
 def test_environment_variable_turns_them_off():
     code = ("from chainrule.ops import _native; import numpy as np; "
             "a = np.ones((1, 1, 3, 3)); print(_native.built(), _native.usable(a, a))")  # fmt: skip

@@ -44,6 +44,10 @@ def test_step_mask_equals_numpys(dtype, shape, seed):
     np.testing.assert_array_equal(got, want)
 
 
+def test_step_mask_of_a_0d_array_stays_0d():
+    assert step_mask.forward(np.array(2.0), np.array(1.0)).shape == ()
+
+
 def _bn_rule(x, g, w, b, mean, var):
     xt = cr.tensor(x, requires_grad=True)
     wt, bt = cr.tensor(w, requires_grad=True), cr.tensor(b, requires_grad=True)

@@ -12,7 +12,8 @@ position at once. Its gradients are convolutions again, so the family closes on 
 each of which has the other two as its gradient (the seeds' "most of the computation can be
 reused": backprop through a convolution is a convolution). Where they are built, the native
 kernels of :mod:`._native` compute all three for one-group 1-D and 2-D convolutions of NumPy
-float32/float64 arrays; what follows is the NumPy formulation, which runs everywhere else.
+float32/float64 arrays (a strided transposed convolution only without negative padding); what
+follows is the NumPy formulation, which runs everywhere else.
 Stride-1, one-group convolutions with enough channels skip the im2col copy: :mod:`._conv_shift`
 sums one product per kernel offset on shifted slices of the padded input (chosen per call from
 the shapes). ``col2im``, the adjoint of ``im2col``, adds each column back into the window it

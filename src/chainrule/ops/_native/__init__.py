@@ -31,6 +31,7 @@ import functools
 import importlib.machinery
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,20 +55,31 @@ channels, 0.96 -> 0.70 ms, the input gradient of its second 1.67 -> 1.49 ms; 16 
 _ENABLED = [os.environ.get("CHAINRULE_NATIVE", "1") != "0"]
 
 
-def _load() -> ctypes.CDLL | None:
-    """The built library next to this file (any of this Python's extension suffixes), or None."""
-    here = Path(__file__).resolve().parent
+def _load(here: Path | None = None) -> ctypes.CDLL | None:
+    """The built library in ``here`` (default: next to this file; any of this Python's
+    extension suffixes), or None: not built, or not usable here (with a warning)."""
+    here = Path(__file__).resolve().parent if here is None else here
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = here / f"_conv{suffix}"
         if path.is_file():
-            lib = ctypes.CDLL(str(path))
-            args = {"conv_fwd": 6, "conv_dw": 7, "conv_dx": 5, "step_mask": 4,
-                    "channel_sums": 6, "channel_affine": 8}  # fmt: skip
-            for name, count in args.items():
-                for sfx in ("f32", "f32n", "f64") if name.startswith("conv") else ("f32", "f64"):
-                    fn = getattr(lib, f"{name}_{sfx}")
-                    fn.argtypes = [ctypes.c_void_p] * count
-                    fn.restype = None
+            try:
+                lib = ctypes.CDLL(str(path))
+                args = {"conv_fwd": 6, "conv_dw": 7, "conv_dx": 5, "step_mask": 4,
+                        "channel_sums": 6, "channel_affine": 8}  # fmt: skip
+                for name, count in args.items():
+                    sfxs = ("f32", "f32n", "f64") if name.startswith("conv") else ("f32", "f64")
+                    for sfx in sfxs:
+                        fn = getattr(lib, f"{name}_{sfx}")
+                        fn.argtypes = [ctypes.c_void_p] * count
+                        fn.restype = None
+            except (OSError, AttributeError) as exc:  # another machine's, or an older build's
+                warnings.warn(
+                    f"chainrule's native kernels in {path} cannot be used ({exc}); running the "
+                    "NumPy formulation. Rebuild them: pip install -e . (or setup.py build_ext "
+                    "--inplace)",
+                    stacklevel=2,
+                )
+                return None
             return lib
     return None
 
@@ -183,6 +195,10 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the pool's threads: a new one
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 THREAD_WORK = 16_000_000
 """Multiply-adds a call must have per thread before its batch is split (below, handing work
 to the pool costs more than it saves: LeNet-5's layers, 2-15 million each, ran no faster on
@@ -205,8 +221,16 @@ def _run(call: Any, parts: list[tuple[int, int]], *per_part: list[Any]) -> None:
     if len(args) == 1:
         call(*args[0])
         return
-    for f in [_pool().submit(call, *a) for a in args]:
-        f.result()
+    futures = [_pool().submit(call, *a) for a in args]
+    try:
+        for f in futures:
+            f.result()
+    finally:  # interrupted: no thread may still write into arrays handed out again later
+        for f in futures:
+            f.cancel()
+        for f in futures:
+            if not f.cancelled():
+                f.exception()
 
 
 def _ptr(a: np.ndarray | None) -> int:
@@ -326,13 +350,14 @@ def conv_transpose(
 
 # ---------------------------------------------------------------------------- whole arrays
 def step_mask(g: Any, a: Any, out: Any = None) -> Any:
-    """g ⊙ [a > 0] (the ReLU's gradient) in one pass, into ``out`` (when None, a result array
-    recycled once nothing holds it: a fresh multi-megabyte one page-faults in every step; the
-    ResNet's six masks 3.5 -> 1.3-1.5 ms a step): g and a NumPy arrays of one shape and dtype
-    (see :func:`usable`)."""
+    """g ⊙ [a > 0] (the ReLU's gradient) in one pass, into ``out`` (when None or not
+    C-contiguous, a result array recycled once nothing holds it: a fresh multi-megabyte one
+    page-faults in every step; the ResNet's six masks 3.5 -> 1.3-1.5 ms a step): g and a NumPy
+    arrays of one shape and dtype (see :func:`usable`)."""
+    shape = np.shape(g)  # (ascontiguousarray makes a 0-d array 1-d)
     g, a = np.ascontiguousarray(g), np.ascontiguousarray(a)
     if out is None or not out.flags.c_contiguous:
-        out = scratch.recycled(g.shape, g.dtype)
+        out = scratch.recycled(shape, g.dtype)
     fn = getattr(_LIB, f"step_mask_{_SUFFIX[g.dtype]}")
     fn(_ptr(g), _ptr(a), _ptr(out), _ptr(_params(g.size)))
     return out

@@ -13,7 +13,7 @@ typedef T NAME(vec) __attribute__((vector_size(VL * sizeof(T)), aligned(sizeof(T
 #define V NAME(vec)
 
 /* y[n, o0 + v VL + l, ho, w0 + i] = sum_j w[j, o0 + v VL + l] x[n][base(ho, w0 + i) + off[j]]
- * for i < pb, PB pixels computed (the last pb - PB repeat pixel pb - 1 and are dropped). */
+ * for i < pb, PB pixels computed (the last PB - pb repeat pixel pb - 1 and are dropped). */
 static inline __attribute__((always_inline)) void NAME(fwd_tile)(
     const T *restrict xb, ptrdiff_t sw, const T *restrict w, ptrdiff_t ldw,
     const ptrdiff_t *restrict off, ptrdiff_t J, T *restrict yb, ptrdiff_t ldy, ptrdiff_t nout,
