@@ -241,23 +241,34 @@ def _params(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
+def _input(x: Any, kernel: Ints, stride: Ints, padding: Pads, dilation: Ints, size: Ints,
+           op: str) -> tuple:  # fmt: skip
+    """x (N, C, *S) as the kernels read it, for a 2-D ``kernel`` and ``size`` output positions:
+    (x cropped and C-contiguous (N, C, H, W), the padded plane, where x lies in it, stride and
+    dilation as pairs, the kernel rows' offsets). Raises ValueError (an internal error) where a
+    window would overrun the padded plane."""
+    stride, dilation = _pair(stride, 1), _pair(dilation, 1)
+    xc, plane, where = _layout(_as_2d(x), _pair(padding, (0, 0)))
+    if not _fits(plane, kernel, stride, dilation, size):
+        raise ValueError(f"native {op}: windows of {size} positions overrun the input {plane}")
+    return xc, plane, where, stride, dilation, _offsets(xc.shape[1], kernel, dilation, plane)
+
+
 # ---------------------------------------------------------------------------- the three ops
 def conv(x: Any, weight: Any, stride: Ints, padding: Pads, dilation: Ints, size: Ints) -> Any:
     """The one-group correlation of x (N, C, *S) with weight (O, C, *K) -> (N, O, *size), S
     and K 1-D or 2-D (see :func:`usable`)."""
     nd = x.ndim - 2
     w2 = _as_2d(weight)
-    stride, dilation, size = _pair(stride, 1), _pair(dilation, 1), _pair(size, 1)
-    xc, plane, where = _layout(_as_2d(x), _pair(padding, (0, 0)))
+    o, kernel, size = w2.shape[0], w2.shape[2:], _pair(size, 1)
+    xc, plane, where, stride, dilation, off = _input(
+        x, kernel, stride, padding, dilation, size, "conv"
+    )
     n, c = xc.shape[:2]
-    o, kernel = w2.shape[0], w2.shape[2:]
-    if not _fits(plane, kernel, stride, dilation, size):
-        raise ValueError(f"native conv: windows of {size} positions overrun the input {plane}")
     fn, lanes = _kernel("conv_fwd", x.dtype, o)
     j = c * math.prod(kernel)
     wt = np.zeros((j, _up(o, lanes)), dtype=x.dtype)
     wt[:, :o] = w2.reshape(o, j).T
-    off = _offsets(c, kernel, dilation, plane)
     y = scratch.recycled((n, o, *size), x.dtype)
     parts = _batches(n, n * o * j * math.prod(size))
     pads = _pads(xc, plane, where, len(parts))
@@ -275,15 +286,13 @@ def conv_weight(x: Any, gy: Any, kernel: Ints, stride: Ints, padding: Pads, dila
     """The one-group kernel gradient: x (N, C, *S) against gy (N, O, *L) -> (O, C, *kernel)."""
     g2 = np.ascontiguousarray(_as_2d(gy))
     k2 = _pair(tuple(kernel), 1)
-    stride, dilation = _pair(stride, 1), _pair(dilation, 1)
-    xc, plane, where = _layout(_as_2d(x), _pair(padding, (0, 0)))
-    n, c = xc.shape[:2]
     o, size = g2.shape[1], g2.shape[2:]
-    if not _fits(plane, k2, stride, dilation, size):
-        raise ValueError(f"native conv_weight: {size} positions overrun the input {plane}")
+    xc, plane, where, stride, dilation, off = _input(
+        x, k2, stride, padding, dilation, size, "conv_weight"
+    )
+    n, c = xc.shape[:2]
     fn, lanes = _kernel("conv_dw", x.dtype, o)
     j, op = c * math.prod(k2), _up(o, lanes)
-    off = _offsets(c, k2, dilation, plane)
     parts = _batches(n, n * o * j * math.prod(size))
     pads = _pads(xc, plane, where, len(parts))
     sums = [np.zeros((j, op), dtype=x.dtype) for _ in parts]  # per thread, added at the end
