@@ -405,14 +405,12 @@ class blas_threads:
         self.n = n
         self.threads: int | None = None
         self._limiter: Any = None
-        self._pushed = False
 
     def __enter__(self) -> blas_threads:
         if self.n is None:
             return self
         chosen = choose_threads() if self.n == THREADS_AUTO else int(self.n)
         _KERNEL_THREADS.stack.append(chosen)
-        self._pushed = True
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:  # optional: the libraries keep their own thread counts
@@ -422,9 +420,8 @@ class blas_threads:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._pushed:
+        if self.n is not None:  # __enter__ pushed the kernels' thread count
             _KERNEL_THREADS.stack.pop()
-            self._pushed = False
         if self._limiter is not None:
             self._limiter.restore_original_limits()
             self._limiter = None

@@ -171,23 +171,32 @@ def conv(x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,), gr
     weight̄ = conv_weight(x, ḡ): the correlation of x with ḡ, Σₙ ḡₙ colsₙᵀ
     bias̄ = Σ ḡ over the batch and every position
     """
-    n, c = x.shape[:2]
-    o, kernel = weight.shape[0], weight.shape[2:]
+    kernel = weight.shape[2:]
     if size is None:
         size = conv_size(x.shape[2:], kernel, stride, padding, dilation)
-    rows = lastcols.pays(c, kernel, dilation, padding, groups)
-    by_shift = shift.usable(x, o, stride, groups, size) and shift.forward_pays(c, o, n, size)
     if native.usable(x, weight, groups=groups, nd=len(kernel)):
         y = native.conv(x, weight, stride, padding, dilation, size)
-    elif rows and (lastcols.wide(c, kernel) or not by_shift):
-        y = lastcols.conv(x, weight, stride, padding, dilation, size)
-    elif by_shift:
-        y = shift.conv(x, weight, padding, dilation, size)
     else:
-        y = _im2col_conv(x, weight, stride, padding, dilation, groups, size)
+        y = _numpy_conv(x, weight, stride, padding, dilation, groups, size)
     if bias is not None:
         y += _per_channel(bias, y.shape)
     return y
+
+
+def _numpy_conv(
+    x: Any, weight: Any, stride: Ints, padding: Pads, dilation: Ints, groups: int, size: Ints
+) -> Any:
+    """The NumPy formulation's forward: the channels-last rows, the shift-sum or im2col,
+    whichever was measured faster for these shapes."""
+    n, c = x.shape[:2]
+    o, kernel = weight.shape[0], weight.shape[2:]
+    rows = lastcols.pays(c, kernel, dilation, padding, groups)
+    by_shift = shift.usable(x, o, stride, groups, size) and shift.forward_pays(c, o, n, size)
+    if rows and (lastcols.wide(c, kernel) or not by_shift):
+        return lastcols.conv(x, weight, stride, padding, dilation, size)
+    if by_shift:
+        return shift.conv(x, weight, padding, dilation, size)
+    return _im2col_conv(x, weight, stride, padding, dilation, groups, size)
 
 
 def _per_channel(bias: Any, shape: Ints) -> Any:

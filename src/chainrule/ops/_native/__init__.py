@@ -33,7 +33,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -186,10 +186,6 @@ def _fits(plane: Ints, kernel: Ints, stride: Ints, dilation: Ints, size: Ints) -
     )
 
 
-def _threads() -> int:
-    return max(1, backend.kernel_threads())
-
-
 @functools.lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
@@ -209,7 +205,7 @@ def _batches(n: int, work: int) -> list[tuple[int, int]]:
     """The batch of n examples split between the kernels' threads, (first, count) each: as
     many as :func:`chainrule.backend.kernel_threads` allows with ``work`` multiply-adds in all
     and at least THREAD_WORK each."""
-    k = max(1, min(_threads(), n, work // THREAD_WORK))
+    k = max(1, min(backend.kernel_threads(), n, work // THREAD_WORK))
     step = -(-n // k)
     return [(i, min(step, n - i)) for i in range(0, n, step)]
 
@@ -228,9 +224,7 @@ def _run(call: Any, parts: list[tuple[int, int]], *per_part: list[Any]) -> None:
     finally:  # interrupted: no thread may still write into arrays handed out again later
         for f in futures:
             f.cancel()
-        for f in futures:
-            if not f.cancelled():
-                f.exception()
+        wait(futures)
 
 
 def _ptr(a: np.ndarray | None) -> int:
@@ -339,8 +333,7 @@ def conv_transpose(
     taps = math.prod(kernel)
     wt = np.zeros((taps, o, cp), dtype=y.dtype)
     wt[..., :c] = np.moveaxis(w2.reshape(o, c, taps), 2, 0)
-    kh, kw = np.meshgrid(np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij")
-    toff = (kh * dilation[0] * grid[1] + kw * dilation[1]).reshape(-1).astype(np.intp)
+    toff = _offsets(1, kernel, dilation, grid)  # each kernel offset's, in the grid's pixels
     dx = scratch.take((n, *grid, cp), y.dtype)
     dx.fill(0)
     yc = np.ascontiguousarray(y2)

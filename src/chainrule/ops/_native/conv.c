@@ -39,27 +39,14 @@ static int tile_width(ptrdiff_t wo)
 
 #define ROW_BUFFER 256 /* outputs per channel gathered before they are stored (conv_fwd) */
 
-#define T float
-#define VL 16
-#define NAME(f) CAT(f, f32)
-#include "conv_kernels.h"
-#undef T
-#undef VL
-#undef NAME
+#define KERNELS "conv_kernels.h"
+#include "each_type.h"
 
 /* float32 in 32-byte vectors too, for few channels: 6 of 8 lanes used rather than 6 of 16 */
 #define T float
 #define VL 8
 #define NAME(f) CAT(f, f32n)
-#include "conv_kernels.h"
-#undef T
-#undef VL
-#undef NAME
-
-#define T double
-#define VL 8
-#define NAME(f) CAT(f, f64)
-#include "conv_kernels.h"
+#include KERNELS
 #undef T
 #undef VL
 #undef NAME

@@ -5,18 +5,5 @@
 
 #include "dispatch.h"
 
-#define T float
-#define VL 16
-#define NAME(f) CAT(f, f32)
-#include "pointwise_kernels.h"
-#undef T
-#undef VL
-#undef NAME
-
-#define T double
-#define VL 8
-#define NAME(f) CAT(f, f64)
-#include "pointwise_kernels.h"
-#undef T
-#undef VL
-#undef NAME
+#define KERNELS "pointwise_kernels.h"
+#include "each_type.h"
