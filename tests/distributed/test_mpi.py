@@ -76,7 +76,10 @@ def test_the_command_line_refuses_a_batch_that_does_not_split(tmp_path):
                          "--epochs", "1", "--quiet", "--out", str(tmp_path)])  # fmt: skip
     assert done.returncode != 0
     assert "the batch size 30 does not split evenly over 4 processes" in done.stderr
-    assert done.stdout == ""
+    # nothing of chainrule's on stdout; the launcher's own "BAD TERMINATION" box (lines of "="
+    # framing it) may be there: on a busy machine a rank still starting when the job was
+    # aborted is killed, and mpiexec reports it
+    assert [line for line in done.stdout.splitlines() if line.strip()[:1] not in ("", "=")] == []
     assert list(tmp_path.iterdir()) == []  # refused before a run folder was made
 
 
